@@ -1,0 +1,206 @@
+"""Argument and data checks, with the one wording of every error message.
+
+Two kinds of check live here:
+
+* argument checks (types, shapes, option values) look only at Python values and tensor metadata.
+  They always run and cost nothing on the device.
+* data checks (class ids in range, probabilities in ``[0, 1]``, non-negative weights) have to read
+  the tensor's values, which synchronises the host with the device. They run by default, are
+  switched off globally with :func:`set_checks` or the environment variable
+  ``VISIONLOSS_CHECKS=0``, and are skipped while ``torch.compile`` traces, so that they never break
+  ``fullgraph=True``. Switching them off never changes a result.
+
+Every message names the argument, what was expected and what was given.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from numbers import Real
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "check_broadcastable",
+    "check_choice",
+    "check_class_ids",
+    "check_floating",
+    "check_nonnegative_tensor",
+    "check_number",
+    "check_probabilities",
+    "check_same_shape",
+    "check_tensor",
+    "checks_enabled",
+    "describe",
+    "set_checks",
+]
+
+_checks_on: bool = os.environ.get("VISIONLOSS_CHECKS", "1").strip().lower() not in {
+    "0",
+    "false",
+    "no",
+    "off",
+}
+
+
+def set_checks(enabled: bool) -> None:
+    """Switch the data checks (class ids, probabilities, weights) on or off for the process.
+
+    Argument checks (types, shapes, option values) always run; they cost nothing on the device.
+    The environment variable ``VISIONLOSS_CHECKS=0`` sets the initial state to off.
+    """
+    global _checks_on
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_checks: expected enabled to be a bool, got {describe(enabled)}")
+    _checks_on = enabled
+
+
+def checks_enabled() -> bool:
+    """True when data checks should run now: switched on and not inside a ``torch.compile`` trace."""
+    return _checks_on and not torch.compiler.is_compiling()
+
+
+def describe(value: Any) -> str:
+    """A short description of a value for an error message."""
+    if isinstance(value, Tensor):
+        return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (bool, int, float)) or value is None:
+        return repr(value)
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
+def check_tensor(value: Any, name: str) -> Tensor:
+    """Raise ``TypeError`` unless ``value`` is a tensor."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {describe(value)}")
+    return value
+
+
+def check_floating(value: Any, name: str) -> Tensor:
+    """Raise ``TypeError`` unless ``value`` is a floating-point tensor."""
+    check_tensor(value, name)
+    if not value.is_floating_point():
+        raise TypeError(f"{name}: expected a floating-point tensor, got dtype {value.dtype}")
+    return value
+
+
+def check_same_shape(a: Tensor, b: Tensor, name_a: str = "input", name_b: str = "target") -> None:
+    """Raise ``ValueError`` unless two tensors have the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{name_b}: expected the same shape as {name_a} {tuple(a.shape)}, got {tuple(b.shape)}"
+        )
+
+
+def check_broadcastable(value: Tensor, shape: Sequence[int], name: str, to: str) -> None:
+    """Raise ``ValueError`` unless ``value`` broadcasts to ``shape`` without growing it."""
+    try:
+        result = torch.broadcast_shapes(value.shape, torch.Size(shape))
+    except RuntimeError:
+        result = None
+    if result != torch.Size(shape):
+        raise ValueError(
+            f"{name}: expected a shape broadcastable to {to} {tuple(shape)}, "
+            f"got {tuple(value.shape)}"
+        )
+
+
+def check_choice(value: Any, name: str, choices: Iterable[Any]) -> Any:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
+    choices = tuple(choices)
+    if not isinstance(value, str | int | float | type(None)) or value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name}: expected one of {options}, got {describe(value)}")
+    return value
+
+
+def check_number(
+    value: Any,
+    name: str,
+    *,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    allow_tensor: bool = False,
+) -> Any:
+    """Raise unless ``value`` is a real number in the given interval.
+
+    ``TypeError`` for a value that is not a number, ``ValueError`` for one out of range. With
+    ``allow_tensor`` a floating tensor is accepted as is (its values are data, not checked here).
+    """
+    if allow_tensor and isinstance(value, Tensor):
+        return check_floating(value, name)
+    if isinstance(value, bool) or not isinstance(value, Real):
+        kind = "a real number or a floating tensor" if allow_tensor else "a real number"
+        raise TypeError(f"{name}: expected {kind}, got {describe(value)}")
+    value = float(value)
+    above = value >= low if low_inclusive else value > low
+    below = value <= high if high_inclusive else value < high
+    if not (above and below) or math.isnan(value):
+        left = "[" if low_inclusive else "("
+        right = "]" if high_inclusive else ")"
+        raise ValueError(f"{name}: expected a value in {left}{low}, {high}{right}, got {value!r}")
+    return value
+
+
+# --- data checks: they read values, so they run only when checks_enabled() -----------------------
+
+
+def check_class_ids(
+    target: Tensor, num_classes: int, ignore_index: int | None, name: str = "target"
+) -> None:
+    """Raise ``ValueError`` if an integer target holds an id outside ``[0, num_classes)``.
+
+    Elements equal to ``ignore_index`` are allowed. A data check: skipped when checks are off.
+    """
+    if not checks_enabled() or target.numel() == 0:
+        return
+    bad = (target < 0) | (target >= num_classes)
+    if ignore_index is not None:
+        bad &= target != ignore_index
+    if bool(bad.any()):
+        offending = target[bad]
+        allowed = f" (or ignore_index={ignore_index})" if ignore_index is not None else ""
+        raise ValueError(
+            f"{name}: expected class ids in [0, {num_classes - 1}]{allowed}, got values in "
+            f"[{int(offending.min())}, {int(offending.max())}]"
+        )
+
+
+def check_probabilities(value: Tensor, name: str) -> None:
+    """Raise ``ValueError`` if a tensor holds a finite value outside ``[0, 1]``.
+
+    NaN and inf are not reported here: they propagate to the loss (never hidden). A data check.
+    """
+    if not checks_enabled() or value.numel() == 0:
+        return
+    finite = torch.isfinite(value)
+    bad = finite & ((value < 0) | (value > 1))
+    if bool(bad.any()):
+        offending = value[bad]
+        raise ValueError(
+            f"{name}: expected probabilities in [0, 1], got values in "
+            f"[{float(offending.min()):.4g}, {float(offending.max()):.4g}]"
+        )
+
+
+def check_nonnegative_tensor(value: Tensor, name: str, *, strict: bool = False) -> None:
+    """Raise ``ValueError`` if a tensor (a weight, a scale) holds a negative value. A data check.
+
+    With ``strict`` zero is refused too (a scale that is divided by).
+    """
+    if not checks_enabled() or value.numel() == 0:
+        return
+    bad = value <= 0 if strict else value < 0
+    if bool(bad.any()):
+        expected = "positive" if strict else "non-negative"
+        raise ValueError(
+            f"{name}: expected {expected} values, got a minimum of {float(value.min()):.4g}"
+        )

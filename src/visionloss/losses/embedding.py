@@ -1,0 +1,3 @@
+"""embedding losses (see DESIGN.md section 3)."""
+
+__all__: list[str] = []

@@ -1,0 +1,454 @@
+"""Regression and pixel losses: MSE, MAE, Huber, Smooth L1, log-cosh, Charbonnier, Barron's loss.
+
+Every function takes a prediction and a target of the same shape, computes in float32 for half
+and bfloat16 inputs, and reduces with the shared :func:`~visionloss._core.reduce_loss`
+(``reduction="none"`` returns the elementwise loss, the input's shape).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .._core import (
+    LossModule,
+    check_nonnegative_tensor,
+    check_number,
+    check_reduction,
+    prepare_pair,
+    reduce_loss,
+)
+from ..kernels import kernels_enabled
+from ..kernels import pointwise as _fused
+
+__all__ = [
+    "CharbonnierLoss",
+    "HuberLoss",
+    "LogCoshLoss",
+    "MAELoss",
+    "MSELoss",
+    "RobustLoss",
+    "SmoothL1Loss",
+    "charbonnier_loss",
+    "huber_loss",
+    "log_cosh_loss",
+    "mae_loss",
+    "mse_loss",
+    "robust_loss",
+    "smooth_l1_loss",
+]
+
+
+def mse_loss(
+    input: Tensor, target: Tensor, *, weight: Tensor | None = None, reduction: str = "mean"
+) -> Tensor:
+    r"""Mean squared error.
+
+    .. math::
+        \ell_i = (x_i - y_i)^2
+
+    Args:
+        input: prediction :math:`x`, any shape.
+        target: :math:`y`, the same shape as ``input``.
+        weight: optional non-negative tensor broadcastable to ``input``; ``"mean"`` is then
+            :math:`\sum w_i \ell_i / \sum w_i`.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (the input's shape).
+
+    Returns:
+        The loss; equals ``torch.nn.functional.mse_loss``.
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> VF.mse_loss(torch.tensor([0.0, 2.0]), torch.tensor([1.0, 1.0]))
+        tensor(1.)
+    """
+    check_reduction(reduction)
+    input, target = prepare_pair(input, target)
+    loss = F.mse_loss(input, target, reduction="none")
+    return reduce_loss(loss, reduction, weight=weight)
+
+
+def mae_loss(
+    input: Tensor, target: Tensor, *, weight: Tensor | None = None, reduction: str = "mean"
+) -> Tensor:
+    r"""Mean absolute error (L1).
+
+    .. math::
+        \ell_i = |x_i - y_i|
+
+    The gradient at :math:`x_i = y_i` is 0 (the subgradient torch uses).
+
+    Args:
+        input: prediction :math:`x`, any shape.
+        target: :math:`y`, the same shape as ``input``.
+        weight: optional non-negative tensor broadcastable to ``input``.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (the input's shape).
+
+    Returns:
+        The loss; equals ``torch.nn.functional.l1_loss``.
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> VF.mae_loss(torch.tensor([0.0, 3.0]), torch.tensor([1.0, 1.0]))
+        tensor(1.5000)
+    """
+    check_reduction(reduction)
+    input, target = prepare_pair(input, target)
+    loss = F.l1_loss(input, target, reduction="none")
+    return reduce_loss(loss, reduction, weight=weight)
+
+
+def huber_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    delta: float = 1.0,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Huber loss: quadratic for small residuals, linear for large ones.
+
+    .. math::
+        \ell_i = \begin{cases} \tfrac12 d_i^2 & |d_i| \le \delta \\
+                 \delta\,(|d_i| - \tfrac12 \delta) & \text{otherwise} \end{cases},
+        \qquad d_i = x_i - y_i
+
+    The gradient is :math:`d_i` inside the quadratic zone and :math:`\delta\,\mathrm{sign}(d_i)`
+    outside, so an outlier pulls with a bounded force. Huber is Smooth L1 scaled by ``delta``:
+    ``huber_loss(delta=b) == b * smooth_l1_loss(beta=b)``.
+
+    Args:
+        input: prediction :math:`x`, any shape.
+        target: :math:`y`, the same shape as ``input``.
+        delta: the residual where the loss turns linear, > 0. Default 1.0.
+        weight: optional non-negative tensor broadcastable to ``input``.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (the input's shape).
+
+    Returns:
+        The loss; equals ``torch.nn.functional.huber_loss``.
+
+    References:
+        P. J. Huber, "Robust Estimation of a Location Parameter", Annals of Math. Stat., 1964.
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> VF.huber_loss(torch.tensor([0.5, 3.0]), torch.zeros(2), reduction="none")
+        tensor([0.1250, 2.5000])
+    """
+    check_reduction(reduction)
+    check_number(delta, "delta", low=0.0, low_inclusive=False)
+    input, target = prepare_pair(input, target)
+    loss = F.huber_loss(input, target, reduction="none", delta=delta)
+    return reduce_loss(loss, reduction, weight=weight)
+
+
+def smooth_l1_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    beta: float = 1.0,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Smooth L1 loss (Fast R-CNN's box regression loss).
+
+    .. math::
+        \ell_i = \begin{cases} \tfrac{1}{2\beta} d_i^2 & |d_i| < \beta \\
+                 |d_i| - \tfrac12 \beta & \text{otherwise} \end{cases},
+        \qquad d_i = x_i - y_i
+
+    Unlike Huber, the linear part has slope 1 whatever ``beta`` is; ``beta=0`` gives the L1 loss.
+
+    Args:
+        input: prediction :math:`x`, any shape.
+        target: :math:`y`, the same shape as ``input``.
+        beta: the residual where the loss turns linear, >= 0. Default 1.0.
+        weight: optional non-negative tensor broadcastable to ``input``.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (the input's shape).
+
+    Returns:
+        The loss; equals ``torch.nn.functional.smooth_l1_loss``.
+
+    References:
+        R. Girshick, "Fast R-CNN", ICCV 2015, arXiv:1504.08083.
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> VF.smooth_l1_loss(torch.tensor([0.5, 3.0]), torch.zeros(2), reduction="none")
+        tensor([0.1250, 2.5000])
+    """
+    check_reduction(reduction)
+    check_number(beta, "beta", low=0.0)
+    input, target = prepare_pair(input, target)
+    loss = F.smooth_l1_loss(input, target, reduction="none", beta=beta)
+    return reduce_loss(loss, reduction, weight=weight)
+
+
+def log_cosh_loss(
+    input: Tensor, target: Tensor, *, weight: Tensor | None = None, reduction: str = "mean"
+) -> Tensor:
+    r"""Log-cosh loss: about :math:`d^2/2` for small residuals and :math:`|d| - \log 2` for large.
+
+    .. math::
+        \ell_i = \log\cosh(d_i) = |d_i| + \log\!\left(1 + e^{-2|d_i|}\right) - \log 2
+              = \log\!\left(1 + 2\sinh^2(d_i/2)\right), \qquad d_i = x_i - y_i
+
+    The first form is computed for :math:`|d| > 2` (``cosh`` itself overflows beyond
+    :math:`|d| \approx 89` in float32), the second for :math:`|d| \le 2` (the first cancels
+    to 0 for tiny residuals). The gradient is :math:`\tanh(d_i)`. The default path is a
+    fused ``autograd.Function`` that keeps only ``input`` and ``target`` for backward.
+
+    Args:
+        input: prediction :math:`x`, any shape.
+        target: :math:`y`, the same shape as ``input``.
+        weight: optional non-negative tensor broadcastable to ``input``.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (the input's shape).
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> VF.log_cosh_loss(torch.tensor([0.0, 1.0, 100.0]), torch.zeros(3), reduction="none")
+        tensor([ 0.0000,  0.4338, 99.3069])
+    """
+    check_reduction(reduction)
+    input, target = prepare_pair(input, target)
+    if kernels_enabled():
+        loss = _fused.log_cosh(input, target)
+    else:
+        # the same stable formula, differentiated by autograd (keeps its intermediates)
+        loss = _fused.log_cosh_stable(input - target)
+    return reduce_loss(loss, reduction, weight=weight)
+
+
+def charbonnier_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    eps: float = 1e-3,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Charbonnier loss, a differentiable L1 used for image restoration.
+
+    .. math::
+        \ell_i = \sqrt{d_i^2 + \epsilon^2} - \epsilon, \qquad d_i = x_i - y_i
+
+    Subtracting :math:`\epsilon` makes a perfect prediction cost exactly 0 (some papers omit it;
+    the gradient is the same).
+
+    Args:
+        input: prediction :math:`x`, any shape.
+        target: :math:`y`, the same shape as ``input``.
+        eps: smoothing, > 0. Default 1e-3.
+        weight: optional non-negative tensor broadcastable to ``input``.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (the input's shape).
+
+    References:
+        P. Charbonnier et al., "Two deterministic half-quadratic regularization algorithms for
+        computed imaging", ICIP 1994; W.-S. Lai et al., "Deep Laplacian Pyramid Networks for Fast
+        and Accurate Super-Resolution", CVPR 2017, arXiv:1704.03915.
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> VF.charbonnier_loss(torch.tensor([0.0, 3.0]), torch.zeros(2), reduction="none")
+        tensor([0.0000, 2.9990])
+    """
+    check_reduction(reduction)
+    check_number(eps, "eps", low=0.0, low_inclusive=False)
+    input, target = prepare_pair(input, target)
+    diff = input - target
+    loss = torch.sqrt(diff * diff + eps * eps) - eps
+    return reduce_loss(loss, reduction, weight=weight)
+
+
+def robust_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    alpha: float | Tensor = 1.0,
+    scale: float | Tensor = 1.0,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Barron's general and adaptive robust loss, a family that spans L2, Charbonnier, Cauchy,
+    Geman-McClure and Welsch.
+
+    .. math::
+        \rho(d, \alpha, c) = \frac{|\alpha - 2|}{\alpha}
+            \left( \left( \frac{(d/c)^2}{|\alpha - 2|} + 1 \right)^{\alpha/2} - 1 \right),
+        \qquad d = x - y
+
+    with its limits: :math:`\alpha = 2`: :math:`\tfrac12 (d/c)^2` (L2);
+    :math:`\alpha = 0`: :math:`\log(\tfrac12 (d/c)^2 + 1)` (Cauchy);
+    :math:`\alpha \to -\infty`: :math:`1 - e^{-\frac12 (d/c)^2}` (Welsch);
+    :math:`\alpha \to +\infty`: :math:`e^{\frac12 (d/c)^2} - 1`. :math:`\alpha = 1` is the
+    pseudo-Huber (Charbonnier) loss :math:`\sqrt{(d/c)^2 + 1} - 1` and :math:`\alpha = -2` Geman-McClure.
+
+    Numerics: the general case is computed as
+    :math:`\frac{b}{a}\,\mathrm{expm1}\!\left(\tfrac{\alpha}{2}\,\mathrm{log1p}\!\left(\frac{(d/c)^2}{b}\right)\right)`
+    with :math:`b = \max(|\alpha - 2|, \epsilon)` and :math:`|a| = \max(|\alpha|, \epsilon)`, which
+    is accurate near :math:`\alpha = 0` (no ``pow(...) - 1`` cancellation) and finite near 2. At
+    :math:`\alpha \in \{0, 2, \pm\infty\}` exactly, the closed-form limit is used. The gradient in
+    :math:`\alpha` at :math:`\alpha = 0` is the analytic
+    :math:`\tfrac14 L^2 - \tfrac12 L + \frac{z}{2(z+2)}` with :math:`z = (d/c)^2`,
+    :math:`L = \log(1 + z/2)`; at :math:`\alpha = 2` the loss is not differentiable in
+    :math:`\alpha` (the derivative diverges logarithmically) and the gradient given is 0.
+
+    Args:
+        input: prediction :math:`x`, any shape.
+        target: :math:`y`, the same shape as ``input``.
+        alpha: shape parameter, a number or a tensor broadcastable to ``input`` (e.g. one per
+            channel), any value in :math:`[-\infty, \infty]`. Differentiable: pass a tensor that
+            requires grad to learn it (the "adaptive" loss of the paper). Default 1.0.
+        scale: :math:`c > 0`, the width of the quadratic bowl around 0; a number or a tensor
+            broadcastable to ``input``, differentiable. Default 1.0.
+        weight: optional non-negative tensor broadcastable to ``input``.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (the input's shape).
+
+    References:
+        J. T. Barron, "A General and Adaptive Robust Loss Function", CVPR 2019, arXiv:1701.03077.
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> d = torch.tensor([0.0, 1.0, 10.0])
+        >>> VF.robust_loss(d, torch.zeros(3), alpha=2.0, reduction="none")
+        tensor([ 0.0000,  0.5000, 50.0000])
+        >>> VF.robust_loss(d, torch.zeros(3), alpha=0.0, scale=2.0, reduction="none")
+        tensor([0.0000, 0.1178, 2.6027])
+    """
+    check_reduction(reduction)
+    check_number(alpha, "alpha", allow_tensor=True)
+    check_number(scale, "scale", low=0.0, low_inclusive=False, allow_tensor=True)
+    input, target = prepare_pair(input, target)
+    dtype, device = input.dtype, input.device
+    if isinstance(scale, Tensor):
+        check_nonnegative_tensor(scale, "scale", strict=True)
+    # a Python float goes straight to the compute dtype (not through float32)
+    alpha = torch.as_tensor(alpha, dtype=dtype, device=device)
+    scale = torch.as_tensor(scale, dtype=dtype, device=device)
+
+    z = ((input - target) / scale) ** 2
+    loss_two = 0.5 * z
+    loss_zero = torch.log1p(0.5 * z)
+    loss_neg_inf = -torch.expm1(-0.5 * z)
+    # exp overflows for large z; feed it z only where alpha is +inf, so that the branch `where`
+    # discards cannot send 0 * inf = NaN into the gradient.
+    z_pos_inf = torch.where(alpha == torch.inf, z, torch.zeros((), dtype=dtype, device=device))
+    loss_pos_inf = torch.expm1(0.5 * z_pos_inf)
+
+    # General case with alpha kept finite and away from 0 and 2, so that this branch is finite
+    # (with finite gradients) everywhere, including where `where` below selects a limit instead.
+    eps = torch.finfo(dtype).eps
+    one = torch.ones((), dtype=dtype, device=device)
+    alpha_finite = torch.where(torch.isinf(alpha), one, alpha)
+    b = torch.clamp((alpha_finite - 2).abs(), min=eps)
+    a = torch.where(alpha_finite >= 0, one, -one) * torch.clamp(alpha_finite.abs(), min=eps)
+    loss_general = (b / a) * torch.expm1(0.5 * a * torch.log1p(z / b))
+
+    if alpha.requires_grad:
+        # At alpha == 0 the value is the Cauchy limit; adding the zero-valued
+        # (alpha - alpha.detach()) * d(rho)/d(alpha) gives the exact alpha-gradient there.
+        dalpha_zero = 0.25 * loss_zero**2 - 0.5 * loss_zero + z / (2 * (z + 2))
+        loss_zero = loss_zero + (alpha - alpha.detach()) * dalpha_zero
+
+    loss = torch.where(
+        alpha == -torch.inf,
+        loss_neg_inf,
+        torch.where(
+            alpha == torch.inf,
+            loss_pos_inf,
+            torch.where(alpha == 0, loss_zero, torch.where(alpha == 2, loss_two, loss_general)),
+        ),
+    )
+    return reduce_loss(loss, reduction, weight=weight)
+
+
+# --- Modules: options checked and stored in __init__, forward is one call -------------------------
+
+
+class MSELoss(LossModule):
+    """Module form of :func:`mse_loss`."""
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return mse_loss(input, target, weight=weight, **self.options())
+
+
+class MAELoss(LossModule):
+    """Module form of :func:`mae_loss`."""
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return mae_loss(input, target, weight=weight, **self.options())
+
+
+class HuberLoss(LossModule):
+    """Module form of :func:`huber_loss`."""
+
+    def __init__(self, *, delta: float = 1.0, reduction: str = "mean") -> None:
+        check_number(delta, "delta", low=0.0, low_inclusive=False)
+        super().__init__(delta=delta, reduction=reduction)
+
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return huber_loss(input, target, weight=weight, **self.options())
+
+
+class SmoothL1Loss(LossModule):
+    """Module form of :func:`smooth_l1_loss`."""
+
+    def __init__(self, *, beta: float = 1.0, reduction: str = "mean") -> None:
+        check_number(beta, "beta", low=0.0)
+        super().__init__(beta=beta, reduction=reduction)
+
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return smooth_l1_loss(input, target, weight=weight, **self.options())
+
+
+class LogCoshLoss(LossModule):
+    """Module form of :func:`log_cosh_loss`."""
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__(reduction=reduction)
+
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return log_cosh_loss(input, target, weight=weight, **self.options())
+
+
+class CharbonnierLoss(LossModule):
+    """Module form of :func:`charbonnier_loss`."""
+
+    def __init__(self, *, eps: float = 1e-3, reduction: str = "mean") -> None:
+        check_number(eps, "eps", low=0.0, low_inclusive=False)
+        super().__init__(eps=eps, reduction=reduction)
+
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return charbonnier_loss(input, target, weight=weight, **self.options())
+
+
+class RobustLoss(LossModule):
+    """Module form of :func:`robust_loss`; ``alpha``/``scale`` as ``nn.Parameter`` are learnt."""
+
+    def __init__(
+        self,
+        *,
+        alpha: float | Tensor = 1.0,
+        scale: float | Tensor = 1.0,
+        reduction: str = "mean",
+    ) -> None:
+        check_number(alpha, "alpha", allow_tensor=True)
+        check_number(scale, "scale", low=0.0, low_inclusive=False, allow_tensor=True)
+        super().__init__(alpha=alpha, scale=scale, reduction=reduction)
+
+    def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return robust_loss(input, target, weight=weight, **self.options())

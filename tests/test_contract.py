@@ -1,0 +1,151 @@
+"""The shared contract, swept over every loss of the catalogue (tests/catalogue).
+
+What each test would catch: a wrong formula (reference), a reduction that is not the shared one
+(reductions, weights), a Module that drifts from its function, a wrong backward (gradcheck), NaN on
+empty input, a lost precision policy (half), overflow (extreme), a graph break (compile).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from catalogue import LossCase, all_cases
+from conftest import LOW_PRECISION_TOL
+
+CASES = all_cases()
+IDS = [case.id for case in CASES]
+
+
+def _inputs(case: LossCase, dtype=torch.float64, seed=0):
+    return case.make_inputs(torch.Generator().manual_seed(seed), dtype)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_matches_float64_reference(case: LossCase):
+    if case.reference is None:
+        pytest.skip(f"{case.id}: reference values live in the family test file")
+    for seed in range(3):
+        inputs = _inputs(case, seed=seed)
+        got = case.function(*inputs, **case.options, reduction="none")
+        expected = case.reference(*inputs, **case.options)
+        rtol, atol = case.tolerance
+        torch.testing.assert_close(got, expected.to(got.dtype), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_reductions_and_shapes(case: LossCase):
+    inputs = _inputs(case)
+    none = case.function(*inputs, **case.options, reduction="none")
+    assert tuple(none.shape) == tuple(case.none_shape(inputs))
+    total = case.function(*inputs, **case.options, reduction="sum")
+    mean = case.function(*inputs, **case.options, reduction="mean")
+    default = case.function(*inputs, **case.options)
+    assert total.shape == mean.shape == ()
+    torch.testing.assert_close(total, none.sum())
+    torch.testing.assert_close(mean, none.mean())
+    torch.testing.assert_close(default, mean)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_invalid_reduction_raises(case: LossCase):
+    inputs = _inputs(case)
+    with pytest.raises(
+        ValueError, match=r"reduction: expected one of 'none', 'mean', 'sum', got 'avg'"
+    ):
+        case.function(*inputs, **case.options, reduction="avg")
+    with pytest.raises(ValueError, match="reduction"):
+        case.module(**case.options, reduction="elementwise")
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_weighted_mean_is_sum_wl_over_sum_w(case: LossCase):
+    if not case.weighted:
+        pytest.skip(f"{case.id} takes no weight")
+    inputs = _inputs(case)
+    none = case.function(*inputs, **case.options, reduction="none")
+    weight = torch.rand(none.shape, generator=torch.Generator().manual_seed(7), dtype=none.dtype)
+    got = case.function(*inputs, **case.options, weight=weight)
+    torch.testing.assert_close(got, (weight * none).sum() / weight.sum())
+    got_none = case.function(*inputs, **case.options, weight=weight, reduction="none")
+    torch.testing.assert_close(got_none, weight * none)
+    with pytest.raises(ValueError, match="weight: expected non-negative values"):
+        case.function(*inputs, **case.options, weight=-weight)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_module_equals_function(case: LossCase):
+    inputs = _inputs(case)
+    module = case.module(**case.options, reduction="sum")
+    torch.testing.assert_close(
+        module(*inputs), case.function(*inputs, **case.options, reduction="sum")
+    )
+    assert repr(module).startswith(type(module).__name__)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_gradcheck_float64(case: LossCase):
+    inputs = list(_inputs(case))
+    for i in case.grad_inputs:
+        inputs[i] = inputs[i].detach().requires_grad_(True)
+
+    def fn(*args):
+        return case.function(*args, **case.options, reduction="sum")
+
+    assert torch.autograd.gradcheck(fn, tuple(inputs), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_empty_input_gives_zero_and_zero_grads(case: LossCase):
+    if case.make_empty is None:
+        pytest.skip(f"{case.id}: an empty input is not meaningful")
+    inputs = [
+        t.requires_grad_(True) if t.is_floating_point() else t
+        for t in case.make_empty(torch.float64)
+    ]
+    for reduction in ("mean", "sum"):
+        loss = case.function(*inputs, **case.options, reduction=reduction)
+        assert loss.item() == 0.0
+        grads = torch.autograd.grad(loss, [t for t in inputs if t.requires_grad], allow_unused=True)
+        assert all(g is None or not g.any() for g in grads)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_low_precision_computes_in_float32(case: LossCase, dtype):
+    if not case.low_precision:
+        pytest.skip(f"{case.id}: no low-precision input")
+    low = _inputs(case, dtype=dtype)
+    as_float32 = [t.float() if t.is_floating_point() else t for t in low]
+    got = case.function(*low, **case.options)
+    assert got.dtype == torch.float32
+    rtol, atol = LOW_PRECISION_TOL[dtype]
+    torch.testing.assert_close(
+        got, case.function(*as_float32, **case.options), rtol=rtol, atol=atol
+    )
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("case", [c for c in CASES if c.make_extreme], ids=lambda c: c.id)
+def test_extreme_inputs_give_finite_loss_and_grads(case: LossCase, dtype):
+    inputs = [
+        t.requires_grad_(True) if t.is_floating_point() else t for t in case.make_extreme(dtype)
+    ]
+    loss = case.function(*inputs, **case.options)
+    assert torch.isfinite(loss)
+    loss.backward()
+    for t in inputs:
+        if t.grad is not None:
+            assert torch.isfinite(t.grad).all()
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.compile], ids=lambda c: c.id)
+def test_compile_fullgraph_matches_eager(case: LossCase):
+    torch._dynamo.reset()
+    inputs = _inputs(case, dtype=torch.float32)
+
+    def fn(*args):
+        return case.function(*args, **case.options)
+
+    compiled = torch.compile(fn, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(*inputs), fn(*inputs), rtol=1e-5, atol=1e-6)

@@ -1,0 +1,181 @@
+"""The shared mechanics in visionloss._core: reduction, checks, precision, dense targets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import visionloss
+from visionloss._core import (
+    check_number,
+    gather_classes,
+    prepare_dense_target,
+    reduce_loss,
+    sum_by_class,
+)
+
+
+class TestReduceLoss:
+    def test_mean_sum_none(self):
+        loss = torch.tensor([1.0, 2.0, 6.0])
+        assert reduce_loss(loss, "mean").item() == 3.0
+        assert reduce_loss(loss, "sum").item() == 9.0
+        assert torch.equal(reduce_loss(loss, "none"), loss)
+
+    def test_weighted_mean_with_fractional_weights(self):
+        # sum(w l) / sum(w) = (0.1*1 + 0.3*3) / 0.4 = 2.5; a denominator clamped to 1 would give 1.0
+        loss = torch.tensor([1.0, 3.0])
+        weight = torch.tensor([0.1, 0.3])
+        torch.testing.assert_close(reduce_loss(loss, "mean", weight=weight), torch.tensor(2.5))
+
+    def test_broadcast_weight_counts_every_element(self):
+        # a (N, 1) sample weight over (N, C) losses: the mean divides by C * sum(w)
+        loss = torch.tensor([[1.0, 3.0], [5.0, 7.0]])
+        weight = torch.tensor([[1.0], [0.0]])
+        torch.testing.assert_close(reduce_loss(loss, "mean", weight=weight), torch.tensor(2.0))
+
+    def test_mask_leaves_numerator_and_count(self):
+        loss = torch.tensor([1.0, float("nan"), 5.0])
+        valid = torch.tensor([True, False, True])
+        torch.testing.assert_close(reduce_loss(loss, "mean", valid=valid), torch.tensor(3.0))
+        torch.testing.assert_close(
+            reduce_loss(loss, "none", valid=valid), torch.tensor([1.0, 0.0, 5.0])
+        )
+
+    @pytest.mark.parametrize("reduction", ["mean", "sum"])
+    def test_fully_masked_and_empty_give_zero_with_zero_grads(self, reduction):
+        raw = torch.tensor([1.0, 2.0], requires_grad=True)
+        valid = torch.zeros(2, dtype=torch.bool)
+        out = reduce_loss(raw * 3, reduction, valid=valid, weight=torch.ones(2))
+        out.backward()
+        assert out.item() == 0.0 and torch.equal(raw.grad, torch.zeros(2))
+        empty = torch.zeros(0, requires_grad=True)
+        out = reduce_loss(empty * 2, reduction)
+        out.backward()
+        assert out.item() == 0.0 and empty.grad.shape == (0,)
+
+    def test_all_zero_weights_give_zero(self):
+        out = reduce_loss(torch.tensor([4.0]), "mean", weight=torch.zeros(1))
+        assert out.item() == 0.0
+
+    def test_nan_is_not_hidden(self):
+        assert torch.isnan(reduce_loss(torch.tensor([1.0, float("nan")]), "mean"))
+
+    def test_bad_weight_shape_and_dtype(self):
+        loss = torch.ones(2, 3)
+        with pytest.raises(
+            ValueError,
+            match=r"weight: expected a shape broadcastable to the unreduced loss \(2, 3\), got \(3, 2\)",
+        ):
+            reduce_loss(loss, "mean", weight=torch.ones(3, 2))
+        with pytest.raises(
+            TypeError, match="weight: expected a floating-point tensor, got dtype torch.int64"
+        ):
+            reduce_loss(loss, "mean", weight=torch.ones(2, 3, dtype=torch.long))
+        with pytest.raises(TypeError, match="weight: expected a torch.Tensor, got 2.0"):
+            reduce_loss(loss, "mean", weight=2.0)
+
+    def test_compiles_fullgraph(self):
+        def fn(loss, weight, valid):
+            return reduce_loss(loss, "mean", weight=weight, valid=valid)
+
+        args = (torch.rand(4, 3), torch.rand(4, 1), torch.rand(4, 3) > 0.5)
+        compiled = torch.compile(fn, fullgraph=True, backend="aot_eager")
+        torch.testing.assert_close(compiled(*args), fn(*args))
+
+
+class TestChecks:
+    def test_number_messages(self):
+        with pytest.raises(ValueError, match=r"delta: expected a value in \(0.0, inf\], got -1.0"):
+            check_number(-1.0, "delta", low=0.0, low_inclusive=False)
+        with pytest.raises(TypeError, match="delta: expected a real number, got 'big'"):
+            check_number("big", "delta")
+        with pytest.raises(TypeError, match="delta: expected a real number, got True"):
+            check_number(True, "delta")
+        with pytest.raises(ValueError, match="eps: expected a value in"):
+            check_number(float("nan"), "eps")
+
+    def test_set_checks_switches_data_checks_only(self):
+        x = torch.randn(2, 3)
+        bad = torch.tensor([0, 5])
+        with pytest.raises(
+            ValueError,
+            match=r"target: expected class ids in \[0, 2\] \(or ignore_index=-100\), got values in \[5, 5\]",
+        ):
+            prepare_dense_target(x, bad, "multiclass")
+        visionloss.set_checks(False)
+        assert not visionloss.checks_enabled()
+        prepare_dense_target(x, bad, "multiclass")  # not read: no error, no sync
+        with pytest.raises(ValueError, match="target: expected class ids of shape"):
+            prepare_dense_target(x, torch.zeros(3, dtype=torch.long), "multiclass")  # shape: always
+        with pytest.raises(TypeError, match="set_checks: expected enabled to be a bool"):
+            visionloss.set_checks("no")
+
+    def test_environment_variable_switches_checks_off(self):
+        code = "import visionloss; print(visionloss.checks_enabled())"
+        env = {"VISIONLOSS_CHECKS": "0", "PATH": ""}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert out.stdout.strip() == "False", out.stderr
+
+    def test_checks_do_not_break_compile(self):
+        def fn(x, t):
+            return gather_classes(x, prepare_dense_target(x, t, "multiclass").index).sum()
+
+        x, t = torch.randn(2, 3, 4), torch.randint(0, 3, (2, 4))
+        compiled = torch.compile(fn, fullgraph=True, backend="aot_eager")
+        torch.testing.assert_close(compiled(x, t), fn(x, t))
+
+
+class TestDenseTargets:
+    def test_multiclass_index_with_ignore(self):
+        x = torch.randn(2, 3, 2, 2)
+        t = torch.tensor([[[0, 2], [-100, 1]], [[1, 1], [2, -100]]])
+        dense = prepare_dense_target(x, t, "multiclass")
+        assert dense.is_index and dense.probs is None
+        assert torch.equal(dense.valid, t != -100)
+        assert dense.index.min() >= 0  # ignored positions are safe to gather
+
+    def test_multiclass_probabilities(self):
+        x = torch.randn(2, 3, 4)
+        p = torch.softmax(torch.randn(2, 3, 4), 1)
+        dense = prepare_dense_target(x, p, "multiclass")
+        assert dense.index is None and torch.equal(dense.probs, p)
+        with pytest.raises(ValueError, match=r"target: expected probabilities in \[0, 1\]"):
+            prepare_dense_target(x, p * 3, "multiclass")
+
+    def test_binary_integer_target_with_ignore(self):
+        x = torch.randn(4)
+        dense = prepare_dense_target(x, torch.tensor([0, 1, -100, 1]), "binary")
+        assert torch.equal(dense.probs, torch.tensor([0.0, 1.0, 0.0, 1.0]))
+        assert torch.equal(dense.valid, torch.tensor([True, True, False, True]))
+        with pytest.raises(ValueError, match=r"target: expected class ids in \[0, 1\]"):
+            prepare_dense_target(x, torch.tensor([0, 2, 1, 1]), "binary")
+
+    def test_mode_and_shape_errors(self):
+        with pytest.raises(
+            ValueError,
+            match="mode: expected one of 'binary', 'multilabel', 'multiclass', got 'softmax'",
+        ):
+            prepare_dense_target(torch.randn(2, 3), torch.zeros(2, 3), "softmax")
+        with pytest.raises(
+            ValueError,
+            match=r"target: expected the same shape as input \(2, 3\) for mode='multilabel', got \(2,\)",
+        ):
+            prepare_dense_target(torch.randn(2, 3), torch.zeros(2), "multilabel")
+        with pytest.raises(
+            TypeError, match="input: expected a floating-point tensor, got dtype torch.int64"
+        ):
+            prepare_dense_target(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2), "binary")
+
+    def test_gather_and_sum_by_class_equal_one_hot_forms(self, gen):
+        values = torch.randn(2, 4, 3, 5, generator=gen)
+        index = torch.randint(0, 4, (2, 3, 5), generator=gen)
+        one_hot = torch.nn.functional.one_hot(index, 4).movedim(-1, 1).to(values.dtype)
+        torch.testing.assert_close(gather_classes(values, index), (values * one_hot).sum(1))
+        weights = torch.rand(2, 3, 5, generator=gen)
+        torch.testing.assert_close(
+            sum_by_class(weights, index, 4), (one_hot * weights.unsqueeze(1)).sum((2, 3))
+        )
