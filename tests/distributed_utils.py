@@ -32,6 +32,8 @@ def _worker(rank: int, world_size: int, port: int, fn: Callable, args: tuple, ou
     try:
         result = fn(rank, world_size, *args)
         torch.save(result, os.path.join(out_dir, f"rank{rank}.pt"))
+        # no rank tears gloo down while another still talks to it (that aborts the process)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

@@ -21,16 +21,51 @@ from .losses.regression import (
 )
 
 # classification
+from .losses.classification import BCELoss, CrossEntropyLoss, FocalLoss, Poly1Loss
 
 # segmentation
+from .losses.segmentation import (
+    DiceCELoss,
+    DiceFocalLoss,
+    DiceLoss,
+    FocalTverskyLoss,
+    GeneralizedDiceLoss,
+    JaccardLoss,
+    LovaszHingeLoss,
+    LovaszSoftmaxLoss,
+    TverskyLoss,
+)
 
 # boxes
+from .losses.boxes import BoxIoULoss, CIoULoss, DIoULoss, EIoULoss, GIoULoss, IoULoss
 
 # embedding
+from .losses.embedding import BatchTripletLoss, ContrastiveLoss, TripletMarginLoss
 
 # generative
+from .losses.generative import (
+    AdversarialLoss,
+    GaussianKLLoss,
+    GaussianNLLLoss,
+    GradientPenalty,
+    KLDivergence,
+    MSSSIMLoss,
+    R1Penalty,
+    SSIMLoss,
+    VAELoss,
+)
 
 # composition
+# isort: split
+from .compose import (
+    CombinedLoss,
+    MultiTaskLoss,
+    available_losses,
+    build_loss,
+    class_weights,
+    get_loss,
+    register,
+)
 
 __version__ = "0.1.0"
 
@@ -48,9 +83,47 @@ __all__ = [
     "RobustLoss",
     "SmoothL1Loss",
     # classification
+    "BCELoss",
+    "CrossEntropyLoss",
+    "FocalLoss",
+    "Poly1Loss",
     # segmentation
+    "DiceCELoss",
+    "DiceFocalLoss",
+    "DiceLoss",
+    "FocalTverskyLoss",
+    "GeneralizedDiceLoss",
+    "JaccardLoss",
+    "LovaszHingeLoss",
+    "LovaszSoftmaxLoss",
+    "TverskyLoss",
     # boxes
+    "BoxIoULoss",
+    "CIoULoss",
+    "DIoULoss",
+    "EIoULoss",
+    "GIoULoss",
+    "IoULoss",
     # embedding
+    "BatchTripletLoss",
+    "ContrastiveLoss",
+    "TripletMarginLoss",
     # generative
+    "AdversarialLoss",
+    "GaussianKLLoss",
+    "GaussianNLLLoss",
+    "GradientPenalty",
+    "KLDivergence",
+    "MSSSIMLoss",
+    "R1Penalty",
+    "SSIMLoss",
+    "VAELoss",
     # composition
+    "CombinedLoss",
+    "MultiTaskLoss",
+    "available_losses",
+    "build_loss",
+    "class_weights",
+    "get_loss",
+    "register",
 ]

@@ -343,9 +343,14 @@ def _triplet_contenders() -> list[Contender]:
         )
 
     def pml(x: dict[str, Tensor]) -> Run:
-        from pytorch_metric_learning import losses, miners
+        from pytorch_metric_learning import distances, losses, miners, reducers
 
-        miner, loss = miners.BatchHardMiner(), losses.TripletMarginLoss(margin=0.2)
+        # configured to the same loss: raw (unnormalised) L2 distances, plain mean over anchors
+        distance = distances.LpDistance(normalize_embeddings=False)
+        miner = miners.BatchHardMiner(distance=distance)
+        loss = losses.TripletMarginLoss(
+            margin=0.2, distance=distance, reducer=reducers.MeanReducer()
+        )
         return lambda: loss(x["embeddings"], x["labels"], miner(x["embeddings"], x["labels"]))
 
     return [Contender("visionloss", ours), Contender("pytorch-metric-learning", pml)]

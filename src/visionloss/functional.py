@@ -17,14 +17,57 @@ from .losses.regression import (
 )
 
 # classification
+from .losses.classification import (
+    binary_cross_entropy,
+    cross_entropy,
+    focal_loss,
+    poly1_loss,
+)
 
 # segmentation
+from .losses.segmentation import (
+    dice_ce_loss,
+    dice_focal_loss,
+    dice_loss,
+    focal_tversky_loss,
+    generalized_dice_loss,
+    jaccard_loss,
+    lovasz_hinge_loss,
+    lovasz_softmax_loss,
+    tversky_loss,
+)
 
 # boxes
+from .losses.boxes import (
+    box_convert,
+    box_iou_loss,
+    ciou_loss,
+    cxcywh_to_xyxy,
+    diou_loss,
+    eiou_loss,
+    giou_loss,
+    iou_loss,
+    xywh_to_xyxy,
+    xyxy_to_cxcywh,
+    xyxy_to_xywh,
+)
 
 # embedding
+from .losses.embedding import batch_triplet_loss, contrastive_loss, triplet_margin_loss
 
 # generative
+from .losses.generative import (
+    discriminator_loss,
+    gaussian_kl,
+    gaussian_nll_loss,
+    generator_loss,
+    gradient_penalty,
+    kl_divergence,
+    ms_ssim_loss,
+    r1_penalty,
+    ssim_loss,
+    vae_loss,
+)
 
 __all__ = [
     # regression
@@ -36,8 +79,45 @@ __all__ = [
     "robust_loss",
     "smooth_l1_loss",
     # classification
+    "binary_cross_entropy",
+    "cross_entropy",
+    "focal_loss",
+    "poly1_loss",
     # segmentation
+    "dice_ce_loss",
+    "dice_focal_loss",
+    "dice_loss",
+    "focal_tversky_loss",
+    "generalized_dice_loss",
+    "jaccard_loss",
+    "lovasz_hinge_loss",
+    "lovasz_softmax_loss",
+    "tversky_loss",
     # boxes
+    "box_convert",
+    "box_iou_loss",
+    "ciou_loss",
+    "cxcywh_to_xyxy",
+    "diou_loss",
+    "eiou_loss",
+    "giou_loss",
+    "iou_loss",
+    "xywh_to_xyxy",
+    "xyxy_to_cxcywh",
+    "xyxy_to_xywh",
     # embedding
+    "batch_triplet_loss",
+    "contrastive_loss",
+    "triplet_margin_loss",
     # generative
+    "discriminator_loss",
+    "gaussian_kl",
+    "gaussian_nll_loss",
+    "generator_loss",
+    "gradient_penalty",
+    "kl_divergence",
+    "ms_ssim_loss",
+    "r1_penalty",
+    "ssim_loss",
+    "vae_loss",
 ]

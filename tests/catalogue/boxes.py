@@ -1,5 +1,214 @@
-"""Catalogue rows of the boxes family (see tests/catalogue/__init__.py)."""
+"""Catalogue rows of the boxes family, with a float64 reference written from the papers' formulas.
+
+The reference below is the papers' geometry written out box by box (areas of rectangles,
+intersection and enclosing rectangles, centres), independently of the library's core; it holds
+for regular boxes (x1 < x2, y1 < y2), which is what ``make_inputs`` draws. The library's
+``(I + eps) / (U + eps)`` form of the IoU is used, so that the comparison can be tight; the
+comparison with torchvision's ``I / (U + eps)`` lives in tests/test_boxes.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+import visionloss
+import visionloss.functional as VF
 
 from . import LossCase
 
-CASES: list[LossCase] = []
+
+def _random_xyxy(gen: torch.Generator, shape: tuple[int, ...], same_aspect: bool = False):
+    """Targets of size 0.5 to 3.5 in [0, 4]^2; predictions shifted and resized around them, so
+    that the batch holds overlapping, nested and disjoint pairs."""
+    f64 = torch.float64
+    xy = torch.rand(*shape, 2, generator=gen, dtype=f64) * 4
+    wh = torch.rand(*shape, 2, generator=gen, dtype=f64) * 3 + 0.5
+    target = torch.cat((xy, xy + wh), dim=-1)
+    shift = torch.randn(*shape, 2, generator=gen, dtype=f64) * 1.5
+    if same_aspect:
+        scale = torch.exp(torch.randn(*shape, 1, generator=gen, dtype=f64) * 0.4).expand_as(wh)
+    else:
+        scale = torch.exp(torch.randn(*shape, 2, generator=gen, dtype=f64) * 0.4)
+    pred_xy = xy + shift
+    pred = torch.cat((pred_xy, pred_xy + wh * scale), dim=-1)
+    return pred, target
+
+
+def _from_xyxy(boxes: torch.Tensor, box_format: str) -> torch.Tensor:
+    # written out here, not taken from the library
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    if box_format == "xywh":
+        return torch.stack((x1, y1, x2 - x1, y2 - y1), dim=-1)
+    if box_format == "cxcywh":
+        return torch.stack(((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1), dim=-1)
+    return boxes
+
+
+def _to_xyxy(boxes: torch.Tensor, box_format: str) -> torch.Tensor:
+    a, b, c, d = boxes.unbind(-1)
+    if box_format == "xywh":
+        return torch.stack((a, b, a + c, b + d), dim=-1)
+    if box_format == "cxcywh":
+        return torch.stack((a - c / 2, b - d / 2, a + c / 2, b + d / 2), dim=-1)
+    return boxes
+
+
+def _make(box_format: str = "xyxy", shape=(2, 3), same_aspect: bool = False):
+    def make_inputs(gen: torch.Generator, dtype: torch.dtype):
+        pred, target = _random_xyxy(gen, shape, same_aspect)
+        return _from_xyxy(pred, box_format).to(dtype), _from_xyxy(target, box_format).to(dtype)
+
+    return make_inputs
+
+
+def _rect_area(x1, y1, x2, y2):
+    return (x2 - x1).clamp(min=0) * (y2 - y1).clamp(min=0)
+
+
+def reference_box_loss(pred, target, kind="giou", box_format="xyxy", eps=1e-7):
+    """The float64 loss of every kind, from the papers' definitions, for regular boxes."""
+    a = _to_xyxy(pred.double(), box_format)
+    b = _to_xyxy(target.double(), box_format)
+    ax1, ay1, ax2, ay2 = a.unbind(-1)
+    bx1, by1, bx2, by2 = b.unbind(-1)
+    area_a, area_b = _rect_area(ax1, ay1, ax2, ay2), _rect_area(bx1, by1, bx2, by2)
+    # the intersection is the rectangle between the larger lower corner and the smaller upper one
+    inter = _rect_area(
+        torch.max(ax1, bx1), torch.max(ay1, by1), torch.min(ax2, bx2), torch.min(ay2, by2)
+    )
+    union = area_a + area_b - inter
+    iou = (inter + eps) / (union + eps)
+    if kind == "iou":
+        return 1 - iou
+    # C, the smallest rectangle holding both
+    cx1, cy1 = torch.min(ax1, bx1), torch.min(ay1, by1)
+    cx2, cy2 = torch.max(ax2, bx2), torch.max(ay2, by2)
+    if kind == "giou":
+        area_c = _rect_area(cx1, cy1, cx2, cy2)
+        # GIoU = IoU - |C \ (A u B)| / |C|
+        return 1 - (iou - (area_c - union) / (area_c + eps))
+    rho2 = ((ax1 + ax2) / 2 - (bx1 + bx2) / 2) ** 2 + ((ay1 + ay2) / 2 - (by1 + by2) / 2) ** 2
+    c2 = (cx2 - cx1) ** 2 + (cy2 - cy1) ** 2
+    diou = 1 - iou + rho2 / (c2 + eps)
+    if kind == "diou":
+        return diou
+    wa, ha, wb, hb = ax2 - ax1, ay2 - ay1, bx2 - bx1, by2 - by1
+    if kind == "ciou":
+        v = 4 / math.pi**2 * (torch.atan(wb / hb) - torch.atan(wa / ha)) ** 2
+        alpha = v / (1 - iou + v + eps)
+        return diou + alpha * v
+    if kind == "eiou":
+        return (
+            diou
+            + (wa - wb) ** 2 / ((cx2 - cx1) ** 2 + eps)
+            + (ha - hb) ** 2 / ((cy2 - cy1) ** 2 + eps)
+        )
+    raise ValueError(kind)
+
+
+def _empty(dtype: torch.dtype):
+    return torch.zeros(0, 4, dtype=dtype), torch.zeros(0, 4, dtype=dtype)
+
+
+def _extreme(dtype: torch.dtype):
+    # huge and far-apart boxes (areas up to (2 * 6e4)^2, beyond float16), a point, a zero-height
+    # and an inverted box. Corners are multiples of big / 2 so that no box collapses when rounded
+    # to float16 or bfloat16 (6e4 - 1 rounds to 6e4 in float16, 1e4 - 1 to 1e4 in bfloat16).
+    big = 6e4 if dtype == torch.float16 else 1e4
+    pred = torch.tensor(
+        [
+            [-big, -big, big, big],
+            [0.0, 0.0, 1.0, 1.0],
+            [5.0, 5.0, 3.0, 3.0],  # inverted
+            [2.0, 2.0, 2.0, 2.0],  # a point
+            [0.0, 0.0, big, 0.0],  # zero height
+        ],
+        dtype=dtype,
+    )
+    target = torch.tensor(
+        [
+            [big / 2, big / 2, big, big],
+            [-big, -big, -big / 2, -big / 2],
+            [0.0, 0.0, 2.0, 2.0],
+            [2.0, 2.0, 2.0, 2.0],
+            [0.0, 0.0, 1.0, 1.0],
+        ],
+        dtype=dtype,
+    )
+    return pred, target
+
+
+def _batch_shape(inputs):
+    return tuple(inputs[0].shape[:-1])
+
+
+def _reference(kind: str):
+    return lambda pred, target, **options: reference_box_loss(pred, target, kind=kind, **options)
+
+
+_common = dict(
+    none_shape=_batch_shape,
+    make_empty=_empty,
+    make_extreme=_extreme,
+    grad_inputs=(0, 1),
+)
+
+CASES: list[LossCase] = [
+    LossCase(
+        "iou", VF.iou_loss, visionloss.IoULoss, _make(), reference=_reference("iou"), **_common
+    ),
+    LossCase(
+        "giou",
+        VF.giou_loss,
+        visionloss.GIoULoss,
+        _make(),
+        reference=_reference("giou"),
+        compile=True,
+        **_common,
+    ),
+    LossCase(
+        "diou",
+        VF.diou_loss,
+        visionloss.DIoULoss,
+        _make(shape=(7,)),
+        reference=_reference("diou"),
+        options={"eps": 1e-9},
+        **_common,
+    ),
+    # CIoU's alpha is a weight without gradient (torchvision's convention), so the analytic
+    # gradient is on purpose not the derivative of the value where the aspect ratios differ, and
+    # the sweep's gradcheck would fail there. These pairs share their aspect ratio (v = 0, and
+    # alpha * v is flat to 4th order); test_boxes.py checks the aspect term and its gradient.
+    LossCase(
+        "ciou",
+        VF.ciou_loss,
+        visionloss.CIoULoss,
+        _make(same_aspect=True),
+        reference=_reference("ciou"),
+        compile=True,
+        **_common,
+    ),
+    LossCase(
+        "eiou", VF.eiou_loss, visionloss.EIoULoss, _make(), reference=_reference("eiou"), **_common
+    ),
+    LossCase(
+        "box_iou_xywh_eiou",
+        VF.box_iou_loss,
+        visionloss.BoxIoULoss,
+        _make("xywh", shape=(4, 2)),
+        reference=reference_box_loss,
+        options={"kind": "eiou", "box_format": "xywh"},
+        **_common,
+    ),
+    LossCase(
+        "box_iou_cxcywh_giou",
+        VF.box_iou_loss,
+        visionloss.BoxIoULoss,
+        _make("cxcywh", shape=(5,)),
+        reference=reference_box_loss,
+        options={"kind": "giou", "box_format": "cxcywh"},
+        **_common,
+    ),
+]

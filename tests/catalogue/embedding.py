@@ -1,5 +1,187 @@
-"""Catalogue rows of the embedding family (see tests/catalogue/__init__.py)."""
+"""Catalogue rows of the embedding family, with float64 references written from the formulas.
+
+The batch triplet rows use batches where every anchor has a positive and a negative, so that
+their ``"none"`` result (one value per anchor) has the plain mean the generic sweep checks. The
+mining references (explicit loops over triplets) live in tests/test_embedding.py.
+"""
+
+from __future__ import annotations
+
+import torch
+
+import visionloss
+import visionloss.functional as VF
 
 from . import LossCase
 
-CASES: list[LossCase] = []
+
+def _triplets(gen: torch.Generator, dtype: torch.dtype):
+    a, p, n = (torch.randn(6, 4, generator=gen, dtype=torch.float64) for _ in range(3))
+    # positives nearer than negatives on average, so both sides of the hinge occur
+    return a.to(dtype), (a + 0.7 * p).to(dtype), n.to(dtype)
+
+
+def _triplets_empty(dtype: torch.dtype):
+    return tuple(torch.zeros(0, 4, dtype=dtype) for _ in range(3))
+
+
+def _triplets_extreme(dtype: torch.dtype):
+    big = 6e4 if dtype == torch.float16 else 1e4
+    a = torch.tensor([[big, -big], [0.0, 0.0], [-big, big]], dtype=dtype)
+    p = torch.tensor([[-big, big], [0.0, 0.0], [-big, big]], dtype=dtype)
+    n = torch.tensor([[big, big], [0.0, 0.0], [big, -big]], dtype=dtype)
+    return a, p, n
+
+
+def _euclidean_torch(x, y, eps=1e-6):
+    # torch's pairwise_distance convention: ||x - y + eps||
+    return (x - y + eps).pow(2).sum(-1).sqrt()
+
+
+def _triplet_reference(a, p, n, margin=1.0, swap=False, distance="euclidean", soft_margin=False):
+    if distance == "euclidean":
+        dist = _euclidean_torch
+    elif distance == "squared_euclidean":
+        dist = lambda x, y: (x - y).pow(2).sum(-1)  # noqa: E731
+    else:
+        dist = lambda x, y: 1 - (x * y).sum(-1) / (x.norm(dim=-1) * y.norm(dim=-1))  # noqa: E731
+    ap, an = dist(a, p), dist(a, n)
+    if swap:
+        an = torch.minimum(an, dist(p, n))
+    return torch.nn.functional.softplus(ap - an) if soft_margin else (ap - an + margin).clamp(min=0)
+
+
+def _labelled(gen: torch.Generator, dtype: torch.dtype):
+    # 3 classes of 3: every anchor has 2 positives and 6 negatives
+    x = torch.randn(9, 4, generator=gen, dtype=torch.float64).to(dtype)
+    labels = torch.tensor([0, 1, 2, 2, 0, 1, 1, 2, 0])
+    return x, labels
+
+
+def _labelled_empty(dtype: torch.dtype):
+    return torch.zeros(0, 4, dtype=dtype), torch.zeros(0, dtype=torch.long)
+
+
+def _labelled_extreme(dtype: torch.dtype):
+    big = 6e4 if dtype == torch.float16 else 1e4
+    x = torch.tensor([[big, 0.0], [-big, 0.0], [big, 0.0], [0.0, big]], dtype=dtype)
+    return x, torch.tensor([0, 0, 1, 1])
+
+
+def _pairs(gen: torch.Generator, dtype: torch.dtype):
+    x1 = torch.randn(8, 3, generator=gen, dtype=torch.float64)
+    x2 = x1 + 0.6 * torch.randn(8, 3, generator=gen, dtype=torch.float64)
+    same = torch.tensor([True, False] * 4)
+    return x1.to(dtype), x2.to(dtype), same
+
+
+def _pairs_empty(dtype: torch.dtype):
+    return (
+        torch.zeros(0, 3, dtype=dtype),
+        torch.zeros(0, 3, dtype=dtype),
+        torch.zeros(0, dtype=bool),
+    )
+
+
+def _pairs_extreme(dtype: torch.dtype):
+    big = 6e4 if dtype == torch.float16 else 1e4
+    x1 = torch.tensor([[big, -big], [0.0, 0.0], [big, big]], dtype=dtype)
+    x2 = torch.tensor([[-big, big], [0.0, 0.0], [big, big]], dtype=dtype)
+    return x1, x2, torch.tensor([True, False, False])
+
+
+def _contrastive_reference(x1, x2, same, margin=1.0, distance="euclidean"):
+    d = (x1 - x2).pow(2).sum(-1).sqrt()
+    if distance == "cosine":
+        d = 1 - torch.nn.functional.cosine_similarity(x1, x2, dim=-1)
+    y = same.to(x1.dtype)
+    return 0.5 * (y * d**2 + (1 - y) * (margin - d).clamp(min=0) ** 2)
+
+
+def _rows(inputs):
+    return (inputs[0].shape[0],)
+
+
+CASES: list[LossCase] = [
+    LossCase(
+        "triplet_margin",
+        VF.triplet_margin_loss,
+        visionloss.TripletMarginLoss,
+        _triplets,
+        _rows,
+        reference=_triplet_reference,
+        grad_inputs=(0, 1, 2),
+        make_empty=_triplets_empty,
+        make_extreme=_triplets_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "triplet_margin_swap_cosine",
+        VF.triplet_margin_loss,
+        visionloss.TripletMarginLoss,
+        _triplets,
+        _rows,
+        reference=_triplet_reference,
+        options={"margin": 0.3, "swap": True, "distance": "cosine"},
+        grad_inputs=(0, 1, 2),
+        make_empty=_triplets_empty,
+        make_extreme=_triplets_extreme,
+    ),
+    LossCase(
+        "triplet_margin_soft_squared",
+        VF.triplet_margin_loss,
+        visionloss.TripletMarginLoss,
+        _triplets,
+        _rows,
+        reference=_triplet_reference,
+        options={"soft_margin": True, "distance": "squared_euclidean"},
+        grad_inputs=(0, 1, 2),
+        make_empty=_triplets_empty,
+    ),
+    LossCase(
+        "batch_triplet_hard",
+        VF.batch_triplet_loss,
+        visionloss.BatchTripletLoss,
+        _labelled,
+        _rows,
+        options={"margin": 0.5},
+        weighted=False,
+        make_empty=_labelled_empty,
+        make_extreme=_labelled_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "batch_triplet_hard_soft_cosine",
+        VF.batch_triplet_loss,
+        visionloss.BatchTripletLoss,
+        _labelled,
+        _rows,
+        options={"soft_margin": True, "distance": "cosine"},
+        weighted=False,
+        make_empty=_labelled_empty,
+        make_extreme=_labelled_extreme,
+    ),
+    LossCase(
+        "contrastive",
+        VF.contrastive_loss,
+        visionloss.ContrastiveLoss,
+        _pairs,
+        _rows,
+        reference=_contrastive_reference,
+        grad_inputs=(0, 1),
+        make_empty=_pairs_empty,
+        make_extreme=_pairs_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "contrastive_cosine",
+        VF.contrastive_loss,
+        visionloss.ContrastiveLoss,
+        _pairs,
+        _rows,
+        reference=_contrastive_reference,
+        options={"margin": 0.5, "distance": "cosine"},
+        grad_inputs=(0, 1),
+        make_empty=_pairs_empty,
+    ),
+]

@@ -1,5 +1,424 @@
-"""Catalogue rows of the generative family (see tests/catalogue/__init__.py)."""
+"""Catalogue rows of the generative family, with float64 references written from the formulas.
+
+The losses whose call does not fit a row (``discriminator_loss`` returns a pair for "none", the
+penalties take a critic) are tested in tests/test_generative.py. The references here are
+independent of the implementation: GAN terms from sigmoid/log, Gaussian likelihoods and KLs from
+``torch.distributions``, SSIM with the full (not separable) window applied channel by channel.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch.distributions import Normal
+from torch.distributions import kl_divergence as dist_kl
+
+import visionloss
+import visionloss.functional as VF
 
 from . import LossCase
 
-CASES: list[LossCase] = []
+# --- inputs -----------------------------------------------------------------------------------------
+
+
+def _big(dtype: torch.dtype) -> float:
+    return 6e4 if dtype == torch.float16 else 1e4
+
+
+def _logits(gen, dtype):
+    # logits over [-6, 6]: both tails of every GAN objective and the hinge's kinks at +-1
+    return ((torch.rand(4, 3, generator=gen, dtype=torch.float64) * 12 - 6).to(dtype),)
+
+
+def _logits_extreme(dtype):
+    big = _big(dtype)
+    return (torch.tensor([-big, big, 0.0, -1.0], dtype=dtype),)
+
+
+def _logits_empty(dtype):
+    return (torch.zeros(0, 1, dtype=dtype),)
+
+
+def _nll_inputs(gen, dtype):
+    mean = torch.randn(3, 4, 5, generator=gen, dtype=torch.float64)
+    target = torch.randn(3, 4, 5, generator=gen, dtype=torch.float64)
+    logvar = torch.rand(3, 4, 5, generator=gen, dtype=torch.float64) * 4 - 2
+    return mean.to(dtype), target.to(dtype), logvar.to(dtype)
+
+
+def _nll_channel_logvar(gen, dtype):
+    mean, target, _ = _nll_inputs(gen, dtype)
+    logvar = (torch.rand(1, 4, 1, generator=gen, dtype=torch.float64) * 4 - 2).to(dtype)
+    return mean, target, logvar
+
+
+def _nll_extreme(dtype):
+    big = _big(dtype)
+    # saturated log-variances with huge or zero residuals (a gradient of d e^{-v} with d = 6e4
+    # and moderate v does not fit float16 whatever the loss does, so those pairs are left out)
+    mean = torch.tensor([-big, big, 0.0, 1.0], dtype=dtype)
+    logvar = torch.tensor([big, big, -big, 0.0], dtype=dtype)
+    return mean, torch.zeros(4, dtype=dtype), logvar
+
+
+def _nll_empty(dtype):
+    return tuple(torch.zeros(0, 3, dtype=dtype) for _ in range(3))
+
+
+def _images(shape):
+    def make(gen, dtype):
+        # correlated pairs (SSIM well inside (0, 1), every MS-SSIM term positive, so gradcheck
+        # never crosses the clamp at 0)
+        x = torch.rand(shape, generator=gen, dtype=torch.float64)
+        y = x + 0.2 * torch.randn(shape, generator=gen, dtype=torch.float64)
+        return x.to(dtype), y.to(dtype)
+
+    return make
+
+
+def _images_extreme(shape):
+    def make(dtype):
+        big = _big(dtype)
+        gen = torch.Generator().manual_seed(0)
+        sign = torch.randint(0, 2, shape, generator=gen).to(torch.float64) * 2 - 1
+        x = (big * sign).to(dtype)
+        return x, torch.zeros(shape, dtype=dtype)
+
+    return make
+
+
+def _images_empty(shape):
+    def make(dtype):
+        return torch.zeros(shape, dtype=dtype), torch.zeros(shape, dtype=dtype)
+
+    return make
+
+
+def _kl_logits(gen, dtype):
+    p = torch.randn(3, 5, 4, generator=gen, dtype=torch.float64) * 3
+    q = torch.randn(3, 5, 4, generator=gen, dtype=torch.float64) * 3
+    return p.to(dtype), q.to(dtype)
+
+
+def _kl_probs(gen, dtype):
+    p = torch.softmax(torch.randn(2, 3, 6, generator=gen, dtype=torch.float64), dim=-1)
+    q = torch.softmax(torch.randn(2, 3, 6, generator=gen, dtype=torch.float64), dim=-1)
+    return p.to(dtype), q.to(dtype)
+
+
+def _kl_extreme(dtype):
+    big = _big(dtype)
+    p = torch.tensor([[big, -big, 0.0], [0.0, 0.0, big]], dtype=dtype)
+    q = torch.tensor([[-big, big, 0.0], [big, 0.0, -big]], dtype=dtype)
+    return p, q
+
+
+def _kl_empty(dtype):
+    return torch.zeros(0, 3, dtype=dtype), torch.zeros(0, 3, dtype=dtype)
+
+
+def _latents(gen, dtype):
+    mu = torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    logvar = torch.rand(3, 4, generator=gen, dtype=torch.float64) * 4 - 2
+    return mu.to(dtype), logvar.to(dtype)
+
+
+def _latents_vs_prior(gen, dtype):
+    mu = torch.randn(2, 3, 4, generator=gen, dtype=torch.float64)
+    logvar = torch.rand(2, 3, 4, generator=gen, dtype=torch.float64) * 4 - 2
+    mu2 = torch.randn(4, generator=gen, dtype=torch.float64)  # broadcast over the batch
+    logvar2 = torch.rand(2, 3, 4, generator=gen, dtype=torch.float64) * 4 - 2
+    return mu.to(dtype), logvar.to(dtype), mu2.to(dtype), logvar2.to(dtype)
+
+
+def _latents_extreme(dtype):
+    big = _big(dtype)
+    mu = torch.tensor([[-big, big, 0.0]], dtype=dtype)
+    logvar = torch.tensor([[0.0, -big, -big]], dtype=dtype)
+    return mu, logvar
+
+
+def _latents_empty(dtype):
+    return torch.zeros(0, 4, dtype=dtype), torch.zeros(0, 4, dtype=dtype)
+
+
+def _vae_inputs(latent_shape):
+    def make(gen, dtype):
+        recon = torch.randn(3, 2, 4, generator=gen, dtype=torch.float64) * 3
+        target = torch.rand(3, 2, 4, generator=gen, dtype=torch.float64)
+        mu = torch.randn(latent_shape, generator=gen, dtype=torch.float64)
+        logvar = torch.rand(latent_shape, generator=gen, dtype=torch.float64) * 4 - 2
+        return recon.to(dtype), target.to(dtype), mu.to(dtype), logvar.to(dtype)
+
+    return make
+
+
+def _vae_extreme(dtype):
+    big = _big(dtype)
+    recon = torch.tensor([[big, -big, big], [-big, 0.0, big]], dtype=dtype)
+    target = torch.tensor([[0.0, 1.0, 1.0], [0.0, 0.5, 0.0]], dtype=dtype)
+    mu = torch.tensor([[big, 0.0], [-big, 1.0]], dtype=dtype)
+    logvar = torch.tensor([[-big, 0.0], [0.0, -big]], dtype=dtype)
+    return recon, target, mu, logvar
+
+
+def _vae_empty(dtype):
+    return (
+        torch.zeros(0, 5, dtype=dtype),
+        torch.zeros(0, 5, dtype=dtype),
+        torch.zeros(0, 2, dtype=dtype),
+        torch.zeros(0, 2, dtype=dtype),
+    )
+
+
+# --- references -------------------------------------------------------------------------------------
+
+
+def _generator_reference(f, kind):
+    d = torch.sigmoid(f)  # the discriminator's probability that f is real (fine in float64 here)
+    return {
+        "non_saturating": -torch.log(d),
+        "minimax": torch.log(1 - d),
+        "lsgan": 0.5 * (f - 1) ** 2,
+        "hinge": -f,
+        "wasserstein": -f,
+    }[kind]
+
+
+def _nll_reference(mean, target, logvar, full=True):
+    nll = -Normal(mean, torch.exp(0.5 * logvar)).log_prob(target)
+    return nll if full else nll - 0.5 * math.log(2 * math.pi)
+
+
+def _window(size, sigma):
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def _filter(x, size, sigma):
+    # the full d-dimensional window (outer product), one channel at a time
+    g = _window(size, sigma)
+    spatial = x.dim() - 2
+    full = g
+    for _ in range(spatial - 1):
+        full = full.unsqueeze(-1) * g
+    conv = F.conv2d if spatial == 2 else F.conv3d
+    n, c = x.shape[:2]
+    out = conv(x.reshape(n * c, 1, *x.shape[2:]), full.reshape(1, 1, *full.shape))
+    return out.reshape(n, c, *out.shape[2:])
+
+
+def _ssim_cs_reference(x, y, size, sigma, data_range=1.0, k1=0.01, k2=0.03):
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    mx, my = _filter(x, size, sigma), _filter(y, size, sigma)
+    sxx = _filter(x * x, size, sigma) - mx**2
+    syy = _filter(y * y, size, sigma) - my**2
+    sxy = _filter(x * y, size, sigma) - mx * my
+    cs = (2 * sxy + c2) / (sxx + syy + c2)
+    s = (2 * mx * my + c1) / (mx**2 + my**2 + c1) * cs
+    return s.flatten(2).mean(-1), cs.flatten(2).mean(-1)
+
+
+def ssim_reference(x, y, window_size=11, sigma=1.5, **constants):
+    s, _ = _ssim_cs_reference(x, y, window_size, sigma, **constants)
+    return 1 - s.mean(1)
+
+
+def ms_ssim_reference(x, y, window_size=11, sigma=1.5, weights=None, **constants):
+    weights = weights or (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+    pool = F.avg_pool2d if x.dim() == 4 else F.avg_pool3d
+    value = 1.0
+    for level, w in enumerate(weights):
+        s, cs = _ssim_cs_reference(x, y, window_size, sigma, **constants)
+        term = s if level == len(weights) - 1 else cs
+        value = value * torch.relu(term) ** w
+        pad = [size % 2 for size in x.shape[2:]]
+        x, y = pool(x, 2, padding=pad), pool(y, 2, padding=pad)
+    return 1 - value.mean(1)
+
+
+def _kl_reference(p, q, dim=1, from_logits=True):
+    if from_logits:
+        p, q = torch.softmax(p, dim), torch.softmax(q, dim)
+    return (p * (p.log() - q.log())).sum(dim)
+
+
+def _gaussian_kl_reference(mu, logvar, mu2=None, logvar2=None):
+    mu2 = torch.zeros_like(mu) if mu2 is None else mu2
+    logvar2 = torch.zeros_like(mu) if logvar2 is None else logvar2
+    kl = dist_kl(Normal(mu, torch.exp(0.5 * logvar)), Normal(mu2, torch.exp(0.5 * logvar2)))
+    return kl.sum(-1)
+
+
+def _vae_reference(recon, target, mu, logvar, beta=1.0, reconstruction="bce"):
+    if reconstruction == "bce":
+        d = torch.sigmoid(recon)
+        rec = -(target * torch.log(d) + (1 - target) * torch.log(1 - d))
+    else:
+        rec = (recon - target) ** 2
+    kl = _gaussian_kl_reference(mu.flatten(1), logvar.flatten(1))
+    return rec.flatten(1).sum(1) + beta * kl
+
+
+def _first_shape(inputs):
+    return tuple(inputs[0].shape)
+
+
+def _batch(inputs):
+    return (inputs[0].shape[0],)
+
+
+def _gan_case(kind, compile=False):
+    return LossCase(
+        f"generator_{kind}",
+        VF.generator_loss,
+        visionloss.AdversarialLoss,
+        _logits,
+        none_shape=_first_shape,
+        reference=lambda f, kind: _generator_reference(f, kind),
+        options={"kind": kind},
+        make_empty=_logits_empty,
+        make_extreme=_logits_extreme,
+        compile=compile,
+    )
+
+
+CASES: list[LossCase] = [
+    _gan_case("non_saturating", compile=True),
+    _gan_case("minimax"),
+    _gan_case("lsgan"),
+    _gan_case("hinge"),
+    _gan_case("wasserstein"),
+    LossCase(
+        "gaussian_nll",
+        VF.gaussian_nll_loss,
+        visionloss.GaussianNLLLoss,
+        _nll_inputs,
+        none_shape=_first_shape,
+        reference=_nll_reference,
+        grad_inputs=(0, 1, 2),
+        make_empty=_nll_empty,
+        make_extreme=_nll_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "gaussian_nll_channel_logvar",
+        VF.gaussian_nll_loss,
+        visionloss.GaussianNLLLoss,
+        _nll_channel_logvar,
+        none_shape=_first_shape,
+        reference=_nll_reference,
+        options={"full": False},
+        grad_inputs=(0, 2),
+    ),
+    LossCase(
+        "ssim",
+        VF.ssim_loss,
+        visionloss.SSIMLoss,
+        _images((2, 1, 8, 9)),
+        none_shape=_batch,
+        reference=ssim_reference,
+        options={"window_size": 5, "sigma": 1.2},
+        grad_inputs=(0,),  # symmetric in input and target; gradcheck is costly here
+        make_empty=_images_empty((0, 1, 8, 8)),
+        make_extreme=_images_extreme((2, 1, 8, 9)),
+        compile=True,
+    ),
+    LossCase(
+        "ssim_3d",
+        VF.ssim_loss,
+        visionloss.SSIMLoss,
+        _images((1, 1, 5, 6, 5)),
+        none_shape=_batch,
+        reference=ssim_reference,
+        options={"window_size": 3, "data_range": 2.0, "k2": 0.05},
+        grad_inputs=(0,),
+        make_empty=_images_empty((0, 2, 5, 5, 5)),
+        make_extreme=_images_extreme((1, 1, 5, 6, 5)),
+    ),
+    LossCase(
+        "ms_ssim",
+        VF.ms_ssim_loss,
+        visionloss.MSSSIMLoss,
+        _images((1, 2, 9, 10)),
+        none_shape=_batch,
+        reference=ms_ssim_reference,
+        options={"window_size": 3, "weights": (0.3, 0.3, 0.4)},
+        grad_inputs=(0,),  # symmetric in input and target; gradcheck is costly here
+        make_empty=_images_empty((0, 1, 9, 9)),
+        make_extreme=_images_extreme((2, 1, 12, 9)),
+        compile=True,
+    ),
+    LossCase(
+        "kl_divergence",
+        VF.kl_divergence,
+        visionloss.KLDivergence,
+        _kl_logits,
+        none_shape=lambda inputs: (inputs[0].shape[0], inputs[0].shape[2]),
+        reference=_kl_reference,
+        grad_inputs=(0, 1),
+        make_empty=_kl_empty,
+        make_extreme=_kl_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "kl_divergence_probs",
+        VF.kl_divergence,
+        visionloss.KLDivergence,
+        _kl_probs,
+        none_shape=lambda inputs: tuple(inputs[0].shape[:-1]),
+        reference=_kl_reference,
+        options={"dim": -1, "from_logits": False},
+        grad_inputs=(0, 1),
+        make_empty=_kl_empty,
+    ),
+    LossCase(
+        "gaussian_kl",
+        VF.gaussian_kl,
+        visionloss.GaussianKLLoss,
+        _latents,
+        none_shape=_batch,
+        reference=_gaussian_kl_reference,
+        grad_inputs=(0, 1),
+        make_empty=_latents_empty,
+        make_extreme=_latents_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "gaussian_kl_two_gaussians",
+        VF.gaussian_kl,
+        visionloss.GaussianKLLoss,
+        _latents_vs_prior,
+        none_shape=lambda inputs: tuple(inputs[0].shape[:-1]),
+        reference=_gaussian_kl_reference,
+        grad_inputs=(0, 1, 2, 3),
+    ),
+    LossCase(
+        "vae_bce",
+        VF.vae_loss,
+        visionloss.VAELoss,
+        _vae_inputs((3, 5)),
+        none_shape=_batch,
+        reference=_vae_reference,
+        options={"beta": 0.5},
+        grad_inputs=(0, 1, 2, 3),
+        make_empty=_vae_empty,
+        make_extreme=_vae_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "vae_mse_spatial_latent",
+        VF.vae_loss,
+        visionloss.VAELoss,
+        _vae_inputs((3, 2, 2, 2)),
+        none_shape=_batch,
+        reference=_vae_reference,
+        options={"beta": 4.0, "reconstruction": "mse"},
+        grad_inputs=(0, 1, 2, 3),
+        make_empty=_vae_empty,
+        # no extreme row: the squared error's gradient 2 * 6e4 does not fit float16 (as mse)
+    ),
+]

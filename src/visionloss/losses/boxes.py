@@ -1,3 +1,682 @@
-"""boxes losses (see DESIGN.md section 3)."""
+r"""Bounding-box regression losses: IoU, GIoU, DIoU, CIoU and EIoU, and box-format conversions.
 
-__all__: list[str] = []
+Every loss compares a predicted box with its target box, pair by pair: ``pred`` and ``target``
+have the same shape ``(..., 4)`` (any leading dims, including none and zero elements), and
+``reduction="none"`` returns the batch shape ``pred.shape[:-1]``. Boxes are given in one of three
+formats (``box_format``):
+
+* ``"xyxy"``: :math:`(x_1, y_1, x_2, y_2)`, the corners (the default, torchvision's convention);
+* ``"xywh"``: :math:`(x_1, y_1, w, h)`, the top-left corner and the size (COCO);
+* ``"cxcywh"``: :math:`(c_x, c_y, w, h)`, the centre and the size (YOLO, DETR).
+
+The family is built in layers, like torchvision's ``diou_loss``/``ciou_loss``: one private core
+(:func:`_box_pair`) computes the intersection, the union, the IoU and the smallest enclosing box
+once; each kind adds its penalty on top (GIoU the empty part of the enclosing box, DIoU the
+centre distance, CIoU DIoU plus the aspect term, EIoU DIoU plus the width and height terms).
+
+Numerics shared by every kind (:math:`\epsilon` is the ``eps`` option, default ``1e-7``):
+
+* Half and bfloat16 boxes are cast to float32 *before* any area product (a 300-pixel box has an
+  area of 9e4, beyond float16's 65504); the result is float32.
+* :math:`\mathrm{IoU} = (I + \epsilon)/(U + \epsilon)`. Identical boxes then give exactly
+  :math:`\mathrm{IoU} = 1` and every loss exactly 0, zero-area boxes included (torchvision's
+  :math:`I/(U + \epsilon)` leaves :math:`\epsilon/U` for identical boxes). The two differ by
+  :math:`\epsilon (U - I)/U^2` at most, 1e-7 for unit-sized boxes. The IoU of two zero-area
+  boxes is 1 (the 0/0 of two empty sets taken as a match, the smoothing convention of Dice and
+  Jaccard), so the ``"iou"`` kind gives no signal between two distinct zero-area boxes; the
+  other kinds still see their distance.
+* Inverted boxes (:math:`x_2 < x_1` or :math:`y_2 < y_1`): such a box is taken as the empty box
+  (width or height 0) at its centre :math:`(x_1 + x_2)/2`. It has zero area and enters every
+  term through its centre only; no term rewards inverting a box, and every penalty keeps its
+  range (its numerator never exceeds its denominator). Boxes with :math:`x_1 \le x_2` are used
+  unchanged.
+* :math:`\epsilon` has the dimension of an area: it is added to the areas and squared lengths
+  that are divided by, so every denominator is at least :math:`\epsilon`; CIoU's aspect
+  :math:`\arctan(w/h)` uses :math:`\max(h, \sqrt{\epsilon})`, the matching length (3e-4 at the
+  default), which bounds its gradient by about :math:`1/\sqrt{\epsilon}`. Zero-area, inverted
+  and far-apart boxes give finite losses and finite gradients. Where *both* boxes of a pair are
+  (nearly) zero-area, the IoU passes from 1 to 0 as the union grows past :math:`\epsilon`, and
+  its gradient there is of the order of a side length over :math:`\epsilon`: finite in
+  float32, though it can overflow if cast back to float16.
+* NaN and inf coordinates propagate to the loss. No host synchronisation and no boolean-mask
+  indexing: every loss compiles with ``torch.compile(fullgraph=True)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from .._core import (
+    LossModule,
+    check_choice,
+    check_floating,
+    check_number,
+    check_reduction,
+    check_same_shape,
+    check_tensor,
+    compute_dtype,
+    reduce_loss,
+)
+
+__all__ = [
+    "BOX_FORMATS",
+    "BOX_KINDS",
+    "BoxIoULoss",
+    "CIoULoss",
+    "DIoULoss",
+    "EIoULoss",
+    "GIoULoss",
+    "IoULoss",
+    "box_convert",
+    "box_iou_loss",
+    "ciou_loss",
+    "cxcywh_to_xyxy",
+    "diou_loss",
+    "eiou_loss",
+    "giou_loss",
+    "iou_loss",
+    "xywh_to_xyxy",
+    "xyxy_to_cxcywh",
+    "xyxy_to_xywh",
+]
+
+BOX_FORMATS: tuple[str, ...] = ("xyxy", "xywh", "cxcywh")
+BOX_KINDS: tuple[str, ...] = ("iou", "giou", "diou", "ciou", "eiou")
+
+
+# --- box formats ----------------------------------------------------------------------------------
+
+
+def _check_boxes(boxes: Tensor, name: str) -> None:
+    if boxes.dim() == 0 or boxes.shape[-1] != 4:
+        raise ValueError(f"{name}: expected boxes of shape (..., 4), got {tuple(boxes.shape)}")
+
+
+def xywh_to_xyxy(boxes: Tensor) -> Tensor:
+    """``(x1, y1, w, h)`` -> ``(x1, y1, x1 + w, y1 + h)``; shape ``(..., 4)``, dtype kept."""
+    x, y, w, h = boxes.unbind(-1)
+    return torch.stack((x, y, x + w, y + h), dim=-1)
+
+
+def xyxy_to_xywh(boxes: Tensor) -> Tensor:
+    """``(x1, y1, x2, y2)`` -> ``(x1, y1, x2 - x1, y2 - y1)``; shape ``(..., 4)``, dtype kept."""
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    return torch.stack((x1, y1, x2 - x1, y2 - y1), dim=-1)
+
+
+def cxcywh_to_xyxy(boxes: Tensor) -> Tensor:
+    """``(cx, cy, w, h)`` -> ``(cx - w/2, cy - h/2, cx + w/2, cy + h/2)``; dtype kept."""
+    cx, cy, w, h = boxes.unbind(-1)
+    half_w, half_h = 0.5 * w, 0.5 * h
+    return torch.stack((cx - half_w, cy - half_h, cx + half_w, cy + half_h), dim=-1)
+
+
+def xyxy_to_cxcywh(boxes: Tensor) -> Tensor:
+    """``(x1, y1, x2, y2)`` -> ``((x1 + x2)/2, (y1 + y2)/2, x2 - x1, y2 - y1)``; dtype kept."""
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    return torch.stack((0.5 * (x1 + x2), 0.5 * (y1 + y2), x2 - x1, y2 - y1), dim=-1)
+
+
+_TO_XYXY = {"xywh": xywh_to_xyxy, "cxcywh": cxcywh_to_xyxy}
+_FROM_XYXY = {"xywh": xyxy_to_xywh, "cxcywh": xyxy_to_cxcywh}
+
+
+def box_convert(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
+    r"""Convert boxes between the ``"xyxy"``, ``"xywh"`` and ``"cxcywh"`` formats.
+
+    The conversion goes through ``"xyxy"`` and keeps the dtype (no upcast: it is a change of
+    coordinates, not a loss). A negative width or height gives an inverted ``"xyxy"`` box and
+    back. Differentiable; the same names and meaning as ``torchvision.ops.box_convert``, except
+    that ``in_fmt == out_fmt`` returns a copy, never the input itself.
+
+    Args:
+        boxes: ``(..., 4)`` tensor, any leading dims.
+        in_fmt: the format of ``boxes``: ``"xyxy"``, ``"xywh"`` or ``"cxcywh"``.
+        out_fmt: the format wanted, one of the same three.
+
+    Returns:
+        ``(..., 4)`` tensor of the same dtype.
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> VF.box_convert(torch.tensor([[1.0, 2.0, 4.0, 8.0]]), "xyxy", "cxcywh")
+        tensor([[2.5000, 5.0000, 3.0000, 6.0000]])
+    """
+    check_tensor(boxes, "boxes")
+    check_choice(in_fmt, "in_fmt", BOX_FORMATS)
+    check_choice(out_fmt, "out_fmt", BOX_FORMATS)
+    _check_boxes(boxes, "boxes")
+    if in_fmt == out_fmt:
+        return boxes.clone()
+    xyxy = boxes if in_fmt == "xyxy" else _TO_XYXY[in_fmt](boxes)
+    return xyxy if out_fmt == "xyxy" else _FROM_XYXY[out_fmt](xyxy)
+
+
+# --- the core every kind stands on ----------------------------------------------------------------
+
+
+class _BoxPair(NamedTuple):
+    """The geometry of pred/target pairs, each field of the batch shape ``(...)``."""
+
+    iou: Tensor  # (I + eps) / (U + eps)
+    union: Tensor  # U = area_p + area_t - I
+    enclose_w: Tensor  # width of the smallest box enclosing both
+    enclose_h: Tensor  # its height
+    center_dx: Tensor  # centre of pred minus centre of target, x
+    center_dy: Tensor  # and y
+    pred_w: Tensor  # widths and heights, >= 0 (inverted boxes have 0)
+    pred_h: Tensor
+    target_w: Tensor
+    target_h: Tensor
+
+
+def _prepare_boxes(pred: Tensor, target: Tensor, box_format: str) -> tuple[Tensor, Tensor]:
+    """Check the pair, cast to the compute dtype (float32 for half/bf16) and convert to xyxy."""
+    check_floating(pred, "pred")
+    check_tensor(target, "target")
+    _check_boxes(pred, "pred")
+    check_same_shape(pred, target, "pred", "target")
+    dtype = compute_dtype(pred, target)
+    # upcast before the format conversion and every area product
+    pred, target = pred.to(dtype), target.to(dtype)
+    if box_format != "xyxy":
+        pred, target = _TO_XYXY[box_format](pred), _TO_XYXY[box_format](target)
+    return pred, target
+
+
+def _sides(lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
+    # An inverted side (hi < lo) becomes the empty side at its centre. min/max against the centre
+    # leave a regular side bit for bit unchanged (the rounded midpoint lies in [lo, hi]).
+    mid = 0.5 * (lo + hi)
+    return torch.minimum(lo, mid), torch.maximum(hi, mid)
+
+
+def _box_pair(pred: Tensor, target: Tensor, eps: float) -> _BoxPair:
+    """Intersection, union, IoU and the smallest enclosing box of xyxy pairs (..., 4)."""
+    px1, py1, px2, py2 = pred.unbind(-1)
+    tx1, ty1, tx2, ty2 = target.unbind(-1)
+    px1, px2 = _sides(px1, px2)
+    py1, py2 = _sides(py1, py2)
+    tx1, tx2 = _sides(tx1, tx2)
+    ty1, ty2 = _sides(ty1, ty2)
+
+    pw, ph = px2 - px1, py2 - py1  # >= 0 after _sides
+    tw, th = tx2 - tx1, ty2 - ty1
+    # overlap of the two spans, 0 for disjoint boxes (clamp: the gradient is 0 there, not NaN)
+    inter_w = (torch.minimum(px2, tx2) - torch.maximum(px1, tx1)).clamp(min=0)
+    inter_h = (torch.minimum(py2, ty2) - torch.maximum(py1, ty1)).clamp(min=0)
+    inter = inter_w * inter_h
+    union = pw * ph + tw * th - inter
+    # eps in both terms: identical boxes (inter == union bit for bit) give exactly 1
+    iou = (inter + eps) / (union + eps)
+
+    enclose_w = torch.maximum(px2, tx2) - torch.minimum(px1, tx1)
+    enclose_h = torch.maximum(py2, ty2) - torch.minimum(py1, ty1)
+    # centre distance as differences of corner sums: no rounding of the two centres separately
+    center_dx = 0.5 * ((px1 + px2) - (tx1 + tx2))
+    center_dy = 0.5 * ((py1 + py2) - (ty1 + ty2))
+    return _BoxPair(iou, union, enclose_w, enclose_h, center_dx, center_dy, pw, ph, tw, th)
+
+
+def _iou(pair: _BoxPair, eps: float) -> Tensor:
+    return 1 - pair.iou
+
+
+def _giou(pair: _BoxPair, eps: float) -> Tensor:
+    # |C \ (A u B)| / |C|, with C >= U so that the penalty lies in [0, 1)
+    enclose = pair.enclose_w * pair.enclose_h
+    return 1 - pair.iou + (enclose - pair.union) / (enclose + eps)
+
+
+def _diou(pair: _BoxPair, eps: float) -> Tensor:
+    # rho^2 / c^2: squared centre distance over the enclosing box's squared diagonal, <= 1
+    rho2 = pair.center_dx**2 + pair.center_dy**2
+    diag2 = pair.enclose_w**2 + pair.enclose_h**2
+    return 1 - pair.iou + rho2 / (diag2 + eps)
+
+
+def _ciou(pair: _BoxPair, eps: float) -> Tensor:
+    # v = 4/pi^2 (atan(w_t/h_t) - atan(w_p/h_p))^2 in [0, 1]. eps is added to areas, so the
+    # length that matches it is sqrt(eps): heights are floored there, which bounds d atan(w/h)/dw
+    # by 1/sqrt(eps) (about 3e3; a floor at eps would allow 1e7, inf once cast to float16). A
+    # zero-height box gets atan(w/sqrt(eps)), near pi/2 for w > 0 and 0 for a point.
+    min_h = math.sqrt(eps)
+    aspect_p = torch.atan(pair.pred_w / pair.pred_h.clamp(min=min_h))
+    aspect_t = torch.atan(pair.target_w / pair.target_h.clamp(min=min_h))
+    v = (4 / math.pi**2) * (aspect_t - aspect_p) ** 2
+    # the trade-off factor is a weight, not a function to differentiate (torchvision, the
+    # authors' code); no IoU > 0.5 gate
+    v_const = v.detach()
+    alpha = v_const / (1 - pair.iou.detach() + v_const + eps)
+    return _diou(pair, eps) + alpha * v
+
+
+def _eiou(pair: _BoxPair, eps: float) -> Tensor:
+    # width and height differences over the enclosing box's width and height, each <= 1
+    dw2 = (pair.pred_w - pair.target_w) ** 2 / (pair.enclose_w**2 + eps)
+    dh2 = (pair.pred_h - pair.target_h) ** 2 / (pair.enclose_h**2 + eps)
+    return _diou(pair, eps) + dw2 + dh2
+
+
+_KINDS = {"iou": _iou, "giou": _giou, "diou": _diou, "ciou": _ciou, "eiou": _eiou}
+
+
+# --- the losses -----------------------------------------------------------------------------------
+
+
+def box_iou_loss(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    kind: str = "giou",
+    box_format: str = "xyxy",
+    eps: float = 1e-7,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""IoU-based loss between predicted and target boxes, pair by pair: IoU, GIoU, DIoU, CIoU, EIoU.
+
+    With :math:`A` the predicted and :math:`B` the target box, :math:`C` the smallest box
+    enclosing both (width :math:`C_w`, height :math:`C_h`, diagonal :math:`c`), :math:`\rho` the
+    distance between the centres of :math:`A` and :math:`B`, and :math:`w, h` widths and heights:
+
+    .. math::
+        \mathrm{IoU} &= \frac{|A \cap B| + \epsilon}{|A \cup B| + \epsilon} \\
+        \ell_{\mathrm{iou}} &= 1 - \mathrm{IoU} \\
+        \ell_{\mathrm{giou}} &= 1 - \mathrm{IoU}
+            + \frac{|C| - |A \cup B|}{|C| + \epsilon} \\
+        \ell_{\mathrm{diou}} &= 1 - \mathrm{IoU} + \frac{\rho^2}{c^2 + \epsilon} \\
+        \ell_{\mathrm{ciou}} &= \ell_{\mathrm{diou}} + \alpha v, \quad
+            v = \frac{4}{\pi^2}\left(\arctan\frac{w_B}{h_B} - \arctan\frac{w_A}{h_A}\right)^2,
+            \quad \alpha = \frac{v}{1 - \mathrm{IoU} + v + \epsilon} \\
+        \ell_{\mathrm{eiou}} &= \ell_{\mathrm{diou}} + \frac{(w_A - w_B)^2}{C_w^2 + \epsilon}
+            + \frac{(h_A - h_B)^2}{C_h^2 + \epsilon}
+
+    Ranges: IoU in [0, 1], GIoU in [0, 2), DIoU in [0, 2), CIoU in [0, 3), EIoU in [0, 4); every
+    kind is 0 for identical boxes (exactly) and symmetric in ``pred`` and ``target``.
+
+    CIoU conventions: :math:`\alpha` is a weight computed without gradient and with no
+    IoU > 0.5 gate, as in torchvision's ``complete_box_iou_loss`` and the authors' code. Two
+    other variants exist: the journal version of the paper sets :math:`\alpha = 0` where
+    IoU < 0.5 (the gate), and some implementations differentiate through :math:`\alpha`; neither
+    is provided. The heights in :math:`\arctan(w/h)` are floored at :math:`\sqrt{\epsilon}`.
+
+    How degenerate boxes are handled (zero-area, inverted, far apart) and how the result
+    relates to torchvision's :math:`I/(U+\epsilon)` is described in the module docstring
+    (:mod:`visionloss.losses.boxes`): in short, an inverted box is the empty box at its centre,
+    and every value and gradient stays finite.
+
+    Args:
+        pred: predicted boxes ``(..., 4)``, floating point, any leading dims (zero elements too).
+        target: target boxes, the same shape; any real dtype (integer pixel boxes are cast).
+        kind: ``"iou"``, ``"giou"`` (default), ``"diou"``, ``"ciou"`` or ``"eiou"``.
+        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``; both tensors use it.
+        eps: :math:`\epsilon > 0`, see the formulas. Default 1e-7 (torchvision's).
+        weight: optional non-negative tensor broadcastable to the batch shape ``pred.shape[:-1]``
+            (a weight per box); ``"mean"`` is then :math:`\sum w_i \ell_i / \sum w_i`.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (the batch shape
+            ``pred.shape[:-1]``).
+
+    Returns:
+        The loss, float32 for half/bfloat16 boxes, else their dtype. Empty input gives 0.
+
+    References:
+        J. Yu et al., "UnitBox: An Advanced Object Detection Network", ACM MM 2016,
+        arXiv:1608.01471 (IoU loss);
+        H. Rezatofighi et al., "Generalized Intersection over Union", CVPR 2019,
+        arXiv:1902.09630 (GIoU);
+        Z. Zheng et al., "Distance-IoU Loss: Faster and Better Learning for Bounding Box
+        Regression", AAAI 2020, arXiv:1911.08287 (DIoU, CIoU);
+        Y.-F. Zhang et al., "Focal and Efficient IOU Loss for Accurate Bounding Box Regression",
+        Neurocomputing 2022, arXiv:2101.08158 (EIoU).
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> pred = torch.tensor([[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 4.0, 4.0]])
+        >>> target = torch.tensor([[1.0, 1.0, 3.0, 3.0], [1.0, 1.0, 3.0, 3.0]])
+        >>> VF.box_iou_loss(pred, target, kind="iou", reduction="none")
+        tensor([0.8571, 0.7500])
+        >>> VF.box_iou_loss(pred, target, kind="giou", reduction="none")
+        tensor([1.0794, 0.7500])
+    """
+    check_reduction(reduction)
+    check_choice(kind, "kind", BOX_KINDS)
+    check_choice(box_format, "box_format", BOX_FORMATS)
+    check_number(eps, "eps", low=0.0, low_inclusive=False)
+    pred, target = _prepare_boxes(pred, target, box_format)
+    loss = _KINDS[kind](_box_pair(pred, target, eps), eps)
+    return reduce_loss(loss, reduction, weight=weight)
+
+
+def iou_loss(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    box_format: str = "xyxy",
+    eps: float = 1e-7,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""IoU loss :math:`1 - \mathrm{IoU}`: :func:`box_iou_loss` with ``kind="iou"``.
+
+    .. math::
+        \ell = 1 - \frac{|A \cap B| + \epsilon}{|A \cup B| + \epsilon}
+
+    Its gradient is 0 for boxes that do not overlap; GIoU, DIoU, CIoU and EIoU add a penalty
+    that still pulls them together.
+
+    Args:
+        pred: predicted boxes ``(..., 4)``.
+        target: target boxes, the same shape.
+        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        eps: :math:`\epsilon > 0`. Default 1e-7.
+        weight: optional non-negative tensor broadcastable to ``pred.shape[:-1]``.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (``pred.shape[:-1]``).
+
+    References:
+        J. Yu et al., "UnitBox: An Advanced Object Detection Network", ACM MM 2016,
+        arXiv:1608.01471.
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> VF.iou_loss(torch.tensor([0.0, 0.0, 4.0, 4.0]), torch.tensor([1.0, 1.0, 3.0, 3.0]))
+        tensor(0.7500)
+    """
+    return box_iou_loss(
+        pred,
+        target,
+        kind="iou",
+        box_format=box_format,
+        eps=eps,
+        weight=weight,
+        reduction=reduction,
+    )
+
+
+def giou_loss(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    box_format: str = "xyxy",
+    eps: float = 1e-7,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Generalized IoU loss: :func:`box_iou_loss` with ``kind="giou"``.
+
+    .. math::
+        \ell = 1 - \mathrm{IoU} + \frac{|C| - |A \cup B|}{|C| + \epsilon}
+
+    with :math:`C` the smallest box enclosing :math:`A` and :math:`B`. In [0, 2).
+
+    Args:
+        pred: predicted boxes ``(..., 4)``.
+        target: target boxes, the same shape.
+        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        eps: :math:`\epsilon > 0`. Default 1e-7.
+        weight: optional non-negative tensor broadcastable to ``pred.shape[:-1]``.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (``pred.shape[:-1]``).
+
+    References:
+        H. Rezatofighi et al., "Generalized Intersection over Union: A Metric and A Loss for
+        Bounding Box Regression", CVPR 2019, arXiv:1902.09630.
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> VF.giou_loss(torch.tensor([0.0, 0.0, 1.0, 1.0]), torch.tensor([2.0, 0.0, 3.0, 1.0]))
+        tensor(1.3333)
+    """
+    return box_iou_loss(
+        pred,
+        target,
+        kind="giou",
+        box_format=box_format,
+        eps=eps,
+        weight=weight,
+        reduction=reduction,
+    )
+
+
+def diou_loss(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    box_format: str = "xyxy",
+    eps: float = 1e-7,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Distance-IoU loss: :func:`box_iou_loss` with ``kind="diou"``.
+
+    .. math::
+        \ell = 1 - \mathrm{IoU} + \frac{\rho^2}{c^2 + \epsilon}
+
+    with :math:`\rho` the distance between the two centres and :math:`c` the diagonal of the
+    smallest enclosing box. In [0, 2).
+
+    Args:
+        pred: predicted boxes ``(..., 4)``.
+        target: target boxes, the same shape.
+        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        eps: :math:`\epsilon > 0`. Default 1e-7.
+        weight: optional non-negative tensor broadcastable to ``pred.shape[:-1]``.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (``pred.shape[:-1]``).
+
+    References:
+        Z. Zheng et al., "Distance-IoU Loss: Faster and Better Learning for Bounding Box
+        Regression", AAAI 2020, arXiv:1911.08287.
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> VF.diou_loss(torch.tensor([0.0, 0.0, 1.0, 1.0]), torch.tensor([2.0, 0.0, 3.0, 1.0]))
+        tensor(1.4000)
+    """
+    return box_iou_loss(
+        pred,
+        target,
+        kind="diou",
+        box_format=box_format,
+        eps=eps,
+        weight=weight,
+        reduction=reduction,
+    )
+
+
+def ciou_loss(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    box_format: str = "xyxy",
+    eps: float = 1e-7,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Complete-IoU loss: :func:`box_iou_loss` with ``kind="ciou"``.
+
+    .. math::
+        \ell = 1 - \mathrm{IoU} + \frac{\rho^2}{c^2 + \epsilon} + \alpha v, \quad
+        v = \frac{4}{\pi^2}\left(\arctan\frac{w_B}{h_B} - \arctan\frac{w_A}{h_A}\right)^2, \quad
+        \alpha = \frac{v}{1 - \mathrm{IoU} + v + \epsilon}
+
+    :math:`\alpha` is computed without gradient and with no IoU > 0.5 gate (torchvision's
+    convention); the paper's gated :math:`\alpha` and an :math:`\alpha` with gradient are other
+    variants, not provided. The heights in :math:`\arctan(w/h)` are floored at
+    :math:`\sqrt{\epsilon}` (a length, as :math:`\epsilon` is an area).
+    In [0, 3).
+
+    Args:
+        pred: predicted boxes ``(..., 4)``.
+        target: target boxes, the same shape.
+        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        eps: :math:`\epsilon > 0`. Default 1e-7.
+        weight: optional non-negative tensor broadcastable to ``pred.shape[:-1]``.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (``pred.shape[:-1]``).
+
+    References:
+        Z. Zheng et al., "Distance-IoU Loss: Faster and Better Learning for Bounding Box
+        Regression", AAAI 2020, arXiv:1911.08287; Z. Zheng et al., "Enhancing Geometric Factors
+        in Model Learning and Inference for Object Detection and Instance Segmentation", IEEE
+        Trans. Cybernetics 2021, arXiv:2005.03572 (the gated alpha).
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> VF.ciou_loss(torch.tensor([0.0, 0.0, 2.0, 1.0]), torch.tensor([0.0, 0.0, 1.0, 2.0]))
+        tensor(0.7629)
+    """
+    return box_iou_loss(
+        pred,
+        target,
+        kind="ciou",
+        box_format=box_format,
+        eps=eps,
+        weight=weight,
+        reduction=reduction,
+    )
+
+
+def eiou_loss(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    box_format: str = "xyxy",
+    eps: float = 1e-7,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Efficient-IoU loss: :func:`box_iou_loss` with ``kind="eiou"``.
+
+    .. math::
+        \ell = 1 - \mathrm{IoU} + \frac{\rho^2}{c^2 + \epsilon}
+            + \frac{(w_A - w_B)^2}{C_w^2 + \epsilon} + \frac{(h_A - h_B)^2}{C_h^2 + \epsilon}
+
+    with :math:`C_w, C_h` the width and height of the smallest enclosing box. In [0, 4).
+
+    Args:
+        pred: predicted boxes ``(..., 4)``.
+        target: target boxes, the same shape.
+        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        eps: :math:`\epsilon > 0`. Default 1e-7.
+        weight: optional non-negative tensor broadcastable to ``pred.shape[:-1]``.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (``pred.shape[:-1]``).
+
+    References:
+        Y.-F. Zhang et al., "Focal and Efficient IOU Loss for Accurate Bounding Box Regression",
+        Neurocomputing 2022, arXiv:2101.08158.
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> VF.eiou_loss(torch.tensor([0.0, 0.0, 2.0, 1.0]), torch.tensor([0.0, 0.0, 1.0, 2.0]))
+        tensor(1.2292)
+    """
+    return box_iou_loss(
+        pred,
+        target,
+        kind="eiou",
+        box_format=box_format,
+        eps=eps,
+        weight=weight,
+        reduction=reduction,
+    )
+
+
+# --- Modules: options checked and stored in __init__, forward is one call -------------------------
+
+
+def _check_box_options(box_format: str, eps: float) -> None:
+    check_choice(box_format, "box_format", BOX_FORMATS)
+    check_number(eps, "eps", low=0.0, low_inclusive=False)
+
+
+class BoxIoULoss(LossModule):
+    """Module form of :func:`box_iou_loss`."""
+
+    def __init__(
+        self,
+        *,
+        kind: str = "giou",
+        box_format: str = "xyxy",
+        eps: float = 1e-7,
+        reduction: str = "mean",
+    ) -> None:
+        check_choice(kind, "kind", BOX_KINDS)
+        _check_box_options(box_format, eps)
+        super().__init__(kind=kind, box_format=box_format, eps=eps, reduction=reduction)
+
+    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return box_iou_loss(pred, target, weight=weight, **self.options())
+
+
+class IoULoss(LossModule):
+    """Module form of :func:`iou_loss`."""
+
+    def __init__(
+        self, *, box_format: str = "xyxy", eps: float = 1e-7, reduction: str = "mean"
+    ) -> None:
+        _check_box_options(box_format, eps)
+        super().__init__(box_format=box_format, eps=eps, reduction=reduction)
+
+    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return iou_loss(pred, target, weight=weight, **self.options())
+
+
+class GIoULoss(LossModule):
+    """Module form of :func:`giou_loss`."""
+
+    def __init__(
+        self, *, box_format: str = "xyxy", eps: float = 1e-7, reduction: str = "mean"
+    ) -> None:
+        _check_box_options(box_format, eps)
+        super().__init__(box_format=box_format, eps=eps, reduction=reduction)
+
+    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return giou_loss(pred, target, weight=weight, **self.options())
+
+
+class DIoULoss(LossModule):
+    """Module form of :func:`diou_loss`."""
+
+    def __init__(
+        self, *, box_format: str = "xyxy", eps: float = 1e-7, reduction: str = "mean"
+    ) -> None:
+        _check_box_options(box_format, eps)
+        super().__init__(box_format=box_format, eps=eps, reduction=reduction)
+
+    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return diou_loss(pred, target, weight=weight, **self.options())
+
+
+class CIoULoss(LossModule):
+    """Module form of :func:`ciou_loss`."""
+
+    def __init__(
+        self, *, box_format: str = "xyxy", eps: float = 1e-7, reduction: str = "mean"
+    ) -> None:
+        _check_box_options(box_format, eps)
+        super().__init__(box_format=box_format, eps=eps, reduction=reduction)
+
+    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return ciou_loss(pred, target, weight=weight, **self.options())
+
+
+class EIoULoss(LossModule):
+    """Module form of :func:`eiou_loss`."""
+
+    def __init__(
+        self, *, box_format: str = "xyxy", eps: float = 1e-7, reduction: str = "mean"
+    ) -> None:
+        _check_box_options(box_format, eps)
+        super().__init__(box_format=box_format, eps=eps, reduction=reduction)
+
+    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return eiou_loss(pred, target, weight=weight, **self.options())

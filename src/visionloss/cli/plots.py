@@ -1,0 +1,493 @@
+"""``visionloss plot``: a gallery of loss and gradient curves, drawn from the library itself.
+
+Every curve is computed by calling the ``visionloss.functional`` function on a grid of inputs
+(float64), and every gradient by autograd through that call: the figures show what the code
+does, not a re-derived formula. A figure whose functions are absent from this install is skipped
+with a note (in the console and in ``index.html``).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ._util import MissingLossError, accepts, loss_fn
+
+__all__ = ["FIGURES", "Gallery", "GalleryFigure", "make_gallery", "select", "write_index"]
+
+DTYPE = torch.float64
+
+
+@dataclass
+class GalleryFigure:
+    """One PNG of the gallery: its file stem, title, one-line explanation and drawing function."""
+
+    name: str
+    title: str
+    caption: str
+    draw: Callable[[Any], None]  # draws into a matplotlib Figure
+    size: tuple[float, float] = (11.0, 4.0)
+
+
+@dataclass
+class Gallery:
+    """What :func:`make_gallery` wrote."""
+
+    folder: Path
+    figures: list[GalleryFigure] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def index(self) -> Path:
+        return self.folder / "index.html"
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _grid(lo: float, hi: float, n: int = 601) -> Tensor:
+    return torch.linspace(lo, hi, n, dtype=DTYPE)
+
+
+def _value_and_grad(f: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Any, Any]:
+    """``f(x)`` (one value per element of ``x``) and its elementwise derivative, by autograd."""
+    x = x.detach().clone().requires_grad_(True)
+    y = f(x)
+    (g,) = torch.autograd.grad(y.sum(), x)
+    return y.detach().numpy(), g.numpy()
+
+
+def _per_point(f: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Any, Any]:
+    """Like :func:`_value_and_grad` for a function that only returns a reduced scalar."""
+    values, grads = [], []
+    for point in x:
+        p = point.reshape(1).clone().requires_grad_(True)
+        y = f(p)
+        (g,) = torch.autograd.grad(y, p)
+        values.append(y.item())
+        grads.append(g.item())
+    return torch.tensor(values).numpy(), torch.tensor(grads).numpy()
+
+
+def _style(ax: Any, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=11)
+    ax.grid(True, alpha=0.3)
+    ax.axhline(0.0, color="black", lw=0.6, alpha=0.5)
+    ax.legend(fontsize=8, framealpha=0.85)
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+
+def _regression(fig: Any) -> None:
+    d = _grid(-3.0, 3.0)
+    curves = [
+        ("MSE", loss_fn("mse_loss"), {}),
+        ("MAE", loss_fn("mae_loss"), {}),
+        ("Huber δ=2", loss_fn("huber_loss"), {"delta": 2.0}),
+        ("Smooth L1 β=1", loss_fn("smooth_l1_loss"), {"beta": 1.0}),
+        ("log-cosh", loss_fn("log_cosh_loss"), {}),
+        ("Charbonnier ε=0.5", loss_fn("charbonnier_loss"), {"eps": 0.5}),
+    ]
+    left, right = fig.subplots(1, 2)
+    for label, fn, options in curves:
+        value, grad = _value_and_grad(
+            lambda x, fn=fn, options=options: fn(
+                x, torch.zeros_like(x), reduction="none", **options
+            ),
+            d,
+        )
+        left.plot(d.numpy(), value, label=label, lw=1.8)
+        right.plot(d.numpy(), grad, label=label, lw=1.8)
+    left.set_ylim(-0.1, 4.5)
+    right.set_ylim(-3.2, 3.2)
+    _style(left, "residual d = x − y", "loss", "loss")
+    _style(right, "residual d = x − y", "∂loss/∂x (autograd)", "gradient")
+
+
+def _robust(fig: Any) -> None:
+    fn = loss_fn("robust_loss")
+    d = _grid(-6.0, 6.0)
+    left, right = fig.subplots(1, 2)
+    for alpha, name in [
+        (2.0, "α=2 (L2)"),
+        (1.0, "α=1 (pseudo-Huber)"),
+        (0.0, "α=0 (Cauchy)"),
+        (-2.0, "α=−2 (Geman-McClure)"),
+        (-math.inf, "α=−∞ (Welsch)"),
+    ]:
+        value, grad = _value_and_grad(
+            lambda x, a=alpha: fn(x, torch.zeros_like(x), alpha=a, scale=1.0, reduction="none"), d
+        )
+        left.plot(d.numpy(), value, label=name, lw=1.8)
+        right.plot(d.numpy(), grad, label=name, lw=1.8)
+    left.set_ylim(-0.1, 5.0)
+    right.set_ylim(-3.2, 3.2)
+    _style(left, "residual d (scale c = 1)", "ρ(d, α, c)", "Barron's robust loss")
+    _style(right, "residual d (scale c = 1)", "∂ρ/∂d (autograd)", "gradient: α < 2 caps outliers")
+
+
+def _focal(fig: Any) -> None:
+    focal = loss_fn("focal_loss")
+    bce = loss_fn("binary_cross_entropy")
+    p = _grid(0.005, 0.995, 400)
+    z = torch.log(p) - torch.log1p(-p)  # logit(p_t) with target 1, so p_t = sigmoid(z) = p
+    ones = torch.ones_like(z)
+    left, right = fig.subplots(1, 2)
+    value, grad = _value_and_grad(lambda x: bce(x, ones, reduction="none"), z)
+    left.plot(p.numpy(), value, label="CE", color="black", lw=2.6)
+    right.plot(p.numpy(), -grad, label="CE", color="black", lw=2.6)
+    for gamma in (0.5, 1.0, 2.0, 5.0):
+        value, grad = _value_and_grad(
+            lambda x, g=gamma: focal(x, ones, mode="binary", gamma=g, reduction="none"), z
+        )
+        left.plot(p.numpy(), value, label=f"focal γ={gamma:g}", lw=1.8)
+        right.plot(p.numpy(), -grad, label=f"focal γ={gamma:g}", lw=1.8)
+    try:
+        poly1 = loss_fn("poly1_loss")
+        logits2 = lambda x: torch.stack([torch.zeros_like(x), x], dim=1)  # noqa: E731
+        target2 = torch.ones_like(z, dtype=torch.long)
+        options = {"mode": "multiclass"} if accepts(poly1, "mode") else {}
+        value, grad = _value_and_grad(
+            lambda x: poly1(logits2(x), target2, reduction="none", **options), z
+        )
+        left.plot(p.numpy(), value, "--", label="poly-1 ε=1", color="gray", lw=1.5)
+        right.plot(p.numpy(), -grad, "--", label="poly-1 ε=1", color="gray", lw=1.5)
+    except MissingLossError:
+        pass
+    left.axvspan(0.6, 1.0, color="green", alpha=0.06)
+    left.text(0.8, 4.6, "well-classified", ha="center", fontsize=8, color="green")
+    left.set_ylim(-0.1, 5.0)
+    _style(left, "probability of the true class p_t", "loss", "cross-entropy vs focal loss")
+    _style(right, "probability of the true class p_t", "−∂loss/∂logit (autograd)", "gradient")
+
+
+def _overlap_inputs(start: Tensor, stop: Tensor, n: int = 200) -> tuple[Tensor, Tensor]:
+    """Binary 1-D masks: prediction covers [start, stop) per row, the target [50, 100)."""
+    pos = torch.arange(n, dtype=DTYPE)
+    pred = ((pos >= start[:, None]) & (pos < stop[:, None])).to(DTYPE)
+    target = ((pos >= 50) & (pos < 100)).to(DTYPE).expand_as(pred)
+    return pred[:, None, :], target[:, None, :].contiguous()
+
+
+def _overlap_call(fn: Callable[..., Tensor], pred: Tensor, target: Tensor, **options: Any) -> Any:
+    if accepts(fn, "from_logits"):  # probabilities as they are
+        value = fn(pred, target, mode="binary", from_logits=False, reduction="none", **options)
+    else:  # logits of +-30: sigmoid gives 0/1 to 1e-13
+        value = fn(pred * 60.0 - 30.0, target, mode="binary", reduction="none", **options)
+    return value.reshape(pred.shape[0], -1).mean(1).detach().numpy()
+
+
+def _overlap(fig: Any) -> None:
+    curves = [
+        ("Dice", loss_fn("dice_loss"), {}, "-"),
+        ("Jaccard", loss_fn("jaccard_loss"), {}, "-"),
+        ("Tversky α=0.3, β=0.7", loss_fn("tversky_loss"), {"alpha": 0.3, "beta": 0.7}, "--"),
+        ("Tversky α=0.7, β=0.3", loss_fn("tversky_loss"), {"alpha": 0.7, "beta": 0.3}, ":"),
+    ]
+    left, right = fig.subplots(1, 2)
+    shift = torch.arange(0, 61, dtype=DTYPE)  # a 50-pixel prediction sliding off a 50-pixel target
+    pred, target = _overlap_inputs(50 + shift, 100 + shift)
+    overlap = (50 - shift).clamp(min=0) / 50
+    for label, fn, options, style in curves:
+        value = _overlap_call(fn, pred, target, **options)
+        left.plot(overlap.numpy(), value, style, label=label, lw=1.8)
+    left.invert_xaxis()
+    _style(
+        left,
+        "overlap |A∩B| / |B| (same size, sliding)",
+        "loss",
+        "sliding: FP = FN, so Tversky = Dice",
+    )
+    size = torch.arange(5, 151, dtype=DTYPE)  # a prediction [50, 50 + size): under- then over-
+    pred, target = _overlap_inputs(torch.full_like(size, 50.0), 50 + size)
+    for label, fn, options, style in curves:
+        value = _overlap_call(fn, pred, target, **options)
+        right.plot((size / 50).numpy(), value, style, label=label, lw=1.8)
+    right.axvline(1.0, color="gray", lw=0.8, ls=":")
+    right.text(0.02, 0.03, "← under-segmented (FN)", fontsize=8, transform=right.transAxes)
+    right.text(
+        0.98, 0.03, "over-segmented (FP) →", ha="right", fontsize=8, transform=right.transAxes
+    )
+    _style(
+        right, "predicted size / true size (nested)", "loss", "growing: β weighs FN, α weighs FP"
+    )
+    right.legend(fontsize=8, loc="upper center")
+
+
+def _boxes(fig: Any) -> None:
+    target = torch.tensor([[0.0, 0.0, 2.0, 2.0]], dtype=DTYPE)  # cx, cy, w, h
+    t = _grid(-4.0, 4.0, 801)
+    left, right = fig.subplots(1, 2)
+    for label, name in [
+        ("IoU", "iou_loss"),
+        ("GIoU", "giou_loss"),
+        ("DIoU", "diou_loss"),
+        ("CIoU", "ciou_loss"),
+        ("EIoU", "eiou_loss"),
+    ]:
+        fn = loss_fn(name)
+
+        def slide(x: Tensor, fn: Callable[..., Tensor] = fn) -> Tensor:
+            # predicted box 1.2 x 3.0 (another aspect ratio) centred at (x, 0)
+            pred = torch.stack([x, torch.zeros_like(x), 1.2 + 0 * x, 3.0 + 0 * x], dim=-1)
+            return fn(pred, target.expand_as(pred), box_format="cxcywh", reduction="none")
+
+        value, grad = _value_and_grad(slide, t)
+        left.plot(t.numpy(), value, label=label, lw=1.8)
+        right.plot(t.numpy(), grad, label=label, lw=1.8)
+    for ax in (left, right):
+        ax.axvspan(-4.0, -1.6, color="red", alpha=0.05)  # |offset| > (2 + 1.2) / 2
+        ax.axvspan(1.6, 4.0, color="red", alpha=0.05)
+    left.text(-2.8, 0.05, "no overlap", ha="center", fontsize=8, color="darkred")
+    _style(
+        left,
+        "horizontal offset of the predicted centre",
+        "loss",
+        "a 1.2×3 box slides past a 2×2 box",
+    )
+    _style(
+        right,
+        "horizontal offset of the predicted centre",
+        "∂loss/∂offset (autograd)",
+        "gradient: IoU is flat without overlap",
+    )
+
+
+def _generator(fig: Any) -> None:
+    fn = loss_fn("generator_loss")
+    d = _grid(0.001, 0.999, 300)
+    f = torch.log(d) - torch.log1p(-d)  # the discriminator's logit on the fake sample
+    call = (
+        (lambda kind: lambda x: fn(x, kind=kind, reduction="none"))
+        if accepts(fn, "reduction")
+        else (lambda kind: lambda x: fn(x, kind=kind))
+    )
+    evaluate = _value_and_grad if accepts(fn, "reduction") else _per_point
+    a, b, c = fig.subplots(1, 3)
+    for kind, label in [
+        ("minimax", "minimax: log(1 − D)"),
+        ("non_saturating", "non-saturating: −log D"),
+    ]:
+        value, grad = evaluate(call(kind), f)
+        a.plot(d.numpy(), value, label=label, lw=1.8)
+        b.semilogy(d.numpy(), abs(grad), label=label, lw=1.8)
+    a.axvspan(0.0, 0.1, color="red", alpha=0.06)
+    a.text(
+        0.1,
+        0.25,
+        "early training:\nD rejects fakes",
+        fontsize=8,
+        color="darkred",
+        transform=a.transAxes,
+    )
+    _style(a, "D(G(z))", "generator loss", "generator loss vs D(G(z))")
+    _style(b, "D(G(z))", "|∂loss/∂logit| (autograd)", "gradient: minimax saturates near 0")
+    logits = _grid(-4.0, 4.0, 161)
+    for kind, style in [
+        ("non_saturating", "-"),
+        ("lsgan", "-"),
+        ("hinge", "-"),
+        ("wasserstein", "--"),  # the same generator loss as hinge: -f
+    ]:
+        value, _ = evaluate(call(kind), logits)
+        c.plot(logits.numpy(), value, style, label=kind, lw=1.8)
+    _style(c, "discriminator logit on a fake sample", "generator loss", "other kinds")
+
+
+def _embedding(fig: Any) -> None:
+    triplet = loss_fn("triplet_margin_loss")
+    contrastive = loss_fn("contrastive_loss")
+    delta = _grid(-0.9, 3.0, 391)  # d(a, n) - d(a, p) with d(a, p) = 1 (d(a, n) > 0)
+    anchor = torch.zeros(delta.numel(), 2, dtype=DTYPE)
+    positive = torch.tensor([1.0, 0.0], dtype=DTYPE).expand_as(anchor)
+    left, right = fig.subplots(1, 2)
+    for color, (label, options) in enumerate(
+        [("hinge, margin 1", {}), ("soft margin", {"soft_margin": True})]
+    ):
+
+        def f(x: Tensor, options: dict[str, Any] = options) -> Tensor:
+            negative = torch.stack([torch.zeros_like(x), 1.0 + x], dim=-1)  # d(a, n) = 1 + x
+            return triplet(anchor, positive, negative, reduction="none", **options)
+
+        value, grad = _value_and_grad(f, delta)
+        left.plot(delta.numpy(), value, f"C{color}", label=f"{label}: loss", lw=1.8)
+        left.plot(delta.numpy(), grad, f"C{color}", ls=":", label=f"{label}: ∂/∂d(a,n)", lw=1.4)
+    _style(left, "d(a, n) − d(a, p)", "triplet loss", "triplet: pushes negatives past the margin")
+    dist = _grid(0.01, 2.0, 300)
+    x1 = torch.zeros(dist.numel(), 2, dtype=DTYPE)
+    for color, (same, label) in enumerate([(1.0, "same class"), (0.0, "different class")]):
+
+        def g(x: Tensor, same: float = same) -> Tensor:
+            x2 = torch.stack([x, torch.zeros_like(x)], dim=-1)
+            flags = torch.full_like(x, same)
+            return contrastive(x1, x2, flags, reduction="none")
+
+        value, grad = _value_and_grad(g, dist)
+        right.plot(dist.numpy(), value, f"C{color}", label=f"{label}: loss", lw=1.8)
+        right.plot(dist.numpy(), grad, f"C{color}", ls=":", label=f"{label}: ∂/∂d", lw=1.4)
+    right.axvline(1.0, color="gray", lw=0.8, ls=":")
+    _style(right, "distance d between the pair", "contrastive loss", "contrastive (margin 1)")
+
+
+def _kl(fig: Any) -> None:
+    gaussian_kl = loss_fn("gaussian_kl")
+    mu = _grid(-3.0, 3.0, 301)[:, None]
+    zero = torch.zeros_like(mu)
+    left, right = fig.subplots(1, 2)
+    for sigma in (0.5, 1.0, 2.0):
+        logvar = torch.full_like(mu, 2 * math.log(sigma))
+        value = gaussian_kl(mu, logvar, mu2=zero, logvar2=zero, reduction="none")
+        left.plot(mu[:, 0].numpy(), value.reshape(-1).numpy(), label=f"σ = {sigma:g}", lw=1.8)
+    _style(left, "mean shift μ", "KL(N(μ, σ²) ‖ N(0, 1))", "Gaussian KL vs mean shift")
+    narrow = torch.full_like(mu, 2 * math.log(0.5))
+    forward = gaussian_kl(mu, narrow, mu2=zero, logvar2=zero, reduction="none")
+    backward = gaussian_kl(zero, zero, mu2=mu, logvar2=narrow, reduction="none")
+    right.plot(mu[:, 0].numpy(), forward.reshape(-1).numpy(), label="KL(N(μ, 0.5²) ‖ N(0, 1))")
+    right.plot(mu[:, 0].numpy(), backward.reshape(-1).numpy(), label="KL(N(0, 1) ‖ N(μ, 0.5²))")
+    try:
+        kl = loss_fn("kl_divergence")
+        z = torch.stack([mu[:, 0], torch.zeros_like(mu[:, 0])], dim=1)  # Bernoulli as 2 logits
+        value = kl(z, torch.zeros_like(z), reduction="none").reshape(z.shape[0], -1).sum(1)
+        right.plot(
+            mu[:, 0].numpy(), value.numpy(), "--", label="categorical: KL(softmax([μ,0]) ‖ ½,½)"
+        )
+    except MissingLossError:
+        pass
+    _style(right, "mean shift μ (logit shift for the categorical)", "KL", "KL is not symmetric")
+
+
+FIGURES: list[GalleryFigure] = [
+    GalleryFigure(
+        "regression",
+        "Regression losses",
+        "Quadratic losses (MSE) let one outlier dominate; MAE, Huber, Smooth L1, log-cosh and "
+        "Charbonnier keep a bounded gradient for large residuals.",
+        _regression,
+    ),
+    GalleryFigure(
+        "robust",
+        "Barron's robust loss",
+        "One shape parameter α moves from L2 (α=2) through pseudo-Huber and Cauchy to Welsch "
+        "(α=−∞), whose gradient goes to zero for outliers.",
+        _robust,
+    ),
+    GalleryFigure(
+        "focal",
+        "Cross-entropy vs focal loss (Lin et al. 2017, figure 1)",
+        "The factor (1 − p_t)^γ shrinks the loss and gradient of well-classified examples, so "
+        "the many easy ones no longer swamp the rare hard ones.",
+        _focal,
+    ),
+    GalleryFigure(
+        "overlap",
+        "Dice, Jaccard and Tversky",
+        "Overlap losses score the whole mask, not pixels; Tversky's α weighs false positives "
+        "and β false negatives, so β > α favours recall of small structures.",
+        _overlap,
+    ),
+    GalleryFigure(
+        "boxes",
+        "IoU, GIoU, DIoU, CIoU and EIoU",
+        "IoU loss is flat (zero gradient) once boxes stop overlapping; GIoU, DIoU, CIoU and EIoU "
+        "still pull the box towards its target.",
+        _boxes,
+    ),
+    GalleryFigure(
+        "generator",
+        "GAN generator losses",
+        "The minimax generator loss saturates when the discriminator rejects the fakes (early in "
+        "training); the non-saturating loss has a strong gradient exactly there.",
+        _generator,
+        size=(14.0, 4.0),
+    ),
+    GalleryFigure(
+        "embedding",
+        "Triplet and contrastive losses",
+        "Triplet losses stop pushing once the negative is a margin farther than the positive; "
+        "contrastive pulls same-class pairs together and pushes others past the margin.",
+        _embedding,
+    ),
+    GalleryFigure(
+        "kl",
+        "KL divergence of Gaussians",
+        "The KL term of a VAE grows quadratically with the mean shift; KL(P ‖ Q) and KL(Q ‖ P) "
+        "differ, most when one distribution is narrow.",
+        _kl,
+    ),
+]
+
+
+def select(only: Sequence[str] | None) -> list[GalleryFigure]:
+    if not only:
+        return list(FIGURES)
+    return [f for f in FIGURES if any(text.lower() in f.name for text in only)]
+
+
+def make_gallery(
+    folder: Path,
+    *,
+    only: Sequence[str] | None = None,
+    dpi: int = 110,
+    console: Any = None,
+) -> Gallery:
+    """Draw the selected figures into ``folder`` and write ``index.html`` beside them."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    from matplotlib.figure import Figure
+
+    gallery = Gallery(folder)
+    for spec in select(only):
+        fig = Figure(figsize=spec.size, layout="constrained")
+        try:
+            spec.draw(fig)
+        except MissingLossError as missing:
+            gallery.skipped.append((spec.name, str(missing)))
+            continue
+        fig.suptitle(spec.title, fontsize=13, fontweight="bold")
+        fig.savefig(folder / f"{spec.name}.png", dpi=dpi)
+        gallery.figures.append(spec)
+        if console is not None:
+            console.print(f"  [green]✓[/green] {spec.name}.png  [dim]{spec.title}[/dim]")
+    if gallery.figures or gallery.skipped:
+        write_index(gallery)
+    return gallery
+
+
+def write_index(gallery: Gallery) -> Path:
+    """A page showing every figure with its one-line explanation."""
+    import visionloss
+
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>visionloss gallery</title>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;"
+        "padding:0 1em;color:#222}img{max-width:100%;border:1px solid #ddd}"
+        "figure{margin:0 0 2.5em 0}figcaption{margin:.4em 0;font-size:1.05em}"
+        ".skip{color:#a60}</style></head><body>",
+        f"<h1>visionloss {html.escape(visionloss.__version__)}: loss and gradient curves</h1>",
+        "<p>Every curve is computed with the <code>visionloss.functional</code> function, "
+        "every gradient with autograd (float64). Made by <code>visionloss plot</code>.</p>",
+    ]
+    for spec in gallery.figures:
+        parts += [
+            f'<figure id="{spec.name}"><h2>{html.escape(spec.title)}</h2>',
+            f'<img src="{spec.name}.png" alt="{html.escape(spec.title)}">',
+            f"<figcaption>{html.escape(spec.caption)}</figcaption></figure>",
+        ]
+    for name, reason in gallery.skipped:
+        parts.append(f'<p class="skip">Skipped {html.escape(name)}: {html.escape(reason)}.</p>')
+    parts.append("</body></html>")
+    gallery.index.write_text("\n".join(parts) + "\n", encoding="utf-8")
+    return gallery.index

@@ -1,0 +1,66 @@
+"""Boxes family against MONAI (written against monai 1.6.1).
+
+MONAI's ``BoxGIoULoss`` is the only installed peer with a box IoU loss (kornia has none;
+torchvision is not importable here, its formulas are transcribed in tests/test_boxes.py). Where
+MONAI's conventions meet ours:
+
+* it computes in float32 with ``eps = torch.finfo(float32).eps`` (1.19e-7) in
+  ``I / (U + eps)`` and ``(C - U) / (C + eps)``; ours is ``(I + eps) / (U + eps)`` with eps 1e-7,
+  so on boxes of area ~1 the two agree to a few 1e-7;
+* its "StandardMode" for 2D boxes is xyxy; ``convert_box_mode`` names our "cxcywh" "ccwh".
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import visionloss.functional as VF
+
+monai = pytest.importorskip("monai")
+from monai.data.box_utils import convert_box_mode  # noqa: E402
+from monai.losses import BoxGIoULoss  # noqa: E402
+
+
+def _pairs(seed: int, n: int = 64):
+    # overlapping, nested and disjoint pairs, sizes 0.5 to 3.5
+    gen = torch.Generator().manual_seed(seed)
+    xy = torch.rand(n, 2, generator=gen) * 4
+    wh = torch.rand(n, 2, generator=gen) * 3 + 0.5
+    shift = torch.randn(n, 2, generator=gen) * 1.5
+    scale = torch.exp(torch.randn(n, 2, generator=gen) * 0.4)
+    target = torch.cat((xy, xy + wh), dim=-1)
+    pred = torch.cat((xy + shift, xy + shift + wh * scale), dim=-1)
+    return pred, target
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_giou_matches_monai(reduction):
+    pred, target = _pairs(seed=0)
+    ours = VF.giou_loss(pred, target, reduction=reduction)
+    theirs = BoxGIoULoss(reduction=reduction)(pred, target)
+    atol = 1e-6 if reduction != "sum" else 64e-6
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=atol)
+
+
+def test_giou_matches_monai_on_disjoint_and_nested_boxes():
+    pred = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 4.0, 4.0], [0.0, 0.0, 10.0, 1.0]])
+    target = torch.tensor([[2.0, 0.0, 3.0, 1.0], [1.0, 1.0, 3.0, 3.0], [20.0, 5.0, 21.0, 30.0]])
+    ours = VF.giou_loss(pred, target, reduction="none")
+    theirs = BoxGIoULoss(reduction="none")(pred, target)
+    torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"), [("xyxy", "xyxy"), ("xywh", "xywh"), ("cxcywh", "ccwh")]
+)
+def test_box_convert_matches_monai(ours, theirs):
+    pred, _ = _pairs(seed=1, n=16)
+    for src_o, src_t in [("xyxy", "xyxy"), ("xywh", "xywh"), ("cxcywh", "ccwh")]:
+        boxes = VF.box_convert(pred, "xyxy", src_o)
+        torch.testing.assert_close(
+            VF.box_convert(boxes, src_o, ours),
+            convert_box_mode(boxes, src_mode=src_t, dst_mode=theirs),
+            rtol=1e-6,
+            atol=1e-6,
+        )

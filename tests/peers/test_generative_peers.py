@@ -1,0 +1,106 @@
+"""Generative family against peers: pytorch-msssim (SSIM, MS-SSIM) and kornia (SSIM maps).
+
+Values were checked with pytorch-msssim 1.0.0 and kornia 0.9.0 (max abs diff about 1e-6 in
+float64, from their float32 Gaussian windows); the tolerance is the 1e-4 of the issue. Each test
+skips when its peer is not installed. torch's own kl_div and gaussian_nll_loss are compared in
+tests/test_generative.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import visionloss.functional as VF
+
+TOL = {"rtol": 0.0, "atol": 1e-4}
+
+
+def _pair(shape, seed, noise=0.2):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(shape, generator=g, dtype=torch.float64)
+    y = (x + noise * torch.randn(shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    return x, y
+
+
+@pytest.mark.parametrize(
+    ("shape", "window_size", "sigma", "k"),
+    [
+        ((2, 3, 32, 40), 11, 1.5, (0.01, 0.03)),
+        ((2, 1, 20, 23), 7, 1.0, (0.02, 0.05)),
+        ((1, 2, 16, 17, 19), 7, 1.5, (0.01, 0.03)),  # 3D volume
+    ],
+)
+def test_ssim_equals_pytorch_msssim(shape, window_size, sigma, k):
+    pytorch_msssim = pytest.importorskip("pytorch_msssim")
+    x, y = _pair(shape, seed=sum(shape))
+    for data_range, scale in ((1.0, 1.0), (255.0, 255.0)):
+        theirs = pytorch_msssim.ssim(
+            scale * x,
+            scale * y,
+            data_range=data_range,
+            size_average=False,
+            win_size=window_size,
+            win_sigma=sigma,
+            K=k,
+        )
+        ours = VF.ssim_loss(
+            scale * x,
+            scale * y,
+            data_range=data_range,
+            window_size=window_size,
+            sigma=sigma,
+            k1=k[0],
+            k2=k[1],
+            reduction="none",
+        )
+        torch.testing.assert_close(1 - ours, theirs, **TOL)
+
+
+@pytest.mark.parametrize(
+    ("shape", "window_size", "weights"),
+    [
+        ((1, 2, 161, 163), 11, None),  # the default window and the five standard scales
+        ((1, 2, 97, 100), 7, None),
+        ((1, 1, 66, 67), 5, [0.2, 0.3, 0.5]),  # pytorch-msssim wants > 64 whatever the scales
+        ((1, 1, 33, 34, 35), 3, None),  # 3D volume, five scales
+    ],
+)
+def test_ms_ssim_equals_pytorch_msssim(shape, window_size, weights):
+    pytorch_msssim = pytest.importorskip("pytorch_msssim")
+    x, y = _pair(shape, seed=sum(shape), noise=0.3)
+    theirs = pytorch_msssim.ms_ssim(
+        x, y, data_range=1.0, size_average=False, win_size=window_size, weights=weights
+    )
+    ours = VF.ms_ssim_loss(x, y, window_size=window_size, weights=weights, reduction="none")
+    torch.testing.assert_close(1 - ours, theirs, **TOL)
+    # anti-correlated pairs: both clamp the negative terms and give MS-SSIM 0
+    theirs = pytorch_msssim.ms_ssim(
+        x, 1 - y, data_range=1.0, size_average=False, win_size=window_size, weights=weights
+    )
+    ours = VF.ms_ssim_loss(x, 1 - y, window_size=window_size, weights=weights, reduction="none")
+    torch.testing.assert_close(1 - ours, theirs, **TOL)
+
+
+def test_ssim_gradient_equals_pytorch_msssim():
+    pytorch_msssim = pytest.importorskip("pytorch_msssim")
+    x, y = _pair((2, 2, 24, 24), seed=3)
+    x1 = x.clone().requires_grad_(True)
+    x2 = x.clone().requires_grad_(True)
+    VF.ssim_loss(x1, y, window_size=7).backward()
+    (1 - pytorch_msssim.ssim(x2, y, data_range=1.0, win_size=7)).backward()
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("spatial", [2, 3])
+def test_ssim_equals_kornia_valid_map_mean(spatial):
+    kornia = pytest.importorskip("kornia")
+    shape = (2, 2, 15, 16) if spatial == 2 else (1, 2, 9, 10, 11)
+    x, y = _pair(shape, seed=11)
+    metric = kornia.metrics.ssim if spatial == 2 else kornia.metrics.ssim3d
+    # kornia: sigma 1.5 always, C1/C2 from max_val, eps=0 to drop its denominator term,
+    # padding="valid" for the unpadded map; SSIM per image is the mean of the map
+    ssim_map = metric(x, y, 5, max_val=1.0, eps=0.0, padding="valid")
+    theirs = ssim_map.flatten(1).mean(1)
+    ours = VF.ssim_loss(x, y, window_size=5, reduction="none")
+    torch.testing.assert_close(1 - ours, theirs, **TOL)

@@ -1,0 +1,728 @@
+"""Segmentation family: fused vs reference, memory kept, empty-mask policy, properties, Lovász,
+Dice+CE/focal, checks, compile and the 2-rank sync.
+
+The generic sweep (test_contract.py) covers the float64 references (tests/catalogue/segmentation.py),
+reductions, weights, gradcheck, precision and compile of the forward; here are the facts specific
+to this family. Expected values are derived by hand in the comments or come from the naive
+one-hot references of the catalogue.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import visionloss
+import visionloss.functional as VF
+from catalogue.segmentation import (
+    ref_dice,
+    ref_generalized_dice,
+    ref_jaccard,
+    ref_lovasz_softmax,
+    ref_stats,
+    ref_tversky,
+)
+from distributed_utils import run_on_ranks
+from visionloss.kernels import set_kernels
+
+OVERLAP = [
+    VF.dice_loss,
+    VF.jaccard_loss,
+    VF.tversky_loss,
+    VF.focal_tversky_loss,
+    VF.generalized_dice_loss,
+]
+
+
+def _logits(gen, *shape, scale=2.0, dtype=torch.float64):
+    return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(dtype)
+
+
+def _labels(gen, n, c, *spatial, ignore=0):
+    t = torch.randint(0, c, (n, *spatial), generator=gen)
+    if ignore:
+        flat = t.view(-1)
+        flat[torch.randperm(flat.numel(), generator=gen)[:ignore]] = -100
+    return t
+
+
+def _both_paths(fn, x, *args, grad_out=None, **kwargs):
+    """(value, grad) with the fused kernel and with the plain reference."""
+    out = {}
+    for fused in (True, False):
+        set_kernels(fused)
+        xi = x.detach().clone().requires_grad_(True)
+        loss = fn(xi, *args, **kwargs)
+        g = torch.ones_like(loss) if grad_out is None else grad_out
+        (grad,) = torch.autograd.grad(loss, xi, g)
+        out[fused] = (loss.detach(), grad)
+    set_kernels(True)
+    return out[True], out[False]
+
+
+# --- fused kernel == plain reference ------------------------------------------------------------
+
+
+CONFIGS = [
+    # (mode, target kind, options)
+    ("multiclass", "index", {}),
+    ("multiclass", "index", {"squared": True, "batch_dice": True}),
+    ("multiclass", "index", {"from_logits": False}),
+    ("multiclass", "probs", {}),
+    ("multiclass", "probs", {"squared": True}),
+    ("multilabel", "index01", {}),
+    ("multilabel", "probs", {"squared": True}),
+    ("binary", "index01", {"from_logits": False}),
+    ("binary", "probs", {"batch_dice": True}),
+]
+
+
+def _inputs(gen, mode, kind, shape=(3, 4, 5, 6), from_logits=True):
+    n, c, *spatial = shape
+    if mode == "binary":
+        c = 1
+    x = _logits(gen, n, c, *spatial)
+    if not from_logits:
+        x = x.softmax(1) if mode == "multiclass" else torch.sigmoid(x)
+    if kind == "index":
+        t = _labels(gen, n, c, *spatial, ignore=7)
+    elif kind == "index01":
+        t = torch.randint(0, 2, (n, c, *spatial), generator=gen)
+        t.view(-1)[:5] = -100
+    else:
+        t = torch.rand(n, c, *spatial, generator=gen, dtype=torch.float64)
+        if mode == "multiclass":
+            t = t / t.sum(1, keepdim=True)
+    return x, t
+
+
+@pytest.mark.parametrize(("mode", "kind", "options"), CONFIGS)
+@pytest.mark.parametrize("fn", [VF.dice_loss, VF.tversky_loss, VF.generalized_dice_loss])
+def test_fused_equals_reference_values_and_grads(gen, mode, kind, options, fn):
+    if fn is VF.tversky_loss and options.get("squared"):
+        options = {k: v for k, v in options.items() if k != "squared"}
+    x, t = _inputs(gen, mode, kind, from_logits=options.get("from_logits", True))
+    none = fn(x, t, mode=mode, reduction="none", **options)
+    grad_out = torch.rand(none.shape, generator=gen, dtype=torch.float64) + 0.5  # != 1
+    fused, plain = _both_paths(fn, x, t, mode=mode, reduction="none", grad_out=grad_out, **options)
+    torch.testing.assert_close(fused[0], plain[0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fused[1], plain[1], rtol=1e-10, atol=1e-12)
+
+
+def test_fused_equals_reference_3d_volume_and_against_float64_formula(gen):
+    # a 3D volume (N, C, D, H, W), float32 through the kernel, float64 through the naive
+    # one-hot formula differentiated by autograd
+    x = _logits(gen, 2, 3, 4, 5, 6, dtype=torch.float32)
+    t = _labels(gen, 2, 3, 4, 5, 6, ignore=9)
+    fused, plain = _both_paths(VF.dice_loss, x, t, mode="multiclass")
+    torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-6)
+    x64 = x.double().requires_grad_(True)
+    expected = ref_dice(x64, t, mode="multiclass").mean()
+    (g64,) = torch.autograd.grad(expected, x64)
+    torch.testing.assert_close(fused[0], expected.float(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(fused[1], g64.float(), rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("fn", "ref", "options"),
+    [
+        (VF.jaccard_loss, ref_jaccard, {}),
+        (VF.tversky_loss, ref_tversky, {"alpha": 0.2, "beta": 0.9}),
+        (VF.focal_tversky_loss, ref_tversky, {"gamma": 0.75}),
+        (VF.generalized_dice_loss, ref_generalized_dice, {"weight_type": "simple"}),
+        (VF.dice_loss, ref_dice, {"squared": True, "log_loss": True}),
+    ],
+)
+def test_gradients_match_autograd_of_float64_formula(gen, fn, ref, options):
+    x = _logits(gen, 2, 4, 6, 5)
+    t = _labels(gen, 2, 4, 6, 5, ignore=4)
+    x1 = x.clone().requires_grad_(True)
+    (got,) = torch.autograd.grad(fn(x1, t, mode="multiclass", reduction="sum", **options), x1)
+    x2 = x.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(ref(x2, t, mode="multiclass", **options).sum(), x2)
+    torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-12)
+
+
+# --- memory kept for backward -------------------------------------------------------------------
+
+
+def saved_storages(run, *inputs):
+    """{storage pointer: bytes} of the tensors the autograd graph saves, inputs excluded."""
+    exclude = {t.untyped_storage().data_ptr() for t in inputs}
+    storages = {}
+
+    def pack(t):
+        s = t.untyped_storage()
+        if s.data_ptr() not in exclude:
+            storages[s.data_ptr()] = s.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = run()
+    return loss, storages
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind"), [("multiclass", "index"), ("multiclass", "probs"), ("multilabel", "index01")]
+)
+def test_fused_keeps_only_input_target_and_small_statistics(gen, mode, kind):
+    x, t = _inputs(gen, mode, kind, shape=(2, 5, 16, 16))
+    x = x.float().requires_grad_(True)
+    t = t.float() if t.is_floating_point() else t
+    image_bytes = x.numel() * 4
+    for fn in (VF.dice_loss, VF.tversky_loss, VF.generalized_dice_loss):
+        _, fused = saved_storages(lambda fn=fn: fn(x, t, mode=mode), x, t)
+        # only (N, C)-sized statistics besides the caller's own tensors
+        assert sum(fused.values()) <= 64 * x.shape[0] * x.shape[1] * 8, fn.__name__
+        set_kernels(False)
+        _, plain = saved_storages(lambda fn=fn: fn(x, t, mode=mode), x, t)
+        set_kernels(True)
+        assert sum(plain.values()) >= image_bytes  # the composition keeps the softmax
+
+
+def test_integer_targets_are_never_one_hot_expanded(gen):
+    # every tensor of the input's size that forward and backward create is a float derived from
+    # the logits (softmax, its masked copy, the gradient): none comes from the class ids
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    x = _logits(gen, 2, 7, 8, 8, dtype=torch.float32).requires_grad_(True)
+    t = _labels(gen, 2, 7, 8, 8, ignore=5)
+    big = []
+
+    class Watch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for o in out if isinstance(out, (tuple, list)) else [out]:
+                if isinstance(o, torch.Tensor) and o.numel() >= x.numel():
+                    big.append((str(func), o.dtype))
+            return out
+
+    with Watch():
+        VF.dice_loss(x, t, mode="multiclass").backward()
+    assert big and all(dtype == torch.float32 for _, dtype in big), big
+    assert not any("one_hot" in f or "eq." in f for f, _ in big), big
+
+
+# --- the empty-mask policy ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fn", [VF.dice_loss, VF.jaccard_loss, VF.tversky_loss])
+def test_empty_mask_policy(fn):
+    # 3 classes on 4 pixels; class 2 is absent from the target
+    t = torch.tensor([[0, 0, 1, 1]])
+    confident = torch.tensor([[[20.0, 20, -20, -20], [-20, -20, 20, 20], [-20, -20, -20, -20]]])
+    loss = fn(confident, t, mode="multiclass", reduction="none")
+    # absent and not predicted: P ~ 4e-9, loss ~ P / (P + smooth) ~ 4e-4 -> about 0
+    assert loss[0, 2] < 1e-3
+    # absent but predicted (class 2 takes pixel 0): s / (P + s) ~ 1e-5 -> about 1
+    wrong = confident.clone()
+    wrong[0, 2, 0] = 40.0
+    loss = fn(wrong, t, mode="multiclass", reduction="none")
+    assert loss[0, 2] > 0.99
+
+
+@pytest.mark.parametrize("fn", OVERLAP)
+def test_fully_ignored_image_gives_zero_and_leaves_the_mean(gen, fn):
+    x = _logits(gen, 2, 3, 4, 4)
+    t = _labels(gen, 2, 3, 4, 4)
+    t[1] = -100
+    x.requires_grad_(True)
+    none = fn(x, t, mode="multiclass", reduction="none")
+    assert (none[1] == 0).all()
+    mean = fn(x, t, mode="multiclass")
+    alone = fn(x[:1], t[:1], mode="multiclass")
+    torch.testing.assert_close(mean, alone)  # the ignored image is not counted
+    (grad,) = torch.autograd.grad(mean, x)
+    assert (grad[1] == 0).all() and grad[0].abs().sum() > 0
+    # a batch that is entirely ignored: 0, not NaN, zero gradients
+    t[:] = -100
+    for fused in (True, False):
+        set_kernels(fused)
+        loss = fn(x, t, mode="multiclass")
+        (grad,) = torch.autograd.grad(loss, x)
+        assert loss.item() == 0.0 and not grad.any()
+
+
+def test_smooth_zero_never_divides_by_zero():
+    x = torch.zeros(1, 2, 3, requires_grad=True)
+    t = torch.full((1, 3), -100)
+    loss = VF.dice_loss(x, t, mode="multiclass", smooth=0.0, log_loss=True)
+    loss.backward()
+    assert loss.item() == 0.0 and torch.isfinite(x.grad).all()
+
+
+def test_ignore_equals_removing_the_pixels(gen):
+    x = _logits(gen, 2, 3, 4, 6)
+    t = _labels(gen, 2, 3, 4, 6)
+    masked = t.clone()
+    masked[..., 3:] = -100
+    for fn in OVERLAP:
+        torch.testing.assert_close(
+            fn(x, masked, mode="multiclass", reduction="none"),
+            fn(x[..., :3], t[..., :3], mode="multiclass", reduction="none"),
+        )
+    # multilabel integer targets: elementwise ignore equals the reference's masking
+    t01 = torch.randint(0, 2, (2, 3, 4, 6), generator=gen)
+    t01[0, 1, :, :2] = -100
+    torch.testing.assert_close(
+        VF.dice_loss(x, t01, mode="multilabel", reduction="none"),
+        ref_dice(x, t01, mode="multilabel"),
+    )
+
+
+# --- properties ---------------------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 3),
+    c=st.integers(2, 4),
+    s=st.integers(1, 9),
+    seed=st.integers(0, 2**16),
+    smooth=st.sampled_from([0.0, 1e-5, 1.0]),
+)
+def test_tversky_half_half_is_dice_and_one_one_is_jaccard(n, c, s, seed, smooth):
+    gen = torch.Generator().manual_seed(seed)
+    x = _logits(gen, n, c, s, scale=3.0)
+    t = _labels(gen, n, c, s)
+    dice = VF.dice_loss(x, t, mode="multiclass", smooth=smooth, reduction="none")
+    # smooth enters Tversky once and Dice twice: 1 - (I + s) / ((P + G) / 2 + s) = Dice with 2s
+    tversky = VF.tversky_loss(x, t, mode="multiclass", smooth=smooth / 2, reduction="none")
+    torch.testing.assert_close(tversky, dice, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(
+        VF.tversky_loss(x, t, mode="multiclass", alpha=1.0, beta=1.0, smooth=smooth),
+        VF.jaccard_loss(x, t, mode="multiclass", smooth=smooth),
+    )
+    torch.testing.assert_close(
+        VF.focal_tversky_loss(x, t, mode="multiclass", gamma=1.0, alpha=0.3, beta=0.7),
+        VF.tversky_loss(x, t, mode="multiclass", alpha=0.3, beta=0.7),
+    )
+    for fn in OVERLAP:
+        loss = fn(x, t, mode="multiclass", smooth=smooth, reduction="none")
+        assert ((loss >= -1e-12) & (loss <= 1 + 1e-12)).all()
+
+
+def test_tversky_default_equals_dice_with_default_smooth(gen):
+    # the brief's property with every default: Dice's 2I + s over P + G + s vs Tversky's
+    # I + s over (P + G)/2 + s differ by O(s) only
+    x, t = _logits(gen, 2, 3, 5, 5), _labels(gen, 2, 3, 5, 5)
+    torch.testing.assert_close(
+        VF.tversky_loss(x, t, mode="multiclass"),
+        VF.dice_loss(x, t, mode="multiclass"),
+        rtol=0,
+        atol=1e-6,
+    )
+
+
+def test_perfect_prediction_gives_zero(gen):
+    t = _labels(gen, 2, 3, 4, 4)
+    probs = F.one_hot(t, 3).movedim(-1, 1).double()
+    for fn in OVERLAP:
+        loss = fn(probs, t, mode="multiclass", from_logits=False, smooth=0.0)
+        assert loss.abs().item() < 1e-12, fn.__name__
+    assert VF.lovasz_softmax_loss(probs, t, from_logits=False).item() == 0.0
+
+
+def test_class_weight_is_weight_along_classes(gen):
+    x, t = _logits(gen, 2, 3, 4, 4), _labels(gen, 2, 3, 4, 4)
+    cw = torch.tensor([0.5, 2.0, 1.0], dtype=torch.float64)
+    for fn in (VF.dice_loss, VF.jaccard_loss, VF.tversky_loss, VF.focal_tversky_loss):
+        torch.testing.assert_close(
+            fn(x, t, mode="multiclass", class_weight=cw),
+            fn(x, t, mode="multiclass", weight=cw.expand(2, 3)),
+        )
+        # uniform class weights change nothing
+        torch.testing.assert_close(
+            fn(x, t, mode="multiclass", class_weight=torch.full((3,), 3.0, dtype=torch.float64)),
+            fn(x, t, mode="multiclass"),
+        )
+
+
+def test_batch_dice_sums_over_the_batch(gen):
+    x, t = _logits(gen, 3, 3, 4, 4), _labels(gen, 3, 3, 4, 4, ignore=5)
+    inter, pred, tgt = (s.sum(0) for s in ref_stats(x, t, mode="multiclass"))
+    expected = 1 - (2 * inter + 1e-5) / (pred + tgt + 1e-5)
+    got = VF.dice_loss(x, t, mode="multiclass", batch_dice=True, reduction="none")
+    assert got.shape == (3,)
+    torch.testing.assert_close(got, expected)
+    # equal to one image made of the batch side by side
+    wide_x = x.permute(1, 2, 0, 3).reshape(1, 3, 4, 12)
+    wide_t = t.permute(1, 0, 2).reshape(1, 4, 12)
+    torch.testing.assert_close(
+        got, VF.dice_loss(wide_x, wide_t, mode="multiclass", reduction="none")[0]
+    )
+
+
+def test_generalized_dice_weights(gen):
+    x = _logits(gen, 2, 3, 4, 4)
+    t = _labels(gen, 2, 3, 4, 4)
+    t[0][t[0] == 2] = 1  # class 2 absent from image 0: weight 0, finite loss
+    loss = VF.generalized_dice_loss(x, t, mode="multiclass", reduction="none")
+    assert torch.isfinite(loss).all()
+    torch.testing.assert_close(loss, ref_generalized_dice(x, t, mode="multiclass"))
+    # "uniform" is one Dice over all classes pooled (kornia's "micro")
+    inter, pred, tgt = ref_stats(x, t, mode="multiclass")
+    pooled = 1 - (2 * inter.sum(1) + 1e-5) / ((pred + tgt).sum(1) + 1e-5)
+    torch.testing.assert_close(
+        VF.generalized_dice_loss(x, t, mode="multiclass", weight_type="uniform", reduction="none"),
+        pooled,
+    )
+    # batch_dice: weights from the batch's class sizes, one value
+    got = VF.generalized_dice_loss(x, t, mode="multiclass", batch_dice=True, reduction="none")
+    inter, pred, tgt = inter.sum(0), pred.sum(0), tgt.sum(0)
+    w = 1 / tgt**2
+    expected = 1 - (2 * (w * inter).sum() + 1e-5) / ((w * (pred + tgt)).sum() + 1e-5)
+    assert got.shape == ()
+    torch.testing.assert_close(got, expected)
+    # class_weight multiplies the Sudre weights: zeroing a class equals its absence from w
+    cw = torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64)
+    w = torch.where(tgt > 0, 1 / tgt**2, 0.0) * cw
+    expected = 1 - (2 * (w * inter).sum() + 1e-5) / ((w * (pred + tgt)).sum() + 1e-5)
+    torch.testing.assert_close(
+        VF.generalized_dice_loss(x, t, mode="multiclass", batch_dice=True, class_weight=cw),
+        expected,
+    )
+
+
+def test_binary_mode_accepts_any_shape(gen):
+    x = _logits(gen, 3, 7)
+    y = torch.randint(0, 2, (3, 7), generator=gen)
+    torch.testing.assert_close(
+        VF.dice_loss(x, y, mode="binary", reduction="none"),
+        VF.dice_loss(x.unsqueeze(1), y.unsqueeze(1), mode="binary", reduction="none"),
+    )
+    assert VF.dice_loss(x, y, mode="binary", reduction="none").shape == (3, 1)
+    # binary = multilabel with one channel = two-class softmax on (0, x)
+    two = torch.stack((torch.zeros_like(x), x), 1)
+    torch.testing.assert_close(
+        VF.dice_loss(x, y, mode="binary", reduction="none")[:, 0],
+        VF.dice_loss(two, y, mode="multiclass", reduction="none")[:, 1],
+    )
+
+
+# --- precision ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("fused", [True, False])
+def test_extreme_low_precision_logits_are_finite(dtype, fused):
+    set_kernels(fused)
+    big = 65504.0 if dtype == torch.float16 else 1e4
+    x = torch.full((2, 3, 4, 4), -big, dtype=dtype)
+    x[:, 1] = big
+    x[0, 2, :2] = big  # exact ties between saturated classes
+    x.requires_grad_(True)
+    t = torch.randint(0, 3, (2, 4, 4), generator=torch.Generator().manual_seed(0))
+    for fn in OVERLAP:
+        loss = fn(x, t, mode="multiclass")
+        (grad,) = torch.autograd.grad(loss, x)
+        assert loss.dtype == torch.float32 and torch.isfinite(loss), fn.__name__
+        assert grad.dtype == dtype and torch.isfinite(grad).all(), fn.__name__
+        # the same as the float32 computation on the same (rounded) logits
+        torch.testing.assert_close(loss, fn(x.detach().float(), t, mode="multiclass"))
+    for fn, kwargs in (
+        (VF.lovasz_softmax_loss, {}),
+        (VF.dice_ce_loss, {}),
+        (VF.lovasz_hinge_loss, {}),
+    ):
+        inp = x[:, :1] if fn is VF.lovasz_hinge_loss else x
+        tgt = (t > 0).long().unsqueeze(1) if fn is VF.lovasz_hinge_loss else t
+        loss = fn(inp, tgt, **kwargs)
+        (grad,) = torch.autograd.grad(loss, x)
+        assert torch.isfinite(loss) and torch.isfinite(grad).all(), fn.__name__
+
+
+# --- Lovász -------------------------------------------------------------------------------------
+
+
+def test_lovasz_softmax_options(gen):
+    x = _logits(gen, 3, 4, 5, 5)
+    t = _labels(gen, 3, 4, 5, 5, ignore=10)
+    t[1][t[1] == 3] = 0  # class 3 absent from image 1
+    per_class = VF.lovasz_softmax_loss(x, t, classes="all", reduction="none")
+    torch.testing.assert_close(
+        per_class, ref_lovasz_softmax(x, t, classes="all"), rtol=1e-10, atol=1e-12
+    )
+    # a list of classes is the mean over those classes
+    torch.testing.assert_close(
+        VF.lovasz_softmax_loss(x, t, classes=[1, 3]), per_class[[1, 3]].mean()
+    )
+    # per image: Berman's mean over images of the mean over present classes
+    torch.testing.assert_close(
+        VF.lovasz_softmax_loss(x, t, per_image=True, reduction="none"),
+        ref_lovasz_softmax(x, t, per_image=True),
+        rtol=1e-10,
+        atol=1e-12,
+    )
+    # the "present" mean leaves out a class absent from the whole batch
+    t2 = t.clone()
+    t2[t2 == 2] = 0
+    none = VF.lovasz_softmax_loss(x, t2, reduction="none")
+    assert none[2] == 0
+    torch.testing.assert_close(VF.lovasz_softmax_loss(x, t2), none[[0, 1, 3]].mean())
+
+
+def test_lovasz_fully_ignored_and_hinge_options(gen):
+    x = _logits(gen, 2, 3, 4, 4).requires_grad_(True)
+    t = torch.full((2, 4, 4), -100)
+    for per_image in (True, False):
+        loss = VF.lovasz_softmax_loss(x, t, per_image=per_image)
+        (grad,) = torch.autograd.grad(loss, x)
+        assert loss.item() == 0.0 and not grad.any()
+    logits = _logits(gen, 3, 1, 4, 4)
+    y = torch.randint(0, 2, (3, 1, 4, 4), generator=gen)
+    # per_image=False: the batch as one image
+    torch.testing.assert_close(
+        VF.lovasz_hinge_loss(logits, y, per_image=False),
+        VF.lovasz_hinge_loss(logits.reshape(1, -1), y.reshape(1, -1)),
+    )
+    # hand example: logits (2, -1, 0.5, -3), labels (1, 0, 0, 0): errors (-1, 0, 1.5, -2);
+    # only 1.5 is positive, first in the order, with weight J_1 = 1 - 1/2 -> 0.75
+    got = VF.lovasz_hinge_loss(torch.tensor([[2.0, -1.0, 0.5, -3.0]]), torch.tensor([[1, 0, 0, 0]]))
+    assert got.item() == pytest.approx(0.75)
+    # ignoring a pixel equals removing it
+    y[0, 0, 0, 0] = -100
+    torch.testing.assert_close(
+        VF.lovasz_hinge_loss(logits[:1], y[:1], reduction="none"),
+        VF.lovasz_hinge_loss(logits[:1].reshape(1, -1)[:, 1:], y[:1].reshape(1, -1)[:, 1:]).reshape(
+            1
+        ),
+    )
+
+
+def test_lovasz_is_vectorised_no_per_pixel_python():
+    # a 64x64 batch of 4 images and 8 classes runs in one sort per (image, class)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 8, 64, 64, generator=gen, requires_grad=True)
+    t = torch.randint(0, 8, (4, 64, 64), generator=gen)
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        VF.lovasz_softmax_loss(x, t, per_image=True).backward()
+    sorts = [e for e in prof.key_averages() if e.key == "aten::sort"]
+    assert sorts and sorts[0].count == 1
+
+
+# --- Dice + CE / focal --------------------------------------------------------------------------
+
+
+def test_dice_ce_is_the_sum_of_its_parts(gen):
+    x, t = _logits(gen, 2, 3, 4, 4), _labels(gen, 2, 3, 4, 4)
+    got = VF.dice_ce_loss(x, t, lambda_dice=0.3, lambda_ce=1.7)
+    expected = 0.3 * VF.dice_loss(x, t, mode="multiclass") + 1.7 * VF.cross_entropy(x, t)
+    torch.testing.assert_close(got, expected)
+    # with class weights, each sample's CE is torch's weighted mean within the sample
+    cw = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64)
+    got = VF.dice_ce_loss(x, t, class_weight=cw, reduction="none")
+    for n in range(2):
+        expected = VF.dice_loss(
+            x[n : n + 1], t[n : n + 1], mode="multiclass", class_weight=cw
+        ) + F.cross_entropy(x[n : n + 1], t[n : n + 1], weight=cw)
+        torch.testing.assert_close(got[n], expected)
+    # gamma = 0 focal is cross-entropy
+    torch.testing.assert_close(
+        VF.dice_focal_loss(x, t, gamma=0.0), VF.dice_ce_loss(x, t), rtol=1e-12, atol=1e-12
+    )
+    # binary: Dice + BCE with logits
+    xb = _logits(gen, 2, 1, 4, 4)
+    yb = torch.randint(0, 2, (2, 1, 4, 4), generator=gen)
+    torch.testing.assert_close(
+        VF.dice_ce_loss(xb, yb, mode="binary"),
+        VF.dice_loss(xb, yb, mode="binary") + F.binary_cross_entropy_with_logits(xb, yb.double()),
+    )
+
+
+def test_dice_ce_shares_one_softmax_and_keeps_one_image_sized_tensor(gen):
+    x = _logits(gen, 2, 5, 16, 16, dtype=torch.float32).requires_grad_(True)
+    t = _labels(gen, 2, 5, 16, 16, ignore=3)
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        VF.dice_ce_loss(x, t).backward()
+    names = [e.key for e in prof.key_averages()]
+    assert "aten::_log_softmax" in names and "aten::_softmax" not in names
+    _, saved = saved_storages(lambda: VF.dice_ce_loss(x, t), x, t)
+    big = [b for b in saved.values() if b >= x.numel() * 4]
+    assert len(big) == 1  # the log-probabilities, kept by log_softmax and the Dice kernel alike
+
+
+def test_dice_ce_fully_ignored_sample_leaves_the_mean(gen):
+    x, t = _logits(gen, 2, 3, 4, 4), _labels(gen, 2, 3, 4, 4)
+    t[0] = -100
+    torch.testing.assert_close(VF.dice_ce_loss(x, t), VF.dice_ce_loss(x[1:], t[1:]))
+    t[:] = -100
+    x.requires_grad_(True)
+    loss = VF.dice_focal_loss(x, t)
+    (grad,) = torch.autograd.grad(loss, x)
+    assert loss.item() == 0.0 and not grad.any()
+
+
+# --- compile ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fn", [VF.dice_loss, VF.tversky_loss])
+def test_compile_fullgraph_forward_and_backward(gen, fn):
+    torch._dynamo.reset()
+    x = _logits(gen, 2, 3, 8, 8, dtype=torch.float32)
+    t = _labels(gen, 2, 3, 8, 8, ignore=6)
+
+    def step(x, t):
+        return fn(x, t, mode="multiclass", batch_dice=True)
+
+    compiled = torch.compile(step, fullgraph=True, backend="aot_eager")
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    la, lb = compiled(xa, t), step(xb, t)
+    la.backward()
+    lb.backward()
+    torch.testing.assert_close(la, lb)
+    torch.testing.assert_close(xa.grad, xb.grad)
+
+
+def test_compile_with_inductor():
+    torch._dynamo.reset()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 8, 8, generator=gen)
+    t = torch.randint(0, 3, (2, 8, 8), generator=gen)
+    compiled = torch.compile(lambda a, b: VF.dice_loss(a, b, mode="multiclass"), fullgraph=True)
+    torch.testing.assert_close(compiled(x, t), VF.dice_loss(x, t, mode="multiclass"))
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+class TestBadInput:
+    x = torch.zeros(2, 3, 4)
+    t = torch.zeros(2, 4, dtype=torch.long)
+
+    @pytest.mark.parametrize("fn", OVERLAP)
+    def test_mode(self, fn):
+        with pytest.raises(
+            ValueError,
+            match="mode: expected one of 'binary', 'multilabel', 'multiclass', got 'softmax'",
+        ):
+            fn(self.x, self.t, mode="softmax")
+        with pytest.raises(TypeError, match="mode"):
+            fn(self.x, self.t)  # mode is required
+
+    @pytest.mark.parametrize("fn", OVERLAP)
+    def test_shapes_and_dtypes(self, fn):
+        with pytest.raises(ValueError, match=r"target: expected class ids of shape \(2, 4\)"):
+            fn(self.x, torch.zeros(2, 5, dtype=torch.long), mode="multiclass")
+        with pytest.raises(ValueError, match=r"target: expected the same shape as input"):
+            fn(self.x, self.t, mode="multilabel")
+        with pytest.raises(TypeError, match="input: expected a floating-point tensor"):
+            fn(self.t, self.t, mode="binary")
+        with pytest.raises(ValueError, match=r"target: expected class ids in \[0, 2\]"):
+            fn(self.x, self.t + 3, mode="multiclass")
+        with pytest.raises(ValueError, match=r"input: expected probabilities in \[0, 1\]"):
+            fn(self.x - 1, self.t, mode="multiclass", from_logits=False)
+
+    def test_options(self):
+        with pytest.raises(ValueError, match=r"smooth: expected a value in \[0.0, inf\], got -1.0"):
+            VF.dice_loss(self.x, self.t, mode="multiclass", smooth=-1.0)
+        with pytest.raises(TypeError, match="squared: expected a bool, got 1"):
+            VF.dice_loss(self.x, self.t, mode="multiclass", squared=1)
+        with pytest.raises(TypeError, match="sync: expected a bool, got 'yes'"):
+            visionloss.DiceLoss(mode="multiclass", sync="yes")
+        with pytest.raises(TypeError, match="ignore_index: expected an int or None, got 1.5"):
+            VF.jaccard_loss(self.x, self.t, mode="multiclass", ignore_index=1.5)
+        with pytest.raises(
+            ValueError,
+            match=r"class_weight: expected shape \(3,\), one weight per class, got \(2,\)",
+        ):
+            VF.dice_loss(self.x, self.t, mode="multiclass", class_weight=torch.ones(2))
+        with pytest.raises(ValueError, match="class_weight: expected non-negative values"):
+            VF.tversky_loss(self.x, self.t, mode="multiclass", class_weight=-torch.ones(3))
+        with pytest.raises(ValueError, match=r"alpha: expected a value in \[0.0, inf\], got -0.5"):
+            visionloss.TverskyLoss(mode="binary", alpha=-0.5)
+        with pytest.raises(ValueError, match=r"gamma: expected a value in \(0.0, inf\], got 0.0"):
+            VF.focal_tversky_loss(self.x, self.t, mode="multiclass", gamma=0.0)
+        with pytest.raises(
+            ValueError,
+            match="weight_type: expected one of 'square', 'simple', 'uniform', got 'cube'",
+        ):
+            visionloss.GeneralizedDiceLoss(mode="multiclass", weight_type="cube")
+        with pytest.raises(ValueError, match=r"weight: expected a shape broadcastable to"):
+            VF.dice_loss(self.x, self.t, mode="multiclass", weight=torch.ones(5))
+        with pytest.raises(ValueError, match=r"lambda_ce: expected a value in \[0.0, inf\]"):
+            VF.dice_ce_loss(self.x, self.t, lambda_ce=-1.0)
+
+    def test_lovasz(self):
+        with pytest.raises(
+            ValueError, match="classes: expected one of 'present', 'all', got 'some'"
+        ):
+            VF.lovasz_softmax_loss(self.x, self.t, classes="some")
+        with pytest.raises(ValueError, match=r"classes: expected class ids in \[0, 2\], got \[5\]"):
+            VF.lovasz_softmax_loss(self.x, self.t, classes=[5])
+        with pytest.raises(TypeError, match="classes: expected 'present', 'all' or a non-empty"):
+            visionloss.LovaszSoftmaxLoss(classes=[])
+        with pytest.raises(TypeError, match="target: expected integer class ids"):
+            VF.lovasz_softmax_loss(self.x, self.x.softmax(1))
+        with pytest.raises(ValueError, match=r"target: expected the same shape as input"):
+            VF.lovasz_hinge_loss(torch.zeros(2, 1, 4), torch.zeros(2, 4, dtype=torch.long))
+        with pytest.raises(TypeError, match="per_image: expected a bool"):
+            visionloss.LovaszHingeLoss(per_image=None)
+
+
+def test_module_buffers_and_repr():
+    module = visionloss.DiceLoss(mode="multiclass", class_weight=torch.tensor([1.0, 2.0]))
+    assert set(dict(module.named_buffers())) == {"class_weight"}
+    assert "mode='multiclass'" in repr(module) and "class_weight=[1.0, 2.0]" in repr(module)
+    x, t = torch.randn(2, 2, 3), torch.randint(0, 2, (2, 3))
+    torch.testing.assert_close(
+        module(x, t), VF.dice_loss(x, t, mode="multiclass", class_weight=torch.tensor([1.0, 2.0]))
+    )
+
+
+# --- several processes --------------------------------------------------------------------------
+
+K, B = 2, 3
+
+
+def _global_batch():
+    gen = torch.Generator().manual_seed(11)
+    x = torch.randn(K * B, 3, 4, 5, generator=gen, dtype=torch.float64)
+    t = torch.randint(0, 3, (K * B, 4, 5), generator=gen)
+    t[0, 0] = -100
+    return x, t
+
+
+SYNCED = [
+    ("dice", VF.dice_loss, {"mode": "multiclass"}),
+    ("dice_batch", VF.dice_loss, {"mode": "multiclass", "batch_dice": True}),
+    ("tversky_sum", VF.tversky_loss, {"mode": "multiclass", "reduction": "sum"}),
+    ("gdl_batch", VF.generalized_dice_loss, {"mode": "multiclass", "batch_dice": True}),
+    ("dice_ce_batch", VF.dice_ce_loss, {"batch_dice": True}),
+]
+
+
+def _synced_losses(rank: int, world_size: int):
+    x, t = _global_batch()
+    shard = slice(rank * B, (rank + 1) * B)
+    out = {}
+    for name, fn, options in SYNCED:
+        xs = x[shard].clone().requires_grad_(True)
+        loss = fn(xs, t[shard], sync=True, **options)
+        loss.backward()
+        out[name] = (loss.detach(), xs.grad)
+    return out
+
+
+def test_sync_on_two_ranks_equals_one_process_with_the_whole_batch():
+    results = run_on_ranks(_synced_losses, K)
+    x, t = _global_batch()
+    for name, fn, options in SYNCED:
+        xg = x.clone().requires_grad_(True)
+        loss = fn(xg, t, sync=True, **options)  # no process group here: sync is a no-op
+        loss.backward()
+        for rank, result in enumerate(results):
+            value, grad = result[name]
+            torch.testing.assert_close(value, loss.detach(), msg=name)
+            # DDP's convention: each rank's shard gets K times the single-process gradient
+            torch.testing.assert_close(grad, K * xg.grad[rank * B : (rank + 1) * B], msg=name)
+    assert math.isfinite(loss.item())
