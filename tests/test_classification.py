@@ -242,18 +242,17 @@ def test_cross_entropy_fused_equals_plain_values_and_grads(gen, options):
     torch.testing.assert_close(results[0], results[1], rtol=1e-12, atol=1e-14)
 
 
-def test_cross_entropy_fused_keeps_logits_ids_and_one_statistic(gen):
-    # torch keeps the (N, C, *) log-softmax (4x19x32x32 float32: 311 kB); the fused path one
-    # log-sum-exp per position (16 kB), plus the reduction's bool validity mask and count
+def test_cross_entropy_fused_keeps_as_much_as_torch(gen):
+    # torch keeps the (N, C, *) log-softmax (4x19x32x32 float32: 311 kB); the fused path keeps
+    # exp(x - max) instead, the same size, plus one sum per position (16 kB), the class ids with
+    # ignored ones replaced (prepare_dense_target, int64) and the reduction's bool mask and count
     x = torch.randn(4, 19, 32, 32, generator=gen, requires_grad=True)
     ids = torch.randint(0, 19, (4, 32, 32), generator=gen)
     torch_bytes = _saved_bytes(lambda: F.cross_entropy(x, ids), [x, ids])
-    assert torch_bytes >= x.numel() * 4
+    assert torch_bytes == x.numel() * 4 + 4  # log-softmax and its total weight
+    positions = 4 * 32 * 32
     fused = _saved_bytes(lambda: VF.cross_entropy(x, ids), [x, ids])
-    index_bytes = ids.numel() * 8  # the class ids with ignored ones replaced (prepare_dense_target)
-    assert fused == 4 * 32 * 32 * 4 + 4 * 32 * 32 + 4 + index_bytes
-    set_kernels(False)
-    assert _saved_bytes(lambda: VF.cross_entropy(x, ids), [x, ids]) >= x.numel() * 4
+    assert fused == x.numel() * 4 + positions * (4 + 8 + 1) + 4
 
 
 def test_cross_entropy_core_from_log_probs_reproduces_the_loss(gen):
@@ -634,6 +633,7 @@ def test_poly1_smoothed_pt_for_ids_equals_the_paper_with_one_hot(gen):
 logit = st.floats(-30, 30, allow_nan=False)
 
 
+# (the bounds allow float64 rounding: torch's BCE for an easy negative loses ~|x| eps absolute)
 @given(
     st.lists(st.tuples(logit, logit, logit), min_size=1, max_size=8),
     st.lists(st.integers(0, 2), min_size=8, max_size=8),
@@ -645,12 +645,12 @@ def test_focal_is_between_zero_and_ce_and_decreases_with_gamma(rows, labels, gam
     ce = F.cross_entropy(x, ids, reduction="none")
     focal = VF.focal_loss(x, ids, mode="multiclass", gamma=gamma, reduction="none")
     more = VF.focal_loss(x, ids, mode="multiclass", gamma=gamma + 1, reduction="none")
-    assert (focal >= 0).all() and (focal <= ce * (1 + 1e-9) + 1e-300).all()
-    assert (more <= focal * (1 + 1e-9) + 1e-300).all()
+    assert (focal >= 0).all() and (focal <= ce * (1 + 1e-9) + 1e-13).all()
+    assert (more <= focal * (1 + 1e-9) + 1e-13).all()
     y = (ids == 0).to(F64)
     bce = F.binary_cross_entropy_with_logits(x[:, 0], y, reduction="none")
     sigmoid_focal = VF.focal_loss(x[:, 0], y, gamma=gamma, reduction="none")
-    assert (sigmoid_focal >= 0).all() and (sigmoid_focal <= bce * (1 + 1e-9) + 1e-300).all()
+    assert (sigmoid_focal >= 0).all() and (sigmoid_focal <= bce * (1 + 1e-9) + 1e-13).all()
 
 
 @given(st.integers(1, 6), st.floats(0.0, 1.0))

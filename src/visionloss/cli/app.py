@@ -169,7 +169,14 @@ def demo_command(
             case_sensitive=False,
         ),
     ] = None,
-    threads: Annotated[int, typer.Option(min=1, help="torch CPU threads.")] = 2,
+    threads: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="torch CPU threads. 1 by default: the models are small, and two threads on "
+            "two busy cores can be many times slower than one.",
+        ),
+    ] = 1,
     tiny: Annotated[
         bool, typer.Option("--tiny", hidden=True, help="Minimum sizes, for the tests.")
     ] = False,

@@ -1,18 +1,21 @@
-"""Fused softmax cross-entropy with class ids: log-softmax forward, analytic backward.
+"""Fused softmax cross-entropy with class ids: one exponential per logit, forward and backward.
 
-``F.cross_entropy`` keeps the ``(N, C, *)`` log-softmax for backward and runs two backward
-kernels (the scatter of ``nll_loss`` into a zero tensor of that size, then the log-softmax
-backward, slow along a strided class dim). This Function keeps the logits (the caller's tensor),
-the class ids and one log-sum-exp per position, and computes the gradient in one expression,
+``F.cross_entropy`` evaluates an exponential per logit twice (in the log-softmax forward and
+again in its backward, from the saved log-probabilities) and runs two backward kernels (the
+scatter of ``nll_loss`` into a zero tensor of the logits' size, then the log-softmax backward).
+This Function computes :math:`e = \\exp(x - \\max_c x_c)` once, keeps it (a tensor of the
+logits' size, as torch keeps its log-softmax) with its per-position sum :math:`S`, and gives the
+gradient in one multiply and one scatter:
 
 .. math::
-    \\frac{\\partial \\ell}{\\partial x_k} = g \\left( Q\\, p_k - q_k \\right), \\qquad
+    \\frac{\\partial \\ell}{\\partial x_k} = g \\left( Q\\, \\frac{e_k}{S} - q_k \\right), \\qquad
     \\ell = -\\sum_c q_c \\log p_c, \\quad Q = \\sum_c q_c,
 
 with :math:`q = (1 - s)\\,\\mathrm{onehot}(y) + \\tfrac{s}{C} w / \\tilde w_y` (torch's label
 smoothing with class weights :math:`w`, per unit of the target's weight :math:`\\tilde w_y`, which
-the reduction applies). Values are those of
-:func:`visionloss.losses.classification._cross_entropy_terms`, the plain specification.
+the reduction applies). The values are those of
+:func:`visionloss.losses.classification._cross_entropy_terms`, the plain specification:
+:math:`-\\log p_y = (\\max_c x_c - x_y) + \\log S`, torch's own order of operations.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
@@ -33,6 +35,10 @@ def _unit_weight(class_weight: Tensor, index: Tensor) -> Tensor:
     return torch.where(w_y > 0, w_y, torch.ones_like(w_y))
 
 
+def _class_view(values: Tensor, like: Tensor) -> Tensor:
+    return values.view((1, -1) + (1,) * (like.dim() - 2))
+
+
 class _CrossEntropyIds(torch.autograd.Function):
     @staticmethod
     def forward(
@@ -43,45 +49,51 @@ class _CrossEntropyIds(torch.autograd.Function):
         label_smoothing: float,
         dtype: torch.dtype,
     ) -> Tensor:
-        # torch's log-softmax kernel: (x - max) - log(sum exp(x - max)), upcast inside
-        log_probs = F.log_softmax(x, dim=1, dtype=dtype)
-        # the log-sum-exp, read off at the largest logit, where log p is close to 0 (precise)
-        lse = x.amax(1, keepdim=True).to(dtype) - log_probs.amax(1, keepdim=True)
-        ctx.save_for_backward(x, index, lse, class_weight)
-        ctx.label_smoothing, ctx.dtype = label_smoothing, dtype
-        nll = -log_probs.gather(1, index.unsqueeze(1)).squeeze(1)
+        x_max = x.amax(1, keepdim=True).to(dtype)  # the max is exact in any dtype
+        # x - max promotes half/bfloat16 logits to the compute dtype; exp in place
+        e = torch.sub(x, x_max).exp_()
+        total = e.sum(1, keepdim=True)  # >= 1: its log is accurate
+        log_total = total.log()
+        ctx.save_for_backward(e, total, index, class_weight)
+        ctx.label_smoothing, ctx.input_dtype = label_smoothing, x.dtype
+        idx = index.unsqueeze(1)
+        # -log p_y = (max - x_y) + log S
+        nll = ((x_max - x.gather(1, idx).to(dtype)) + log_total).squeeze(1)
         s = label_smoothing
         if s == 0:
             return nll
         num_classes = x.shape[1]
+        # sum_c w_c (-log p_c) = (max + log S) sum_c w_c - sum_c w_c x_c, without the
+        # (N, C, *) log-probabilities
+        lse = (x_max + log_total).squeeze(1)
         if class_weight is None:
-            smooth = -log_probs.sum(1)
+            smooth = num_classes * lse - x.sum(1, dtype=dtype)
         else:
-            smooth = -torch.einsum("nc...,c->n...", log_probs, class_weight)
-            smooth = smooth / _unit_weight(class_weight, index)
+            weighted = torch.einsum("nc...,c->n...", x.to(dtype), class_weight)
+            smooth = (lse * class_weight.sum() - weighted) / _unit_weight(class_weight, index)
         return (1 - s) * nll + (s / num_classes) * smooth
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        x, index, lse, class_weight = ctx.saved_tensors
-        s, num_classes = ctx.label_smoothing, x.shape[1]
+        e, total, index, class_weight = ctx.saved_tensors
+        s, num_classes = ctx.label_smoothing, e.shape[1]
         g = grad.unsqueeze(1)
         idx = index.unsqueeze(1)
-        # softmax recomputed from the logits and the log-sum-exp, then scaled in place
-        out = torch.sub(x, lse).exp_()  # half/bfloat16 x promotes to the float32 lse
         if s == 0:
-            return out.mul_(g).scatter_add_(1, idx, -g).to(x.dtype), None, None, None, None
+            # g (p - onehot), p = e / S
+            out = torch.mul(e, g / total).scatter_add_(1, idx, -g)
+            return out.to(ctx.input_dtype), None, None, None, None
         if class_weight is None:
             # Q = 1; q = (1 - s) onehot + s / C
-            out.mul_(g).sub_(g * (s / num_classes))
+            out = torch.mul(e, g / total).sub_(g * (s / num_classes))
         else:
             per_unit = (s / num_classes) / _unit_weight(class_weight, index).unsqueeze(1)
-            total = (1 - s) + per_unit * class_weight.sum()
-            shape = (1, -1) + (1,) * (x.dim() - 2)
-            out.mul_(g * total).sub_((g * per_unit) * class_weight.view(shape))
+            q_total = (1 - s) + per_unit * class_weight.sum()
+            out = torch.mul(e, g * q_total / total)
+            out.sub_((g * per_unit) * _class_view(class_weight, e))
         out.scatter_add_(1, idx, -(1 - s) * g)
-        return out.to(x.dtype), None, None, None, None
+        return out.to(ctx.input_dtype), None, None, None, None
 
 
 def cross_entropy_ids(
@@ -94,8 +106,8 @@ def cross_entropy_ids(
 ) -> Tensor:
     """Per-position cross-entropy ``(N, *)`` of logits ``(N, C, *)`` and class ids ``(N, *)`` in
     ``[0, C)``, per unit of ``class_weight[y]`` (weigh it in the reduction), computed in ``dtype``
-    (default: the logits' dtype). Keeps ``x``, ``index`` and one ``(N, *)`` log-sum-exp for backward;
-    ``class_weight`` is not differentiated.
+    (default: the logits' dtype). Keeps ``exp(x - max)`` (the logits' size, in ``dtype``), one
+    sum per position and the ids for backward; ``class_weight`` is not differentiated.
     """
     dtype = dtype or x.dtype
     if class_weight is not None:

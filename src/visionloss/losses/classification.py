@@ -119,13 +119,14 @@ def _check_label_smoothing(label_smoothing: float) -> float:
 def _merge_weights(
     class_w: Tensor | None, weight: Tensor | None, shape: torch.Size
 ) -> Tensor | None:
-    """The per-element class weight times the user's ``weight`` (checked against ``shape`` first,
-    so that a wrong ``weight`` is reported under its own name)."""
-    check_weight(weight, shape)
+    """The per-element class weight times the user's ``weight``; before multiplying, ``weight`` is
+    checked against ``shape``, so that a wrong one is reported under its own name (alone, it is
+    checked by the reduction)."""
     if class_w is None:
         return weight
     if weight is None:
         return class_w
+    check_weight(weight, shape)
     return class_w * weight.to(class_w.dtype)
 
 
@@ -362,10 +363,11 @@ def cross_entropy(
     label smoothing, positions whose class has weight exactly 0 contribute 0 (torch keeps their
     smoothing term in the numerator of the mean while leaving them out of its denominator).
 
-    With class ids the default path is a fused ``autograd.Function`` that keeps the logits, the
-    class ids and one log-sum-exp per position for backward (torch keeps the ``(N, C, *)``
-    log-softmax) and computes the gradient :math:`g\,(Q\,p - q)` in one pass; ``class_weight``
-    is not differentiated there. ``VISIONLOSS_KERNELS=0`` gives the plain composition.
+    With class ids the default path is a fused ``autograd.Function`` that evaluates one
+    exponential per logit (torch: two, forward and backward), keeps :math:`e^{x - \max x}` for
+    backward (the logits' size in the compute dtype, where torch keeps its log-softmax) and gives
+    the gradient :math:`g\,(Q\,p - q)` in one multiply and one scatter; ``class_weight`` is not
+    differentiated there. ``VISIONLOSS_KERNELS=0`` gives the plain composition.
 
     For class imbalance, :func:`visionloss.compose.class_weights` turns class counts into
     ``class_weight``.
@@ -451,12 +453,15 @@ def focal_loss(
     :math:`\alpha_t = 1`; with ``gamma=0`` the loss is exactly :func:`binary_cross_entropy` /
     :func:`cross_entropy`.
 
-    Numerics: :math:`\log p_t` comes from the logits (softplus / log-softmax), never from the log
-    of a probability; :math:`1 - p_t` from :math:`\sigma(-x)` or :math:`-\mathrm{expm1}(\log p_t)`,
-    accurate where :math:`p_t \to 1`; the gradient is finite for every :math:`\gamma \ge 0`,
-    including :math:`\gamma < 1` at :math:`p_t = 1`. The default path is a fused
-    ``autograd.Function`` that keeps only ``input``, ``target`` (and, for multiclass, the
-    maximum logit and the log-sum of each position) for backward.
+    Numerics: :math:`-\log p_t` comes from the logits (the BCE of a logit, log-softmax), never
+    from the log of a probability; :math:`1 - p_t` from :math:`\sigma(-x)` or
+    :math:`-\mathrm{expm1}(\log p_t)`, accurate where :math:`p_t \to 1`; the gradient is finite
+    for every :math:`\gamma \ge 0`, including :math:`\gamma < 1` at :math:`p_t = 1`. The default
+    path is a fused ``autograd.Function`` that keeps only ``input``, ``target`` (and, for
+    multiclass, the maximum logit and the log-sum of each position) for backward and recomputes
+    the rest; for speed its sigmoid form takes :math:`1 - p_t` as :math:`p + y - 2py` (absolute
+    error below one ulp of 1, on terms already ~1e-7 of their cross-entropy) except for the
+    target's gradient. ``VISIONLOSS_KERNELS=0`` gives the plain composition.
 
     ``normalize=True`` is RetinaNet's normalisation: ``"mean"`` divides the summed (weighted)
     loss by the number of positive targets, :math:`\max(\sum y, 1)` over the elements not ignored

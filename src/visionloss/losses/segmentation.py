@@ -94,6 +94,8 @@ def _check_ignore_index(ignore_index: Any) -> None:
 
 
 def _check_class_weight(class_weight: Any, num_classes: int | None = None) -> None:
+    """A ``(C,)`` floating tensor; its values (>= 0, a data check) only when ``num_classes`` is
+    not given (the up-front check), its length only when it is (once ``C`` is known)."""
     if class_weight is None:
         return
     check_floating(class_weight, "class_weight")
@@ -103,7 +105,8 @@ def _check_class_weight(class_weight: Any, num_classes: int | None = None) -> No
             f"class_weight: expected shape ({expected},), one weight per class, "
             f"got {tuple(class_weight.shape)}"
         )
-    check_nonnegative_tensor(class_weight, "class_weight")
+    if num_classes is None:
+        check_nonnegative_tensor(class_weight, "class_weight")
 
 
 def _check_overlap_options(
@@ -774,23 +777,25 @@ def generalized_dice_loss(
 # --- Lovász ---------------------------------------------------------------------------------------
 
 
-def _lovasz_weights(key: Tensor, fg: Tensor) -> Tensor:
+def _lovasz_weights(key: Tensor, fg: Tensor, dtype: torch.dtype) -> Tensor:
     """The Lovász gradient of the Jaccard loss, put back at every position's place.
 
     ``key``: the errors along the last dim, with ignored positions below every valid one;
-    ``fg``: the 0/1 ground truth (0 where ignored). For each row, sorting the errors in
-    decreasing order, the weight of the i-th is :math:`J_i - J_{i-1}` with :math:`J_i = 1 -
-    \\frac{|G| - |G \\cap \\pi_{1..i}|}{|G| + |\\bar G \\cap \\pi_{1..i}|}` (Berman's
-    ``lovasz_grad``), a constant of the sort. The loss is then ``(errors * weights).sum(-1)``,
-    so autograd keeps these weights only (not the permutation).
+    ``fg``: the ground truth, bool (an equality test per class) or 0/1 floats, 0 where ignored.
+    For each row, sorting the errors in decreasing order, the weight of the i-th is
+    :math:`J_i - J_{i-1}` with :math:`J_i = 1 - \\frac{|G| - h_i}{|G| + i - h_i}` and
+    :math:`h_i = |G \\cap \\pi_{1..i}|` (Berman's ``lovasz_grad``), a constant of the sort. The
+    loss is then ``(errors * weights).sum(-1)``, so autograd keeps these weights only (not the
+    permutation). One cumulative count: no float copy of the ground truth is made.
     """
     with torch.no_grad():
         perm = torch.sort(key, dim=-1, descending=True).indices
-        fg_sorted = fg.gather(-1, perm)
-        total = fg_sorted.sum(-1, keepdim=True)
-        intersection = total - fg_sorted.cumsum(-1)
-        union = total + (1 - fg_sorted).cumsum(-1)  # >= 1 at every position: no 0/0
-        jaccard = 1 - intersection / union
+        hits = fg.gather(-1, perm).cumsum(-1, dtype=dtype)
+        total = fg.sum(-1, keepdim=True, dtype=dtype)
+        seen = torch.arange(1, key.shape[-1] + 1, dtype=dtype, device=key.device)
+        # the union |G| + i - h_i is >= 1 at every position: no 0/0 (float32 counts are exact
+        # up to 2^24 positions per row)
+        jaccard = 1 - (total - hits) / (total + seen - hits)
         sorted_weights = torch.diff(jaccard, dim=-1, prepend=torch.zeros_like(jaccard[..., :1]))
         return torch.empty_like(sorted_weights).scatter_(-1, perm, sorted_weights)
 
@@ -893,16 +898,16 @@ def lovasz_softmax_loss(
     else:
         valid = dense.valid.reshape(n, 1, size)
         fg = fg & valid
-    fg = fg.to(dtype)
-    # |g - p|, and 0 at ignored pixels; their sort key is -1 (errors are in [0, 1]) so that
-    # they come after every valid pixel, where they change no weight that multiplies an error
-    errors = torch.where(valid, (fg - probs).abs(), 0.0)
+    # |g - p| (1 - p on the class, p elsewhere), and 0 at ignored pixels; their sort key is -1
+    # (errors are in [0, 1]) so that they come after every valid pixel, where they change no
+    # weight that multiplies an error
+    errors = torch.where(valid, torch.where(fg, 1 - probs, probs), 0.0)
     key = torch.where(valid, errors.detach(), -1.0)
     if not per_image:
         # the whole batch as one image: (1, C, N * S)
         errors, key, fg = (t.transpose(0, 1).reshape(1, c, n * size) for t in (errors, key, fg))
         valid = valid.transpose(0, 1).reshape(1, 1, n * size)
-    class_loss = (errors * _lovasz_weights(key, fg)).sum(-1)  # (B, C)
+    class_loss = (errors * _lovasz_weights(key, fg, dtype)).sum(-1)  # (B, C)
 
     if isinstance(classes, str):
         selected = torch.ones(c, dtype=torch.bool, device=input.device)
@@ -981,7 +986,7 @@ def lovasz_hinge_loss(
     hinge = torch.where(valid, torch.relu(errors), 0.0)
     if not per_image:
         hinge, key, labels, valid = (t.reshape(1, n * size) for t in (hinge, key, labels, valid))
-    loss = (hinge * _lovasz_weights(key, labels)).sum(-1)
+    loss = (hinge * _lovasz_weights(key, labels, dtype)).sum(-1)
     has_pixels = valid.any(-1)
     if not per_image:
         loss, has_pixels = loss[0], has_pixels[0]

@@ -87,7 +87,7 @@ def run_demo(
     size: str = "full",
     seed: int = 0,
     tasks: list[str] | None = None,
-    threads: int | None = 2,
+    threads: int | None = 1,
     debug: bool = False,
     console: Any = None,
 ) -> DemoReport:

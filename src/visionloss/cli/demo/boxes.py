@@ -25,7 +25,7 @@ def _sizes(s: Settings) -> dict[str, int]:
     return {
         "train": s.pick(8, 512, 2048),
         "test": s.pick(4, 256, 512),
-        "steps": s.pick(2, 160, 800),
+        "steps": s.pick(2, 250, 800),
         "batch": s.pick(4, 32, 32),
     }
 

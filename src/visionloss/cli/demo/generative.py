@@ -46,7 +46,7 @@ KINDS = (("non-saturating", "non_saturating"), ("minimax", "minimax"), ("hinge",
 
 
 def _vae_steps(s: Settings) -> int:
-    return s.pick(2, 300, 1500)
+    return s.pick(2, 400, 1500)
 
 
 def vae_steps(s: Settings) -> int:
@@ -132,7 +132,7 @@ def _vae_figure(s: Settings, models: dict[str, VAE], x_test: Tensor) -> str:
 
 
 def _gan_steps(s: Settings) -> int:
-    return s.pick(2, 400, 3000)
+    return s.pick(2, 500, 3000)
 
 
 def gan_steps(s: Settings) -> int:

@@ -29,9 +29,9 @@ def _sizes(s: Settings) -> dict[str, int]:
         "size": s.pick(16, 32, 32),
         "train": s.pick(8, 160, 480),
         "test": s.pick(4, 64, 128),
-        "steps": s.pick(2, 100, 500),
+        "steps": s.pick(2, 150, 400),
         "batch": s.pick(4, 16, 16),
-        "width": s.pick(4, 8, 16),
+        "width": s.pick(4, 8, 12),
     }
 
 
