@@ -28,6 +28,7 @@ __all__ = [
     "check_broadcastable",
     "check_choice",
     "check_class_ids",
+    "check_flag",
     "check_floating",
     "check_nonnegative_tensor",
     "check_number",
@@ -87,6 +88,13 @@ def check_floating(value: Any, name: str) -> Tensor:
     check_tensor(value, name)
     if not value.is_floating_point():
         raise TypeError(f"{name}: expected a floating-point tensor, got dtype {value.dtype}")
+    return value
+
+
+def check_flag(value: Any, name: str) -> bool:
+    """Raise ``TypeError`` unless ``value`` is a bool (``1`` and ``"yes"`` are refused)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected a bool, got {describe(value)}")
     return value
 
 
@@ -162,11 +170,11 @@ def check_class_ids(
     """
     if not checks_enabled() or target.numel() == 0:
         return
-    bad = (target < 0) | (target >= num_classes)
-    if ignore_index is not None:
-        bad &= target != ignore_index
-    if bool(bad.any()):
-        offending = target[bad]
+    ids = target if ignore_index is None else torch.where(target == ignore_index, 0, target)
+    # one pass and one sync for the common case; the offending values only on failure
+    low, high = torch.aminmax(ids)
+    if int(low) < 0 or int(high) >= num_classes:
+        offending = ids[(ids < 0) | (ids >= num_classes)]
         allowed = f" (or ignore_index={ignore_index})" if ignore_index is not None else ""
         raise ValueError(
             f"{name}: expected class ids in [0, {num_classes - 1}]{allowed}, got values in "
@@ -181,10 +189,10 @@ def check_probabilities(value: Tensor, name: str) -> None:
     """
     if not checks_enabled() or value.numel() == 0:
         return
-    finite = torch.isfinite(value)
-    bad = finite & ((value < 0) | (value > 1))
-    if bool(bad.any()):
-        offending = value[bad]
+    # NaN and inf are replaced by a valid value so that they are not reported (they propagate)
+    low, high = torch.aminmax(torch.where(torch.isfinite(value), value, 0.5))
+    if float(low) < 0 or float(high) > 1:
+        offending = value[torch.isfinite(value) & ((value < 0) | (value > 1))]
         raise ValueError(
             f"{name}: expected probabilities in [0, 1], got values in "
             f"[{float(offending.min()):.4g}, {float(offending.max()):.4g}]"

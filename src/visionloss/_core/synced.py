@@ -1,4 +1,4 @@
-"""The shared reduction over several processes, and the check of boolean options.
+"""The shared reduction over several processes.
 
 :func:`reduce_loss_synced` is :func:`~visionloss._core.reduce_loss` over the union of every rank's
 elements: with ``sync=True`` and an initialised process group, ``"mean"`` and ``"sum"`` give on
@@ -10,23 +10,14 @@ convention: its average over the ranks is the single-process gradient).
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
 from ..distributed import is_synced, sync_sum
-from .checks import describe
+from .checks import check_flag
 from .reduction import check_reduction, reduce_loss
 
 __all__ = ["check_flag", "reduce_loss_synced"]
-
-
-def check_flag(value: Any, name: str) -> bool:
-    """Raise ``TypeError`` unless ``value`` is a bool (``1`` and ``"yes"`` are refused)."""
-    if not isinstance(value, bool):
-        raise TypeError(f"{name}: expected a bool, got {describe(value)}")
-    return value
 
 
 def reduce_loss_synced(

@@ -13,6 +13,7 @@ statistics with ``scatter_add`` (:func:`sum_by_class`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -172,5 +173,6 @@ def sum_by_class(values: Tensor, index: Tensor, num_classes: int) -> Tensor:
         ``(N, num_classes)`` in the dtype of ``values``.
     """
     n = values.shape[0]
+    per_sample = math.prod(values.shape[1:])  # explicit: reshape(0, -1) is ambiguous for N = 0
     out = torch.zeros(n, num_classes, dtype=values.dtype, device=values.device)
-    return out.scatter_add(1, index.reshape(n, -1), values.reshape(n, -1))
+    return out.scatter_add(1, index.reshape(n, per_sample), values.reshape(n, per_sample))

@@ -24,6 +24,7 @@ from .._core import (
     DenseTarget,
     LossModule,
     check_broadcastable,
+    check_flag,
     check_floating,
     check_mode,
     check_nonnegative_tensor,
@@ -55,12 +56,6 @@ __all__ = [
 
 
 # --- option checks ---------------------------------------------------------------------------
-
-
-def _check_bool(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name}: expected a bool, got {describe(value)}")
-    return value
 
 
 def _check_ignore_index(ignore_index: object) -> int | None:
@@ -308,7 +303,7 @@ def binary_cross_entropy(
         tensor(0.4100)
     """
     check_reduction(reduction)
-    _check_bool(from_logits, "from_logits")
+    check_flag(from_logits, "from_logits")
     _check_label_smoothing(label_smoothing)
     _check_ignore_index(ignore_index)
     dtype = compute_dtype(input)
@@ -503,8 +498,8 @@ def focal_loss(
     """
     check_reduction(reduction)
     _check_ignore_index(ignore_index)
-    _check_bool(normalize, "normalize")
-    _check_bool(sync, "sync")
+    check_flag(normalize, "normalize")
+    check_flag(sync, "sync")
     check_mode(mode)
     if normalize and mode == "multiclass":
         raise ValueError(
@@ -632,7 +627,7 @@ class BCELoss(LossModule):
         ignore_index: int | None = -100,
         reduction: str = "mean",
     ) -> None:
-        _check_bool(from_logits, "from_logits")
+        check_flag(from_logits, "from_logits")
         if pos_weight is not None:
             check_number(pos_weight, "pos_weight", low=0.0, allow_tensor=True)
         _check_label_smoothing(label_smoothing)
@@ -691,8 +686,8 @@ class FocalLoss(LossModule):
     ) -> None:
         _check_focal_options(mode, alpha, gamma)
         _check_ignore_index(ignore_index)
-        _check_bool(normalize, "normalize")
-        _check_bool(sync, "sync")
+        check_flag(normalize, "normalize")
+        check_flag(sync, "sync")
         super().__init__(
             mode=mode,
             alpha=alpha,

@@ -31,6 +31,7 @@ from .._core import (
     LossModule,
     check_choice,
     check_class_ids,
+    check_flag,
     check_floating,
     check_number,
     check_probabilities,
@@ -38,7 +39,6 @@ from .._core import (
     check_same_shape,
     check_tensor,
     compute_dtype,
-    describe,
     reduce_loss,
 )
 from ..distributed import gather_cat, is_synced
@@ -65,12 +65,6 @@ _NORM_EPS = 1e-8
 # --- argument checks ------------------------------------------------------------------------------
 
 
-def _check_flag(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name}: expected a bool, got {describe(value)}")
-    return value
-
-
 def _check_rows(value: Any, name: str) -> Tensor:
     """A floating ``(N, D)`` tensor of embeddings."""
     check_floating(value, name)
@@ -95,7 +89,7 @@ def _check_labels(labels: Any, n: int, name: str = "labels") -> Tensor:
 def _check_options(margin: float, distance: str, soft_margin: bool) -> None:
     check_number(margin, "margin", low=0.0)
     check_choice(distance, "distance", DISTANCES)
-    _check_flag(soft_margin, "soft_margin")
+    check_flag(soft_margin, "soft_margin")
 
 
 # --- the distance helper shared by the three losses ------------------------------------------------
@@ -295,7 +289,7 @@ def triplet_margin_loss(
     """
     check_reduction(reduction)
     _check_options(margin, distance, soft_margin)
-    _check_flag(swap, "swap")
+    check_flag(swap, "swap")
     check_number(eps, "eps", low=0.0)
     _check_rows(anchor, "anchor")
     check_floating(positive, "positive")
@@ -499,7 +493,7 @@ class TripletMarginLoss(LossModule):
         reduction: str = "mean",
     ) -> None:
         _check_options(margin, distance, soft_margin)
-        _check_flag(swap, "swap")
+        check_flag(swap, "swap")
         check_number(eps, "eps", low=0.0)
         super().__init__(
             margin=margin,
@@ -532,7 +526,7 @@ class BatchTripletLoss(LossModule):
     ) -> None:
         _check_options(margin, distance, soft_margin)
         check_choice(mining, "mining", MININGS)
-        _check_flag(sync, "sync")
+        check_flag(sync, "sync")
         super().__init__(
             margin=margin,
             mining=mining,

@@ -41,6 +41,7 @@ from .._core import (
     DenseTarget,
     LossModule,
     check_choice,
+    check_flag,
     check_floating,
     check_mode,
     check_nonnegative_tensor,
@@ -53,7 +54,7 @@ from .._core import (
     prepare_dense_target,
     reduce_loss,
 )
-from .._core.synced import check_flag, reduce_loss_synced
+from .._core.synced import reduce_loss_synced
 from ..distributed import sync_sum
 from ..kernels import kernels_enabled
 from ..kernels.overlap import overlap_statistics, overlap_statistics_reference
