@@ -28,8 +28,10 @@ __all__ = [
     "check_broadcastable",
     "check_choice",
     "check_class_ids",
+    "check_class_weight",
     "check_flag",
     "check_floating",
+    "check_ignore_index",
     "check_nonnegative_tensor",
     "check_number",
     "check_probabilities",
@@ -96,6 +98,35 @@ def check_flag(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name}: expected a bool, got {describe(value)}")
     return value
+
+
+def check_ignore_index(ignore_index: Any) -> int | None:
+    """Raise ``TypeError`` unless ``ignore_index`` is an int or ``None``."""
+    if ignore_index is not None and (
+        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
+    ):
+        raise TypeError(f"ignore_index: expected an int or None, got {describe(ignore_index)}")
+    return ignore_index
+
+
+def check_class_weight(class_weight: Any, num_classes: int | None = None) -> None:
+    """Check a ``class_weight`` option: ``None`` or a ``(C,)`` floating tensor, non-negative.
+
+    The length is checked when ``num_classes`` is given (once the input is seen); the values are
+    a data check, made only when ``num_classes`` is not given (the up-front check of a function
+    or a Module), so that a call reads them once.
+    """
+    if class_weight is None:
+        return
+    check_floating(class_weight, "class_weight")
+    if class_weight.dim() != 1 or (num_classes is not None and len(class_weight) != num_classes):
+        expected = "C" if num_classes is None else str(num_classes)
+        raise ValueError(
+            f"class_weight: expected shape ({expected},), one weight per class, "
+            f"got {tuple(class_weight.shape)}"
+        )
+    if num_classes is None:
+        check_nonnegative_tensor(class_weight, "class_weight")
 
 
 def check_same_shape(a: Tensor, b: Tensor, name_a: str = "input", name_b: str = "target") -> None:

@@ -24,8 +24,10 @@ from .._core import (
     DenseTarget,
     LossModule,
     check_broadcastable,
+    check_class_weight,
     check_flag,
     check_floating,
+    check_ignore_index,
     check_mode,
     check_nonnegative_tensor,
     check_number,
@@ -56,27 +58,6 @@ __all__ = [
 
 
 # --- option checks ---------------------------------------------------------------------------
-
-
-def _check_ignore_index(ignore_index: object) -> int | None:
-    if ignore_index is not None and (
-        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
-    ):
-        raise TypeError(f"ignore_index: expected an int or None, got {describe(ignore_index)}")
-    return ignore_index
-
-
-def _check_class_weight(class_weight: Tensor | None, num_classes: int | None = None) -> None:
-    """A ``(C,)`` floating tensor of non-negative weights (``C`` checked when known)."""
-    if class_weight is None:
-        return
-    check_floating(class_weight, "class_weight")
-    if class_weight.dim() != 1 or (num_classes is not None and class_weight.numel() != num_classes):
-        expected = "(C,)" if num_classes is None else f"({num_classes},), one weight per class"
-        raise ValueError(
-            f"class_weight: expected a tensor of shape {expected}, got {tuple(class_weight.shape)}"
-        )
-    check_nonnegative_tensor(class_weight, "class_weight")
 
 
 def _check_focal_options(
@@ -154,7 +135,7 @@ def _cross_entropy_terms(
     """
     _check_label_smoothing(label_smoothing)
     num_classes = log_probs.shape[1]
-    _check_class_weight(class_weight, num_classes)
+    check_class_weight(class_weight, num_classes)
     s = float(label_smoothing)
     cw = None if class_weight is None else class_weight.to(log_probs.dtype)
 
@@ -305,7 +286,7 @@ def binary_cross_entropy(
     check_reduction(reduction)
     check_flag(from_logits, "from_logits")
     _check_label_smoothing(label_smoothing)
-    _check_ignore_index(ignore_index)
+    check_ignore_index(ignore_index)
     dtype = compute_dtype(input)
     target = prepare_dense_target(input, target, "binary", ignore_index=ignore_index, dtype=dtype)
     x, y = input.to(dtype), target.probs
@@ -391,14 +372,15 @@ def cross_entropy(
         tensor(0.1698)
     """
     check_reduction(reduction)
-    _check_ignore_index(ignore_index)
+    check_ignore_index(ignore_index)
+    check_class_weight(class_weight)
     dtype = compute_dtype(input)
     target = prepare_dense_target(
         input, target, "multiclass", ignore_index=ignore_index, dtype=dtype
     )
     if target.is_index and kernels_enabled():
         _check_label_smoothing(label_smoothing)
-        _check_class_weight(class_weight, input.shape[1])
+        check_class_weight(class_weight, input.shape[1])
         loss = _ce.cross_entropy_ids(
             input,
             target.index,
@@ -497,7 +479,7 @@ def focal_loss(
         tensor(0.0010)
     """
     check_reduction(reduction)
-    _check_ignore_index(ignore_index)
+    check_ignore_index(ignore_index)
     check_flag(normalize, "normalize")
     check_flag(sync, "sync")
     check_mode(mode)
@@ -585,7 +567,8 @@ def poly1_loss(
     """
     check_reduction(reduction)
     check_number(epsilon, "epsilon", low=-1.0)
-    _check_ignore_index(ignore_index)
+    check_ignore_index(ignore_index)
+    check_class_weight(class_weight)
     dtype = compute_dtype(input)
     target = prepare_dense_target(
         input, target, "multiclass", ignore_index=ignore_index, dtype=dtype
@@ -631,7 +614,7 @@ class BCELoss(LossModule):
         if pos_weight is not None:
             check_number(pos_weight, "pos_weight", low=0.0, allow_tensor=True)
         _check_label_smoothing(label_smoothing)
-        _check_ignore_index(ignore_index)
+        check_ignore_index(ignore_index)
         super().__init__(
             from_logits=from_logits,
             pos_weight=pos_weight,
@@ -655,8 +638,8 @@ class CrossEntropyLoss(LossModule):
         label_smoothing: float = 0.0,
         reduction: str = "mean",
     ) -> None:
-        _check_class_weight(class_weight)
-        _check_ignore_index(ignore_index)
+        check_class_weight(class_weight)
+        check_ignore_index(ignore_index)
         _check_label_smoothing(label_smoothing)
         super().__init__(
             class_weight=class_weight,
@@ -685,7 +668,7 @@ class FocalLoss(LossModule):
         reduction: str = "mean",
     ) -> None:
         _check_focal_options(mode, alpha, gamma)
-        _check_ignore_index(ignore_index)
+        check_ignore_index(ignore_index)
         check_flag(normalize, "normalize")
         check_flag(sync, "sync")
         super().__init__(
@@ -716,8 +699,8 @@ class Poly1Loss(LossModule):
         reduction: str = "mean",
     ) -> None:
         check_number(epsilon, "epsilon", low=-1.0)
-        _check_class_weight(class_weight)
-        _check_ignore_index(ignore_index)
+        check_class_weight(class_weight)
+        check_ignore_index(ignore_index)
         _check_label_smoothing(label_smoothing)
         super().__init__(
             epsilon=epsilon,

@@ -41,10 +41,10 @@ from .._core import (
     DenseTarget,
     LossModule,
     check_choice,
+    check_class_weight,
     check_flag,
-    check_floating,
+    check_ignore_index,
     check_mode,
-    check_nonnegative_tensor,
     check_number,
     check_probabilities,
     check_reduction,
@@ -87,29 +87,6 @@ WEIGHT_TYPES: tuple[str, ...] = ("square", "simple", "uniform")
 # --- checks shared by the functions and their Modules ---------------------------------------------
 
 
-def _check_ignore_index(ignore_index: Any) -> None:
-    if ignore_index is not None and (
-        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
-    ):
-        raise TypeError(f"ignore_index: expected an int or None, got {describe(ignore_index)}")
-
-
-def _check_class_weight(class_weight: Any, num_classes: int | None = None) -> None:
-    """A ``(C,)`` floating tensor; its values (>= 0, a data check) only when ``num_classes`` is
-    not given (the up-front check), its length only when it is (once ``C`` is known)."""
-    if class_weight is None:
-        return
-    check_floating(class_weight, "class_weight")
-    if class_weight.dim() != 1 or (num_classes is not None and len(class_weight) != num_classes):
-        expected = "C" if num_classes is None else str(num_classes)
-        raise ValueError(
-            f"class_weight: expected shape ({expected},), one weight per class, "
-            f"got {tuple(class_weight.shape)}"
-        )
-    if num_classes is None:
-        check_nonnegative_tensor(class_weight, "class_weight")
-
-
 def _check_overlap_options(
     mode: str,
     smooth: float,
@@ -120,8 +97,8 @@ def _check_overlap_options(
 ) -> None:
     check_mode(mode)
     check_number(smooth, "smooth", low=0.0)
-    _check_class_weight(class_weight)
-    _check_ignore_index(ignore_index)
+    check_class_weight(class_weight)
+    check_ignore_index(ignore_index)
     check_reduction(reduction)
     for name, value in flags.items():
         check_flag(value, name)
@@ -233,7 +210,7 @@ def _reduce_overlap(
 ) -> Tensor:
     """The one reduction of a per-class overlap loss ``(N, C)`` (or ``(C,)`` with batch_dice)."""
     check_weight(weight, loss.shape)
-    _check_class_weight(class_weight, loss.shape[-1])
+    check_class_weight(class_weight, loss.shape[-1])
     if class_weight is not None:
         weight = class_weight if weight is None else weight * class_weight
     # a sample (or, with batch_dice, a class) with no valid position is left out of the mean
@@ -752,7 +729,7 @@ def generalized_dice_loss(
         sync=sync,
         process_group=process_group,
     )
-    _check_class_weight(class_weight, inter.shape[-1])
+    check_class_weight(class_weight, inter.shape[-1])
     present = tgt > 0
     safe_tgt = torch.where(present, tgt, torch.ones_like(tgt))
     if weight_type == "uniform":
@@ -876,7 +853,7 @@ def lovasz_softmax_loss(
     _check_classes(classes)
     check_flag(per_image, "per_image")
     check_flag(from_logits, "from_logits")
-    _check_ignore_index(ignore_index)
+    check_ignore_index(ignore_index)
     check_reduction(reduction)
     dense = prepare_dense_target(input, target, "multiclass", ignore_index=ignore_index)
     if not dense.is_index:
@@ -968,7 +945,7 @@ def lovasz_hinge_loss(
         tensor(0.7500)
     """
     check_flag(per_image, "per_image")
-    _check_ignore_index(ignore_index)
+    check_ignore_index(ignore_index)
     check_reduction(reduction)
     if input.dim() == 0:
         raise ValueError("input: expected shape (N, *), got ()")
@@ -1012,7 +989,7 @@ def _dice_per_sample(stats: Tensor, smooth: float, class_weight: Tensor | None) 
     ``()`` from batch statistics ``(4, C)``."""
     inter, pred, tgt, _ = stats.unbind(0)
     loss = 1 - _ratio(2 * inter + smooth, pred + tgt + smooth)
-    _check_class_weight(class_weight, loss.shape[-1])
+    check_class_weight(class_weight, loss.shape[-1])
     if class_weight is None:
         return loss.mean(-1)
     cw = class_weight.to(loss.dtype)
@@ -1078,7 +1055,7 @@ def _combined_loss(
                 reduction="none",
             )
             if class_weight is not None and mode == "multilabel":
-                _check_class_weight(class_weight, input.shape[1])
+                check_class_weight(class_weight, input.shape[1])
                 part_weight = class_weight.to(dtype).view((1, -1) + (1,) * (input.dim() - 2))
         else:
             part, _ = _focal_terms(input, dense, alpha=alpha, gamma=gamma)
@@ -1560,7 +1537,7 @@ class LovaszSoftmaxLoss(LossModule):
         _check_classes(classes)
         check_flag(per_image, "per_image")
         check_flag(from_logits, "from_logits")
-        _check_ignore_index(ignore_index)
+        check_ignore_index(ignore_index)
         super().__init__(
             classes=classes if isinstance(classes, str) else list(classes),
             per_image=per_image,
@@ -1580,7 +1557,7 @@ class LovaszHingeLoss(LossModule):
         self, *, per_image: bool = True, ignore_index: int | None = -100, reduction: str = "mean"
     ) -> None:
         check_flag(per_image, "per_image")
-        _check_ignore_index(ignore_index)
+        check_ignore_index(ignore_index)
         super().__init__(per_image=per_image, ignore_index=ignore_index, reduction=reduction)
 
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
