@@ -143,14 +143,13 @@ def binary_target(target: Tensor, ignore_index: int | None, dtype: torch.dtype) 
     return (target == 1).to(dtype)
 
 
-def _one_minus_pt(p: Tensor, y: Tensor) -> Tensor:
-    """``1 - p_t = y (1 - p) + (1 - y) p = p + y - 2 p y``, two passes."""
-    return torch.addcmul(p + y, p, y, value=-2.0)
-
-
 def _class_index(target: Tensor, ignore_index: int | None) -> Tensor:
+    """Class ids with ``ignore_index`` replaced by the valid id 0 (the loss there is masked)."""
     if ignore_index is None:
         return target.long()
+    if ignore_index < 0:
+        # ids are >= 0 (checked): one clamp instead of a comparison and a `where`
+        return target.clamp_min(0).long()
     zero = torch.zeros((), dtype=target.dtype, device=target.device)
     return torch.where(target != ignore_index, target, zero).long()
 
@@ -169,28 +168,107 @@ def _bce_with_logits(x: Tensor, y: Tensor) -> Tensor:
     return torch.addcmul(x.clamp(min=0), x, y, value=-1.0).add_(x.abs().neg_().exp_().log1p_())
 
 
+def _bce_from_p(x: Tensor, y: Tensor, low: Tensor) -> Tensor:
+    """:func:`_bce_with_logits` from ``low = min(p, 1 - p)``, ``p = sigmoid(x)`` (overwritten).
+
+    One transcendental: ``log1p(exp(-|x|)) = -log1p(-min(p, 1 - p))``. ``min(p, 1 - p)`` is
+    ``p`` itself where ``x < 0``, so the BCE of an easy negative keeps its relative precision;
+    where ``x > 0`` it is ``1 - p`` (absolute error one ulp of 1), which only an easy
+    positive's BCE sees, and its ``1 - p_t`` (the same ``1 - p``) already has that error.
+    """
+    log_max = low.neg_().log1p_()  # log max(p, 1 - p) = -log1p(exp(-|x|))
+    return torch.clamp_min(x, 0).addcmul_(x, y, value=-1.0).sub_(log_max)
+
+
+def _pow_(base: Tensor, exponent: float) -> Tensor:
+    """``base ** exponent`` in place; integer exponents 1 and 2 without ``pow`` (it is ~30 times
+    the cost of a product for a float exponent on CPU)."""
+    if exponent == 1:
+        return base
+    if exponent == 2:
+        return base.square_()
+    return base.pow_(exponent)
+
+
+def _scale_(out: Tensor, alpha: Alpha, y: Tensor, grad: Tensor | None, factor: float) -> Tensor:
+    """``out *= factor * alpha_t * grad`` in place, ``alpha_t = alpha y + (1 - alpha)(1 - y)``.
+
+    A number ``alpha < 1`` is applied as ``(1 - alpha) (1 + c y)``, ``c = (2 alpha - 1) / (1 -
+    alpha)``: one ``addcmul_`` and the constant folded into the last product. A ``grad`` that is
+    one value broadcast (the backward of a sum or a mean) is folded in as that value.
+    """
+    if isinstance(alpha, Tensor) or alpha == 1:
+        out = out.mul_(_alpha_t(alpha, y))
+    elif alpha is not None:
+        out = out.addcmul_(out, y, value=(2 * alpha - 1) / (1 - alpha))
+        factor = factor * (1 - alpha)
+    if grad is not None and (grad.dim() == 0 or all(s == 0 for s in grad.stride())):
+        return out.mul_(grad.as_strided((), ()) * factor)  # one pass for grad and constants
+    if grad is not None:
+        out = out.mul_(grad)
+    return out if factor == 1 else out.mul_(factor)
+
+
+# Elements per block of the CPU sigmoid Function (1 MiB of float32): its half-dozen temporaries
+# then stay in cache, so that only the inputs and the result travel to memory. On 2 threads,
+# 50000x80 logits: 2-3x faster than whole-tensor passes; blocks of 2^16 to 2^20 are within 10%.
+_BLOCK = 1 << 18
+
+
+def _blocks(x: Tensor, alpha: Alpha) -> list[tuple[int, int]]:
+    """``[start, end)`` ranges of the flattened ``x``: one for a GPU, a small input, a tensor
+    ``alpha`` (broadcast against the whole shape) or while compiling (one graph, no loop)."""
+    n = x.numel()
+    if (
+        x.device.type != "cpu"
+        or n <= _BLOCK
+        or isinstance(alpha, Tensor)
+        or torch.compiler.is_compiling()
+    ):
+        return [(0, n)]
+    return [(s, min(s + _BLOCK, n)) for s in range(0, n, _BLOCK)]
+
+
+def _sigmoid_focal_value(x: Tensor, y: Tensor, alpha: Alpha, gamma: float) -> Tensor:
+    """The elementwise loss in a new tensor: one sigmoid, one log1p and in-place arithmetic on
+    two temporaries (``x`` and ``y`` are only read)."""
+    if gamma == 0:
+        # torch's own op: equal to binary_cross_entropy_with_logits to the last bit
+        loss = F.binary_cross_entropy_with_logits(x, y, reduction="none")
+    else:
+        p = torch.sigmoid(x)
+        q = torch.rsub(p, 1)
+        loss = _bce_from_p(x, y, torch.minimum(p, q, out=q))
+        # 1 - p_t = p - 2 p y + y, in place on p
+        loss = loss.mul_(_pow_(p.addcmul_(p, y, value=-2.0).add_(y), gamma))
+    return _scale_(loss, alpha, y, None, 1.0)
+
+
 class _SigmoidFocal(torch.autograd.Function):
-    # Speed: every pass over the logits counts, so the formulas avoid `where`, comparisons and
-    # log-sigmoid (each several times the cost of an arithmetic pass on CPU): one sigmoid, one
-    # exp and one log1p for the BCE, and 1 - p for the other probability (its absolute error, one ulp of 1, only
-    # touches terms already below 1e-7 of the cross-entropy they multiply).
+    # Speed: every pass over the logits counts. On CPU a transcendental costs ~5 arithmetic
+    # passes, and `where`, log-sigmoid, softplus and `pow` with a float exponent ~20: forward
+    # and backward each take one sigmoid and one log1p (the BCE from the sigmoid, see
+    # `_bce_from_p`), the rest is in-place arithmetic on at most three temporaries, block by
+    # block (`_BLOCK`). 1 - p_t is p + y - 2 p y (its absolute error, one ulp of 1, only touches
+    # terms already below 1e-7 of the cross-entropy they multiply) except for the target's
+    # gradient.
 
     @staticmethod
     def forward(
         ctx: Any, x: Tensor, target: Tensor, alpha: Alpha, gamma: float, ignore_index: int | None
     ) -> Tensor:
         dtype = _compute(x)
-        xf, y = x.to(dtype), binary_target(target, ignore_index, dtype)
         ctx.save_for_backward(x, target, alpha if isinstance(alpha, Tensor) else None)
         ctx.alpha, ctx.gamma, ctx.ignore_index = alpha, gamma, ignore_index
-        if gamma == 0:
-            # torch's own op: equal to binary_cross_entropy_with_logits to the last bit
-            loss = F.binary_cross_entropy_with_logits(xf, y, reduction="none")
-        else:
-            loss = _bce_with_logits(xf, y)
-            loss = loss.mul_(_one_minus_pt(torch.sigmoid(xf), y).pow_(gamma))
-        if alpha is not None:
-            loss = loss.mul_(_alpha_t(alpha, y))
+        blocks = _blocks(x, alpha)
+        if len(blocks) == 1:
+            y = binary_target(target, ignore_index, dtype)
+            return _sigmoid_focal_value(x.to(dtype), y, alpha, gamma)
+        loss = torch.empty(x.shape, dtype=dtype, device=x.device)
+        flat_x, flat_t, flat_loss = x.reshape(-1), target.reshape(-1), loss.view(-1)
+        for s, e in blocks:
+            y = binary_target(flat_t[s:e], ignore_index, dtype)
+            flat_loss[s:e] = _sigmoid_focal_value(flat_x[s:e].to(dtype), y, alpha, gamma)
         return loss
 
     @staticmethod
@@ -198,46 +276,101 @@ class _SigmoidFocal(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         x, target, alpha_tensor = ctx.saved_tensors
         alpha = alpha_tensor if alpha_tensor is not None else ctx.alpha
-        gamma = ctx.gamma
+        gamma, ignore_index = ctx.gamma, ctx.ignore_index
         dtype = _compute(x)
-        xf, y = x.to(dtype), binary_target(target, ctx.ignore_index, dtype)
-        p = torch.sigmoid(xf)
-        # the target's gradient multiplies (1 - p_t)^gamma by x: there 1 - p must keep its
-        # relative precision where p rounds to 1, so it is a second sigmoid
-        precise = ctx.needs_input_grad[1]
-        q = torch.sigmoid(-xf) if precise else 1 - p
-        scale = grad if alpha is None else grad * _alpha_t(alpha, y)
-        ce = m_safe = m = None
-        if gamma != 0:
-            # 1 - p_t, as a sum of products (no cancellation) when its precision matters
-            m = torch.addcmul(q * y, p, 1 - y) if precise else _one_minus_pt(p, y)
-            # m = 0 only where p q = 0 too, and m^gamma = 0 multiplies whatever the ratio is
-            m_safe = m.clamp(min=torch.finfo(dtype).tiny)
-            ce = _bce_with_logits(xf, y)
-            scale = scale * m.pow(gamma)
-        grad_x = grad_y = None
-        if ctx.needs_input_grad[0]:
-            # d/dx = a_t [gamma m^(gamma-1) dm/dx ce + m^gamma (p - y)], dm/dx = (1 - 2y) p q;
-            # m^(gamma-1) p q is formed as m^gamma (p q / m), p q / m <= 1: finite for gamma < 1
-            inner = p - y
-            if gamma != 0:
-                ratio = (p * q).div_(m_safe)
-                ratio = torch.addcmul(ratio, ratio, y, value=-2.0)  # times (1 - 2y)
-                inner = inner.addcmul_(ratio, ce, value=gamma)
-            grad_x = (scale * inner).to(x.dtype)
         if ctx.needs_input_grad[1]:
-            # d/dy = d(a_t)/dy m^gamma ce + a_t [gamma m^(gamma-1) (q - p) ce - m^gamma x];
-            # ce / m is bounded where m -> 0 (ce ~ m there)
-            inner = -xf
-            if gamma != 0:
-                inner = inner.addcmul_(ce / m_safe, q - p, value=gamma)
-            g = scale * inner
-            if alpha is not None:
-                ce = _bce_with_logits(xf, y) if ce is None else ce
-                mod = 1.0 if m is None else m.pow(gamma)
-                g = g + grad * (2 * alpha - 1) * mod * ce
-            grad_y = g.to(target.dtype)
-        return grad_x, grad_y, None, None, None
+            xf, y = x.to(dtype), binary_target(target, ignore_index, dtype)
+            grad_x, grad_y = _sigmoid_focal_grads_precise(
+                grad, xf, y, alpha, gamma, ctx.needs_input_grad[0]
+            )
+            grad_x = None if grad_x is None else grad_x.to(x.dtype)
+            return grad_x, grad_y.to(target.dtype), None, None, None
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None, None
+        blocks = _blocks(x, alpha)
+        if len(blocks) == 1:
+            y = binary_target(target, ignore_index, dtype)
+            grad_x = _sigmoid_focal_grad_x(grad, x.to(dtype), y, alpha, gamma)
+            return grad_x.to(x.dtype), None, None, None, None
+        # a grad that is one value broadcast (the backward of a sum or mean) stays one value
+        scalar = grad.dim() == 0 or all(s == 0 for s in grad.stride())
+        flat_g = grad.as_strided((), ()) if scalar else grad.reshape(-1)
+        grad_x = torch.empty_like(x, memory_format=torch.contiguous_format)
+        flat_x, flat_t, flat_grad = x.reshape(-1), target.reshape(-1), grad_x.view(-1)
+        for s, e in blocks:
+            y = binary_target(flat_t[s:e], ignore_index, dtype)
+            g = flat_g if scalar else flat_g[s:e]
+            flat_grad[s:e] = _sigmoid_focal_grad_x(g, flat_x[s:e].to(dtype), y, alpha, gamma)
+        return grad_x, None, None, None, None
+
+
+def _sigmoid_focal_grad_x(grad: Tensor, x: Tensor, y: Tensor, alpha: Alpha, gamma: float) -> Tensor:
+    """``d loss / d x`` times ``grad`` in a new tensor, in place on three temporaries.
+
+    ``d/dx = a_t [gamma m^(gamma-1) dm/dx ce + m^gamma (p - y)]`` with ``m = 1 - p_t``,
+    ``dm/dx = h p q``, ``h = 1 - 2 y``, ``q = 1 - p``. For ``gamma >= 1`` it is formed as
+    ``gamma a_t m^(gamma-1) [h p q ce + m (p - y) / gamma]``; for ``gamma < 1`` as
+    ``a_t m^gamma [gamma h (p q ce / m) + (p - y)]``, ``p q / m <= 1``: finite for every gamma
+    (``m^(gamma-1)`` is never formed).
+    """
+    p = torch.sigmoid(x)
+    if gamma == 0:
+        return _scale_(p.sub_(y), alpha, y, grad, 1.0)
+    low = torch.rsub(p, 1)
+    ce = _bce_from_p(x, y, torch.minimum(p, low, out=low))
+    # p q = p - p^2 (1 - p to one ulp of 1, like the rest), in the freed buffer
+    t = torch.addcmul(p, p, p, value=-1.0, out=low).mul_(ce)  # p q ce
+    t = t.addcmul_(t, y, value=-2.0)  # h p q ce
+    m = torch.addcmul(y, p, y, value=-2.0, out=ce).add_(p)  # 1 - p_t, in ce's buffer
+    d = p.sub_(y)  # p - y
+    if gamma >= 1:
+        t = t.addcmul_(m, d, value=1 / gamma)
+        if gamma != 1:
+            t = t.mul_(_pow_(m, gamma - 1))
+        return _scale_(t, alpha, y, grad, gamma)
+    # m = 0 only where p q = 0 too, and m^gamma = 0 multiplies whatever the ratio is
+    t = t.div_(torch.clamp_min(m, torch.finfo(m.dtype).tiny)).mul_(gamma).add_(d)
+    return _scale_(t.mul_(m.pow_(gamma)), alpha, y, grad, 1.0)
+
+
+def _sigmoid_focal_grads_precise(
+    grad: Tensor, xf: Tensor, y: Tensor, alpha: Alpha, gamma: float, need_x: bool
+) -> tuple[Tensor | None, Tensor]:
+    """Both gradients when the target's is needed: it multiplies ``(1 - p_t)^gamma`` by ``x``,
+    so ``1 - p`` must keep its relative precision where ``p`` rounds to 1 (a second sigmoid)."""
+    dtype = xf.dtype
+    p = torch.sigmoid(xf)
+    q = torch.sigmoid(-xf)
+    scale = grad if alpha is None else grad * _alpha_t(alpha, y)
+    ce = m_safe = m = None
+    if gamma != 0:
+        # 1 - p_t, as a sum of products (no cancellation)
+        m = torch.addcmul(q * y, p, 1 - y)
+        # m = 0 only where p q = 0 too, and m^gamma = 0 multiplies whatever the ratio is
+        m_safe = m.clamp(min=torch.finfo(dtype).tiny)
+        ce = _bce_with_logits(xf, y)
+        scale = scale * m.pow(gamma)
+    grad_x = None
+    if need_x:
+        # d/dx = a_t [gamma m^(gamma-1) dm/dx ce + m^gamma (p - y)], dm/dx = (1 - 2y) p q;
+        # m^(gamma-1) p q is formed as m^gamma (p q / m), p q / m <= 1: finite for gamma < 1
+        inner = p - y
+        if gamma != 0:
+            ratio = (p * q).div_(m_safe)
+            ratio = torch.addcmul(ratio, ratio, y, value=-2.0)  # times (1 - 2y)
+            inner = inner.addcmul_(ratio, ce, value=gamma)
+        grad_x = scale * inner
+    # d/dy = d(a_t)/dy m^gamma ce + a_t [gamma m^(gamma-1) (q - p) ce - m^gamma x];
+    # ce / m is bounded where m -> 0 (ce ~ m there)
+    inner = -xf
+    if gamma != 0:
+        inner = inner.addcmul_(ce / m_safe, q - p, value=gamma)
+    grad_y = scale * inner
+    if alpha is not None:
+        ce = _bce_with_logits(xf, y) if ce is None else ce
+        mod = 1.0 if m is None else m.pow(gamma)
+        grad_y = grad_y + grad * (2 * alpha - 1) * mod * ce
+    return grad_x, grad_y
 
 
 def sigmoid_focal(
@@ -269,11 +402,16 @@ def _softmax_focal_grad_factor(log_p: Tensor, p: Tensor, gamma: float) -> tuple[
 
 
 class _SoftmaxFocal(torch.autograd.Function):
-    # Forward: torch's log-softmax kernel (the values of the plain path, bit for bit), then the
-    # maximum logit and log-sum of each position read off it, two (N, 1, *) statistics; the
-    # (N, C, *) log-probabilities are dropped. Backward: the log-probabilities and the softmax
-    # recomputed as (x - max) - log-sum, the order log_softmax uses, so that p_y near 1 keeps
-    # its precision.
+    # Forward: torch's log-softmax kernel (the values of the plain path, bit for bit); the
+    # (N, C, *) log-probabilities are dropped. Two (N, 1, *) statistics are kept.
+    # Class ids: the log-sum-exp of each position, x_y - log p_y (two gathers), and the
+    # derivative of the position's loss with respect to log p_y (alpha included); the backward
+    # is then three passes over the logits, coef (1[c = y] - exp(x_c - lse)): no
+    # log-probabilities, no gather, no transcendental but one exp. exp(x - lse) has the
+    # relative error of one rounding of the largest |x| or |log p_y| (as rounding the logits
+    # themselves would give).
+    # Probabilities: the maximum logit and the log-sum, and the backward recomputes the
+    # log-probabilities as (x - max) - log-sum, the order log_softmax uses.
 
     @staticmethod
     def forward(
@@ -281,36 +419,48 @@ class _SoftmaxFocal(torch.autograd.Function):
     ) -> Tensor:
         dtype = _compute(x)
         log_probs = F.log_softmax(x, dim=1, dtype=dtype)
-        x_max = x.amax(1, keepdim=True).to(dtype)
-        log_sum = -log_probs.amax(1, keepdim=True)  # log p at the largest logit is -log-sum
-        ctx.save_for_backward(
-            x, target, x_max, log_sum, alpha if isinstance(alpha, Tensor) else None
-        )
         ctx.alpha, ctx.gamma, ctx.ignore_index = alpha, gamma, ignore_index
+        alpha_tensor = alpha if isinstance(alpha, Tensor) else None
         if target.is_floating_point():
+            x_max = x.amax(1, keepdim=True).to(dtype)
+            log_sum = -log_probs.amax(1, keepdim=True)  # log p at the largest logit is -log-sum
+            ctx.save_for_backward(x, target, x_max, log_sum, alpha_tensor)
             return _focal_value_sum(log_probs, target.to(dtype), alpha, gamma)
         index = _class_index(target, ignore_index)
-        log_pt = log_probs.gather(1, index.unsqueeze(1)).squeeze(1)
-        loss = _focal_value(log_pt, gamma)
-        return loss if alpha is None else _class_alpha(alpha, index) * loss
+        idx = index.unsqueeze(1)
+        log_pt = log_probs.gather(1, idx)  # (N, 1, *)
+        del log_probs
+        alpha_t = _class_alpha(alpha, idx)  # (N, 1, *) or a number
+        if not ctx.needs_input_grad[0]:
+            ctx.save_for_backward(x, target, None, None, alpha_tensor)
+            loss = _focal_value(log_pt, gamma)
+        else:
+            loss, slope = _softmax_focal_grad_factor(log_pt, torch.exp(log_pt), gamma)
+            lse = x.gather(1, idx).to(dtype).sub_(log_pt)  # log-sum-exp = x_y - log p_y
+            if alpha is not None:
+                slope = slope * alpha_t
+            ctx.save_for_backward(x, target, lse, slope, alpha_tensor)
+        loss = loss.squeeze(1)
+        if alpha is None:
+            return loss
+        return loss.mul_(alpha_t.squeeze(1) if isinstance(alpha_t, Tensor) else alpha_t)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        x, target, x_max, log_sum, alpha_tensor = ctx.saved_tensors
+        x, target, stat_a, stat_b, alpha_tensor = ctx.saved_tensors
         alpha = alpha_tensor if alpha_tensor is not None else ctx.alpha
         dtype = _compute(x)
-        log_probs = torch.sub(x, x_max).sub_(log_sum)  # promotes half/bfloat16 to dtype
         grad_x = grad_y = None
         if not target.is_floating_point():
-            index = _class_index(target, ctx.ignore_index)
-            idx = index.unsqueeze(1)
-            log_pt = log_probs.gather(1, idx)  # (N, 1, *)
-            _, slope = _softmax_focal_grad_factor(log_pt, torch.exp(log_pt), ctx.gamma)
-            coef = (grad * _class_alpha(alpha, index)).unsqueeze(1) * slope
-            # d l / d x_c = coef (1[c = y] - softmax_c), in place on the log-probabilities
-            grad_x = log_probs.exp_().mul_(-coef).scatter_add_(1, idx, coef)
+            lse, slope = stat_a, stat_b
+            idx = _class_index(target, ctx.ignore_index).unsqueeze(1)
+            coef = grad.unsqueeze(1) * slope  # d loss / d log p_y, alpha included
+            # d l / d x_c = coef (1[c = y] - softmax_c); the subtraction promotes half/bfloat16
+            grad_x = torch.sub(x, lse).exp_().mul_(-coef).scatter_add_(1, idx, coef)
             return grad_x.to(x.dtype), None, None, None, None
+        x_max, log_sum = stat_a, stat_b
+        log_probs = torch.sub(x, x_max).sub_(log_sum)  # promotes half/bfloat16 to dtype
         y = target.to(dtype)
         softmax = torch.exp(log_probs)
         value, slope = _softmax_focal_grad_factor(log_probs, softmax, ctx.gamma)

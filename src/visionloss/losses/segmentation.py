@@ -17,8 +17,9 @@ one-hot tensor.
 
 Memory: by default the statistics come from a fused ``torch.autograd.Function``
 (:mod:`visionloss.kernels.overlap`) that saves for backward only the caller's ``input`` and
-``target`` and recomputes the softmax or sigmoid in its analytic backward; what the rest of the
-graph keeps is ``(N, C)``. ``VISIONLOSS_KERNELS=0`` selects the plain PyTorch composition
+``target``, plus one log-sum-exp per pixel (``(N, *)``, 1/C of the logits) for softmax with
+integer targets, and recomputes the softmax or sigmoid in its analytic backward; what the rest
+of the graph keeps is ``(N, C)``. ``VISIONLOSS_KERNELS=0`` selects the plain PyTorch composition
 (autograd then keeps the activated prediction), which gives the same values and gradients.
 
 Empty masks, the policy of every per-class overlap loss here: a class absent from the target
@@ -261,8 +262,8 @@ def dice_loss(
     all ignored gives exactly 0 with zero gradients and is left out of the mean.
 
     Memory: the default fused path saves for backward only ``input`` and ``target`` (no
-    one-hot, no softmax output) and ``(N, C)`` statistics; its backward recomputes the softmax
-    or sigmoid. Integer targets are never expanded to a one-hot tensor.
+    one-hot, no softmax output), ``(N, C)`` statistics and, for softmax with integer targets,
+    one log-sum-exp per pixel (``(N, *)``); its backward recomputes the softmax or sigmoid. Integer targets are never expanded to a one-hot tensor.
 
     Args:
         input: logits (or probabilities with ``from_logits=False``): ``(N, C, *)`` for
