@@ -858,3 +858,26 @@ def test_compile_with_inductor():
     got, expected = compiled(xa), fn(xb)
     torch.testing.assert_close(got, expected)
     torch.testing.assert_close(_grad(got, xa), _grad(expected, xb))
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0, 3.0])
+@pytest.mark.parametrize("alpha", [None, 0.25])
+def test_sigmoid_focal_blockwise_path_equals_reference(monkeypatch, gamma, alpha):
+    # the CPU kernel runs in blocks of _BLOCK elements; shrink the block so that a small input
+    # (with a ragged last block) takes that path, and compare with the plain composition
+    from visionloss.kernels import focal as focal_kernels
+    from visionloss.kernels import set_kernels
+
+    monkeypatch.setattr(focal_kernels, "_BLOCK", 37)
+    gen = torch.Generator().manual_seed(3)
+    x = (torch.randn(7, 50, generator=gen, dtype=torch.float64) * 4).requires_grad_(True)
+    y = (torch.rand(7, 50, generator=gen, dtype=torch.float64) < 0.3).to(torch.float64)
+    grad_out = torch.rand(7, 50, generator=gen, dtype=torch.float64)
+    assert len(focal_kernels._blocks(x, alpha)) > 1
+    results = []
+    for fused in (True, False):
+        set_kernels(fused)
+        loss = VF.focal_loss(x, y, mode="binary", alpha=alpha, gamma=gamma, reduction="none")
+        (grad,) = torch.autograd.grad(loss, x, grad_out)
+        results.append((loss, grad))
+    torch.testing.assert_close(results[0], results[1])

@@ -107,9 +107,11 @@ def measure(
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):  # interleaved: every contender once per round
         for name, step in steps.items():
-            measurement = Timer(stmt="step()", globals={"step": step}).blocked_autorange(
-                min_run_time=min_time
+            # Timer runs at 1 thread unless told: measure at the threads the caller set
+            timer = Timer(
+                stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads()
             )
+            measurement = timer.blocked_autorange(min_run_time=min_time)
             times[name].extend(measurement.times)
     for name, samples in times.items():
         results[name].time_ms = statistics.median(samples) * 1e3

@@ -220,8 +220,11 @@ def check_probabilities(value: Tensor, name: str) -> None:
     """
     if not checks_enabled() or value.numel() == 0:
         return
-    # NaN and inf are replaced by a valid value so that they are not reported (they propagate)
     value = value.detach()
+    low, high = torch.aminmax(value)  # one pass for the common case
+    if float(low) >= 0 and float(high) <= 1:  # False with a NaN: looked at again below
+        return
+    # NaN and inf are replaced by a valid value so that they are not reported (they propagate)
     low, high = torch.aminmax(torch.where(torch.isfinite(value), value, 0.5))
     if float(low) < 0 or float(high) > 1:
         offending = value[torch.isfinite(value) & ((value < 0) | (value > 1))]
