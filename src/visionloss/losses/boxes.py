@@ -617,66 +617,46 @@ class BoxIoULoss(LossModule):
         return box_iou_loss(pred, target, weight=weight, **self.options())
 
 
-class IoULoss(LossModule):
+class _OneKindLoss(LossModule):
+    """The Modules of the single-kind functions: ``box_iou_loss`` with ``kind`` fixed."""
+
+    kind: str
+
+    def __init__(
+        self, *, box_format: str = "xyxy", eps: float = 1e-7, reduction: str = "mean"
+    ) -> None:
+        _check_box_options(box_format, eps)
+        super().__init__(box_format=box_format, eps=eps, reduction=reduction)
+
+    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        return box_iou_loss(pred, target, kind=self.kind, weight=weight, **self.options())
+
+
+class IoULoss(_OneKindLoss):
     """Module form of :func:`iou_loss`."""
 
-    def __init__(
-        self, *, box_format: str = "xyxy", eps: float = 1e-7, reduction: str = "mean"
-    ) -> None:
-        _check_box_options(box_format, eps)
-        super().__init__(box_format=box_format, eps=eps, reduction=reduction)
-
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return iou_loss(pred, target, weight=weight, **self.options())
+    kind = "iou"
 
 
-class GIoULoss(LossModule):
+class GIoULoss(_OneKindLoss):
     """Module form of :func:`giou_loss`."""
 
-    def __init__(
-        self, *, box_format: str = "xyxy", eps: float = 1e-7, reduction: str = "mean"
-    ) -> None:
-        _check_box_options(box_format, eps)
-        super().__init__(box_format=box_format, eps=eps, reduction=reduction)
-
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return giou_loss(pred, target, weight=weight, **self.options())
+    kind = "giou"
 
 
-class DIoULoss(LossModule):
+class DIoULoss(_OneKindLoss):
     """Module form of :func:`diou_loss`."""
 
-    def __init__(
-        self, *, box_format: str = "xyxy", eps: float = 1e-7, reduction: str = "mean"
-    ) -> None:
-        _check_box_options(box_format, eps)
-        super().__init__(box_format=box_format, eps=eps, reduction=reduction)
-
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return diou_loss(pred, target, weight=weight, **self.options())
+    kind = "diou"
 
 
-class CIoULoss(LossModule):
+class CIoULoss(_OneKindLoss):
     """Module form of :func:`ciou_loss`."""
 
-    def __init__(
-        self, *, box_format: str = "xyxy", eps: float = 1e-7, reduction: str = "mean"
-    ) -> None:
-        _check_box_options(box_format, eps)
-        super().__init__(box_format=box_format, eps=eps, reduction=reduction)
-
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return ciou_loss(pred, target, weight=weight, **self.options())
+    kind = "ciou"
 
 
-class EIoULoss(LossModule):
+class EIoULoss(_OneKindLoss):
     """Module form of :func:`eiou_loss`."""
 
-    def __init__(
-        self, *, box_format: str = "xyxy", eps: float = 1e-7, reduction: str = "mean"
-    ) -> None:
-        _check_box_options(box_format, eps)
-        super().__init__(box_format=box_format, eps=eps, reduction=reduction)
-
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return eiou_loss(pred, target, weight=weight, **self.options())
+    kind = "eiou"
