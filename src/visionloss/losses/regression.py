@@ -209,6 +209,10 @@ def log_cosh_loss(
         weight: optional non-negative tensor broadcastable to ``input``.
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (the input's shape).
 
+    References:
+        R. A. Saleh and A. K. Md. E. Saleh, "Statistical Properties of the log-cosh Loss Function
+        Used in Machine Learning", 2022, arXiv:2208.04564.
+
     Example:
         >>> import torch
         >>> import visionloss.functional as VF
