@@ -11,7 +11,7 @@ from visionloss import bench
 def test_saved_bytes_counts_intermediates_once_and_excludes_inputs():
     x = torch.randn(100, requires_grad=True)
     y = torch.randn(100, requires_grad=True)
-    inputs = {"x": x, "y": y}
+    inputs = [x, y]
     # x * y saves only x and y: inputs, excluded
     assert bench.saved_bytes(lambda: (x * y).sum(), inputs) == 0
     # exp saves its result (a new 400-byte storage); mul saves it again and y: counted once

@@ -23,6 +23,7 @@ import visionloss
 import visionloss.functional as VF
 from distributed_utils import run_on_ranks
 from visionloss._core import prepare_dense_target, reduce_loss
+from visionloss.bench import saved_bytes
 from visionloss.kernels import set_kernels
 from visionloss.losses.classification import _cross_entropy_terms, _focal_terms
 
@@ -44,23 +45,6 @@ def _torchvision_sigmoid_focal(x, y, alpha=0.25, gamma=2.0):
 def _grad(loss, x, grad_output=None):
     (g,) = torch.autograd.grad(loss, x, grad_output)
     return g
-
-
-def _saved_bytes(fn, inputs):
-    """Bytes of the distinct storages autograd keeps for backward, the inputs' excluded."""
-    excluded = {t.untyped_storage().data_ptr() for t in inputs}
-    storages = {}
-
-    def pack(t):
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in excluded:
-            storages[storage.data_ptr()] = storage.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = fn()
-    del loss
-    return sum(storages.values())
 
 
 # --- binary cross-entropy -----------------------------------------------------------------------
@@ -248,10 +232,10 @@ def test_cross_entropy_fused_keeps_as_much_as_torch(gen):
     # ignored ones replaced (prepare_dense_target, int64) and the reduction's bool mask and count
     x = torch.randn(4, 19, 32, 32, generator=gen, requires_grad=True)
     ids = torch.randint(0, 19, (4, 32, 32), generator=gen)
-    torch_bytes = _saved_bytes(lambda: F.cross_entropy(x, ids), [x, ids])
+    torch_bytes = saved_bytes(lambda: F.cross_entropy(x, ids), [x, ids])
     assert torch_bytes == x.numel() * 4 + 4  # log-softmax and its total weight
     positions = 4 * 32 * 32
-    fused = _saved_bytes(lambda: VF.cross_entropy(x, ids), [x, ids])
+    fused = saved_bytes(lambda: VF.cross_entropy(x, ids), [x, ids])
     assert fused == x.numel() * 4 + positions * (4 + 8 + 1) + 4
 
 
@@ -443,9 +427,9 @@ def test_focal_fused_keeps_only_inputs_and_small_stats(gen):
     for fused in (True, False):
         set_kernels(fused)
         measured[fused] = (
-            _saved_bytes(lambda: VF.focal_loss(x, y, alpha=0.25), [x, y]),
-            _saved_bytes(lambda: VF.focal_loss(xm, ids, mode="multiclass"), [xm, ids]),
-            _saved_bytes(lambda: VF.focal_loss(xm, probs, mode="multiclass"), [xm, probs]),
+            saved_bytes(lambda: VF.focal_loss(x, y, alpha=0.25), [x, y]),
+            saved_bytes(lambda: VF.focal_loss(xm, ids, mode="multiclass"), [xm, ids]),
+            saved_bytes(lambda: VF.focal_loss(xm, probs, mode="multiclass"), [xm, probs]),
         )
     sigmoid, ids_saved, probs_saved = measured[True]
     assert sigmoid == 0

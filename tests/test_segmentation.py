@@ -28,6 +28,7 @@ from catalogue.segmentation import (
     ref_tversky,
 )
 from distributed_utils import run_on_ranks
+from visionloss.bench import saved_storages
 from visionloss.kernels import set_kernels
 
 OVERLAP = [
@@ -151,22 +152,6 @@ def test_gradients_match_autograd_of_float64_formula(gen, fn, ref, options):
 # --- memory kept for backward -------------------------------------------------------------------
 
 
-def saved_storages(run, *inputs):
-    """{storage pointer: bytes} of the tensors the autograd graph saves, inputs excluded."""
-    exclude = {t.untyped_storage().data_ptr() for t in inputs}
-    storages = {}
-
-    def pack(t):
-        s = t.untyped_storage()
-        if s.data_ptr() not in exclude:
-            storages[s.data_ptr()] = s.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = run()
-    return loss, storages
-
-
 @pytest.mark.parametrize(
     ("mode", "kind"), [("multiclass", "index"), ("multiclass", "probs"), ("multilabel", "index01")]
 )
@@ -176,11 +161,11 @@ def test_fused_keeps_only_input_target_and_small_statistics(gen, mode, kind):
     t = t.float() if t.is_floating_point() else t
     image_bytes = x.numel() * 4
     for fn in (VF.dice_loss, VF.tversky_loss, VF.generalized_dice_loss):
-        _, fused = saved_storages(lambda fn=fn: fn(x, t, mode=mode), x, t)
+        fused = saved_storages(lambda fn=fn: fn(x, t, mode=mode), [x, t])
         # only (N, C)-sized statistics besides the caller's own tensors
         assert sum(fused.values()) <= 64 * x.shape[0] * x.shape[1] * 8, fn.__name__
         set_kernels(False)
-        _, plain = saved_storages(lambda fn=fn: fn(x, t, mode=mode), x, t)
+        plain = saved_storages(lambda fn=fn: fn(x, t, mode=mode), [x, t])
         set_kernels(True)
         assert sum(plain.values()) >= image_bytes  # the composition keeps the softmax
 
@@ -546,7 +531,7 @@ def test_dice_ce_shares_one_softmax_and_keeps_one_image_sized_tensor(gen):
         VF.dice_ce_loss(x, t).backward()
     names = [e.key for e in prof.key_averages()]
     assert "aten::_log_softmax" in names and "aten::_softmax" not in names
-    _, saved = saved_storages(lambda: VF.dice_ce_loss(x, t), x, t)
+    saved = saved_storages(lambda: VF.dice_ce_loss(x, t), [x, t])
     big = [b for b in saved.values() if b >= x.numel() * 4]
     assert len(big) == 1  # the log-probabilities, kept by log_softmax and the Dice kernel alike
 

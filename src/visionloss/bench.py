@@ -18,14 +18,24 @@ import argparse
 import csv
 import statistics
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["BenchCase", "Contender", "Result", "main", "measure", "run_cases", "standard_cases"]
+__all__ = [
+    "BenchCase",
+    "Contender",
+    "Result",
+    "main",
+    "measure",
+    "run_cases",
+    "saved_bytes",
+    "saved_storages",
+    "standard_cases",
+]
 
 Run = Callable[[], Tensor]
 
@@ -56,9 +66,13 @@ class Result:
     note: str = ""
 
 
-def saved_bytes(run: Run, inputs: dict[str, Tensor]) -> int:
-    """Bytes of the distinct storages the autograd graph keeps for backward, inputs excluded."""
-    input_storages = {t.untyped_storage().data_ptr() for t in inputs.values()}
+def saved_storages(run: Run, inputs: Iterable[Tensor]) -> dict[int, int]:
+    """``{storage pointer: bytes}`` of what the autograd graph of ``run()`` keeps for backward.
+
+    Every saved tensor seen by ``torch.autograd.graph.saved_tensors_hooks``, counted once per
+    storage; the storages of ``inputs`` are excluded.
+    """
+    input_storages = {t.untyped_storage().data_ptr() for t in inputs}
     storages: dict[int, int] = {}
 
     def pack(t: Tensor) -> Tensor:
@@ -70,7 +84,12 @@ def saved_bytes(run: Run, inputs: dict[str, Tensor]) -> int:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         loss = run()
     del loss
-    return sum(storages.values())
+    return storages
+
+
+def saved_bytes(run: Run, inputs: Iterable[Tensor]) -> int:
+    """Bytes of the distinct storages the autograd graph keeps for backward, inputs excluded."""
+    return sum(saved_storages(run, inputs).values())
 
 
 def _step(run: Run, inputs: dict[str, Tensor]) -> Callable[[], None]:
@@ -98,7 +117,7 @@ def measure(
             step = _step(run, inputs)
             step()  # warm-up, and a failure here is reported instead of timed
             results[contender.name] = Result(
-                case.name, contender.name, None, saved_bytes(run, inputs)
+                case.name, contender.name, None, saved_bytes(run, inputs.values())
             )
             steps[contender.name] = step
         except Exception as error:  # a peer missing or refusing the input: reported, not fatal

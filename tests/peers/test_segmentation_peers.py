@@ -21,6 +21,7 @@ import pytest
 import torch
 
 import visionloss.functional as VF
+from visionloss.bench import saved_bytes
 from visionloss.kernels import set_kernels
 
 monai = pytest.importorskip("monai")
@@ -168,30 +169,15 @@ def test_dice_ce_and_dice_focal_match_monai():
     )
 
 
-def _saved_bytes(run, *inputs):
-    exclude = {t.untyped_storage().data_ptr() for t in inputs}
-    storages = {}
-
-    def pack(t):
-        s = t.untyped_storage()
-        if s.data_ptr() not in exclude:
-            storages[s.data_ptr()] = s.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        run()
-    return sum(storages.values())
-
-
 def test_saved_bytes_at_least_5x_below_monai():
     # the case: 8x6x128x128 logits, integer targets
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(8, 6, 128, 128, generator=gen, requires_grad=True)
     t = torch.randint(0, 6, (8, 128, 128), generator=gen)
-    ours = _saved_bytes(lambda: VF.dice_loss(x, t, mode="multiclass"), x, t)
+    ours = saved_bytes(lambda: VF.dice_loss(x, t, mode="multiclass"), [x, t])
     monai_loss = DiceLoss(softmax=True, to_onehot_y=True)
     target = t.unsqueeze(1)
-    theirs = _saved_bytes(lambda: monai_loss(x, target), x, t, target)
+    theirs = saved_bytes(lambda: monai_loss(x, target), [x, t, target])
     print(f"\nsaved for backward: visionloss {ours} B, MONAI {theirs} B")
     assert theirs >= x.numel() * 4  # MONAI keeps at least the softmax (and its one-hot products)
     assert ours * 5 <= theirs
