@@ -22,6 +22,8 @@ from .checks import (
 )
 from .dtypes import LOW_PRECISION, compute_dtype, prepare_pair, to_compute
 from .module import LossModule
+from .options import LossOptions, tensor_option
+from .spec import FAMILIES, LossSpec
 from .reduction import REDUCTIONS, Reduction, check_reduction, check_weight, reduce_loss
 from .targets import (
     MODES,
@@ -38,6 +40,9 @@ __all__ = [
     "MODES",
     "REDUCTIONS",
     "DenseTarget",
+    "FAMILIES",
+    "LossOptions",
+    "LossSpec",
     "LossModule",
     "Mode",
     "Reduction",
@@ -65,5 +70,6 @@ __all__ = [
     "reduce_loss",
     "set_checks",
     "sum_by_class",
+    "tensor_option",
     "to_compute",
 ]

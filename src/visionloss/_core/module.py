@@ -1,42 +1,107 @@
-"""The base of every loss Module: it stores validated options and calls the loss function.
+"""The base of every loss Module: it holds the loss's options object and calls the loss.
 
-A Module subclass validates its options in ``__init__`` (with the same checks the function uses),
-passes them to :class:`LossModule`, and implements ``forward`` as one call to its function with
-``**self.options()``. Tensor options become buffers (they follow ``.to(device)`` and the
+A Module is declared by its spec (:class:`~visionloss._core.spec.LossSpec`): the spec gives it its
+options type, its docstring and its signature. ``XxxLoss(**options)`` builds and validates the
+options object once; tensor options become buffers (they follow ``.to(device)`` and the
 ``state_dict``), ``nn.Parameter`` options become parameters (learnable, e.g. the robust loss's
-``alpha``), and ``extra_repr`` shows every option.
+``alpha``), and ``extra_repr`` shows every option. ``forward`` is one call to the loss's private
+core with :attr:`LossModule.opts`, or to the public function with :meth:`LossModule.options`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from torch import Tensor, nn
 
-from .reduction import check_reduction
+from .options import LossOptions
+
+if TYPE_CHECKING:
+    from .spec import LossSpec
 
 __all__ = ["LossModule"]
 
 
 class LossModule(nn.Module):
-    """Stores the options of a loss; subclasses define ``forward`` as one call to the function."""
+    """Stores a loss's validated options; subclasses define ``forward`` as one call."""
+
+    #: set when the loss's spec is declared
+    spec: ClassVar[LossSpec]
 
     def __init__(self, **options: Any) -> None:
         super().__init__()
-        if "reduction" in options:
-            check_reduction(options["reduction"])
-        self._option_names: tuple[str, ...] = tuple(options)
-        for name, value in options.items():
+        spec = type(self).__dict__.get("spec")
+        if spec is None:  # TRANSITION: removed once every family declares its specs
+            from .reduction import check_reduction
+
+            if "reduction" in options:
+                check_reduction(options["reduction"])
+            self._legacy = tuple(options)
+            for name, value in options.items():
+                if isinstance(value, nn.Parameter):
+                    self.register_parameter(name, value)
+                elif isinstance(value, Tensor):
+                    self.register_buffer(name, value)
+                else:
+                    object.__setattr__(self, name, value)
+            return
+        opts: LossOptions = spec.options(**options)
+        for name, value in opts.as_dict().items():
             if isinstance(value, nn.Parameter):
                 self.register_parameter(name, value)
             elif isinstance(value, Tensor):
                 self.register_buffer(name, value)
-            else:
-                setattr(self, name, value)
+        self._opts = opts
+
+    @property
+    def opts(self) -> Any:
+        """The options object, its tensor options being the Module's buffers and parameters."""
+        return self._opts
+
+    def _refresh(self) -> None:
+        # after .to()/.half()/a new buffer: the options object points at the current tensors
+        opts = self.__dict__.get("_opts")
+        if opts is None:
+            return
+        tensors = {
+            name: getattr(self, name)
+            for name in opts.names()
+            if name in self._buffers or name in self._parameters
+        }
+        if tensors:
+            self.__dict__["_opts"] = opts.with_tensors(tensors)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> LossModule:
+        super()._apply(fn, recurse)
+        self._refresh()
+        return self
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in self.__dict__.get("_buffers", ()) or name in self.__dict__.get(
+            "_parameters", ()
+        ):
+            self._refresh()
 
     def options(self) -> dict[str, Any]:
         """The options as keyword arguments of the loss function."""
-        return {name: getattr(self, name) for name in self._option_names}
+        if "_legacy" in self.__dict__:
+            return {name: getattr(self, name) for name in self._legacy}
+        return dict(self.opts.as_dict())
+
+    def __getattr__(self, name: str) -> Any:
+        # options read as attributes (loss.delta, loss.mode), after buffers and parameters
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            opts = self.__dict__.get("_opts")
+            if opts is not None and name in opts.names():
+                return getattr(opts, name)
+            raise
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
+        result: Tensor = super().__call__(*args, **kwargs)
+        return result
 
     def extra_repr(self) -> str:
         parts = []

@@ -14,7 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["log_cosh", "log_cosh_stable"]
+from . import backend_for
+
+__all__ = ["log_cosh", "log_cosh_reference", "log_cosh_stable"]
 
 _LOG2 = math.log(2.0)
 
@@ -55,6 +57,17 @@ class _LogCosh(torch.autograd.Function):
         )
 
 
+def log_cosh_reference(input: Tensor, target: Tensor) -> Tensor:
+    """The specification: the stable formula, differentiated by autograd (keeps intermediates)."""
+    return log_cosh_stable(input - target)
+
+
 def log_cosh(input: Tensor, target: Tensor) -> Tensor:
-    """Elementwise ``log(cosh(input - target))``, keeping only the inputs for backward."""
-    return _LogCosh.apply(input, target)
+    """Elementwise ``log(cosh(input - target))``: the op's one dispatch point.
+
+    The fused path keeps only the inputs for backward; there is no Triton kernel for it yet.
+    """
+    if backend_for("log_cosh", input, has_triton=False) == "reference":
+        return log_cosh_reference(input, target)
+    result: Tensor = _LogCosh.apply(input, target)
+    return result

@@ -11,16 +11,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dataclasses import dataclass
+
 from .._core import (
     LossModule,
+    LossOptions,
+    LossSpec,
+    Reduction,
     check_nonnegative_tensor,
     check_number,
-    check_reduction,
     prepare_pair,
     reduce_loss,
 )
-from ..kernels import kernels_enabled
-from ..kernels import pointwise as _fused
+from ..kernels import pointwise
 
 __all__ = [
     "CharbonnierLoss",
@@ -29,6 +32,7 @@ __all__ = [
     "MAELoss",
     "MSELoss",
     "RobustLoss",
+    "SPECS",
     "SmoothL1Loss",
     "charbonnier_loss",
     "huber_loss",
@@ -39,9 +43,47 @@ __all__ = [
     "smooth_l1_loss",
 ]
 
+# --- options: declared once, checked when built ---------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class HuberOptions(LossOptions):
+    delta: float = 1.0
+
+    def validate(self) -> None:
+        check_number(self.delta, "delta", low=0.0, low_inclusive=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmoothL1Options(LossOptions):
+    beta: float = 1.0
+
+    def validate(self) -> None:
+        check_number(self.beta, "beta", low=0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CharbonnierOptions(LossOptions):
+    eps: float = 1e-3
+
+    def validate(self) -> None:
+        check_number(self.eps, "eps", low=0.0, low_inclusive=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RobustOptions(LossOptions):
+    alpha: float | Tensor = 1.0
+    scale: float | Tensor = 1.0
+
+    def validate(self) -> None:
+        check_number(self.alpha, "alpha", allow_tensor=True)
+        check_number(self.scale, "scale", low=0.0, low_inclusive=False, allow_tensor=True)
+        if isinstance(self.scale, Tensor):
+            check_nonnegative_tensor(self.scale, "scale", strict=True)
+
 
 def mse_loss(
-    input: Tensor, target: Tensor, *, weight: Tensor | None = None, reduction: str = "mean"
+    input: Tensor, target: Tensor, *, weight: Tensor | None = None, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Mean squared error.
 
@@ -64,14 +106,17 @@ def mse_loss(
         >>> VF.mse_loss(torch.tensor([0.0, 2.0]), torch.tensor([1.0, 1.0]))
         tensor(1.)
     """
-    check_reduction(reduction)
+    return _mse(input, target, LossOptions(reduction=reduction), weight)
+
+
+def _mse(input: Tensor, target: Tensor, opts: LossOptions, weight: Tensor | None) -> Tensor:
     input, target = prepare_pair(input, target)
     loss = F.mse_loss(input, target, reduction="none")
-    return reduce_loss(loss, reduction, weight=weight)
+    return reduce_loss(loss, opts.reduction, weight=weight)
 
 
 def mae_loss(
-    input: Tensor, target: Tensor, *, weight: Tensor | None = None, reduction: str = "mean"
+    input: Tensor, target: Tensor, *, weight: Tensor | None = None, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Mean absolute error (L1).
 
@@ -95,10 +140,13 @@ def mae_loss(
         >>> VF.mae_loss(torch.tensor([0.0, 3.0]), torch.tensor([1.0, 1.0]))
         tensor(1.5000)
     """
-    check_reduction(reduction)
+    return _mae(input, target, LossOptions(reduction=reduction), weight)
+
+
+def _mae(input: Tensor, target: Tensor, opts: LossOptions, weight: Tensor | None) -> Tensor:
     input, target = prepare_pair(input, target)
     loss = F.l1_loss(input, target, reduction="none")
-    return reduce_loss(loss, reduction, weight=weight)
+    return reduce_loss(loss, opts.reduction, weight=weight)
 
 
 def huber_loss(
@@ -107,7 +155,7 @@ def huber_loss(
     *,
     delta: float = 1.0,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Huber loss: quadratic for small residuals, linear for large ones.
 
@@ -139,11 +187,13 @@ def huber_loss(
         >>> VF.huber_loss(torch.tensor([0.5, 3.0]), torch.zeros(2), reduction="none")
         tensor([0.1250, 2.5000])
     """
-    check_reduction(reduction)
-    check_number(delta, "delta", low=0.0, low_inclusive=False)
+    return _huber(input, target, HuberOptions(delta=delta, reduction=reduction), weight)
+
+
+def _huber(input: Tensor, target: Tensor, opts: HuberOptions, weight: Tensor | None) -> Tensor:
     input, target = prepare_pair(input, target)
-    loss = F.huber_loss(input, target, reduction="none", delta=delta)
-    return reduce_loss(loss, reduction, weight=weight)
+    loss = F.huber_loss(input, target, reduction="none", delta=opts.delta)
+    return reduce_loss(loss, opts.reduction, weight=weight)
 
 
 def smooth_l1_loss(
@@ -152,7 +202,7 @@ def smooth_l1_loss(
     *,
     beta: float = 1.0,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Smooth L1 loss (Fast R-CNN's box regression loss).
 
@@ -182,15 +232,19 @@ def smooth_l1_loss(
         >>> VF.smooth_l1_loss(torch.tensor([0.5, 3.0]), torch.zeros(2), reduction="none")
         tensor([0.1250, 2.5000])
     """
-    check_reduction(reduction)
-    check_number(beta, "beta", low=0.0)
+    return _smooth_l1(input, target, SmoothL1Options(beta=beta, reduction=reduction), weight)
+
+
+def _smooth_l1(
+    input: Tensor, target: Tensor, opts: SmoothL1Options, weight: Tensor | None
+) -> Tensor:
     input, target = prepare_pair(input, target)
-    loss = F.smooth_l1_loss(input, target, reduction="none", beta=beta)
-    return reduce_loss(loss, reduction, weight=weight)
+    loss = F.smooth_l1_loss(input, target, reduction="none", beta=opts.beta)
+    return reduce_loss(loss, opts.reduction, weight=weight)
 
 
 def log_cosh_loss(
-    input: Tensor, target: Tensor, *, weight: Tensor | None = None, reduction: str = "mean"
+    input: Tensor, target: Tensor, *, weight: Tensor | None = None, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Log-cosh loss: about :math:`d^2/2` for small residuals and :math:`|d| - \log 2` for large.
 
@@ -219,14 +273,12 @@ def log_cosh_loss(
         >>> VF.log_cosh_loss(torch.tensor([0.0, 1.0, 100.0]), torch.zeros(3), reduction="none")
         tensor([ 0.0000,  0.4338, 99.3069])
     """
-    check_reduction(reduction)
+    return _log_cosh(input, target, LossOptions(reduction=reduction), weight)
+
+
+def _log_cosh(input: Tensor, target: Tensor, opts: LossOptions, weight: Tensor | None) -> Tensor:
     input, target = prepare_pair(input, target)
-    if kernels_enabled():
-        loss = _fused.log_cosh(input, target)
-    else:
-        # the same stable formula, differentiated by autograd (keeps its intermediates)
-        loss = _fused.log_cosh_stable(input - target)
-    return reduce_loss(loss, reduction, weight=weight)
+    return reduce_loss(pointwise.log_cosh(input, target), opts.reduction, weight=weight)
 
 
 def charbonnier_loss(
@@ -235,7 +287,7 @@ def charbonnier_loss(
     *,
     eps: float = 1e-3,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Charbonnier loss, a differentiable L1 used for image restoration.
 
@@ -263,12 +315,16 @@ def charbonnier_loss(
         >>> VF.charbonnier_loss(torch.tensor([0.0, 3.0]), torch.zeros(2), reduction="none")
         tensor([0.0000, 2.9990])
     """
-    check_reduction(reduction)
-    check_number(eps, "eps", low=0.0, low_inclusive=False)
+    return _charbonnier(input, target, CharbonnierOptions(eps=eps, reduction=reduction), weight)
+
+
+def _charbonnier(
+    input: Tensor, target: Tensor, opts: CharbonnierOptions, weight: Tensor | None
+) -> Tensor:
     input, target = prepare_pair(input, target)
     diff = input - target
-    loss = torch.sqrt(diff * diff + eps * eps) - eps
-    return reduce_loss(loss, reduction, weight=weight)
+    loss = torch.sqrt(diff * diff + opts.eps * opts.eps) - opts.eps
+    return reduce_loss(loss, opts.reduction, weight=weight)
 
 
 def robust_loss(
@@ -278,7 +334,7 @@ def robust_loss(
     alpha: float | Tensor = 1.0,
     scale: float | Tensor = 1.0,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Barron's general and adaptive robust loss, a family that spans L2, Charbonnier, Cauchy,
     Geman-McClure and Welsch.
@@ -327,16 +383,15 @@ def robust_loss(
         >>> VF.robust_loss(d, torch.zeros(3), alpha=0.0, scale=2.0, reduction="none")
         tensor([0.0000, 0.1178, 2.6027])
     """
-    check_reduction(reduction)
-    check_number(alpha, "alpha", allow_tensor=True)
-    check_number(scale, "scale", low=0.0, low_inclusive=False, allow_tensor=True)
+    return _robust(input, target, RobustOptions(alpha=alpha, scale=scale, reduction=reduction), weight)
+
+
+def _robust(input: Tensor, target: Tensor, opts: RobustOptions, weight: Tensor | None) -> Tensor:
     input, target = prepare_pair(input, target)
     dtype, device = input.dtype, input.device
-    if isinstance(scale, Tensor):
-        check_nonnegative_tensor(scale, "scale", strict=True)
     # a Python float goes straight to the compute dtype (not through float32)
-    alpha = torch.as_tensor(alpha, dtype=dtype, device=device)
-    scale = torch.as_tensor(scale, dtype=dtype, device=device)
+    alpha = torch.as_tensor(opts.alpha, dtype=dtype, device=device)
+    scale = torch.as_tensor(opts.scale, dtype=dtype, device=device)
 
     z = ((input - target) / scale) ** 2
     loss_two = 0.5 * z
@@ -371,88 +426,95 @@ def robust_loss(
             torch.where(alpha == 0, loss_zero, torch.where(alpha == 2, loss_two, loss_general)),
         ),
     )
-    return reduce_loss(loss, reduction, weight=weight)
+    return reduce_loss(loss, opts.reduction, weight=weight)
 
 
-# --- Modules: options checked and stored in __init__, forward is one call -------------------------
+# --- Modules: documented by their spec, forward is one call to the core -------------------------
 
 
 class MSELoss(LossModule):
-    """Module form of :func:`mse_loss`."""
-
-    def __init__(self, *, reduction: str = "mean") -> None:
-        super().__init__(reduction=reduction)
-
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return mse_loss(input, target, weight=weight, **self.options())
+        return _mse(input, target, self.opts, weight)
 
 
 class MAELoss(LossModule):
-    """Module form of :func:`mae_loss`."""
-
-    def __init__(self, *, reduction: str = "mean") -> None:
-        super().__init__(reduction=reduction)
-
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return mae_loss(input, target, weight=weight, **self.options())
+        return _mae(input, target, self.opts, weight)
 
 
 class HuberLoss(LossModule):
-    """Module form of :func:`huber_loss`."""
-
-    def __init__(self, *, delta: float = 1.0, reduction: str = "mean") -> None:
-        check_number(delta, "delta", low=0.0, low_inclusive=False)
-        super().__init__(delta=delta, reduction=reduction)
-
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return huber_loss(input, target, weight=weight, **self.options())
+        return _huber(input, target, self.opts, weight)
 
 
 class SmoothL1Loss(LossModule):
-    """Module form of :func:`smooth_l1_loss`."""
-
-    def __init__(self, *, beta: float = 1.0, reduction: str = "mean") -> None:
-        check_number(beta, "beta", low=0.0)
-        super().__init__(beta=beta, reduction=reduction)
-
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return smooth_l1_loss(input, target, weight=weight, **self.options())
+        return _smooth_l1(input, target, self.opts, weight)
 
 
 class LogCoshLoss(LossModule):
-    """Module form of :func:`log_cosh_loss`."""
-
-    def __init__(self, *, reduction: str = "mean") -> None:
-        super().__init__(reduction=reduction)
-
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return log_cosh_loss(input, target, weight=weight, **self.options())
+        return _log_cosh(input, target, self.opts, weight)
 
 
 class CharbonnierLoss(LossModule):
-    """Module form of :func:`charbonnier_loss`."""
-
-    def __init__(self, *, eps: float = 1e-3, reduction: str = "mean") -> None:
-        check_number(eps, "eps", low=0.0, low_inclusive=False)
-        super().__init__(eps=eps, reduction=reduction)
-
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return charbonnier_loss(input, target, weight=weight, **self.options())
+        return _charbonnier(input, target, self.opts, weight)
 
 
 class RobustLoss(LossModule):
-    """Module form of :func:`robust_loss`; ``alpha``/``scale`` as ``nn.Parameter`` are learnt."""
-
-    def __init__(
-        self,
-        *,
-        alpha: float | Tensor = 1.0,
-        scale: float | Tensor = 1.0,
-        reduction: str = "mean",
-    ) -> None:
-        check_number(alpha, "alpha", allow_tensor=True)
-        check_number(scale, "scale", low=0.0, low_inclusive=False, allow_tensor=True)
-        super().__init__(alpha=alpha, scale=scale, reduction=reduction)
+    """``alpha``/``scale`` given as ``nn.Parameter`` are learnt with the model."""
 
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return robust_loss(input, target, weight=weight, **self.options())
+        return _robust(input, target, self.opts, weight)
+
+
+# --- the family's catalogue -----------------------------------------------------------------------
+
+SPECS: tuple[LossSpec, ...] = (
+    LossSpec(
+        "mse", mse_loss, MSELoss, LossOptions, "regression",
+        summary="Mean squared error: the Gaussian negative log-likelihood up to scale.",
+        formula=r"(x - y)^2",
+    ),
+    LossSpec(
+        "mae", mae_loss, MAELoss, LossOptions, "regression",
+        summary="Mean absolute error (L1): the Laplace negative log-likelihood, robust to outliers.",
+        formula=r"|x - y|",
+    ),
+    LossSpec(
+        "huber", huber_loss, HuberLoss, HuberOptions, "regression",
+        summary="Quadratic near zero, linear beyond delta: bounded outlier gradients.",
+        formula=r"\tfrac12 d^2 \text{ if } |d| \le \delta \text{ else } \delta(|d| - \tfrac12\delta)",
+        paper="P. J. Huber, Robust Estimation of a Location Parameter, 1964",
+    ),
+    LossSpec(
+        "smooth_l1", smooth_l1_loss, SmoothL1Loss, SmoothL1Options, "regression",
+        summary="Fast R-CNN's box regression loss: Huber divided by beta, slope 1 beyond beta.",
+        formula=r"\tfrac{1}{2\beta} d^2 \text{ if } |d| < \beta \text{ else } |d| - \tfrac12\beta",
+        paper="R. Girshick, Fast R-CNN, ICCV 2015, arXiv:1504.08083",
+    ),
+    LossSpec(
+        "log_cosh", log_cosh_loss, LogCoshLoss, LossOptions, "regression",
+        summary="log(cosh(d)): smooth everywhere, about d^2/2 near 0 and |d| - log 2 far away.",
+        formula=r"\log\cosh(x - y)",
+        paper="R. A. Saleh, A. K. Md. E. Saleh, Statistical Properties of the log-cosh Loss "
+        "Function Used in Machine Learning, 2022, arXiv:2208.04564",
+    ),
+    LossSpec(
+        "charbonnier", charbonnier_loss, CharbonnierLoss, CharbonnierOptions, "regression",
+        summary="A differentiable L1 for image restoration.",
+        formula=r"\sqrt{(x - y)^2 + \epsilon^2} - \epsilon",
+        paper="W.-S. Lai et al., Deep Laplacian Pyramid Networks for Fast and Accurate "
+        "Super-Resolution, CVPR 2017, arXiv:1704.03915",
+    ),
+    LossSpec(
+        "robust", robust_loss, RobustLoss, RobustOptions, "regression",
+        summary="Barron's general robust loss: one shape parameter spans L2, Charbonnier, Cauchy, "
+        "Geman-McClure and Welsch; alpha and scale can be learnt.",
+        formula=r"\frac{|\alpha - 2|}{\alpha}\left(\left(\frac{(d/c)^2}{|\alpha - 2|} + 1"
+        r"\right)^{\alpha/2} - 1\right)",
+        paper="J. T. Barron, A General and Adaptive Robust Loss Function, CVPR 2019, "
+        "arXiv:1701.03077",
+    ),
+)
