@@ -666,23 +666,81 @@ def test_available_losses_sorted_and_regression_present():
     assert "box_convert" not in names
 
 
-def test_registry_is_read_from_functional_at_lookup_time(monkeypatch):
-    # a family landing later (or a helper that is not a loss) is seen at the next look-up
-    def fake_thing_loss(input, target, *, k=1.0):
-        return k * (input - target).sum()
+def test_registry_is_read_from_the_specs():
+    # one source: every spec's function is exported by functional, its Module by visionloss,
+    # and every loss function of functional has a spec (helpers such as box_convert have none)
+    from visionloss.losses import SPECS
 
-    def box_convert(boxes, in_fmt, out_fmt):
-        return boxes
+    spec_functions = {spec.function_name for spec in SPECS}
+    assert {spec.name for spec in SPECS} == set(visionloss.available_losses())
+    for spec in SPECS:
+        assert getattr(VF, spec.function_name) is spec.function
+        if spec.module is not None:
+            assert getattr(visionloss, spec.module.__name__) is spec.module
+    losses = {n for n in VF.__all__ if n.endswith("_loss") or n in DESIGN_NAMES}
+    assert losses == spec_functions
+    assert "box_convert" in VF.__all__ and "box_convert" not in spec_functions
 
-    monkeypatch.setattr(VF, "fake_thing_loss", fake_thing_loss, raising=False)
-    monkeypatch.setattr(VF, "box_convert", box_convert, raising=False)
-    monkeypatch.setattr(VF, "__all__", [*VF.__all__, "fake_thing_loss", "box_convert"])
-    names = visionloss.available_losses()
-    assert "fake_thing" in names
-    assert "box_convert" not in names and "box" not in names
-    assert build_loss("fake_thing(k=3)")(torch.ones(2), torch.zeros(2)).item() == 6.0
-    monkeypatch.undo()
-    assert "fake_thing" not in visionloss.available_losses()
+
+@pytest.mark.parametrize("form", ["huber", "huber_loss", "HuberLoss"])
+def test_every_name_form_builds_the_same_loss(form):
+    x, y = torch.tensor([0.5, 3.0]), torch.zeros(2)
+    expected = VF.huber_loss(x, y, delta=2.0)
+    torch.testing.assert_close(build_loss(f"{form}(delta=2.0)")(x, y), expected)
+    torch.testing.assert_close(build_loss({"name": form, "delta": 2.0})(x, y), expected)
+    assert visionloss.loss_info(form).name == "huber"
+    assert get_loss(form) is VF.huber_loss
+
+
+@pytest.mark.parametrize(
+    ("typo", "suggested"), [("mse_los", "mse_loss"), ("MSELos", "MSELoss"), ("hubr", "huber")]
+)
+def test_typo_suggests_the_closest_of_all_name_forms(typo, suggested):
+    with pytest.raises(ValueError, match=rf"did you mean '{suggested}'"):
+        build_loss(typo)
+
+
+def test_build_loss_from_mappings_and_lists():
+    x, y = torch.tensor([0.5, 3.0]), torch.zeros(2)
+    single = build_loss({"name": "HuberLoss", "delta": 2.0})
+    assert isinstance(single, visionloss.HuberLoss) and single.delta == 2.0
+    combined = build_loss([{"name": "mse"}, {"name": "huber_loss", "delta": 2.0, "weight": 0.5}])
+    assert isinstance(combined, CombinedLoss) and combined.weights == {"mse": 1.0, "huber": 0.5}
+    torch.testing.assert_close(
+        combined(x, y), VF.mse_loss(x, y) + 0.5 * VF.huber_loss(x, y, delta=2.0)
+    )
+    weighted = build_loss({"name": "mae", "weight": 3.0})
+    torch.testing.assert_close(weighted(x, y), 3 * VF.mae_loss(x, y))
+    with pytest.raises(ValueError, match=r"config: huber: delta: expected a value in \(0.0, inf\]"):
+        build_loss({"name": "huber", "delta": -1.0})
+    with pytest.raises(ValueError, match=r"config\[1\]: expected a 'name' key"):
+        build_loss([{"name": "mse"}, {"delta": 1.0}])
+    with pytest.raises(ValueError, match=r"config: unknown option 'delta' of the loss 'mse'"):
+        build_loss({"name": "mse", "delta": 1.0})
+    with pytest.raises(ValueError, match=r"config: expected at least one loss"):
+        build_loss([])
+
+
+def test_build_loss_from_omegaconf():
+    omegaconf = pytest.importorskip("omegaconf")
+    x, y = torch.tensor([0.5, 3.0]), torch.zeros(2)
+    config = omegaconf.OmegaConf.create(
+        {"loss": [{"name": "mse"}, {"name": "robust", "alpha": "${alpha}", "weight": 2.0}],
+         "alpha": 0.0}
+    )
+    loss = build_loss(config.loss)
+    torch.testing.assert_close(loss(x, y), VF.mse_loss(x, y) + 2 * VF.robust_loss(x, y, alpha=0.0))
+    single = build_loss(omegaconf.OmegaConf.create({"name": "huber", "delta": 2.0}))
+    assert isinstance(single, visionloss.HuberLoss)
+
+
+def test_options_are_checked_when_the_loss_is_built_not_at_the_first_call():
+    with pytest.raises(ValueError, match=r"delta: expected a value in \(0.0, inf\], got -1.0"):
+        visionloss.HuberLoss(delta=-1.0)
+    with pytest.raises(ValueError, match=r"expression: huber: delta: expected"):
+        build_loss("huber(delta=-1)")
+    with pytest.raises(ValueError, match=r"reduction: expected one of"):
+        visionloss.MSELoss(reduction="avg")
 
 
 def test_get_loss_unknown_suggests():
@@ -806,8 +864,8 @@ def test_build_loss_values_equal_the_hand_built_sum(gen):
     torch.testing.assert_close(loss.parts["mse_2"], VF.mse_loss(x, y, reduction="sum"))
     assert loss.weights["mse_2"] == 0.5
     part = loss.losses["mse_2"]
-    assert isinstance(part, FunctionLoss) and part.options == {"reduction": "sum"}
-    assert repr(part) == "FunctionLoss(mse_loss, reduction='sum')"
+    assert isinstance(part, visionloss.MSELoss) and part.options() == {"reduction": "sum"}
+    assert repr(part) == "MSELoss(reduction='sum')"
 
 
 def test_build_loss_keeps_integer_and_special_literals(registry_cleanup):
@@ -864,7 +922,7 @@ HOSTILE = {
     "mse(": r"expected valid Python syntax",
     "": r"expected a loss expression such as 'mse', got an empty string",
     "msee": r"expected a registered loss name, got 'msee' at column 0; did you mean 'mse'",
-    "mse(foo=1)": r"unknown option 'foo' of the loss 'mse' \(its options: weight, reduction\)",
+    "mse(foo=1)": r"unknown option 'foo' of the loss 'mse' \(its options: reduction\)",
     "mse(__class__=1)": r"refused the option name '__class__'",
     "huber(delta=-1.0)": r"expression: huber: delta: expected a value in \(0.0, inf\], got -1.0",
     "huber(delta='a')": r"expression: huber: delta: expected a real number, got 'a'",
@@ -899,7 +957,7 @@ def test_build_loss_never_evaluates(monkeypatch):
 
 
 def test_build_loss_type_and_deep_nesting():
-    with pytest.raises(TypeError, match=r"expression: expected a str, got 3"):
+    with pytest.raises(TypeError, match=r"config: expected an expression \(str\), a mapping"):
         build_loss(3)
     deep = "(" * 90 + "mse" + ")" * 90  # parentheses vanish in the ast
     assert build_loss(deep).weights == {"mse": 1.0}
@@ -943,11 +1001,8 @@ def test_build_loss_matches_every_catalogue_row(case):
 @pytest.mark.parametrize("name", visionloss.available_losses())
 def test_build_loss_builds_every_registered_loss_by_name(name):
     function = get_loss(name)
-    required = [
-        p.name
-        for p in inspect.signature(function).parameters.values()
-        if p.kind is p.KEYWORD_ONLY and p.default is p.empty
-    ]
+    spec = visionloss.loss_info(name)
+    required = list(spec.required)
     if required:
         with pytest.raises(
             ValueError, match=rf"the loss '{name}' needs the option '{required[0]}'"
@@ -956,7 +1011,10 @@ def test_build_loss_builds_every_registered_loss_by_name(name):
         return
     loss = build_loss(name)
     part = loss.losses[name]
-    assert isinstance(part, FunctionLoss) and part.function is function
+    if spec.module is not None and spec.module.spec is spec:
+        assert type(part) is spec.module  # the loss's own Module, options checked
+    else:
+        assert isinstance(part, FunctionLoss) and part.function is function
     positional = [
         p
         for p in inspect.signature(function).parameters.values()

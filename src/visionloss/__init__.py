@@ -7,7 +7,7 @@ tensor(1.3125)
 """
 
 from . import functional
-from ._core import checks_enabled, set_checks
+from ._core import LossSpec, checks_enabled, set_checks
 
 # regression
 from .losses.regression import (
@@ -64,6 +64,7 @@ from .compose import (
     build_loss,
     class_weights,
     get_loss,
+    loss_info,
     register,
 )
 
@@ -71,6 +72,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "LossSpec",
     "checks_enabled",
     "functional",
     "set_checks",
@@ -125,5 +127,6 @@ __all__ = [
     "build_loss",
     "class_weights",
     "get_loss",
+    "loss_info",
     "register",
 ]

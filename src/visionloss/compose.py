@@ -6,11 +6,14 @@
   2018), dynamic weight average (Liu 2019) or GradNorm (Chen 2018) weights.
 * :func:`class_weights`: per-class weights from class counts (inverse, inverse square root,
   effective number of samples of Cui 2019).
-* the registry and :func:`build_loss` (defined in :mod:`visionloss.registry`, re-exported here).
+* :func:`build_loss`: a loss from an expression, a mapping, a list of mappings or an
+  OmegaConf/Hydra configuration, by any name form of the registry (:mod:`visionloss.registry`,
+  whose ``register``/``get_loss``/``available_losses`` are re-exported here).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Real
@@ -19,24 +22,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._core import check_choice, check_number, compute_dtype, describe
-from .registry import (
-    MAX_EXPRESSION_LENGTH,
-    MAX_STRING_LENGTH,
-    SUFFIXLESS,
-    FunctionLoss,
-    available_losses,
-    build_loss,
-    get_loss,
-    register,
-    unregister,
-)
+from ._core import LossSpec, check_choice, check_number, compute_dtype, describe
+from ._expression import MAX_EXPRESSION_LENGTH, MAX_STRING_LENGTH, Term, parse_expression
+from .registry import available_losses, get_loss, loss_info, lookup, register, unregister
 
 __all__ = [
     "CLASS_WEIGHT_SCHEMES",
     "MAX_EXPRESSION_LENGTH",
     "MAX_STRING_LENGTH",
-    "SUFFIXLESS",
     "WEIGHTINGS",
     "CombinedLoss",
     "FunctionLoss",
@@ -45,6 +38,7 @@ __all__ = [
     "build_loss",
     "class_weights",
     "get_loss",
+    "loss_info",
     "register",
     "unregister",
 ]
@@ -628,3 +622,190 @@ def class_weights(
         raw = (1.0 - beta) / -torch.expm1(safe * math.log(beta))
     raw = torch.where(present, raw, torch.zeros_like(raw))
     return raw * (present.sum().to(dtype) / raw.sum())
+
+
+# --- build_loss: a loss from a configuration ------------------------------------------------------
+
+
+class FunctionLoss(nn.Module):
+    """A loss function with stored options, as a Module: ``forward(*inputs, **kwargs)`` returns
+    ``function(*inputs, **options, **kwargs)``. :func:`build_loss` builds these for functions
+    registered with :func:`register`."""
+
+    def __init__(self, function: Callable[..., Tensor], /, **options: Any) -> None:
+        super().__init__()
+        if not callable(function):
+            raise TypeError(f"function: expected a callable, got {describe(function)}")
+        self.function = function
+        self.options = dict(options)
+
+    def forward(self, *inputs: Any, **kwargs: Any) -> Tensor:
+        return self.function(*inputs, **self.options, **kwargs)
+
+    def extra_repr(self) -> str:
+        head = "" if isinstance(self.function, nn.Module) else _callable_name(self.function)
+        shown = [f"{k}={v!r}" for k, v in self.options.items()]
+        return ", ".join(([head] if head else []) + shown)
+
+
+def _signature_options(obj: Any) -> tuple[list[str] | None, list[str]]:
+    """``(accepted, required)`` option names of a user function or class; ``accepted`` is
+    ``None`` when anything is accepted (``**kwargs``, or no signature to read)."""
+    try:
+        parameters = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):
+        return None, []
+    is_class = isinstance(obj, type)
+    accepted: list[str] = []
+    required: list[str] = []
+    for p in parameters:
+        if p.kind is p.VAR_KEYWORD:
+            return None, required
+        if p.kind is p.KEYWORD_ONLY or (
+            p.kind is p.POSITIONAL_OR_KEYWORD and (is_class or p.default is not p.empty)
+        ):
+            # a function's positional parameters without a default are its data, not options
+            accepted.append(p.name)
+            if p.default is p.empty:
+                required.append(p.name)
+    return accepted, required
+
+
+def _check_option_names(
+    name: str, accepted: Sequence[str] | None, required: Sequence[str], options: Mapping[str, Any],
+    where: str,
+) -> None:
+    if accepted is not None:
+        for option in options:
+            if option not in accepted:
+                listed = ", ".join(accepted) if accepted else "none"
+                raise ValueError(
+                    f"{where}: unknown option {option!r} of the loss {name!r} (its options: "
+                    f"{listed})"
+                )
+    for option in required:
+        if option not in options:
+            raise ValueError(
+                f"{where}: the loss {name!r} needs the option {option!r}, e.g. "
+                f"{name}({option}=...)"
+            )
+
+
+def _build_one(name: str, options: dict[str, Any], where: str) -> nn.Module:
+    """The Module of one loss by any name form, its options checked now."""
+    canonical, entry = lookup(name)
+    if isinstance(entry, LossSpec):
+        _check_option_names(canonical, entry.options.names(), entry.required, options, where)
+        try:
+            if entry.module is not None and entry.module.spec is entry:
+                return entry.module(**options)
+            entry.options(**options)  # the checks; the function is then called with the options
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{where}: {canonical}: {error}") from error
+        return FunctionLoss(entry.function, **options)
+    accepted, required = _signature_options(entry)
+    _check_option_names(canonical, accepted, required, options, where)
+    if isinstance(entry, type):
+        try:
+            module: nn.Module = entry(**options)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{where}: {canonical}: {error}") from error
+        return module
+    return FunctionLoss(entry, **options)
+
+
+def _plain(config: Any) -> Any:
+    """An OmegaConf container as plain dicts and lists (resolving interpolations)."""
+    if type(config).__module__.startswith("omegaconf"):
+        from omegaconf import OmegaConf
+
+        return OmegaConf.to_container(config, resolve=True)
+    return config
+
+
+def _term_of(entry: Any, where: str) -> Term:
+    entry = _plain(entry)
+    if not isinstance(entry, Mapping):
+        raise TypeError(f"{where}: expected a mapping {{'name': ..., **options}}, got {describe(entry)}")
+    if "name" not in entry:
+        raise ValueError(f"{where}: expected a 'name' key (e.g. {{'name': 'dice', 'mode': 'binary'}}), got keys {sorted(entry)}")
+    options = {str(k): v for k, v in entry.items() if k not in ("name", "weight")}
+    weight = entry.get("weight", 1.0)
+    try:
+        weight = _check_weight_value(weight, f"{where}['weight']")
+    except TypeError as error:
+        raise TypeError(str(error)) from None
+    return Term(entry["name"], options, weight)
+
+
+def _combined(terms: Sequence[Term], where: str) -> CombinedLoss:
+    parts: dict[str, tuple[nn.Module, float]] = {}
+    seen: dict[str, int] = {}
+    for term in terms:
+        canonical, _ = lookup(term.name)
+        seen[canonical] = seen.get(canonical, 0) + 1
+        key = canonical if seen[canonical] == 1 else f"{canonical}_{seen[canonical]}"
+        while key in parts:  # e.g. a user loss named "mse_2" next to two "mse"
+            key += "_"
+        parts[key] = (_build_one(term.name, dict(term.options), where), term.weight)
+    return CombinedLoss(parts)
+
+
+def build_loss(config: str | Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> nn.Module:
+    """Build a loss from a configuration: an expression, a mapping, or a list of mappings.
+
+    Names: any form of a registered loss, ``"mse"``, ``"mse_loss"`` or ``"MSELoss"``; a typo
+    raises ``ValueError`` with the closest names of all three forms. Options are checked when the
+    loss is built (an unknown, missing or invalid option raises ``ValueError`` naming it and the
+    loss), and tensor options accept lists of numbers (``class_weight=[1.0, 2.0, 1.0]``).
+
+    * an expression (a ``str``): a weighted sum of losses, e.g.
+      ``"dice(mode='multiclass') + 0.5 * cross_entropy(label_smoothing=0.1)"``. The grammar: a
+      name; a call with keyword options whose values are literals (numbers, strings up to
+      :data:`MAX_STRING_LENGTH` characters, ``True``/``False``/``None``, lists or tuples of
+      numbers); ``+`` between losses; ``*`` between a number and a loss or a parenthesised sum.
+      It is parsed with :mod:`ast` over this whitelist and never evaluated; everything else
+      (attributes, subscripts, other calls, ``**kwargs``, names starting with ``_``, other
+      operators, negative weights, more than :data:`MAX_EXPRESSION_LENGTH` characters) raises
+      ``ValueError`` naming what was refused. Returns a :class:`CombinedLoss`.
+    * a mapping ``{"name": "dice", "mode": "multiclass", ...}``: that loss's Module (with a
+      ``"weight"`` key: a :class:`CombinedLoss` of that one part).
+    * a list of mappings, each with an optional ``"weight"`` (default 1): a :class:`CombinedLoss`.
+    * an OmegaConf ``DictConfig``/``ListConfig`` (a Hydra config): read as the plain container.
+
+    In a :class:`CombinedLoss` the parts are named after the losses' registry names (``"mse"``,
+    then ``"mse_2"``... when a loss appears again) and called with the same arguments; ``.parts``
+    keeps the last value of each.
+
+    Raises:
+        TypeError: ``config`` is none of the above.
+        ValueError: an unknown name, a refused expression, a wrong option.
+
+    Example:
+        >>> import torch, visionloss
+        >>> loss = visionloss.build_loss("mse + 0.5 * HuberLoss(delta=2.0)")
+        >>> loss(torch.tensor([0.0, 3.0]), torch.zeros(2))  # 4.5 + 0.5 * 2.0
+        tensor(5.5000)
+        >>> sorted(loss.parts)
+        ['huber', 'mse']
+        >>> visionloss.build_loss({"name": "huber_loss", "delta": 2.0})
+        HuberLoss(delta=2.0, reduction='mean')
+    """
+    config = _plain(config)
+    if isinstance(config, str):
+        return _combined(parse_expression(config), "expression")
+    if isinstance(config, Mapping):
+        term = _term_of(config, "config")
+        module = _build_one(term.name, dict(term.options), "config")
+        if "weight" not in config:
+            return module
+        canonical, _ = lookup(term.name)
+        return CombinedLoss({canonical: (module, term.weight)})
+    if isinstance(config, Sequence) and not isinstance(config, bytes):
+        if not config:
+            raise ValueError("config: expected at least one loss, got an empty list")
+        return _combined([_term_of(e, f"config[{i}]") for i, e in enumerate(config)], "config")
+    raise TypeError(
+        "config: expected an expression (str), a mapping {'name': ..., **options} or a list of "
+        f"them, got {describe(config)}"
+    )

@@ -105,7 +105,9 @@ class LossModule(nn.Module):
 
     def extra_repr(self) -> str:
         parts = []
-        for name, value in self.options().items():
+        options = self.options()
+        # reduction last, as in the signatures
+        for name, value in sorted(options.items(), key=lambda item: item[0] == "reduction"):
             if isinstance(value, Tensor):
                 shown = f"tensor{tuple(value.shape)}" if value.numel() > 4 else str(value.tolist())
             else:
