@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from visionloss import bench
+from visionloss.cli import bench
 
 
 def test_saved_bytes_counts_intermediates_once_and_excludes_inputs():

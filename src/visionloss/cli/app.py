@@ -212,7 +212,7 @@ def bench_command(ctx: typer.Context) -> None:
     Options: --quick, --device cpu|cuda, --case TEXT, --csv FILE, --threads N (see
     **visionloss bench --help**).
     """
-    from visionloss import bench
+    from . import bench
 
     errors = io.StringIO()
     try:

@@ -8,7 +8,7 @@ plain composition of torch ops a user would write) gets the same inputs, and two
 * bytes kept for backward: every tensor the autograd graph saves, seen through
   ``torch.autograd.graph.saved_tensors_hooks``, counted once per storage, inputs excluded.
 
-Usable without the CLI extra: ``python -m visionloss.bench [--quick] [--device cuda] [--csv F]``;
+Usable without the CLI extra: ``python -m visionloss.cli.bench [--quick] [--device cuda] [--csv F]``;
 ``visionloss bench`` calls the same :func:`main`.
 """
 
@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .._core.memory import saved_bytes, saved_storages
 
 __all__ = [
     "BenchCase",
@@ -64,32 +66,6 @@ class Result:
     time_ms: float | None
     saved_bytes: int | None
     note: str = ""
-
-
-def saved_storages(run: Run, inputs: Iterable[Tensor]) -> dict[int, int]:
-    """``{storage pointer: bytes}`` of what the autograd graph of ``run()`` keeps for backward.
-
-    Every saved tensor seen by ``torch.autograd.graph.saved_tensors_hooks``, counted once per
-    storage; the storages of ``inputs`` are excluded.
-    """
-    input_storages = {t.untyped_storage().data_ptr() for t in inputs}
-    storages: dict[int, int] = {}
-
-    def pack(t: Tensor) -> Tensor:
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in input_storages:
-            storages[storage.data_ptr()] = storage.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = run()
-    del loss
-    return storages
-
-
-def saved_bytes(run: Run, inputs: Iterable[Tensor]) -> int:
-    """Bytes of the distinct storages the autograd graph keeps for backward, inputs excluded."""
-    return sum(saved_storages(run, inputs).values())
 
 
 def _step(run: Run, inputs: dict[str, Tensor]) -> Callable[[], None]:
