@@ -7,8 +7,13 @@ empty input, a lost precision policy (half), overflow (extreme), a graph break (
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+
 import pytest
 import torch
+
+import visionloss
 
 from catalogue import LossCase, all_cases
 from conftest import LOW_PRECISION_TOL
@@ -147,3 +152,76 @@ def test_compile_fullgraph_matches_eager(case: LossCase):
 
     compiled = torch.compile(fn, fullgraph=True, backend="aot_eager")
     torch.testing.assert_close(compiled(*inputs), fn(*inputs), rtol=1e-5, atol=1e-6)
+
+
+# --- the catalogue's declarations: one spec per loss, Module and function from the same source ---
+
+from visionloss.losses import SPECS  # noqa: E402
+
+SPEC_IDS = [spec.name for spec in SPECS]
+#: data arguments and per-call tensors: not options
+_NOT_OPTIONS = {"weight"}
+
+
+def _keyword_options(function) -> dict:
+    parameters = inspect.signature(function).parameters.values()
+    return {
+        p.name: p.default
+        for p in parameters
+        if p.kind is p.KEYWORD_ONLY and p.name not in _NOT_OPTIONS
+    }
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+def test_function_module_and_options_declare_the_same_options(spec):
+    fields = {f.name: f for f in dataclasses.fields(spec.options)}
+    declared = {
+        name: (inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default)
+        for name, f in fields.items()
+    }
+    # the function's explicit keyword options are exactly the options object's, same defaults
+    assert _keyword_options(spec.function) == declared
+    if spec.module is not None:
+        module_parameters = inspect.signature(spec.module).parameters
+        assert {n: p.default for n, p in module_parameters.items()} == declared
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+def test_spec_is_complete_and_documents_its_module(spec):
+    assert spec.name == spec.function_name.removesuffix("_loss")
+    assert spec.summary and spec.formula
+    assert spec.family in visionloss._core.FAMILIES
+    if spec.module is not None and spec.module.spec is spec:
+        doc = spec.module.__doc__
+        # help(Module) starts with the loss's own documentation: summary, then the formula
+        assert doc.startswith(inspect.cleandoc(spec.function.__doc__).splitlines()[0])
+        assert ".. math::" in doc and "Module form" in doc
+        assert spec.module.forward.__doc__, f"{spec.module.__name__}.forward has no docstring"
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_module_stores_the_options_the_function_would_build(case: LossCase):
+    module = case.module(**case.options)
+    spec = type(module).spec
+    expected = spec.options(**case.options).as_dict()
+    for name, value in module.options().items():
+        if isinstance(value, torch.Tensor):
+            torch.testing.assert_close(value, expected[name])
+        else:
+            assert value == expected[name], name
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_module_follows_to_and_state_dict(case: LossCase):
+    module = case.module(**case.options)
+    tensors = {k: v for k, v in module.options().items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        assert module.state_dict() == {} or all(
+            isinstance(v, torch.Tensor) for v in module.state_dict().values()
+        )
+        return
+    moved = module.to(torch.float64)
+    for name in tensors:
+        if tensors[name].is_floating_point():
+            assert getattr(moved.opts, name).dtype == torch.float64, name
+    assert set(tensors) <= set(module.state_dict())

@@ -434,31 +434,37 @@ def _robust(input: Tensor, target: Tensor, opts: RobustOptions, weight: Tensor |
 
 class MSELoss(LossModule):
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        """The loss of ``input`` against ``target`` (same shape), optionally ``weight``-ed."""
         return _mse(input, target, self.opts, weight)
 
 
 class MAELoss(LossModule):
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        """The loss of ``input`` against ``target`` (same shape), optionally ``weight``-ed."""
         return _mae(input, target, self.opts, weight)
 
 
 class HuberLoss(LossModule):
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        """The loss of ``input`` against ``target`` (same shape), optionally ``weight``-ed."""
         return _huber(input, target, self.opts, weight)
 
 
 class SmoothL1Loss(LossModule):
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        """The loss of ``input`` against ``target`` (same shape), optionally ``weight``-ed."""
         return _smooth_l1(input, target, self.opts, weight)
 
 
 class LogCoshLoss(LossModule):
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        """The loss of ``input`` against ``target`` (same shape), optionally ``weight``-ed."""
         return _log_cosh(input, target, self.opts, weight)
 
 
 class CharbonnierLoss(LossModule):
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        """The loss of ``input`` against ``target`` (same shape), optionally ``weight``-ed."""
         return _charbonnier(input, target, self.opts, weight)
 
 
@@ -466,6 +472,7 @@ class RobustLoss(LossModule):
     """``alpha``/``scale`` given as ``nn.Parameter`` are learnt with the model."""
 
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        """The loss of ``input`` against ``target`` (same shape), optionally ``weight``-ed."""
         return _robust(input, target, self.opts, weight)
 
 
