@@ -7,7 +7,7 @@ tensor(1.3125)
 """
 
 from . import functional
-from ._core import LossSpec, checks_enabled, set_checks
+from ._core import LossModule, LossOptions, LossSpec, checks_enabled, set_checks
 
 # regression
 from .losses.regression import (
@@ -72,6 +72,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "LossModule",
+    "LossOptions",
     "LossSpec",
     "checks_enabled",
     "functional",

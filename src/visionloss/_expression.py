@@ -132,8 +132,13 @@ class _Parser:
                     return left * right
                 if isinstance(left, list) and isinstance(right, list):
                     raise self.refuse(node, "a product of two losses")
-                factor, terms = (left, right) if isinstance(left, float) else (right, left)
-                return [Term(t.name, t.options, t.weight * float(factor)) for t in terms]
+                if isinstance(left, float) and isinstance(right, list):
+                    factor, terms = left, right
+                elif isinstance(right, float) and isinstance(left, list):
+                    factor, terms = right, left
+                else:  # unreachable: the cases above cover every pair
+                    raise self.refuse(node, "a product")
+                return [Term(t.name, t.options, t.weight * factor) for t in terms]
             symbol = _OPERATORS.get(type(node.op), type(node.op).__name__)
             raise self.refuse(node, f"the operator {symbol!r}")
         if isinstance(node, ast.UnaryOp):

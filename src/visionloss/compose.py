@@ -51,10 +51,10 @@ def _check_weight_value(value: Any, name: str) -> float:
     """A loss weight: a real number (not a bool), finite, >= 0."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name}: expected a real number >= 0, got {describe(value)}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
-    return value
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{name}: expected a finite number >= 0, got {number!r}")
+    return number
 
 
 # --- CombinedLoss ---------------------------------------------------------------------------------
@@ -279,6 +279,15 @@ class MultiTaskLoss(nn.Module):
         >>> mtl({"seg": torch.tensor(2.0), "depth": torch.tensor(4.0)})  # s = 0: (2 + 4) / 2
         tensor(3., grad_fn=<SumBackward0>)
     """
+
+    # buffers, registered in __init__ according to the weighting
+    dwa_weights: Tensor
+    loss_history: Tensor
+    num_epochs: Tensor
+    _epoch_sum: Tensor
+    _epoch_count: Tensor
+    initial_losses: Tensor
+    _has_initial: Tensor
 
     def __init__(
         self,

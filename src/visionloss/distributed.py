@@ -34,7 +34,7 @@ def world_rank(process_group: object | None = None) -> tuple[int, int]:
     if not (dist.is_available() and dist.is_initialized()):
         return 1, 0
     group = process_group or dist.group.WORLD
-    return dist.get_world_size(group), dist.get_rank(group)
+    return dist.get_world_size(group), dist.get_rank(group)  # type: ignore[arg-type]
 
 
 def sync_sum(tensor: Tensor, *, sync: bool, process_group: object | None = None) -> Tensor:
@@ -47,7 +47,8 @@ def sync_sum(tensor: Tensor, *, sync: bool, process_group: object | None = None)
     from torch.distributed.nn.functional import all_reduce
 
     group = process_group or dist.group.WORLD
-    return all_reduce(tensor, op=dist.ReduceOp.SUM, group=group)
+    result: Tensor = all_reduce(tensor, op=dist.ReduceOp.SUM, group=group)
+    return result
 
 
 def gather_cat(
@@ -65,5 +66,5 @@ def gather_cat(
 
     group = process_group or dist.group.WORLD
     parts = all_gather(tensor.contiguous(), group=group)
-    rank = dist.get_rank(group)
+    rank = dist.get_rank(group)  # type: ignore[arg-type]
     return torch.cat(parts, dim=0), rank * tensor.shape[0]

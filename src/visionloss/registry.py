@@ -165,7 +165,7 @@ def _register(obj: T, name: str | None, override: bool) -> T:
                 f"name: {name!r} is already registered (visionloss.functional."
                 f"{spec.function_name}); pass override=True to replace it"
             )
-    _user[name] = obj
+    _user[name] = obj  # type: ignore[assignment]  # T is a callable, checked above
     return obj
 
 

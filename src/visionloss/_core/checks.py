@@ -87,10 +87,10 @@ def check_tensor(value: Any, name: str) -> Tensor:
 
 def check_floating(value: Any, name: str) -> Tensor:
     """Raise ``TypeError`` unless ``value`` is a floating-point tensor."""
-    check_tensor(value, name)
-    if not value.is_floating_point():
-        raise TypeError(f"{name}: expected a floating-point tensor, got dtype {value.dtype}")
-    return value
+    tensor = check_tensor(value, name)
+    if not tensor.is_floating_point():
+        raise TypeError(f"{name}: expected a floating-point tensor, got dtype {tensor.dtype}")
+    return tensor
 
 
 def check_flag(value: Any, name: str) -> bool:

@@ -20,7 +20,7 @@ REDUCTIONS: tuple[str, ...] = ("none", "mean", "sum")
 
 def check_reduction(reduction: str) -> str:
     """Raise ``ValueError`` unless ``reduction`` is ``"none"``, ``"mean"`` or ``"sum"``."""
-    return check_choice(reduction, "reduction", REDUCTIONS)
+    return str(check_choice(reduction, "reduction", REDUCTIONS))
 
 
 def check_weight(weight: Tensor | None, shape: torch.Size, name: str = "weight") -> None:
@@ -78,15 +78,15 @@ def reduce_loss(
     total = loss.sum()
     if reduction == "sum":
         return total
-    if weight is None and valid is None:
+    if weight is not None and valid is not None:
+        count = (weight * valid).expand(loss.shape).sum()
+    elif weight is not None:
+        count = weight.expand(loss.shape).sum()
+    elif valid is not None:
+        count = valid.expand(loss.shape).sum(dtype=loss.dtype)
+    else:
         # mean of an empty tensor is NaN in torch; sum / max(count, 1) is 0 with zero gradients
         return total / max(loss.numel(), 1)
-    if weight is None:
-        count = valid.expand(loss.shape).sum(dtype=loss.dtype)
-    elif valid is None:
-        count = weight.expand(loss.shape).sum()
-    else:
-        count = (weight * valid).expand(loss.shape).sum()
     # A weighted mean may legitimately have a denominator below 1, so replace only an exact 0.
     safe_count = torch.where(count > 0, count, torch.ones_like(count))
     return total / safe_count

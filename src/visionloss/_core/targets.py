@@ -44,7 +44,7 @@ MODES: tuple[str, ...] = ("binary", "multilabel", "multiclass")
 
 def check_mode(mode: str) -> str:
     """Raise ``ValueError`` unless ``mode`` is one of :data:`MODES`."""
-    return check_choice(mode, "mode", MODES)
+    return str(check_choice(mode, "mode", MODES))
 
 
 @dataclass(frozen=True)
@@ -120,11 +120,11 @@ def prepare_dense_target(
         target = target.long()
         if ignore_index is None:
             return DenseTarget(mode, target, None, None)
-        valid = target != ignore_index
+        ids_valid = target != ignore_index
         index = torch.where(
-            valid, target, torch.zeros((), dtype=target.dtype, device=target.device)
+            ids_valid, target, torch.zeros((), dtype=target.dtype, device=target.device)
         )
-        return DenseTarget(mode, index, None, valid)
+        return DenseTarget(mode, index, None, ids_valid)
 
     if target.shape != input.shape:
         raise ValueError(
