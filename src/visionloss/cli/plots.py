@@ -336,10 +336,10 @@ def _kl(fig: Any) -> None:
     right.plot(mu[:, 0].numpy(), forward.reshape(-1).numpy(), label="KL(N(μ, 0.5²) ‖ N(0, 1))")
     right.plot(mu[:, 0].numpy(), backward.reshape(-1).numpy(), label="KL(N(0, 1) ‖ N(μ, 0.5²))")
     z = torch.stack([mu[:, 0], torch.zeros_like(mu[:, 0])], dim=1)  # Bernoulli as 2 logits
-    value = VF.kl_divergence(z, torch.zeros_like(z), reduction="none").reshape(z.shape[0], -1).sum(1)
-    right.plot(
-        mu[:, 0].numpy(), value.numpy(), "--", label="categorical: KL(softmax([μ,0]) ‖ ½,½)"
+    value = (
+        VF.kl_divergence(z, torch.zeros_like(z), reduction="none").reshape(z.shape[0], -1).sum(1)
     )
+    right.plot(mu[:, 0].numpy(), value.numpy(), "--", label="categorical: KL(softmax([μ,0]) ‖ ½,½)")
     _style(right, "mean shift μ (logit shift for the categorical)", "KL", "KL is not symmetric")
 
 

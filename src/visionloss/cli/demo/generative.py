@@ -158,7 +158,9 @@ def run_gan(s: Settings, tick: Tick) -> TaskResult:
         for _ in range(steps):
             real = x_train[torch.randint(0, len(x_train), (batch,), generator=generator)]
             fake = torch.sigmoid(g(torch.randn(batch, NOISE, generator=generator)))
-            d_loss = VF.discriminator_loss(d(real).squeeze(1), d(fake.detach()).squeeze(1), kind=kind)
+            d_loss = VF.discriminator_loss(
+                d(real).squeeze(1), d(fake.detach()).squeeze(1), kind=kind
+            )
             d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
             d_opt.step()
