@@ -16,7 +16,7 @@ from ._util import FAMILIES, CliError, OutDirError, prepare_out_dir
 try:  # typer >= 0.2x vendors click as typer._click; older typer uses click itself
     from typer._click import exceptions as _click_errors
 except ImportError:  # pragma: no cover - depends on the installed typer
-    from click import exceptions as _click_errors  # type: ignore[no-redef]
+    from click import exceptions as _click_errors  # type: ignore[no-redef, import-not-found, unused-ignore]
 
 __all__ = ["app", "run"]
 
@@ -87,7 +87,7 @@ def list_command(
         ),
     ] = None,
     family: Annotated[
-        Family | None,  # type: ignore[valid-type]
+        Family | None,
         typer.Option("--family", "-f", help="Show only this family.", case_sensitive=False),
     ] = None,
     format: Annotated[

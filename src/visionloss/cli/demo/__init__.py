@@ -68,7 +68,7 @@ def run_task(task: str, settings: Settings, tick: Any = None, *, debug: bool = F
     run, _, title = _hooks(task)
     start = time.perf_counter()
     try:
-        result = run(settings, tick or (lambda _label: None))
+        result: TaskResult = run(settings, tick or (lambda _label: None))
     except Exception as error:
         if debug:
             raise
@@ -243,6 +243,7 @@ def write_results(report: DemoReport) -> list[str]:
     import visionloss
 
     folder = report.settings.out
+    tasks: list[dict[str, Any]] = []
     payload = {
         "command": "visionloss demo",
         "size": report.settings.size,
@@ -254,13 +255,13 @@ def write_results(report: DemoReport) -> list[str]:
             "torch": torch.__version__,
             "python": platform.python_version(),
         },
-        "tasks": [],
+        "tasks": tasks,
     }
     for result in report.results:
         entry = asdict(result)
         entry["best"] = result.best()
         entry["seconds"] = round(result.seconds, 2)
-        payload["tasks"].append(entry)
+        tasks.append(entry)
     (folder / "results.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     with open(folder / "results.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ __all__ = [
     "seed_everything",
 ]
 
+T = TypeVar("T")
 Tick = Callable[[str], None]  # advance the progress bar by one step; the text names the method
 
 
@@ -38,7 +39,7 @@ class Settings:
     seed: int
     out: Path
 
-    def pick(self, tiny: Any, quick: Any, full: Any) -> Any:
+    def pick(self, tiny: T, quick: T, full: T) -> T:
         return {"tiny": tiny, "quick": quick, "full": full}[self.size]
 
 

@@ -93,7 +93,8 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
     inter = iw * ih
     area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])  # noqa: E731
-    return inter / (area(a) + area(b) - inter)
+    result: np.ndarray = inter / (area(a) + area(b) - inter)
+    return result
 
 
 def run(s: Settings, tick: Tick) -> TaskResult:

@@ -69,7 +69,7 @@ def _pairs(emb: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 def pca(x_train: Tensor, x: Tensor, k: int) -> Tensor:
     mean = x_train.mean(0)
     _, _, v = torch.linalg.svd(x_train - mean, full_matrices=False)
-    return (x - mean) @ v[:k].T
+    return torch.matmul(x - mean, v[:k].T)
 
 
 def run(s: Settings, tick: Tick) -> TaskResult:

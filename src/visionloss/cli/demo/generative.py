@@ -86,7 +86,8 @@ def run_vae(s: Settings, tick: Tick) -> TaskResult:
         models[label] = net
         with torch.no_grad():
             evaluation = torch.Generator().manual_seed(s.seed + 7)
-            nelbo = np.mean([float(_vae_objective(net, x_test, evaluation, 1.0)) for _ in range(8)])
+            values = [float(_vae_objective(net, x_test, evaluation, 1.0)) for _ in range(8)]
+            nelbo = float(np.mean(values))
             recon, mu, logvar = net(x_test, evaluation)
             mse = float((torch.sigmoid(recon) - x_test).square().sum(1).mean())
             kl = float(VF.gaussian_kl(mu, logvar))
@@ -161,6 +162,7 @@ def run_gan(s: Settings, tick: Tick) -> TaskResult:
             d_loss = VF.discriminator_loss(
                 d(real).squeeze(1), d(fake.detach()).squeeze(1), kind=kind
             )
+            assert isinstance(d_loss, Tensor)  # for mypy: a reduced loss is one tensor
             d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
             d_opt.step()

@@ -14,6 +14,7 @@ its own network.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -84,7 +85,7 @@ def run(s: Settings, tick: Tick) -> TaskResult:
             found["ink"] = VF.mse_loss(out["ink"], ink)
         return found
 
-    def evaluate(nets: list[nn.Module]) -> dict[str, float]:
+    def evaluate(nets: Sequence[nn.Module]) -> dict[str, float]:
         metrics = {}
         with torch.no_grad():
             for net in nets:
@@ -95,14 +96,11 @@ def run(s: Settings, tick: Tick) -> TaskResult:
                     metrics["ink RMSE"] = float((out["ink"] - ink_test).square().mean().sqrt())
         return metrics
 
-    def train(label: str, weighting: str | None) -> Row:
+    def train(label: str, weighting: str) -> Row:
         _seed(s.seed)
         net = TwoHeads()
-        parameters = list(net.parameters())
-        combine = None
-        if weighting is not None:
-            combine = MultiTaskLoss(list(TASK_NAMES), weighting=weighting)
-            parameters += list(combine.parameters())
+        combine = MultiTaskLoss(list(TASK_NAMES), weighting=weighting)
+        parameters = [*net.parameters(), *combine.parameters()]
         history: list[dict[str, float]] = []
 
         def loss_at(step: int) -> Tensor:
@@ -113,7 +111,8 @@ def run(s: Settings, tick: Tick) -> TaskResult:
             if weights is not None and not isinstance(weights, dict):
                 weights = dict(zip(TASK_NAMES, torch.as_tensor(weights).tolist(), strict=False))
             history.append({"weight " + k: float(v) for k, v in (weights or {}).items()})
-            return combine(parts)
+            total: Tensor = combine(parts)
+            return total
 
         fit(parameters, loss_at, steps, lambda: tick(label), lr=1e-2)
         histories[label] = history
@@ -127,13 +126,13 @@ def run(s: Settings, tick: Tick) -> TaskResult:
         for task in TASK_NAMES:
             _seed(s.seed)
             net = TwoHeads(digit=task == "digit", ink=task == "ink")
-            fit(
-                net.parameters(),
-                lambda _, net=net: sum(losses(net(x_train), y_train, ink_train).values()),
-                steps,
-                lambda task=task: tick(f"separate: {task}"),
-                lr=1e-2,
-            )
+
+            def loss_at(step: int, net: TwoHeads = net) -> Tensor:
+                parts = losses(net(x_train), y_train, ink_train)
+                return torch.stack(list(parts.values())).sum()
+
+            label = f"separate: {task}"
+            fit(net.parameters(), loss_at, steps, functools.partial(tick, label), lr=1e-2)
             nets.append(net)
         return Row("", evaluate(nets))
 

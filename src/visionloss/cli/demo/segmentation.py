@@ -48,7 +48,8 @@ def _horse() -> np.ndarray:
 
     mask = ~data.horse()  # the package's image is a black horse on white
     rows, cols = np.nonzero(mask)
-    return mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    cropped: np.ndarray = mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    return cropped
 
 
 def make_data(n: int, size: int, rs: np.random.RandomState) -> tuple[Tensor, Tensor]:
@@ -106,12 +107,12 @@ class SegNet(nn.Module):
             nn.Upsample(scale_factor=2),
         )
         self.head = nn.Conv2d(2 * width, len(CLASSES), 3, padding=1)
-        with torch.no_grad():
-            self.head.bias.copy_(frequencies.clamp(min=1e-4).log())
+        self.head.bias = nn.Parameter(frequencies.clamp(min=1e-4).log())
 
     def forward(self, x: Tensor) -> Tensor:
         features = self.full(x)
-        return self.head(torch.cat([features, self.coarse(features)], dim=1))
+        logits: Tensor = self.head(torch.cat([features, self.coarse(features)], dim=1))
+        return logits
 
 
 def scores(pred: Tensor, target: Tensor) -> dict[str, float]:
