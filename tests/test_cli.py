@@ -3,7 +3,8 @@
 Commands run in-process through :func:`visionloss.cli.main` (argv in, exit code out), plus one
 subprocess run of ``python -m visionloss.cli`` for the real entry point. The demo runs with the
 hidden ``--tiny`` size (a few steps per loss): these tests check the plumbing (files, tables,
-skips, determinism), not what the losses achieve.
+determinism), not what the losses achieve. ``list`` reads the loss specs; in a checkout where
+only some families are declared through specs, these tests use the regression losses.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("sklearn")
 pytest.importorskip("skimage")
 
+import visionloss
 import visionloss.functional as VF
 from visionloss.cli import main
 from visionloss.cli.demo import TASKS, run_task
 from visionloss.cli.demo._common import Settings
+from visionloss.cli.listing import COMPOSITION, latex_to_text
+from visionloss.losses import SPECS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -72,6 +76,7 @@ def test_no_command_shows_help_and_usage_code(capsys):
         (["frobnicate"], "frobnicate"),
         (["list", "--family", "nope"], "--family"),
         (["list", "--bogus"], "--bogus"),
+        (["list", "hubr"], "'hubr'"),
         (["demo", "--task", "nope"], "--task"),
         (["demo", "--seed", "-3"], "--seed"),
         (["plot", "--only", "no-such-figure"], "--only"),
@@ -99,7 +104,7 @@ def test_entry_point_in_a_subprocess():
         timeout=120,
     )
     assert ok.returncode == 0, ok.stderr
-    assert {line.split("\t")[0] for line in ok.stdout.splitlines()} >= {"mse_loss", "robust_loss"}
+    assert {line.split("\t")[0] for line in ok.stdout.splitlines()} >= {"mse", "robust"}
     bad = subprocess.run(
         [sys.executable, "-m", "visionloss.cli", "list", "--format", "xml"],
         capture_output=True,
@@ -113,40 +118,131 @@ def test_entry_point_in_a_subprocess():
 # --- list -----------------------------------------------------------------------------------------
 
 
-def test_list_csv_has_every_loss_of_functional(capsys):
+def _csv_rows(capsys) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+
+
+def test_list_csv_has_one_row_per_spec(capsys):
     assert main(["list", "--format", "csv"]) == 0
-    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    names = {row["name"] for row in rows}
-    losses = {n for n in VF.__all__ if n.endswith("_loss")}  # helpers (box_convert...) left out
-    assert losses <= names
-    huber = next(row for row in rows if row["name"] == "huber_loss")
+    rows = _csv_rows(capsys)
+    losses = [row for row in rows if row["family"] != "composition"]
+    assert [row["name"] for row in losses] == [s.name for s in SPECS]  # catalogue order
+    assert {row["name"] for row in rows} == {s.name for s in SPECS} | {e.name for e in COMPOSITION}
+    huber = next(row for row in rows if row["name"] == "huber")
+    spec = visionloss.loss_info("huber")
+    assert huber["function"] == "huber_loss"
+    assert huber["module"] == "HuberLoss"
     assert huber["family"] == "regression"
-    assert huber["defaults"] == "delta=1.0"  # read from the signature
-    assert huber["module"] == "HuberLoss"  # the Module whose docstring points to the function
-    assert huber["summary"]  # the docstring's first line
-    assert "Huber 1964" in huber["paper"]
-    assert all(row["family"] != "other" for row in rows)
+    assert huber["required"] == ""
+    assert huber["defaults"] == "delta=1.0"  # reduction left out
+    assert huber["summary"] == spec.summary
+    assert huber["formula"] == spec.formula  # LaTeX, as declared
+    assert "Huber" in huber["paper"] and "1964" in huber["paper"]
+    for spec in SPECS:  # every column comes from the spec
+        row = next(r for r in rows if r["name"] == spec.name)
+        assert row["function"] == spec.function_name
+        assert row["module"] == (spec.module_name or "")
+        assert row["required"] == ", ".join(spec.required)
+        assert row["paper"] == spec.paper
+
+
+def test_list_required_options_come_from_the_spec(capsys):
+    assert main(["list", "--format", "csv"]) == 0
+    rows = {row["name"]: row for row in _csv_rows(capsys)}
+    for spec in SPECS:
+        if spec.required:  # e.g. mode for the overlap losses, once they are declared by spec
+            assert rows[spec.name]["required"] == ", ".join(spec.required)
+            assert all(f"{r}=" not in rows[spec.name]["defaults"] for r in spec.required)
+
+
+def test_list_composition_tools(capsys):
+    assert main(["list", "--format", "json", "--family", "composition"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert [e["name"] for e in entries] == [
+        "CombinedLoss",
+        "MultiTaskLoss",
+        "class_weights",
+        "build_loss",
+    ]
+    assert all(e["summary"] for e in entries)
+    for e in entries:  # each names something public
+        assert hasattr(visionloss, e["name"]), e["name"]
 
 
 def test_list_family_filter_and_plain(capsys):
     assert main(["list", "--family", "regression", "--plain"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert {line.split("\t")[1] for line in lines} == {"regression"}
-    assert [line.split("\t")[0] for line in lines][:2] == ["mse_loss", "mae_loss"]  # DESIGN order
+    lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert {line[3] for line in lines} == {"regression"}
+    assert [line[0] for line in lines][:2] == ["mse", "mae"]  # DESIGN order
+    assert lines[0][:3] == ["mse", "mse_loss", "MSELoss"]
 
 
-def test_list_table_shows_names_and_papers(capsys):
+@pytest.mark.parametrize("form", ["huber", "huber_loss", "HuberLoss"])
+def test_list_takes_any_name_form(form, capsys):
+    assert main(["list", form, "--format", "csv"]) == 0
+    assert [row["name"] for row in _csv_rows(capsys)] == ["huber"]
+
+
+def test_list_names_keep_their_order_and_take_composition_tools(capsys):
+    assert main(["list", "RobustLoss", "mse_loss", "build_loss", "robust", "--plain"]) == 0
+    names = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == ["robust", "mse", "build_loss"]
+
+
+def test_list_help_names_the_three_name_forms(capsys):
+    assert main(["list", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for text in ("build_loss", "registry name", "function name", "Module name"):
+        assert text in out, text
+
+
+def test_list_table_shows_names_formula_text_and_papers(capsys):
     assert main(["list", "--family", "regression"]) == 0
     out = capsys.readouterr().out
     assert "visionloss catalogue" in out
-    for text in ("robust_loss", "RobustLoss", "Barron"):
+    for text in ("robust", "robust_loss", "RobustLoss", "Barron", "δ"):
         assert text in out
+    assert r"\delta" not in out and r"\tfrac" not in out  # LaTeX shown as text
 
 
 def test_list_json(capsys):
     assert main(["list", "--format", "json", "-f", "regression"]) == 0
     entries = json.loads(capsys.readouterr().out)
-    assert {e["name"] for e in entries} >= {"charbonnier_loss", "smooth_l1_loss"}
+    assert {e["name"] for e in entries} >= {"charbonnier", "smooth_l1"}
+    robust = next(e for e in entries if e["name"] == "robust")
+    assert robust["formula"].startswith(r"\frac{")  # json keeps the LaTeX
+    assert robust["defaults"] == "alpha=1.0, scale=1.0"
+
+
+@pytest.mark.parametrize(
+    ("latex", "text"),
+    [
+        ("(x - y)^2", "(x - y)²"),
+        (r"\alpha + \beta \le \gamma", "α + β ≤ γ"),
+        (r"\tfrac12 d^2", "½ d²"),
+        (r"\frac{1}{2}", "½"),
+        (r"\frac{a}{b}", "a/b"),
+        (r"\frac{a + b}{c}", "(a + b)/c"),
+        (r"\tfrac{1}{2\beta} d^2", "1/(2β) d²"),  # not 1/2β
+        (r"\left(x\right)^{\alpha/2}", "(x)^(α/2)"),
+        (r"d \text{ if } |d| < 1", "d if |d| < 1"),
+        (r"\sqrt{d^2 + \epsilon^2} - \epsilon", "√(d² + ε²) - ε"),
+        (r"\log\cosh(x - y)", "log cosh(x - y)"),
+        (r"\sum_{c} w_c", "Σ_c w_c"),
+        (r"\|x\|_2", "‖x‖_2"),
+        (r"\unknown{x}", "unknownx"),  # an unknown command loses only its backslash
+    ],
+)
+def test_latex_to_text(latex, text):
+    assert latex_to_text(latex) == text
+
+
+def test_latex_to_text_reads_every_formula():
+    for spec in SPECS:
+        text = latex_to_text(spec.formula)
+        assert text and "\\" not in text and "{" not in text, (spec.name, text)
+    robust = latex_to_text(visionloss.loss_info("robust").formula)
+    assert robust == "|α - 2|/α(((d/c)²/|α - 2| + 1)^(α/2) - 1)"
 
 
 # --- plot -----------------------------------------------------------------------------------------
@@ -161,20 +257,9 @@ def test_plot_writes_pngs_and_index(tmp_path, capsys):
     assert sorted(referenced) == sorted(p.name for p in out.glob("*.png"))
     for name in referenced:
         assert _is_png(out / name), name
-    # every figure of the gallery is either drawn or listed as skipped with its reason
     from visionloss.cli.plots import FIGURES
 
-    for figure in FIGURES:
-        assert f"{figure.name}.png" in referenced or f"Skipped {figure.name}" in index
-
-
-def test_plot_skips_a_figure_whose_losses_are_absent(tmp_path, monkeypatch, capsys):
-    monkeypatch.delattr(VF, "dice_loss", raising=False)
-    assert main(["plot", "--out", str(tmp_path), "--only", "overlap", "--only", "kl"]) == 0
-    out = capsys.readouterr().out
-    assert "skipped" in out and "dice_loss" in out
-    assert not (tmp_path / "overlap.png").exists()
-    assert "Skipped overlap" in (tmp_path / "index.html").read_text()
+    assert sorted(referenced) == sorted(f"{figure.name}.png" for figure in FIGURES)
 
 
 # --- demo -----------------------------------------------------------------------------------------
@@ -192,16 +277,13 @@ def test_demo_tiny_writes_table_results_and_figures(tmp_path, capsys):
     for name, task in tasks.items():
         assert not task["failed"], (name, task["failed"])
         assert name in printed
-        ran = [row for row in task["rows"] if not row["skipped"]]
-        assert len(ran) >= 2, name
-        for row in ran:
+        assert len(task["rows"]) >= 2, name
+        for row in task["rows"]:
             assert math.isfinite(row["metrics"][task["metric"]]), (name, row)
     with open(out / "results.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert {row["task"] for row in rows} == set(TASKS)
-    assert sum(row["primary"] == "1" for row in rows) == sum(
-        len([r for r in t["rows"] if not r["skipped"]]) for t in tasks.values()
-    )
+    assert sum(row["primary"] == "1" for row in rows) == sum(len(t["rows"]) for t in tasks.values())
     figures = [f for task in tasks.values() for f in task["figures"]]
     assert len(figures) >= 6
     for name in figures:
@@ -214,15 +296,6 @@ def test_demo_is_deterministic_with_the_seed(tmp_path):
         first = run_task(task, settings, debug=True)
         second = run_task(task, settings, debug=True)
         assert [r.metrics for r in first.rows] == [r.metrics for r in second.rows]
-
-
-def test_demo_skips_a_loss_that_is_absent(tmp_path, monkeypatch):
-    monkeypatch.delattr(VF, "focal_loss", raising=False)
-    result = run_task("classification", Settings("tiny", 0, tmp_path), debug=True)
-    by_method = {row.method: row for row in result.rows}
-    assert "focal_loss" in by_method["focal γ=2"].skipped
-    assert by_method["cross-entropy"].metrics and not by_method["cross-entropy"].skipped
-    assert "focal γ=2" not in result.best()
 
 
 def test_demo_task_error_becomes_a_failed_row_and_code_1(tmp_path, monkeypatch, capsys):

@@ -16,7 +16,7 @@ from ._util import FAMILIES, CliError, OutDirError, prepare_out_dir
 try:  # typer >= 0.2x vendors click as typer._click; older typer uses click itself
     from typer._click import exceptions as _click_errors
 except ImportError:  # pragma: no cover - depends on the installed typer
-    from click import exceptions as _click_errors  # type: ignore[no-redef]
+    from click import exceptions as _click_errors  # type: ignore[no-redef, import-not-found, unused-ignore]
 
 __all__ = ["app", "run"]
 
@@ -78,8 +78,16 @@ def _root(
 
 @app.command("list")
 def list_command(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Show only these losses: registry name (huber), function name (huber_loss) or "
+            "Module name (HuberLoss); or a composition tool (build_loss).",
+            show_default=False,
+        ),
+    ] = None,
     family: Annotated[
-        Family | None,  # type: ignore[valid-type]
+        Family | None,
         typer.Option("--family", "-f", help="Show only this family.", case_sensitive=False),
     ] = None,
     format: Annotated[
@@ -92,15 +100,24 @@ def list_command(
     ] = ListFormat.table,
     plain: Annotated[bool, typer.Option("--plain", help="Same as --format plain.")] = False,
 ) -> None:
-    """Show the catalogue: every loss with its family, formula, defaults and paper.
+    """Show the catalogue: every loss with its names, family, formula, options and paper.
 
-    Read from the installed **visionloss.functional** (names, docstrings, signature
-    defaults), so it lists exactly what this install provides.
+    Read from the loss specs (**visionloss.losses.SPECS**), so it lists exactly what this
+    install provides. Each loss has three names, and **build_loss** (and **loss_info**) accept
+    any of them: the registry name (**huber**), the function name (**huber_loss**) and the Module
+    name (**HuberLoss**), as in **build_loss("huber(delta=2.0) + 0.1 * mae")**. CSV, JSON and
+    plain output give the formula in LaTeX; the table shows it as text.
     """
     from . import listing
 
-    name = family.value if family is not None else None
-    entries = listing.catalogue(name)
+    family_name = family.value if family is not None else None
+    entries = listing.catalogue(family_name)
+    if names:
+        try:
+            entries = listing.select(entries, names)
+        except ValueError as error:
+            message = str(error).removeprefix("name: ")
+            raise typer.BadParameter(message, param_hint="'NAMES'") from error
     fmt = ListFormat.plain if plain else format
     if fmt is not ListFormat.table:
         sys.stdout.write(listing.RENDERERS[fmt.value](entries))
@@ -108,11 +125,7 @@ def list_command(
     from rich.console import Console
 
     console = Console()
-    console.print(listing.table(entries, name, console.width))
-    if name is None:
-        absent = listing.absent_families(entries)
-        if absent:
-            console.print(f"[yellow]not in this install yet:[/yellow] {', '.join(absent)}")
+    console.print(listing.table(entries, family_name, console.width))
 
 
 @app.command("plot")
@@ -147,8 +160,6 @@ def plot_command(
     console = Console()
     made = plots.make_gallery(folder, only=only, dpi=dpi, console=console)
     console.print(f"[green]{len(made.figures)} figures[/green] in {folder}/ ; open {made.index}")
-    for name, reason in made.skipped:
-        console.print(f"[yellow]skipped[/yellow] {name}: {reason}")
 
 
 @app.command("demo")

@@ -2,8 +2,7 @@
 
 Every curve is computed by calling the ``visionloss.functional`` function on a grid of inputs
 (float64), and every gradient by autograd through that call: the figures show what the code
-does, not a re-derived formula. A figure whose functions are absent from this install is skipped
-with a note (in the console and in ``index.html``).
+does, not a re-derived formula.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._util import MissingLossError, accepts, loss_fn
+import visionloss.functional as VF
 
 __all__ = ["FIGURES", "Gallery", "GalleryFigure", "make_gallery", "select", "write_index"]
 
@@ -42,7 +41,6 @@ class Gallery:
 
     folder: Path
     figures: list[GalleryFigure] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def index(self) -> Path:
@@ -64,16 +62,14 @@ def _value_and_grad(f: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Any, Any]
     return y.detach().numpy(), g.numpy()
 
 
-def _per_point(f: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Any, Any]:
-    """Like :func:`_value_and_grad` for a function that only returns a reduced scalar."""
-    values, grads = [], []
-    for point in x:
-        p = point.reshape(1).clone().requires_grad_(True)
-        y = f(p)
-        (g,) = torch.autograd.grad(y, p)
-        values.append(y.item())
-        grads.append(g.item())
-    return torch.tensor(values).numpy(), torch.tensor(grads).numpy()
+def _at_residual(fn: Callable[..., Tensor], **options: Any) -> Callable[[Tensor], Tensor]:
+    """``d -> fn(d, 0, reduction="none", **options)``: a regression loss as a function of the
+    residual."""
+
+    def at(d: Tensor) -> Tensor:
+        return fn(d, torch.zeros_like(d), reduction="none", **options)
+
+    return at
 
 
 def _style(ax: Any, xlabel: str, ylabel: str, title: str) -> None:
@@ -90,22 +86,17 @@ def _style(ax: Any, xlabel: str, ylabel: str, title: str) -> None:
 
 def _regression(fig: Any) -> None:
     d = _grid(-3.0, 3.0)
-    curves = [
-        ("MSE", loss_fn("mse_loss"), {}),
-        ("MAE", loss_fn("mae_loss"), {}),
-        ("Huber δ=2", loss_fn("huber_loss"), {"delta": 2.0}),
-        ("Smooth L1 β=1", loss_fn("smooth_l1_loss"), {"beta": 1.0}),
-        ("log-cosh", loss_fn("log_cosh_loss"), {}),
-        ("Charbonnier ε=0.5", loss_fn("charbonnier_loss"), {"eps": 0.5}),
+    curves: list[tuple[str, Callable[..., Tensor], dict[str, Any]]] = [
+        ("MSE", VF.mse_loss, {}),
+        ("MAE", VF.mae_loss, {}),
+        ("Huber δ=2", VF.huber_loss, {"delta": 2.0}),
+        ("Smooth L1 β=1", VF.smooth_l1_loss, {"beta": 1.0}),
+        ("log-cosh", VF.log_cosh_loss, {}),
+        ("Charbonnier ε=0.5", VF.charbonnier_loss, {"eps": 0.5}),
     ]
     left, right = fig.subplots(1, 2)
     for label, fn, options in curves:
-        value, grad = _value_and_grad(
-            lambda x, fn=fn, options=options: fn(
-                x, torch.zeros_like(x), reduction="none", **options
-            ),
-            d,
-        )
+        value, grad = _value_and_grad(_at_residual(fn, **options), d)
         left.plot(d.numpy(), value, label=label, lw=1.8)
         right.plot(d.numpy(), grad, label=label, lw=1.8)
     left.set_ylim(-0.1, 4.5)
@@ -115,7 +106,7 @@ def _regression(fig: Any) -> None:
 
 
 def _robust(fig: Any) -> None:
-    fn = loss_fn("robust_loss")
+    fn = VF.robust_loss
     d = _grid(-6.0, 6.0)
     left, right = fig.subplots(1, 2)
     for alpha, name in [
@@ -125,9 +116,7 @@ def _robust(fig: Any) -> None:
         (-2.0, "α=−2 (Geman-McClure)"),
         (-math.inf, "α=−∞ (Welsch)"),
     ]:
-        value, grad = _value_and_grad(
-            lambda x, a=alpha: fn(x, torch.zeros_like(x), alpha=a, scale=1.0, reduction="none"), d
-        )
+        value, grad = _value_and_grad(_at_residual(fn, alpha=alpha, scale=1.0), d)
         left.plot(d.numpy(), value, label=name, lw=1.8)
         right.plot(d.numpy(), grad, label=name, lw=1.8)
     left.set_ylim(-0.1, 5.0)
@@ -137,33 +126,30 @@ def _robust(fig: Any) -> None:
 
 
 def _focal(fig: Any) -> None:
-    focal = loss_fn("focal_loss")
-    bce = loss_fn("binary_cross_entropy")
     p = _grid(0.005, 0.995, 400)
     z = torch.log(p) - torch.log1p(-p)  # logit(p_t) with target 1, so p_t = sigmoid(z) = p
     ones = torch.ones_like(z)
     left, right = fig.subplots(1, 2)
-    value, grad = _value_and_grad(lambda x: bce(x, ones, reduction="none"), z)
+    value, grad = _value_and_grad(lambda x: VF.binary_cross_entropy(x, ones, reduction="none"), z)
     left.plot(p.numpy(), value, label="CE", color="black", lw=2.6)
     right.plot(p.numpy(), -grad, label="CE", color="black", lw=2.6)
     for gamma in (0.5, 1.0, 2.0, 5.0):
-        value, grad = _value_and_grad(
-            lambda x, g=gamma: focal(x, ones, mode="binary", gamma=g, reduction="none"), z
-        )
+
+        def focal(x: Tensor, gamma: float = gamma) -> Tensor:
+            return VF.focal_loss(x, ones, mode="binary", gamma=gamma, reduction="none")
+
+        value, grad = _value_and_grad(focal, z)
         left.plot(p.numpy(), value, label=f"focal γ={gamma:g}", lw=1.8)
         right.plot(p.numpy(), -grad, label=f"focal γ={gamma:g}", lw=1.8)
-    try:
-        poly1 = loss_fn("poly1_loss")
-        logits2 = lambda x: torch.stack([torch.zeros_like(x), x], dim=1)  # noqa: E731
-        target2 = torch.ones_like(z, dtype=torch.long)
-        options = {"mode": "multiclass"} if accepts(poly1, "mode") else {}
-        value, grad = _value_and_grad(
-            lambda x: poly1(logits2(x), target2, reduction="none", **options), z
-        )
-        left.plot(p.numpy(), value, "--", label="poly-1 ε=1", color="gray", lw=1.5)
-        right.plot(p.numpy(), -grad, "--", label="poly-1 ε=1", color="gray", lw=1.5)
-    except MissingLossError:
-        pass
+    target2 = torch.ones_like(z, dtype=torch.long)
+
+    def poly1(x: Tensor) -> Tensor:  # two classes, logits (0, x): p_t = sigmoid(x) again
+        logits = torch.stack([torch.zeros_like(x), x], dim=1)
+        return VF.poly1_loss(logits, target2, reduction="none")
+
+    value, grad = _value_and_grad(poly1, z)
+    left.plot(p.numpy(), value, "--", label="poly-1 ε=1", color="gray", lw=1.5)
+    right.plot(p.numpy(), -grad, "--", label="poly-1 ε=1", color="gray", lw=1.5)
     left.axvspan(0.6, 1.0, color="green", alpha=0.06)
     left.text(0.8, 4.6, "well-classified", ha="center", fontsize=8, color="green")
     left.set_ylim(-0.1, 5.0)
@@ -180,19 +166,17 @@ def _overlap_inputs(start: Tensor, stop: Tensor, n: int = 200) -> tuple[Tensor, 
 
 
 def _overlap_call(fn: Callable[..., Tensor], pred: Tensor, target: Tensor, **options: Any) -> Any:
-    if accepts(fn, "from_logits"):  # probabilities as they are
-        value = fn(pred, target, mode="binary", from_logits=False, reduction="none", **options)
-    else:  # logits of +-30: sigmoid gives 0/1 to 1e-13
-        value = fn(pred * 60.0 - 30.0, target, mode="binary", reduction="none", **options)
+    # probabilities as they are
+    value = fn(pred, target, mode="binary", from_logits=False, reduction="none", **options)
     return value.reshape(pred.shape[0], -1).mean(1).detach().numpy()
 
 
 def _overlap(fig: Any) -> None:
-    curves = [
-        ("Dice", loss_fn("dice_loss"), {}, "-"),
-        ("Jaccard", loss_fn("jaccard_loss"), {}, "-"),
-        ("Tversky α=0.3, β=0.7", loss_fn("tversky_loss"), {"alpha": 0.3, "beta": 0.7}, "--"),
-        ("Tversky α=0.7, β=0.3", loss_fn("tversky_loss"), {"alpha": 0.7, "beta": 0.3}, ":"),
+    curves: list[tuple[str, Callable[..., Tensor], dict[str, Any], str]] = [
+        ("Dice", VF.dice_loss, {}, "-"),
+        ("Jaccard", VF.jaccard_loss, {}, "-"),
+        ("Tversky α=0.3, β=0.7", VF.tversky_loss, {"alpha": 0.3, "beta": 0.7}, "--"),
+        ("Tversky α=0.7, β=0.3", VF.tversky_loss, {"alpha": 0.7, "beta": 0.3}, ":"),
     ]
     left, right = fig.subplots(1, 2)
     shift = torch.arange(0, 61, dtype=DTYPE)  # a 50-pixel prediction sliding off a 50-pixel target
@@ -228,14 +212,13 @@ def _boxes(fig: Any) -> None:
     target = torch.tensor([[0.0, 0.0, 2.0, 2.0]], dtype=DTYPE)  # cx, cy, w, h
     t = _grid(-4.0, 4.0, 801)
     left, right = fig.subplots(1, 2)
-    for label, name in [
-        ("IoU", "iou_loss"),
-        ("GIoU", "giou_loss"),
-        ("DIoU", "diou_loss"),
-        ("CIoU", "ciou_loss"),
-        ("EIoU", "eiou_loss"),
+    for label, fn in [
+        ("IoU", VF.iou_loss),
+        ("GIoU", VF.giou_loss),
+        ("DIoU", VF.diou_loss),
+        ("CIoU", VF.ciou_loss),
+        ("EIoU", VF.eiou_loss),
     ]:
-        fn = loss_fn(name)
 
         def slide(x: Tensor, fn: Callable[..., Tensor] = fn) -> Tensor:
             # predicted box 1.2 x 3.0 (another aspect ratio) centred at (x, 0)
@@ -264,21 +247,19 @@ def _boxes(fig: Any) -> None:
 
 
 def _generator(fig: Any) -> None:
-    fn = loss_fn("generator_loss")
+    fn = VF.generator_loss
     d = _grid(0.001, 0.999, 300)
     f = torch.log(d) - torch.log1p(-d)  # the discriminator's logit on the fake sample
-    call = (
-        (lambda kind: lambda x: fn(x, kind=kind, reduction="none"))
-        if accepts(fn, "reduction")
-        else (lambda kind: lambda x: fn(x, kind=kind))
-    )
-    evaluate = _value_and_grad if accepts(fn, "reduction") else _per_point
+
+    def call(kind: str) -> Callable[[Tensor], Tensor]:
+        return lambda x: fn(x, kind=kind, reduction="none")
+
     a, b, c = fig.subplots(1, 3)
     for kind, label in [
         ("minimax", "minimax: log(1 − D)"),
         ("non_saturating", "non-saturating: −log D"),
     ]:
-        value, grad = evaluate(call(kind), f)
+        value, grad = _value_and_grad(call(kind), f)
         a.plot(d.numpy(), value, label=label, lw=1.8)
         b.semilogy(d.numpy(), abs(grad), label=label, lw=1.8)
     a.axvspan(0.0, 0.1, color="red", alpha=0.06)
@@ -299,14 +280,14 @@ def _generator(fig: Any) -> None:
         ("hinge", "-"),
         ("wasserstein", "--"),  # the same generator loss as hinge: -f
     ]:
-        value, _ = evaluate(call(kind), logits)
+        value, _ = _value_and_grad(call(kind), logits)
         c.plot(logits.numpy(), value, style, label=kind, lw=1.8)
     _style(c, "discriminator logit on a fake sample", "generator loss", "other kinds")
 
 
 def _embedding(fig: Any) -> None:
-    triplet = loss_fn("triplet_margin_loss")
-    contrastive = loss_fn("contrastive_loss")
+    triplet = VF.triplet_margin_loss
+    contrastive = VF.contrastive_loss
     delta = _grid(-0.9, 3.0, 391)  # d(a, n) - d(a, p) with d(a, p) = 1 (d(a, n) > 0)
     anchor = torch.zeros(delta.numel(), 2, dtype=DTYPE)
     positive = torch.tensor([1.0, 0.0], dtype=DTYPE).expand_as(anchor)
@@ -340,7 +321,7 @@ def _embedding(fig: Any) -> None:
 
 
 def _kl(fig: Any) -> None:
-    gaussian_kl = loss_fn("gaussian_kl")
+    gaussian_kl = VF.gaussian_kl
     mu = _grid(-3.0, 3.0, 301)[:, None]
     zero = torch.zeros_like(mu)
     left, right = fig.subplots(1, 2)
@@ -354,15 +335,11 @@ def _kl(fig: Any) -> None:
     backward = gaussian_kl(zero, zero, mu2=mu, logvar2=narrow, reduction="none")
     right.plot(mu[:, 0].numpy(), forward.reshape(-1).numpy(), label="KL(N(μ, 0.5²) ‖ N(0, 1))")
     right.plot(mu[:, 0].numpy(), backward.reshape(-1).numpy(), label="KL(N(0, 1) ‖ N(μ, 0.5²))")
-    try:
-        kl = loss_fn("kl_divergence")
-        z = torch.stack([mu[:, 0], torch.zeros_like(mu[:, 0])], dim=1)  # Bernoulli as 2 logits
-        value = kl(z, torch.zeros_like(z), reduction="none").reshape(z.shape[0], -1).sum(1)
-        right.plot(
-            mu[:, 0].numpy(), value.numpy(), "--", label="categorical: KL(softmax([μ,0]) ‖ ½,½)"
-        )
-    except MissingLossError:
-        pass
+    z = torch.stack([mu[:, 0], torch.zeros_like(mu[:, 0])], dim=1)  # Bernoulli as 2 logits
+    value = (
+        VF.kl_divergence(z, torch.zeros_like(z), reduction="none").reshape(z.shape[0], -1).sum(1)
+    )
+    right.plot(mu[:, 0].numpy(), value.numpy(), "--", label="categorical: KL(softmax([μ,0]) ‖ ½,½)")
     _style(right, "mean shift μ (logit shift for the categorical)", "KL", "KL is not symmetric")
 
 
@@ -449,17 +426,13 @@ def make_gallery(
     gallery = Gallery(folder)
     for spec in select(only):
         fig = Figure(figsize=spec.size, layout="constrained")
-        try:
-            spec.draw(fig)
-        except MissingLossError as missing:
-            gallery.skipped.append((spec.name, str(missing)))
-            continue
+        spec.draw(fig)
         fig.suptitle(spec.title, fontsize=13, fontweight="bold")
         fig.savefig(folder / f"{spec.name}.png", dpi=dpi)
         gallery.figures.append(spec)
         if console is not None:
             console.print(f"  [green]✓[/green] {spec.name}.png  [dim]{spec.title}[/dim]")
-    if gallery.figures or gallery.skipped:
+    if gallery.figures:
         write_index(gallery)
     return gallery
 
@@ -475,7 +448,7 @@ def write_index(gallery: Gallery) -> Path:
         "<style>body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;"
         "padding:0 1em;color:#222}img{max-width:100%;border:1px solid #ddd}"
         "figure{margin:0 0 2.5em 0}figcaption{margin:.4em 0;font-size:1.05em}"
-        ".skip{color:#a60}</style></head><body>",
+        "</style></head><body>",
         f"<h1>visionloss {html.escape(visionloss.__version__)}: loss and gradient curves</h1>",
         "<p>Every curve is computed with the <code>visionloss.functional</code> function, "
         "every gradient with autograd (float64). Made by <code>visionloss plot</code>.</p>",
@@ -486,8 +459,6 @@ def write_index(gallery: Gallery) -> Path:
             f'<img src="{spec.name}.png" alt="{html.escape(spec.title)}">',
             f"<figcaption>{html.escape(spec.caption)}</figcaption></figure>",
         ]
-    for name, reason in gallery.skipped:
-        parts.append(f'<p class="skip">Skipped {html.escape(name)}: {html.escape(reason)}.</p>')
     parts.append("</body></html>")
     gallery.index.write_text("\n".join(parts) + "\n", encoding="utf-8")
     return gallery.index

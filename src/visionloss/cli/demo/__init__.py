@@ -21,7 +21,6 @@ from typing import Any
 
 import torch
 
-from .._util import MissingLossError
 from ._common import Settings, TaskResult
 
 __all__ = ["TASKS", "DemoReport", "run_demo", "run_task"]
@@ -65,13 +64,11 @@ def _hooks(task: str) -> tuple[Any, Any, str]:
 
 
 def run_task(task: str, settings: Settings, tick: Any = None, *, debug: bool = False) -> TaskResult:
-    """Run one task; a missing loss family or an error becomes a note, not an exception."""
+    """Run one task; an error becomes the task's ``failed`` note, not an exception."""
     run, _, title = _hooks(task)
     start = time.perf_counter()
     try:
-        result = run(settings, tick or (lambda _label: None))
-    except MissingLossError as missing:
-        result = TaskResult(task, title, "", True, skipped=str(missing))
+        result: TaskResult = run(settings, tick or (lambda _label: None))
     except Exception as error:
         if debug:
             raise
@@ -144,11 +141,7 @@ def _run(
                 progress.update(bar, advance=1, description=f"{name}: {label}")
 
             result = run_task(name, settings, tick, debug=debug)
-            status = (
-                "[green]done[/green]"
-                if not (result.failed or result.skipped)
-                else ("[red]failed[/red]" if result.failed else "[yellow]skipped[/yellow]")
-            )
+            status = "[red]failed[/red]" if result.failed else "[green]done[/green]"
             progress.update(
                 bar,
                 completed=steps(settings),
@@ -158,8 +151,6 @@ def _run(
     report.seconds = time.perf_counter() - start
     console.print(results_table(report, console.width))
     for result in report.results:
-        if result.skipped:
-            console.print(f"[yellow]skipped[/yellow] {result.name}: {result.skipped}")
         if result.failed:
             console.print(f"[red]failed[/red] {result.name}: {result.failed}")
     report.files = [*write_results(report), *(f for r in report.results for f in r.figures)]
@@ -202,14 +193,13 @@ def results_table(report: DemoReport, width: int | None = None) -> Any:
         grid.add_row(*(cells if wide else cells[:4]), **options)
 
     for result in report.results:
-        if result.skipped or result.failed:
-            state = "[yellow]skipped[/yellow]" if result.skipped else "[red]failed[/red]"
+        if result.failed:
             add(
-                f"[bold magenta]{result.name}[/bold magenta] {state}",
+                f"[bold magenta]{result.name}[/bold magenta] [red]failed[/red]",
                 "",
                 "",
                 "",
-                escape(result.skipped or result.failed),
+                escape(result.failed),
                 end_section=True,
             )
             continue
@@ -226,9 +216,6 @@ def results_table(report: DemoReport, width: int | None = None) -> Any:
         for i, row in enumerate(result.rows):
             last = i == len(result.rows) - 1
             label = "  " + escape(row.method)
-            if row.skipped:
-                add(label, "—", "", "", f"[yellow]{escape(row.skipped)}[/yellow]", end_section=last)
-                continue
             value = row.metrics.get(result.metric, math.nan)
             delta = ""
             if base is not None and row is not base and not row.reference:
@@ -256,6 +243,7 @@ def write_results(report: DemoReport) -> list[str]:
     import visionloss
 
     folder = report.settings.out
+    tasks: list[dict[str, Any]] = []
     payload = {
         "command": "visionloss demo",
         "size": report.settings.size,
@@ -267,29 +255,23 @@ def write_results(report: DemoReport) -> list[str]:
             "torch": torch.__version__,
             "python": platform.python_version(),
         },
-        "tasks": [],
+        "tasks": tasks,
     }
     for result in report.results:
         entry = asdict(result)
         entry["best"] = result.best()
         entry["seconds"] = round(result.seconds, 2)
-        payload["tasks"].append(entry)
+        tasks.append(entry)
     (folder / "results.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     with open(folder / "results.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["task", "loss", "metric", "value", "primary", "best", "reference", "note"])
         for result in report.results:
-            if result.skipped or result.failed:
-                writer.writerow(
-                    [result.name, "", "", "", "", "", "", result.skipped or result.failed]
-                )
+            if result.failed:
+                writer.writerow([result.name, "", "", "", "", "", "", result.failed])
                 continue
             best = set(result.best())
             for row in result.rows:
-                if row.skipped:
-                    writer.writerow(
-                        [result.name, row.method, "", "", "", "", int(row.reference), row.skipped]
-                    )
                 for metric, value in row.metrics.items():
                     writer.writerow(
                         [

@@ -8,13 +8,11 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
-
-from .._util import MissingLossError
 
 __all__ = [
     "Method",
@@ -29,6 +27,7 @@ __all__ = [
     "seed_everything",
 ]
 
+T = TypeVar("T")
 Tick = Callable[[str], None]  # advance the progress bar by one step; the text names the method
 
 
@@ -40,7 +39,7 @@ class Settings:
     seed: int
     out: Path
 
-    def pick(self, tiny: Any, quick: Any, full: Any) -> Any:
+    def pick(self, tiny: T, quick: T, full: T) -> T:
         return {"tiny": tiny, "quick": quick, "full": full}[self.size]
 
 
@@ -52,7 +51,6 @@ class Row:
     metrics: dict[str, float] = field(default_factory=dict)
     note: str = ""
     reference: bool = False  # a baseline shown for scale, not a loss in the comparison
-    skipped: str = ""  # why the method did not run (a loss missing from this install)
 
 
 @dataclass
@@ -66,7 +64,6 @@ class TaskResult:
     rows: list[Row] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    skipped: str = ""
     failed: str = ""
     note: str = ""
 
@@ -75,9 +72,7 @@ class TaskResult:
         values = [
             (r.method, r.metrics[self.metric])
             for r in self.rows
-            if not r.reference
-            and not r.skipped
-            and math.isfinite(r.metrics.get(self.metric, math.nan))
+            if not r.reference and math.isfinite(r.metrics.get(self.metric, math.nan))
         ]
         if len(values) < 2:
             return []
@@ -87,16 +82,15 @@ class TaskResult:
         return best if len(best) < len(values) else []  # all equal: nobody is best
 
     def baseline(self) -> Row | None:
-        """The first method that ran: the others are compared with it."""
-        return next((r for r in self.rows if not r.reference and not r.skipped), None)
+        """The first loss (not a reference): the others are compared with it."""
+        return next((r for r in self.rows if not r.reference), None)
 
 
 @dataclass
 class Method:
-    """A loss to compare: a label, the functions it needs, and what to run."""
+    """A loss to compare (or a reference): a label and what to run."""
 
     label: str
-    needs: tuple[str, ...]
     run: Callable[[], Row]
     reference: bool = False
 
@@ -107,23 +101,10 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def run_methods(methods: Sequence[Method], tick: Tick, steps: int) -> list[Row]:
-    """Run each method; a method whose losses are absent becomes a skipped row.
-
-    ``steps`` is the progress-bar length of one method: a skipped one advances the bar by it.
-    """
-    from .._util import missing
-
+def run_methods(methods: Sequence[Method]) -> list[Row]:
+    """Run each method in turn; its row is labelled with the method's label."""
     rows = []
     for method in methods:
-        absent = missing(*method.needs)
-        if absent:
-            rows.append(
-                Row(method.label, reference=method.reference, skipped=str(MissingLossError(absent)))
-            )
-            for _ in range(steps):
-                tick(method.label)
-            continue
         row = method.run()
         row.method = method.label
         row.reference = method.reference

@@ -8,11 +8,16 @@ NumPy (not with the losses being compared), with the share of boxes above IoU 0.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._util import loss_fn
+import visionloss.functional as VF
+
 from ._common import Method, Row, Settings, TaskResult, Tick, figure, fit, run_methods, save
 from ._common import seed_everything as _seed
 
@@ -30,7 +35,8 @@ def _sizes(s: Settings) -> dict[str, int]:
     }
 
 
-SPECS: list[tuple[str, str, dict]] = [
+# label, function of visionloss.functional (looked up when it trains), options
+SPECS: list[tuple[str, str, dict[str, Any]]] = [
     ("Smooth L1 (pixels)", "smooth_l1_loss", {}),
     ("IoU", "iou_loss", {}),
     ("GIoU", "giou_loss", {}),
@@ -87,7 +93,8 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
     inter = iw * ih
     area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])  # noqa: E731
-    return inter / (area(a) + area(b) - inter)
+    result: np.ndarray = inter / (area(a) + area(b) - inter)
+    return result
 
 
 def run(s: Settings, tick: Tick) -> TaskResult:
@@ -97,8 +104,8 @@ def run(s: Settings, tick: Tick) -> TaskResult:
     x_test, b_test = make_data(cfg["test"], rs)
     predictions: dict[str, np.ndarray] = {}
 
-    def train(label: str, name: str, options: dict) -> Row:
-        fn = loss_fn(name)
+    def train(label: str, name: str, options: dict[str, Any]) -> Row:
+        fn: Callable[..., Tensor] = getattr(VF, name)
         generator = _seed(s.seed)
         net = BoxNet()
 
@@ -121,11 +128,11 @@ def run(s: Settings, tick: Tick) -> TaskResult:
         )
 
     methods = [
-        Method(label, (name,), lambda label=label, n=name, o=options: train(label, n, o))
+        Method(label, functools.partial(train, label, name, options))
         for label, name, options in SPECS
     ]
     result = TaskResult(NAME, TITLE, "mean IoU", True)
-    result.rows = run_methods(methods, tick, cfg["steps"])
+    result.rows = run_methods(methods)
     result.note = f"{cfg['train']} training images, boxes 4 to 24 pixels a side"
     if predictions:
         result.figures.append(_figure(s, x_test, b_test.numpy(), predictions))

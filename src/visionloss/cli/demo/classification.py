@@ -8,13 +8,16 @@ classes beside it. A small MLP, full-batch Adam, the same initialisation for eve
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .._util import compose_attr, loss_fn
+import visionloss.functional as VF
+from visionloss import class_weights
+
 from ._common import (
     Method,
     Row,
@@ -93,33 +96,24 @@ def run(s: Settings, tick: Tick) -> TaskResult:
         )
 
     def weighted(scheme: str, **options: float) -> LossFn:
-        ce = loss_fn("cross_entropy")
-        w = compose_attr("class_weights")(counts, scheme=scheme, **options).float()
-        return lambda logits, y: ce(logits, y, class_weight=w)
+        w = class_weights(counts, scheme=scheme, **options).float()
+        return lambda logits, y: VF.cross_entropy(logits, y, class_weight=w)
+
+    def cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
+        return VF.cross_entropy(logits, y)
 
     def focal(logits: Tensor, y: Tensor) -> Tensor:
-        return loss_fn("focal_loss")(logits, y, mode="multiclass", gamma=2.0)
+        return VF.focal_loss(logits, y, mode="multiclass", gamma=2.0)
 
-    specs: list[tuple[str, tuple[str, ...], Callable[[], LossFn]]] = [
-        ("cross-entropy", ("cross_entropy",), lambda: loss_fn("cross_entropy")),
-        (
-            "CE, inverse-frequency weights",
-            ("cross_entropy", "compose.class_weights"),
-            lambda: weighted("inverse"),
-        ),
-        (
-            "CE, effective-number weights",
-            ("cross_entropy", "compose.class_weights"),
-            lambda: weighted("effective_number", beta=0.99),
-        ),
-        ("focal γ=2", ("focal_loss",), lambda: focal),
+    specs: list[tuple[str, Callable[[], LossFn]]] = [
+        ("cross-entropy", lambda: cross_entropy),
+        ("CE, inverse-frequency weights", lambda: weighted("inverse")),
+        ("CE, effective-number weights", lambda: weighted("effective_number", beta=0.99)),
+        ("focal γ=2", lambda: focal),
     ]
-    methods = [
-        Method(label, needs, lambda label=label, make=make: train(label, make))
-        for label, needs, make in specs
-    ]
+    methods = [Method(label, functools.partial(train, label, make)) for label, make in specs]
     result = TaskResult(NAME, TITLE, "balanced acc", True)
-    result.rows = run_methods(methods, tick, steps)
+    result.rows = run_methods(methods)
     n_rare = int(counts[list(RARE)].mean())
     n_common = int(np.delete(counts.numpy(), RARE).mean())
     result.note = f"train: ~{n_rare} images per odd digit, ~{n_common} per even digit"

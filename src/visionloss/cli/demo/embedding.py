@@ -8,6 +8,7 @@ metric for the pixels projected on their first 8 principal components (no traini
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -15,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._util import loss_fn
+import visionloss.functional as VF
+
 from ._common import (
     Method,
     Row,
@@ -67,7 +69,7 @@ def _pairs(emb: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 def pca(x_train: Tensor, x: Tensor, k: int) -> Tensor:
     mean = x_train.mean(0)
     _, _, v = torch.linalg.svd(x_train - mean, full_matrices=False)
-    return (x - mean) @ v[:k].T
+    return torch.matmul(x - mean, v[:k].T)
 
 
 def run(s: Settings, tick: Tick) -> TaskResult:
@@ -92,32 +94,26 @@ def run(s: Settings, tick: Tick) -> TaskResult:
         return Row(label, {"recall@1": recalls[label]})
 
     def triplet(mining: str) -> Callable[[Tensor, Tensor], Tensor]:
-        fn = loss_fn("batch_triplet_loss")
-        return lambda emb, y: fn(emb, y, mining=mining)
+        return lambda emb, y: VF.batch_triplet_loss(emb, y, mining=mining)
 
     def contrastive(emb: Tensor, y: Tensor) -> Tensor:
-        return loss_fn("contrastive_loss")(*_pairs(emb, y))
+        return VF.contrastive_loss(*_pairs(emb, y))
 
-    specs: list[tuple[str, str, Callable[[], Callable[[Tensor, Tensor], Tensor]]]] = [
-        ("triplet, batch-hard", "batch_triplet_loss", lambda: triplet("batch_hard")),
-        ("triplet, semi-hard", "batch_triplet_loss", lambda: triplet("semi_hard")),
-        ("triplet, batch-all", "batch_triplet_loss", lambda: triplet("batch_all")),
-        ("contrastive, all pairs", "contrastive_loss", lambda: contrastive),
+    def pixels() -> Row:
+        return Row("", {"recall@1": recall_at_1(pca(x_train, x_test, DIM), y_test)})
+
+    specs: list[tuple[str, Callable[[Tensor, Tensor], Tensor]]] = [
+        ("triplet, batch-hard", triplet("batch_hard")),
+        ("triplet, semi-hard", triplet("semi_hard")),
+        ("triplet, batch-all", triplet("batch_all")),
+        ("contrastive, all pairs", contrastive),
     ]
     methods = [
-        Method(
-            "pixels, PCA to 8 dims",
-            (),
-            lambda: Row("", {"recall@1": recall_at_1(pca(x_train, x_test, DIM), y_test)}),
-            reference=True,
-        ),
-        *(
-            Method(label, (name,), lambda label=label, make=make: train(label, make()))
-            for label, name, make in specs
-        ),
+        Method("pixels, PCA to 8 dims", pixels, reference=True),
+        *(Method(label, functools.partial(train, label, loss)) for label, loss in specs),
     ]
     result = TaskResult(NAME, TITLE, "recall@1", True)
-    result.rows = run_methods(methods, tick, cfg["steps"])
+    result.rows = run_methods(methods)
     result.note = f"unit vectors in {DIM} dims, batches of 10 classes × {cfg['per_class']}"
     if embeddings:
         result.figures.append(_figure(s, embeddings, recalls, y_test))

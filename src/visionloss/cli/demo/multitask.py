@@ -13,10 +13,15 @@ its own network.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
-from .._util import compose_attr, loss_fn
+import visionloss.functional as VF
+from visionloss import MultiTaskLoss
+
 from ._common import (
     Method,
     Row,
@@ -63,8 +68,6 @@ class TwoHeads(nn.Module):
 
 
 def run(s: Settings, tick: Tick) -> TaskResult:
-    cross_entropy = loss_fn("cross_entropy")
-    mse = loss_fn("mse_loss")
     x_train, y_train, x_test, y_test = digits(s.seed)
     ink_train, ink_test = x_train.sum(1), x_test.sum(1)
     # the training targets carry noise (std NOISE): the irreducible part of a task's loss that
@@ -77,12 +80,12 @@ def run(s: Settings, tick: Tick) -> TaskResult:
     def losses(out: dict[str, Tensor], y: Tensor, ink: Tensor) -> dict[str, Tensor]:
         found = {}
         if "digit" in out:
-            found["digit"] = cross_entropy(out["digit"], y)
+            found["digit"] = VF.cross_entropy(out["digit"], y)
         if "ink" in out:
-            found["ink"] = mse(out["ink"], ink)
+            found["ink"] = VF.mse_loss(out["ink"], ink)
         return found
 
-    def evaluate(nets: list[nn.Module]) -> dict[str, float]:
+    def evaluate(nets: Sequence[nn.Module]) -> dict[str, float]:
         metrics = {}
         with torch.no_grad():
             for net in nets:
@@ -93,14 +96,11 @@ def run(s: Settings, tick: Tick) -> TaskResult:
                     metrics["ink RMSE"] = float((out["ink"] - ink_test).square().mean().sqrt())
         return metrics
 
-    def train(label: str, weighting: str | None) -> Row:
+    def train(label: str, weighting: str) -> Row:
         _seed(s.seed)
         net = TwoHeads()
-        parameters = list(net.parameters())
-        combine = None
-        if weighting is not None:
-            combine = compose_attr("MultiTaskLoss")(list(TASK_NAMES), weighting=weighting)
-            parameters += list(combine.parameters())
+        combine = MultiTaskLoss(list(TASK_NAMES), weighting=weighting)
+        parameters = [*net.parameters(), *combine.parameters()]
         history: list[dict[str, float]] = []
 
         def loss_at(step: int) -> Tensor:
@@ -111,7 +111,8 @@ def run(s: Settings, tick: Tick) -> TaskResult:
             if weights is not None and not isinstance(weights, dict):
                 weights = dict(zip(TASK_NAMES, torch.as_tensor(weights).tolist(), strict=False))
             history.append({"weight " + k: float(v) for k, v in (weights or {}).items()})
-            return combine(parts)
+            total: Tensor = combine(parts)
+            return total
 
         fit(parameters, loss_at, steps, lambda: tick(label), lr=1e-2)
         histories[label] = history
@@ -125,29 +126,27 @@ def run(s: Settings, tick: Tick) -> TaskResult:
         for task in TASK_NAMES:
             _seed(s.seed)
             net = TwoHeads(digit=task == "digit", ink=task == "ink")
-            fit(
-                net.parameters(),
-                lambda _, net=net: sum(losses(net(x_train), y_train, ink_train).values()),
-                steps,
-                lambda task=task: tick(f"separate: {task}"),
-                lr=1e-2,
-            )
+
+            def loss_at(step: int, net: TwoHeads = net) -> Tensor:
+                parts = losses(net(x_train), y_train, ink_train)
+                return torch.stack(list(parts.values())).sum()
+
+            label = f"separate: {task}"
+            fit(net.parameters(), loss_at, steps, functools.partial(tick, label), lr=1e-2)
             nets.append(net)
         return Row("", evaluate(nets))
 
-    needs = ("cross_entropy", "mse_loss", "compose.MultiTaskLoss")
+    weightings = (
+        ("fixed weights 1 : 1", "fixed"),
+        ("uncertainty (Kendall)", "uncertainty"),
+        ("dynamic weight average", "dwa"),
+    )
     methods = [
-        Method(
-            "separate networks (reference)", ("cross_entropy", "mse_loss"), separate, reference=True
-        ),
-        Method("fixed weights 1 : 1", needs, lambda: train("fixed weights 1 : 1", "fixed")),
-        Method(
-            "uncertainty (Kendall)", needs, lambda: train("uncertainty (Kendall)", "uncertainty")
-        ),
-        Method("dynamic weight average", needs, lambda: train("dynamic weight average", "dwa")),
+        Method("separate networks (reference)", separate, reference=True),
+        *(Method(label, functools.partial(train, label, w)) for label, w in weightings),
     ]
     result = TaskResult(NAME, TITLE, "accuracy", True)
-    result.rows = run_methods(methods, tick, steps)
+    result.rows = run_methods(methods)
     spread = float(ink_test.std())
     result.note = f"ink: std {spread:.0f} across images, training targets noisy (std {NOISE:.0f})"
     if any(histories.values()):

@@ -10,12 +10,15 @@ and IoU of each foreground class on held-out images (argmax predictions, summed 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._util import loss_fn
+import visionloss.functional as VF
+
 from ._common import Method, Row, Settings, TaskResult, Tick, figure, fit, run_methods, save
 from ._common import seed_everything as _seed
 
@@ -45,7 +48,8 @@ def _horse() -> np.ndarray:
 
     mask = ~data.horse()  # the package's image is a black horse on white
     rows, cols = np.nonzero(mask)
-    return mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    cropped: np.ndarray = mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    return cropped
 
 
 def make_data(n: int, size: int, rs: np.random.RandomState) -> tuple[Tensor, Tensor]:
@@ -103,12 +107,12 @@ class SegNet(nn.Module):
             nn.Upsample(scale_factor=2),
         )
         self.head = nn.Conv2d(2 * width, len(CLASSES), 3, padding=1)
-        with torch.no_grad():
-            self.head.bias.copy_(frequencies.clamp(min=1e-4).log())
+        self.head.bias = nn.Parameter(frequencies.clamp(min=1e-4).log())
 
     def forward(self, x: Tensor) -> Tensor:
         features = self.full(x)
-        return self.head(torch.cat([features, self.coarse(features)], dim=1))
+        logits: Tensor = self.head(torch.cat([features, self.coarse(features)], dim=1))
+        return logits
 
 
 def scores(pred: Tensor, target: Tensor) -> dict[str, float]:
@@ -126,17 +130,14 @@ def scores(pred: Tensor, target: Tensor) -> dict[str, float]:
     return {"fg Dice": float(np.mean(dice)), "fg IoU": float(np.mean(iou)), **out}
 
 
-def _methods_spec() -> list[tuple[str, tuple[str, ...], dict]]:
+def _methods_spec() -> list[tuple[str, str, dict[str, Any]]]:
+    """label, function of visionloss.functional (looked up when it trains), options."""
     return [
-        ("cross-entropy", ("cross_entropy",), {}),
-        ("Dice", ("dice_loss",), {"mode": "multiclass"}),
-        ("focal γ=2", ("focal_loss",), {"mode": "multiclass", "gamma": 2.0}),
-        (
-            "Tversky α=0.3 β=0.7",
-            ("tversky_loss",),
-            {"mode": "multiclass", "alpha": 0.3, "beta": 0.7},
-        ),
-        ("Dice + CE", ("dice_ce_loss",), {"mode": "multiclass"}),
+        ("cross-entropy", "cross_entropy", {}),
+        ("Dice", "dice_loss", {"mode": "multiclass"}),
+        ("focal γ=2", "focal_loss", {"mode": "multiclass", "gamma": 2.0}),
+        ("Tversky α=0.3 β=0.7", "tversky_loss", {"mode": "multiclass", "alpha": 0.3, "beta": 0.7}),
+        ("Dice + CE", "dice_ce_loss", {"mode": "multiclass"}),
     ]
 
 
@@ -149,8 +150,8 @@ def run(s: Settings, tick: Tick) -> TaskResult:
     frequencies = torch.bincount(y_train.flatten(), minlength=len(CLASSES)).float()
     frequencies /= frequencies.sum()
 
-    def train(label: str, name: str, options: dict) -> Row:
-        fn = loss_fn(name)
+    def train(label: str, name: str, options: dict[str, Any]) -> Row:
+        fn: Callable[..., Tensor] = getattr(VF, name)
         generator = _seed(s.seed)  # the same initialisation and batches for every loss
         net = SegNet(cfg["width"], frequencies)
 
@@ -165,11 +166,11 @@ def run(s: Settings, tick: Tick) -> TaskResult:
         return Row(label, scores(pred, y_test))
 
     methods = [
-        Method(label, needs, lambda label=label, n=needs[0], o=options: train(label, n, o))
-        for label, needs, options in _methods_spec()
+        Method(label, functools.partial(train, label, name, options))
+        for label, name, options in _methods_spec()
     ]
     result = TaskResult(NAME, TITLE, "fg Dice", True)
-    result.rows = run_methods(methods, tick, cfg["steps"])
+    result.rows = run_methods(methods)
     fg = float((y_test > 0).float().mean())
     result.note = f"{cfg['size']}×{cfg['size']} images, foreground {100 * fg:.1f}% of pixels"
     if predictions:
