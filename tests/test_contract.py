@@ -14,7 +14,6 @@ import pytest
 import torch
 
 import visionloss
-
 from catalogue import LossCase, all_cases
 from conftest import LOW_PRECISION_TOL
 

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from ._core import LossSpec, check_choice, check_number, compute_dtype, describe
 from ._expression import MAX_EXPRESSION_LENGTH, MAX_STRING_LENGTH, Term, parse_expression
-from .registry import available_losses, get_loss, loss_info, lookup, register, unregister
+from .registry import available_losses, get_loss, lookup, loss_info, register, unregister
 
 __all__ = [
     "CLASS_WEIGHT_SCHEMES",

@@ -23,8 +23,8 @@ from .checks import (
 from .dtypes import LOW_PRECISION, compute_dtype, prepare_pair, to_compute
 from .module import LossModule
 from .options import LossOptions, tensor_option
-from .spec import FAMILIES, LossSpec
 from .reduction import REDUCTIONS, Reduction, check_reduction, check_weight, reduce_loss
+from .spec import FAMILIES, LossSpec
 from .targets import (
     MODES,
     DenseTarget,

@@ -18,7 +18,7 @@ import argparse
 import csv
 import statistics
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -159,8 +159,9 @@ def _overlap_contenders(kind: str) -> list[Contender]:
         )
 
     def monai(x: dict[str, Tensor]) -> Run:
-        from monai.losses import DiceLoss, TverskyLoss
+        from monai.losses import DiceLoss, TverskyLoss  # type: ignore[attr-defined]
 
+        loss: Callable[[Tensor, Tensor], Tensor]
         if kind == "dice":
             loss = DiceLoss(softmax=True, to_onehot_y=True)
         else:
@@ -211,7 +212,7 @@ def _sigmoid_focal_contenders() -> list[Contender]:
         return lambda: VF.focal_loss(x["logits"], x["target"], mode="binary", alpha=0.25)
 
     def monai(x: dict[str, Tensor]) -> Run:
-        from monai.losses import FocalLoss
+        from monai.losses import FocalLoss  # type: ignore[attr-defined]
 
         loss = FocalLoss(alpha=0.25, gamma=2.0, use_softmax=False)
         return lambda: loss(x["logits"], x["target"])

@@ -7,11 +7,11 @@ and bfloat16 inputs, and reduces with the shared :func:`~visionloss._core.reduce
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-
-from dataclasses import dataclass
 
 from .._core import (
     LossModule,
