@@ -18,12 +18,12 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
-from visionloss.bench import saved_bytes
 
 import visionloss
 import visionloss.functional as VF
 from distributed_utils import run_on_ranks
 from visionloss._core import prepare_dense_target, reduce_loss
+from visionloss.bench import saved_bytes
 from visionloss.kernels import set_kernels
 from visionloss.losses.classification import _cross_entropy_terms, _focal_terms
 

@@ -16,7 +16,6 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from visionloss.bench import saved_storages
 
 import visionloss
 import visionloss.functional as VF
@@ -29,6 +28,7 @@ from catalogue.segmentation import (
     ref_tversky,
 )
 from distributed_utils import run_on_ranks
+from visionloss.bench import saved_storages
 from visionloss.kernels import set_kernels
 
 OVERLAP = [

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from visionloss.bench import saved_bytes
 
 import visionloss.functional as VF
+from visionloss.bench import saved_bytes
 from visionloss.kernels import set_kernels
 
 monai = pytest.importorskip("monai")
