@@ -149,7 +149,7 @@ class TestGeneratorLoss:
         ):
             VF.generator_loss(torch.zeros(2), kind="wgan")
         with pytest.raises(ValueError, match="kind: expected one of"):
-            visionloss.AdversarialLoss("vanilla")
+            visionloss.AdversarialLoss(kind="vanilla")
         with pytest.raises(
             TypeError, match="fake_logits: expected a floating-point tensor, got dtype torch.int64"
         ):
@@ -163,7 +163,7 @@ class TestGeneratorLoss:
 class TestAdversarialModule:
     def test_forward_and_methods(self, gen):
         r, f = torch.randn(4, generator=gen), torch.randn(3, generator=gen)
-        loss = visionloss.AdversarialLoss("hinge")
+        loss = visionloss.AdversarialLoss(kind="hinge")
         torch.testing.assert_close(loss(f), VF.generator_loss(f, kind="hinge"))
         torch.testing.assert_close(loss.generator(f), loss(f))
         torch.testing.assert_close(loss(r, f), VF.discriminator_loss(r, f, kind="hinge"))
@@ -172,8 +172,16 @@ class TestAdversarialModule:
         torch.testing.assert_close(
             loss.generator(f, weight=w), VF.generator_loss(f, kind="hinge", weight=w)
         )
-        none = visionloss.AdversarialLoss(reduction="none")(r, f)
+        # "none" has no single tensor for the discriminator (two batches of different sizes):
+        # the Module's methods return a Tensor, and discriminator_parts gives the pair
+        unreduced = visionloss.AdversarialLoss(reduction="none")
+        none = unreduced.discriminator_parts(r, f)
         assert isinstance(none, tuple) and none[0].shape == (4,) and none[1].shape == (3,)
+        for got, expected in zip(none, VF.discriminator_loss(r, f, reduction="none"), strict=True):
+            torch.testing.assert_close(got, expected)
+        torch.testing.assert_close(unreduced.generator(f), VF.generator_loss(f, reduction="none"))
+        with pytest.raises(ValueError, match="reduction: expected 'mean' or 'sum' .* got 'none'"):
+            unreduced(r, f)
         assert "kind='hinge'" in repr(loss)
         with pytest.raises(TypeError, match="logits: expected .* got 3 tensors"):
             loss(r, f, f)
@@ -445,7 +453,7 @@ class TestSSIM:
         x = torch.rand(2, 3, 16, 16, generator=gen)
         torch.testing.assert_close(VF.ssim_loss(x, x, reduction="none"), torch.zeros(2))
         torch.testing.assert_close(
-            VF.ms_ssim_loss(x, x, window_size=3, weights=[1, 1, 1]), torch.tensor(0.0)
+            VF.ms_ssim_loss(x, x, window_size=3, scale_weights=[1, 1, 1]), torch.tensor(0.0)
         )
         # two black images: both ratios are C/C = 1 (C1, C2 > 0), SSIM = 1
         black = torch.zeros(1, 1, 11, 11)
@@ -473,7 +481,7 @@ class TestSSIM:
         x = torch.rand(2, 1, 12, 12, generator=gen, requires_grad=True)
         # anti-correlated: CS < 0 at every scale; the relu clamps it and MS-SSIM is 0 (loss 1)
         loss = VF.ms_ssim_loss(
-            x, 1 - x.detach(), window_size=3, weights=[0.5, 0.5], reduction="none"
+            x, 1 - x.detach(), window_size=3, scale_weights=[0.5, 0.5], reduction="none"
         )
         torch.testing.assert_close(loss, torch.ones(2))
         loss.sum().backward()
@@ -485,7 +493,7 @@ class TestSSIM:
         x = torch.rand(2, 2, 10, 11, generator=gen, dtype=torch.float64)
         y = x + 0.1 * torch.randn(2, 2, 10, 11, generator=gen, dtype=torch.float64)
         torch.testing.assert_close(
-            VF.ms_ssim_loss(x, y, window_size=5, weights=[1.0], reduction="none"),
+            VF.ms_ssim_loss(x, y, window_size=5, scale_weights=[1.0], reduction="none"),
             VF.ssim_loss(x, y, window_size=5, reduction="none"),
         )
         torch.testing.assert_close(
@@ -508,16 +516,16 @@ class TestSSIM:
         a = VF.ssim_loss(x, y, window_size=3)
         torch.testing.assert_close(a, VF.ssim_loss(y, x, window_size=3))
         assert 0 <= a <= 2
-        b = VF.ms_ssim_loss(x, y, window_size=3, weights=[0.5, 0.5])
+        b = VF.ms_ssim_loss(x, y, window_size=3, scale_weights=[0.5, 0.5])
         assert 0 <= b <= 1 + 1e-12
 
     def test_module_with_tensor_weights_keeps_a_buffer(self):
         weights = torch.tensor([0.25, 0.75])
-        module = visionloss.MSSSIMLoss(window_size=3, weights=weights)
-        assert set(dict(module.named_buffers())) == {"weights"}
+        module = visionloss.MSSSIMLoss(window_size=3, scale_weights=weights)
+        assert set(dict(module.named_buffers())) == {"scale_weights"}
         x, y = torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8)
         torch.testing.assert_close(
-            module(x, y), VF.ms_ssim_loss(x, y, window_size=3, weights=[0.25, 0.75])
+            module(x, y), VF.ms_ssim_loss(x, y, window_size=3, scale_weights=[0.25, 0.75])
         )
         assert "window_size=3" in repr(visionloss.SSIMLoss(window_size=3))
 
@@ -546,14 +554,17 @@ class TestSSIM:
             VF.ssim_loss(small, small, data_range=0)
         with pytest.raises(ValueError, match=r"sigma: expected a value in \(0.0, inf\], got -1.0"):
             VF.ssim_loss(small, small, window_size=3, sigma=-1.0)
+        # a list of scale weights becomes a tensor first: the tensor checks name the option
         with pytest.raises(
-            ValueError, match=r"weights\[1\]: expected a value in \[0.0, inf\], got -0.5"
+            ValueError, match=r"scale_weights: expected non-negative values, got a minimum of -0.5"
         ):
-            VF.ms_ssim_loss(small, small, window_size=3, weights=[0.5, -0.5])
-        with pytest.raises(TypeError, match="weights: expected a non-empty sequence of numbers"):
-            VF.ms_ssim_loss(small, small, window_size=3, weights=[])
-        with pytest.raises(ValueError, match=r"weights: expected a non-empty 1-D tensor"):
-            visionloss.MSSSIMLoss(weights=torch.ones(2, 2))
+            VF.ms_ssim_loss(small, small, window_size=3, scale_weights=[0.5, -0.5])
+        with pytest.raises(
+            ValueError, match=r"scale_weights: expected a non-empty 1-D tensor .* got shape \(0,\)"
+        ):
+            VF.ms_ssim_loss(small, small, window_size=3, scale_weights=[])
+        with pytest.raises(ValueError, match=r"scale_weights: expected a non-empty 1-D tensor"):
+            visionloss.MSSSIMLoss(scale_weights=torch.ones(2, 2))
         with pytest.raises(ValueError, match=r"target: expected the same shape as input"):
             VF.ssim_loss(small, torch.zeros(1, 1, 8, 11), window_size=3)
 
