@@ -6,10 +6,12 @@
 * Reconstruction: :func:`gaussian_nll_loss`, :func:`ssim_loss` and :func:`ms_ssim_loss` (those two
   live in :mod:`visionloss.losses._ssim`).
 * Divergences: :func:`kl_divergence` between categorical distributions, :func:`gaussian_kl`
-  between diagonal Gaussians, and the evidence lower bound :func:`vae_loss`.
+  between diagonal Gaussians, and the evidence lower bound :func:`vae_loss` (they live in
+  :mod:`visionloss.losses._divergence`).
 
-Half and bfloat16 inputs are computed in float32 and give a float32 result; every function ends in
-the shared :func:`~visionloss._core.reduce_loss`.
+This module re-exports every public name of its two sub-modules, and its :data:`SPECS` is the
+family's whole table: its own rows, then theirs. Half and bfloat16 inputs are computed in float32
+and give a float32 result; every function ends in the shared :func:`~visionloss._core.reduce_loss`.
 """
 
 from __future__ import annotations
