@@ -562,3 +562,38 @@ def test_sync_two_ranks_equal_one_process():
             torch.testing.assert_close(rank_loss, loss.detach())
             # DDP convention: each rank's gradient for its shard is K = 2 times the single one
             torch.testing.assert_close(rank_grad, 2 * full.grad[rank * 6 : rank * 6 + 6])
+
+
+# --- declared by specs: options checked when the Module is built ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("module", "options", "error", "message"),
+    [
+        (visionloss.TripletMarginLoss, {"eps": -1.0}, ValueError, r"eps: expected a value in"),
+        (visionloss.TripletMarginLoss, {"swap": "yes"}, TypeError, "swap: expected a bool"),
+        (visionloss.BatchTripletLoss, {"margin": -0.1}, ValueError, "margin: expected a value"),
+        (visionloss.BatchTripletLoss, {"soft_margin": 1}, TypeError, "soft_margin: expected"),
+        (visionloss.ContrastiveLoss, {"margin": -1.0}, ValueError, "margin: expected a value"),
+        (visionloss.ContrastiveLoss, {"reduction": "batchmean"}, ValueError, "reduction: expected"),
+    ],
+)
+def test_invalid_options_raise_when_the_module_is_built(module, options, error, message):
+    with pytest.raises(error, match=message):
+        module(**options)
+
+
+def test_specs_declare_the_family():
+    from visionloss.losses import embedding
+
+    assert [s.name for s in embedding.SPECS] == ["triplet_margin", "batch_triplet", "contrastive"]
+    for spec in embedding.SPECS:
+        assert spec.family == "embedding" and spec.module is not None
+        assert spec.module.spec is spec
+        assert spec.function.__name__.removesuffix("_loss") == spec.name
+        # the Module is documented by the function's docstring and takes the options' keywords
+        assert spec.module.__doc__.startswith(spec.function.__doc__.strip().splitlines()[0])
+        assert "__init__" not in spec.module.__dict__
+    module = visionloss.BatchTripletLoss(margin=0.5, mining="semi_hard")
+    assert module.opts.margin == 0.5 and module.mining == "semi_hard"
+    assert "mining='semi_hard'" in repr(module)

@@ -10,6 +10,7 @@ are in tests/peers/test_generative_peers.py.
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
@@ -149,7 +150,7 @@ class TestGeneratorLoss:
         ):
             VF.generator_loss(torch.zeros(2), kind="wgan")
         with pytest.raises(ValueError, match="kind: expected one of"):
-            visionloss.AdversarialLoss("vanilla")
+            visionloss.AdversarialLoss(kind="vanilla")
         with pytest.raises(
             TypeError, match="fake_logits: expected a floating-point tensor, got dtype torch.int64"
         ):
@@ -163,7 +164,7 @@ class TestGeneratorLoss:
 class TestAdversarialModule:
     def test_forward_and_methods(self, gen):
         r, f = torch.randn(4, generator=gen), torch.randn(3, generator=gen)
-        loss = visionloss.AdversarialLoss("hinge")
+        loss = visionloss.AdversarialLoss(kind="hinge")
         torch.testing.assert_close(loss(f), VF.generator_loss(f, kind="hinge"))
         torch.testing.assert_close(loss.generator(f), loss(f))
         torch.testing.assert_close(loss(r, f), VF.discriminator_loss(r, f, kind="hinge"))
@@ -172,8 +173,16 @@ class TestAdversarialModule:
         torch.testing.assert_close(
             loss.generator(f, weight=w), VF.generator_loss(f, kind="hinge", weight=w)
         )
-        none = visionloss.AdversarialLoss(reduction="none")(r, f)
+        # "none" has no single tensor for the discriminator (two batches of different sizes):
+        # the Module's methods return a Tensor, and discriminator_parts gives the pair
+        unreduced = visionloss.AdversarialLoss(reduction="none")
+        none = unreduced.discriminator_parts(r, f)
         assert isinstance(none, tuple) and none[0].shape == (4,) and none[1].shape == (3,)
+        for got, expected in zip(none, VF.discriminator_loss(r, f, reduction="none"), strict=True):
+            torch.testing.assert_close(got, expected)
+        torch.testing.assert_close(unreduced.generator(f), VF.generator_loss(f, reduction="none"))
+        with pytest.raises(ValueError, match="reduction: expected 'mean' or 'sum' .* got 'none'"):
+            unreduced(r, f)
         assert "kind='hinge'" in repr(loss)
         with pytest.raises(TypeError, match="logits: expected .* got 3 tensors"):
             loss(r, f, f)
@@ -445,7 +454,7 @@ class TestSSIM:
         x = torch.rand(2, 3, 16, 16, generator=gen)
         torch.testing.assert_close(VF.ssim_loss(x, x, reduction="none"), torch.zeros(2))
         torch.testing.assert_close(
-            VF.ms_ssim_loss(x, x, window_size=3, weights=[1, 1, 1]), torch.tensor(0.0)
+            VF.ms_ssim_loss(x, x, window_size=3, scale_weights=[1, 1, 1]), torch.tensor(0.0)
         )
         # two black images: both ratios are C/C = 1 (C1, C2 > 0), SSIM = 1
         black = torch.zeros(1, 1, 11, 11)
@@ -473,7 +482,7 @@ class TestSSIM:
         x = torch.rand(2, 1, 12, 12, generator=gen, requires_grad=True)
         # anti-correlated: CS < 0 at every scale; the relu clamps it and MS-SSIM is 0 (loss 1)
         loss = VF.ms_ssim_loss(
-            x, 1 - x.detach(), window_size=3, weights=[0.5, 0.5], reduction="none"
+            x, 1 - x.detach(), window_size=3, scale_weights=[0.5, 0.5], reduction="none"
         )
         torch.testing.assert_close(loss, torch.ones(2))
         loss.sum().backward()
@@ -485,7 +494,7 @@ class TestSSIM:
         x = torch.rand(2, 2, 10, 11, generator=gen, dtype=torch.float64)
         y = x + 0.1 * torch.randn(2, 2, 10, 11, generator=gen, dtype=torch.float64)
         torch.testing.assert_close(
-            VF.ms_ssim_loss(x, y, window_size=5, weights=[1.0], reduction="none"),
+            VF.ms_ssim_loss(x, y, window_size=5, scale_weights=[1.0], reduction="none"),
             VF.ssim_loss(x, y, window_size=5, reduction="none"),
         )
         torch.testing.assert_close(
@@ -508,16 +517,16 @@ class TestSSIM:
         a = VF.ssim_loss(x, y, window_size=3)
         torch.testing.assert_close(a, VF.ssim_loss(y, x, window_size=3))
         assert 0 <= a <= 2
-        b = VF.ms_ssim_loss(x, y, window_size=3, weights=[0.5, 0.5])
+        b = VF.ms_ssim_loss(x, y, window_size=3, scale_weights=[0.5, 0.5])
         assert 0 <= b <= 1 + 1e-12
 
     def test_module_with_tensor_weights_keeps_a_buffer(self):
         weights = torch.tensor([0.25, 0.75])
-        module = visionloss.MSSSIMLoss(window_size=3, weights=weights)
-        assert set(dict(module.named_buffers())) == {"weights"}
+        module = visionloss.MSSSIMLoss(window_size=3, scale_weights=weights)
+        assert set(dict(module.named_buffers())) == {"scale_weights"}
         x, y = torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8)
         torch.testing.assert_close(
-            module(x, y), VF.ms_ssim_loss(x, y, window_size=3, weights=[0.25, 0.75])
+            module(x, y), VF.ms_ssim_loss(x, y, window_size=3, scale_weights=[0.25, 0.75])
         )
         assert "window_size=3" in repr(visionloss.SSIMLoss(window_size=3))
 
@@ -546,14 +555,17 @@ class TestSSIM:
             VF.ssim_loss(small, small, data_range=0)
         with pytest.raises(ValueError, match=r"sigma: expected a value in \(0.0, inf\], got -1.0"):
             VF.ssim_loss(small, small, window_size=3, sigma=-1.0)
+        # a list of scale weights becomes a tensor first: the tensor checks name the option
         with pytest.raises(
-            ValueError, match=r"weights\[1\]: expected a value in \[0.0, inf\], got -0.5"
+            ValueError, match=r"scale_weights: expected non-negative values, got a minimum of -0.5"
         ):
-            VF.ms_ssim_loss(small, small, window_size=3, weights=[0.5, -0.5])
-        with pytest.raises(TypeError, match="weights: expected a non-empty sequence of numbers"):
-            VF.ms_ssim_loss(small, small, window_size=3, weights=[])
-        with pytest.raises(ValueError, match=r"weights: expected a non-empty 1-D tensor"):
-            visionloss.MSSSIMLoss(weights=torch.ones(2, 2))
+            VF.ms_ssim_loss(small, small, window_size=3, scale_weights=[0.5, -0.5])
+        with pytest.raises(
+            ValueError, match=r"scale_weights: expected a non-empty 1-D tensor .* got shape \(0,\)"
+        ):
+            VF.ms_ssim_loss(small, small, window_size=3, scale_weights=[])
+        with pytest.raises(ValueError, match=r"scale_weights: expected a non-empty 1-D tensor"):
+            visionloss.MSSSIMLoss(scale_weights=torch.ones(2, 2))
         with pytest.raises(ValueError, match=r"target: expected the same shape as input"):
             VF.ssim_loss(small, torch.zeros(1, 1, 8, 11), window_size=3)
 
@@ -766,3 +778,111 @@ def test_public_names():
         assert name in VF.__all__ and callable(getattr(VF, name))
     for name in ("AdversarialLoss", "SSIMLoss", "MSSSIMLoss", "KLDivergence", "VAELoss"):
         assert name in visionloss.__all__
+
+
+# --- declared by specs: options checked at construction, lists for tensor options -------------------
+
+
+@pytest.mark.parametrize(
+    ("module", "options", "error", "message"),
+    [
+        (visionloss.AdversarialLoss, {"kind": "wgan"}, ValueError, "kind: expected one of"),
+        (visionloss.GradientPenalty, {"weight": -1.0}, ValueError, r"weight: expected a value in"),
+        (visionloss.R1Penalty, {"gamma": -1.0}, ValueError, r"gamma: expected a value in"),
+        (visionloss.GaussianNLLLoss, {"full": 1}, TypeError, "full: expected a bool, got 1"),
+        (visionloss.SSIMLoss, {"window_size": 8}, ValueError, "window_size: expected an odd"),
+        (visionloss.SSIMLoss, {"k2": 0.0}, ValueError, r"k2: expected a value in \(0.0, inf\]"),
+        (
+            visionloss.MSSSIMLoss,
+            {"scale_weights": [0.5, -0.5]},
+            ValueError,
+            "scale_weights: expected non-negative values",
+        ),
+        (
+            visionloss.MSSSIMLoss,
+            {"scale_weights": [[0.5], [0.5]]},
+            TypeError,
+            "scale_weights: expected a tensor or a list of numbers",
+        ),
+        (
+            visionloss.MSSSIMLoss,
+            {"scale_weights": "uniform"},
+            TypeError,
+            "scale_weights: expected a 1-D tensor or a list of numbers",
+        ),
+        (visionloss.KLDivergence, {"dim": 1.0}, TypeError, "dim: expected an int, got 1.0"),
+        (visionloss.GaussianKLLoss, {"reduction": "batchmean"}, ValueError, "reduction: expected"),
+        (visionloss.VAELoss, {"reconstruction": "l1"}, ValueError, "reconstruction: expected"),
+    ],
+)
+def test_invalid_options_raise_when_the_module_is_built(module, options, error, message):
+    with pytest.raises(error, match=message):
+        module(**options)
+
+
+def test_scale_weights_accept_lists_and_tuples_in_function_and_module(gen):
+    x = torch.rand(2, 1, 12, 12, generator=gen)
+    y = (x + 0.1 * torch.randn(2, 1, 12, 12, generator=gen)).clamp(0, 1)
+    expected = VF.ms_ssim_loss(x, y, window_size=3, scale_weights=torch.tensor([0.25, 0.75]))
+    for given_weights in ([0.25, 0.75], (0.25, 0.75), [1 / 4, 3 / 4]):
+        torch.testing.assert_close(
+            VF.ms_ssim_loss(x, y, window_size=3, scale_weights=given_weights), expected
+        )
+        module = visionloss.MSSSIMLoss(window_size=3, scale_weights=given_weights)
+        # the list became a float32 buffer, which follows the Module's dtype and device
+        assert isinstance(module.scale_weights, torch.Tensor)
+        assert set(dict(module.named_buffers())) == {"scale_weights"}
+        torch.testing.assert_close(module(x, y), expected)
+    module = visionloss.MSSSIMLoss(window_size=3, scale_weights=[0.25, 0.75]).double()
+    assert module.opts.scale_weights.dtype == torch.float64
+    torch.testing.assert_close(module(x.double(), y.double()).float(), expected)
+    # integers are numbers too: [1, 1] is the product of the raw terms
+    torch.testing.assert_close(
+        VF.ms_ssim_loss(x, x, window_size=3, scale_weights=[1, 1]), torch.tensor(0.0)
+    )
+    # default None: the paper's five weights, no buffer
+    assert dict(visionloss.MSSSIMLoss().named_buffers()) == {}
+
+
+def test_former_weights_keyword_of_ms_ssim_warns_and_means_the_same(gen):
+    x = torch.rand(1, 1, 12, 12, generator=gen)
+    y = torch.rand(1, 1, 12, 12, generator=gen)
+    with pytest.warns(DeprecationWarning, match="renamed 'scale_weights'"):
+        old = VF.ms_ssim_loss(x, y, window_size=3, weights=[0.5, 0.5])
+    torch.testing.assert_close(old, VF.ms_ssim_loss(x, y, window_size=3, scale_weights=[0.5, 0.5]))
+    with pytest.raises(TypeError, match="weights: expected None when scale_weights is given"):
+        VF.ms_ssim_loss(x, y, window_size=3, weights=[0.5, 0.5], scale_weights=[0.5, 0.5])
+    # the Module takes the new name only (its options are the spec's)
+    with pytest.raises(TypeError, match="weights"):
+        visionloss.MSSSIMLoss(weights=[0.5, 0.5])
+
+
+def test_specs_declare_the_family():
+    from visionloss.losses import generative
+
+    names = [s.name for s in generative.SPECS]
+    assert names == [
+        "generator",
+        "discriminator",
+        "gradient_penalty",
+        "r1_penalty",
+        "gaussian_nll",
+        "ssim",
+        "ms_ssim",
+        "kl_divergence",
+        "gaussian_kl",
+        "vae",
+    ]
+    for spec in generative.SPECS:
+        assert spec.family == "generative" and spec.module is not None and spec.paper
+        assert spec.function.__name__.removesuffix("_loss") == spec.name
+        assert "__init__" not in spec.module.__dict__
+        # the module-level names keep working from visionloss.losses.generative
+        assert getattr(generative, spec.function.__name__) is spec.function
+        assert getattr(generative, spec.module.__name__) is spec.module
+    # AdversarialLoss serves both adversarial specs and is documented by the first
+    assert generative.SPECS[0].module is generative.SPECS[1].module is visionloss.AdversarialLoss
+    assert visionloss.AdversarialLoss.spec is generative.SPECS[0]
+    assert visionloss.AdversarialLoss.__doc__.startswith("The generator's adversarial loss")
+    assert "scale_weights" in str(inspect.signature(visionloss.MSSSIMLoss))
+    assert "Module form: ``VAELoss(beta=1.0, reconstruction='bce')``" in visionloss.VAELoss.__doc__

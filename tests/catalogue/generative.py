@@ -227,8 +227,8 @@ def ssim_reference(x, y, window_size=11, sigma=1.5, **constants):
     return 1 - s.mean(1)
 
 
-def ms_ssim_reference(x, y, window_size=11, sigma=1.5, weights=None, **constants):
-    weights = weights or (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+def ms_ssim_reference(x, y, window_size=11, sigma=1.5, scale_weights=None, **constants):
+    weights = scale_weights or (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
     pool = F.avg_pool2d if x.dim() == 4 else F.avg_pool3d
     value = 1.0
     for level, w in enumerate(weights):
@@ -346,7 +346,7 @@ CASES: list[LossCase] = [
         _images((1, 2, 9, 10)),
         none_shape=_batch,
         reference=ms_ssim_reference,
-        options={"window_size": 3, "weights": (0.3, 0.3, 0.4)},
+        options={"window_size": 3, "scale_weights": (0.3, 0.3, 0.4)},
         grad_inputs=(0,),  # symmetric in input and target; gradcheck is costly here
         make_empty=_images_empty((0, 1, 9, 9)),
         make_extreme=_images_extreme((2, 1, 12, 9)),

@@ -72,13 +72,17 @@ def test_ms_ssim_equals_pytorch_msssim(shape, window_size, weights):
     theirs = pytorch_msssim.ms_ssim(
         x, y, data_range=1.0, size_average=False, win_size=window_size, weights=weights
     )
-    ours = VF.ms_ssim_loss(x, y, window_size=window_size, weights=weights, reduction="none")
+    ours = VF.ms_ssim_loss(
+        x, y, window_size=window_size, scale_weights=weights, reduction="none"
+    )
     torch.testing.assert_close(1 - ours, theirs, **TOL)
     # anti-correlated pairs: both clamp the negative terms and give MS-SSIM 0
     theirs = pytorch_msssim.ms_ssim(
         x, 1 - y, data_range=1.0, size_average=False, win_size=window_size, weights=weights
     )
-    ours = VF.ms_ssim_loss(x, 1 - y, window_size=window_size, weights=weights, reduction="none")
+    ours = VF.ms_ssim_loss(
+        x, 1 - y, window_size=window_size, scale_weights=weights, reduction="none"
+    )
     torch.testing.assert_close(1 - ours, theirs, **TOL)
 
 

@@ -9,7 +9,10 @@ convolutions together. The values agree with pytorch-msssim's ``ssim``/``ms_ssim
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -17,51 +20,81 @@ from torch import Tensor
 
 from .._core import (
     LossModule,
+    LossOptions,
+    LossSpec,
+    Reduction,
     check_floating,
     check_nonnegative_tensor,
     check_number,
-    check_reduction,
     describe,
     prepare_pair,
     reduce_loss,
 )
 
-__all__ = ["MS_SSIM_WEIGHTS", "MSSSIMLoss", "SSIMLoss", "ms_ssim_loss", "ssim_loss"]
+__all__ = [
+    "MSSSIMLoss",
+    "MSSSIMOptions",
+    "MS_SSIM_WEIGHTS",
+    "SPECS",
+    "SSIMLoss",
+    "SSIMOptions",
+    "ms_ssim_loss",
+    "ssim_loss",
+]
 
 #: The five scale weights of Wang et al. 2003 (fitted to human judgements); they sum to 1.0001.
 MS_SSIM_WEIGHTS: tuple[float, ...] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
-def _check_options(data_range: float, window_size: int, sigma: float, k1: float, k2: float) -> None:
-    check_number(data_range, "data_range", low=0.0, low_inclusive=False)
-    if isinstance(window_size, bool) or not isinstance(window_size, int):
-        raise TypeError(f"window_size: expected an odd positive int, got {describe(window_size)}")
-    if window_size < 1 or window_size % 2 == 0:
-        raise ValueError(f"window_size: expected an odd positive int, got {window_size}")
-    check_number(sigma, "sigma", low=0.0, low_inclusive=False)
-    # C1, C2 > 0 keep both ratios finite on flat, black images
-    check_number(k1, "k1", low=0.0, low_inclusive=False)
-    check_number(k2, "k2", low=0.0, low_inclusive=False)
+# --- options: declared once, checked when built ---------------------------------------------------
 
 
-def _check_weights(weights: Sequence[float] | Tensor | None) -> Sequence[float] | Tensor:
-    if weights is None:
-        return MS_SSIM_WEIGHTS
-    if isinstance(weights, Tensor):
-        check_floating(weights, "weights")
+@dataclass(frozen=True, kw_only=True)
+class SSIMOptions(LossOptions):
+    data_range: float = 1.0
+    window_size: int = 11
+    sigma: float = 1.5
+    k1: float = 0.01
+    k2: float = 0.03
+
+    def validate(self) -> None:
+        check_number(self.data_range, "data_range", low=0.0, low_inclusive=False)
+        size = self.window_size
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise TypeError(f"window_size: expected an odd positive int, got {describe(size)}")
+        if size < 1 or size % 2 == 0:
+            raise ValueError(f"window_size: expected an odd positive int, got {size}")
+        check_number(self.sigma, "sigma", low=0.0, low_inclusive=False)
+        # C1, C2 > 0 keep both ratios finite on flat, black images
+        check_number(self.k1, "k1", low=0.0, low_inclusive=False)
+        check_number(self.k2, "k2", low=0.0, low_inclusive=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MSSSIMOptions(SSIMOptions):
+    #: the per-scale exponents; None: the five of Wang et al. 2003 (:data:`MS_SSIM_WEIGHTS`).
+    #: A list or tuple of numbers is turned into a float32 tensor when the options are built.
+    scale_weights: Tensor | Sequence[float] | None = None
+
+    tensor_fields: ClassVar[tuple[str, ...]] = ("scale_weights",)
+
+    def validate(self) -> None:
+        super().validate()
+        weights = self.scale_weights
+        if weights is None:
+            return
+        if not isinstance(weights, Tensor):
+            raise TypeError(
+                "scale_weights: expected a 1-D tensor or a list of numbers (one per scale), "
+                f"got {describe(weights)}"
+            )
+        check_floating(weights, "scale_weights")
         if weights.dim() != 1 or weights.numel() == 0:
             raise ValueError(
-                f"weights: expected a non-empty 1-D tensor (one weight per scale), "
+                "scale_weights: expected a non-empty 1-D tensor (one weight per scale), "
                 f"got shape {tuple(weights.shape)}"
             )
-        check_nonnegative_tensor(weights, "weights")
-        return weights
-    if isinstance(weights, str) or not isinstance(weights, Sequence) or len(weights) == 0:
-        raise TypeError(
-            f"weights: expected a non-empty sequence of numbers (one per scale), "
-            f"got {describe(weights)}"
-        )
-    return tuple(check_number(w, f"weights[{i}]", low=0.0) for i, w in enumerate(weights))
+        check_nonnegative_tensor(weights, "scale_weights")
 
 
 def _prepare_images(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
@@ -95,12 +128,10 @@ def _blur(x: Tensor, window: Tensor) -> Tensor:
     return x
 
 
-def _ssim_and_cs(
-    x: Tensor, y: Tensor, window: Tensor, data_range: float, k1: float, k2: float
-) -> tuple[Tensor, Tensor]:
+def _ssim_and_cs(x: Tensor, y: Tensor, window: Tensor, opts: SSIMOptions) -> tuple[Tensor, Tensor]:
     """Per-image, per-channel mean SSIM and contrast-structure term, each ``(N, C)``."""
-    c1 = (k1 * data_range) ** 2
-    c2 = (k2 * data_range) ** 2
+    c1 = (opts.k1 * opts.data_range) ** 2
+    c2 = (opts.k2 * opts.data_range) ** 2
     stats = _blur(torch.cat([x, y, x * x, y * y, x * y], dim=1), window)
     mu_x, mu_y, e_xx, e_yy, e_xy = stats.chunk(5, dim=1)
     mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
@@ -132,7 +163,7 @@ def ssim_loss(
     k1: float = 0.01,
     k2: float = 0.03,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Structural-similarity loss, :math:`1 - \mathrm{SSIM}`, for images and volumes.
 
@@ -178,13 +209,23 @@ def ssim_loss(
         >>> VF.ssim_loss(x, 1 - x, window_size=7)  # anti-correlated: SSIM < 0
         tensor(1.7015)
     """
-    check_reduction(reduction)
-    _check_options(data_range, window_size, sigma, k1, k2)
+    opts = SSIMOptions(
+        data_range=data_range,
+        window_size=window_size,
+        sigma=sigma,
+        k1=k1,
+        k2=k2,
+        reduction=reduction,
+    )
+    return _ssim(input, target, opts, weight)
+
+
+def _ssim(input: Tensor, target: Tensor, opts: SSIMOptions, weight: Tensor | None) -> Tensor:
     input, target = _prepare_images(input, target)
-    _check_size(input, window_size, f"window_size={window_size}")
-    window = _gaussian_window(window_size, sigma, input.dtype, input.device)
-    ssim, _ = _ssim_and_cs(input, target, window, data_range, k1, k2)
-    return reduce_loss(1 - ssim.mean(dim=1), reduction, weight=weight)
+    _check_size(input, opts.window_size, f"window_size={opts.window_size}")
+    window = _gaussian_window(opts.window_size, opts.sigma, input.dtype, input.device)
+    ssim, _ = _ssim_and_cs(input, target, window, opts)
+    return reduce_loss(1 - ssim.mean(dim=1), opts.reduction, weight=weight)
 
 
 def ms_ssim_loss(
@@ -196,9 +237,10 @@ def ms_ssim_loss(
     sigma: float = 1.5,
     k1: float = 0.01,
     k2: float = 0.03,
-    weights: Sequence[float] | Tensor | None = None,
+    scale_weights: Sequence[float] | Tensor | None = None,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
+    weights: Sequence[float] | Tensor | None = None,
 ) -> Tensor:
     r"""Multi-scale structural-similarity loss, :math:`1 - \text{MS-SSIM}`.
 
@@ -206,7 +248,7 @@ def ms_ssim_loss(
         \text{MS-SSIM}(x, y) = \operatorname{mean}_c\
             [\mathrm{SSIM}_{M,c}]_+^{\,w_M} \prod_{j=1}^{M-1} [\mathrm{CS}_{j,c}]_+^{\,w_j}
 
-    with :math:`M` scales (the length of ``weights``), :math:`\mathrm{CS}_j` the mean
+    with :math:`M` scales (the length of ``scale_weights``), :math:`\mathrm{CS}_j` the mean
     contrast-structure term :math:`\frac{2\sigma_{xy} + C_2}{\sigma_x^2 + \sigma_y^2 + C_2}` of
     :func:`ssim_loss` at scale :math:`j`, and the images halved between scales by 2x average
     pooling (an odd size is padded by one, as pytorch-msssim does). Every term is clamped at 0
@@ -221,11 +263,14 @@ def ms_ssim_loss(
             window fits the coarsest scale.
         target: the same shape.
         data_range, window_size, sigma, k1, k2: as in :func:`ssim_loss`.
-        weights: the per-scale exponents :math:`w_1..w_M`, a sequence or a 1-D tensor; default
-            the five of Wang et al. 2003 (0.0448, 0.2856, 0.3001, 0.2363, 0.1333). Not the
-            per-image ``weight`` below.
+        scale_weights: the per-scale exponents :math:`w_1..w_M`, a list of numbers or a 1-D
+            floating tensor (a list becomes a float32 tensor); default ``None``: the five of Wang
+            et al. 2003 (0.0448, 0.2856, 0.3001, 0.2363, 0.1333). Not the per-image ``weight``
+            below.
         weight: optional non-negative ``(N,)`` per-image weights of the reduction.
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (``(N,)``, one loss per image).
+        weights: deprecated, the former name of ``scale_weights`` (a ``DeprecationWarning``;
+            giving both is an error). The Module takes ``scale_weights`` only.
 
     References:
         Z. Wang, E. P. Simoncelli and A. C. Bovik, "Multiscale structural similarity for image
@@ -235,15 +280,47 @@ def ms_ssim_loss(
         >>> import torch
         >>> import visionloss.functional as VF
         >>> x = torch.linspace(0, 1, 1024).reshape(1, 1, 32, 32)
-        >>> VF.ms_ssim_loss(x, x**2, window_size=3, weights=[0.5, 0.5])  # two scales
+        >>> VF.ms_ssim_loss(x, x**2, window_size=3, scale_weights=[0.5, 0.5])  # two scales
         tensor(0.2178)
-        >>> VF.ms_ssim_loss(x, 1 - x, window_size=3, weights=[0.5, 0.5])  # CS < 0 is clamped
+        >>> VF.ms_ssim_loss(x, 1 - x, window_size=3, scale_weights=[0.5, 0.5])  # CS < 0 is clamped
         tensor(1.)
     """
-    check_reduction(reduction)
-    _check_options(data_range, window_size, sigma, k1, k2)
-    scale_weights = _check_weights(weights)
+    if weights is not None:
+        scale_weights = _renamed_weights(weights, scale_weights)
+    opts = MSSSIMOptions(
+        data_range=data_range,
+        window_size=window_size,
+        sigma=sigma,
+        k1=k1,
+        k2=k2,
+        scale_weights=scale_weights,
+        reduction=reduction,
+    )
+    return _ms_ssim(input, target, opts, weight)
+
+
+def _renamed_weights(
+    weights: Sequence[float] | Tensor, scale_weights: Sequence[float] | Tensor | None
+) -> Sequence[float] | Tensor:
+    # the old keyword of the per-scale exponents: same meaning, a warning, never both
+    if scale_weights is not None:
+        raise TypeError(
+            "weights: expected None when scale_weights is given (weights is the former name of "
+            f"scale_weights), got {describe(weights)}"
+        )
+    warnings.warn(
+        "ms_ssim_loss: 'weights' (the per-scale exponents) is renamed 'scale_weights'; "
+        "'weight' stays the per-image weight",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return weights
+
+
+def _ms_ssim(input: Tensor, target: Tensor, opts: MSSSIMOptions, weight: Tensor | None) -> Tensor:
     input, target = _prepare_images(input, target)
+    window_size = opts.window_size
+    scale_weights = MS_SSIM_WEIGHTS if opts.scale_weights is None else opts.scale_weights
     levels = len(scale_weights)
     _check_size(
         input,
@@ -253,13 +330,13 @@ def ms_ssim_loss(
     )
     dtype, device = input.dtype, input.device
     exponents = torch.as_tensor(scale_weights, dtype=dtype, device=device)
-    window = _gaussian_window(window_size, sigma, dtype, device)
+    window = _gaussian_window(window_size, opts.sigma, dtype, device)
     pool = F.avg_pool2d if input.dim() == 4 else F.avg_pool3d
 
     x, y = input, target
     terms = []
     for level in range(levels):
-        ssim, cs = _ssim_and_cs(x, y, window, data_range, k1, k2)
+        ssim, cs = _ssim_and_cs(x, y, window, opts)
         if level < levels - 1:
             terms.append(cs)
             padding = [size % 2 for size in x.shape[2:]]
@@ -276,64 +353,43 @@ def ms_ssim_loss(
     log_prod = (exponents * torch.log(safe)).sum(dim=0)
     kept = (positive | (exponents == 0)).all(dim=0)
     ms_ssim = torch.where(kept, torch.exp(log_prod), torch.zeros_like(log_prod))
-    return reduce_loss(1 - ms_ssim.mean(dim=1), reduction, weight=weight)
+    return reduce_loss(1 - ms_ssim.mean(dim=1), opts.reduction, weight=weight)
 
 
-# --- Modules: options checked and stored in __init__, forward is one call -------------------------
+# --- Modules: documented by their spec, forward is one call to the core -------------------------
 
 
 class SSIMLoss(LossModule):
-    """Module form of :func:`ssim_loss`."""
-
-    def __init__(
-        self,
-        *,
-        data_range: float = 1.0,
-        window_size: int = 11,
-        sigma: float = 1.5,
-        k1: float = 0.01,
-        k2: float = 0.03,
-        reduction: str = "mean",
-    ) -> None:
-        _check_options(data_range, window_size, sigma, k1, k2)
-        super().__init__(
-            data_range=data_range,
-            window_size=window_size,
-            sigma=sigma,
-            k1=k1,
-            k2=k2,
-            reduction=reduction,
-        )
-
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return ssim_loss(input, target, weight=weight, **self.options())
+        """input, target: ``(N, C, H, W)`` or ``(N, C, D, H, W)``; weight: optional ``(N,)``."""
+        return _ssim(input, target, self.opts, weight)
 
 
 class MSSSIMLoss(LossModule):
-    """Module form of :func:`ms_ssim_loss`; a tensor ``weights`` is kept as a buffer."""
-
-    def __init__(
-        self,
-        *,
-        data_range: float = 1.0,
-        window_size: int = 11,
-        sigma: float = 1.5,
-        k1: float = 0.01,
-        k2: float = 0.03,
-        weights: Sequence[float] | Tensor | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        _check_options(data_range, window_size, sigma, k1, k2)
-        weights = _check_weights(weights)
-        super().__init__(
-            data_range=data_range,
-            window_size=window_size,
-            sigma=sigma,
-            k1=k1,
-            k2=k2,
-            weights=weights,
-            reduction=reduction,
-        )
-
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return ms_ssim_loss(input, target, weight=weight, **self.options())
+        """input, target: ``(N, C, H, W)`` or ``(N, C, D, H, W)``; weight: optional ``(N,)``."""
+        return _ms_ssim(input, target, self.opts, weight)
+
+
+# --- the catalogue rows (concatenated into the generative family's table) ------------------------
+
+SPECS: tuple[LossSpec, ...] = (
+    LossSpec(
+        "ssim", ssim_loss, SSIMLoss, SSIMOptions, "generative",
+        summary="1 - SSIM: local means, variances and covariance under a Gaussian window; 2D "
+        "and 3D.",
+        formula=r"1 - \operatorname{mean}_{c,p} \frac{(2\mu_x\mu_y + C_1)(2\sigma_{xy} + C_2)}"
+        r"{(\mu_x^2 + \mu_y^2 + C_1)(\sigma_x^2 + \sigma_y^2 + C_2)}",
+        paper="Z. Wang, A. C. Bovik, H. R. Sheikh, E. P. Simoncelli, Image Quality Assessment: "
+        "From Error Visibility to Structural Similarity, IEEE TIP 2004",
+    ),
+    LossSpec(
+        "ms_ssim", ms_ssim_loss, MSSSIMLoss, MSSSIMOptions, "generative",
+        summary="1 - MS-SSIM: contrast-structure terms over scales halved by average pooling, "
+        "SSIM at the coarsest, weighted by per-scale exponents.",
+        formula=r"1 - \operatorname{mean}_c [\mathrm{SSIM}_{M,c}]_+^{w_M} "
+        r"\prod_{j<M} [\mathrm{CS}_{j,c}]_+^{w_j}",
+        paper="Z. Wang, E. P. Simoncelli, A. C. Bovik, Multiscale structural similarity for "
+        "image quality assessment, Asilomar 2003",
+    ),
+)

@@ -21,7 +21,8 @@ Distances, and how they behave at zero:
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple, get_args
 
 import torch
 import torch.nn.functional as F
@@ -29,13 +30,15 @@ from torch import Tensor
 
 from .._core import (
     LossModule,
+    LossOptions,
+    LossSpec,
+    Reduction,
     check_choice,
     check_class_ids,
     check_flag,
     check_floating,
     check_number,
     check_probabilities,
-    check_reduction,
     check_same_shape,
     check_tensor,
     compute_dtype,
@@ -45,15 +48,23 @@ from ..distributed import gather_cat, is_synced
 
 __all__ = [
     "BatchTripletLoss",
+    "BatchTripletOptions",
     "ContrastiveLoss",
+    "ContrastiveOptions",
+    "Distance",
+    "Mining",
+    "SPECS",
     "TripletMarginLoss",
+    "TripletMarginOptions",
     "batch_triplet_loss",
     "contrastive_loss",
     "triplet_margin_loss",
 ]
 
-DISTANCES: tuple[str, ...] = ("euclidean", "squared_euclidean", "cosine")
-MININGS: tuple[str, ...] = ("batch_hard", "batch_all", "semi_hard")
+Distance = Literal["euclidean", "squared_euclidean", "cosine"]
+Mining = Literal["batch_hard", "batch_all", "semi_hard"]
+DISTANCES: tuple[str, ...] = get_args(Distance)
+MININGS: tuple[str, ...] = get_args(Mining)
 
 # Squared distances are floored here before the square root (a distance floor of 1e-6, the scale
 # of torch's pairwise_distance eps): the gradient stays finite at coincident embeddings.
@@ -67,29 +78,69 @@ _NORM_EPS = 1e-8
 
 def _check_rows(value: Any, name: str) -> Tensor:
     """A floating ``(N, D)`` tensor of embeddings."""
-    check_floating(value, name)
-    if value.dim() != 2:
-        raise ValueError(f"{name}: expected a 2-D tensor (N, D), got shape {tuple(value.shape)}")
-    return value
+    rows = check_floating(value, name)
+    if rows.dim() != 2:
+        raise ValueError(f"{name}: expected a 2-D tensor (N, D), got shape {tuple(rows.shape)}")
+    return rows
 
 
 def _check_labels(labels: Any, n: int, name: str = "labels") -> Tensor:
     """Integer (or bool) class labels, one per row of the embeddings."""
-    check_tensor(labels, name)
-    if labels.is_floating_point() or labels.is_complex():
-        raise TypeError(f"{name}: expected an integer or bool tensor, got dtype {labels.dtype}")
-    if labels.shape != (n,):
+    ids = check_tensor(labels, name)
+    if ids.is_floating_point() or ids.is_complex():
+        raise TypeError(f"{name}: expected an integer or bool tensor, got dtype {ids.dtype}")
+    if ids.shape != (n,):
         raise ValueError(
             f"{name}: expected shape ({n},), one label per row of embeddings, "
-            f"got {tuple(labels.shape)}"
+            f"got {tuple(ids.shape)}"
         )
-    return labels
+    return ids
 
 
-def _check_options(margin: float, distance: str, soft_margin: bool) -> None:
-    check_number(margin, "margin", low=0.0)
-    check_choice(distance, "distance", DISTANCES)
-    check_flag(soft_margin, "soft_margin")
+# --- options: declared once, checked when built ---------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class TripletMarginOptions(LossOptions):
+    margin: float = 1.0
+    distance: Distance = "euclidean"
+    swap: bool = False
+    soft_margin: bool = False
+    eps: float = 1e-6
+
+    def validate(self) -> None:
+        check_number(self.margin, "margin", low=0.0)
+        check_choice(self.distance, "distance", DISTANCES)
+        check_flag(self.swap, "swap")
+        check_flag(self.soft_margin, "soft_margin")
+        check_number(self.eps, "eps", low=0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchTripletOptions(LossOptions):
+    margin: float = 0.2
+    mining: Mining = "batch_hard"
+    distance: Distance = "euclidean"
+    soft_margin: bool = False
+    sync: bool = False
+    process_group: object | None = None
+
+    def validate(self) -> None:
+        check_number(self.margin, "margin", low=0.0)
+        check_choice(self.mining, "mining", MININGS)
+        check_choice(self.distance, "distance", DISTANCES)
+        check_flag(self.soft_margin, "soft_margin")
+        check_flag(self.sync, "sync")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContrastiveOptions(LossOptions):
+    margin: float = 1.0
+    distance: Distance = "euclidean"
+
+    def validate(self) -> None:
+        check_number(self.margin, "margin", low=0.0)
+        check_choice(self.distance, "distance", DISTANCES)
 
 
 # --- the distance helper shared by the three losses ------------------------------------------------
@@ -160,19 +211,20 @@ def _triplet_core(embeddings: Tensor, labels: Tensor, distance: str) -> _Triplet
     return _TripletCore(dist, same & not_self, ~same)
 
 
-def _hinge(ap: Tensor, an: Tensor, margin: float, soft_margin: bool) -> Tensor:
+def _hinge(ap: Tensor, an: Tensor, opts: TripletMarginOptions | BatchTripletOptions) -> Tensor:
     # soft margin (Hermans et al.): log(1 + exp(d_ap - d_an)) by softplus, stable for any gap.
     # The margin joins d_ap first: with batch_all's broadcast (B, B, 1) - (B, 1, B) that is one
     # (B, B, B) intermediate fewer.
-    return F.softplus(ap - an) if soft_margin else F.relu((ap + margin) - an)
+    return F.softplus(ap - an) if opts.soft_margin else F.relu((ap + opts.margin) - an)
 
 
 def _batch_hard(
-    embeddings: Tensor, labels: Tensor, distance: str, margin: float, soft_margin: bool
+    embeddings: Tensor, labels: Tensor, opts: BatchTripletOptions
 ) -> tuple[Tensor, Tensor]:
     """``(B,)`` loss per anchor and its validity mask."""
     # Mining only picks indices, so it runs on detached distances; for "euclidean" the squared
     # distances give the same order and skip B^2 square roots.
+    distance = opts.distance
     mine_with = "squared_euclidean" if distance == "euclidean" else distance
     core = _triplet_core(embeddings.detach(), labels, mine_with)
     info = torch.finfo(core.dist.dtype)
@@ -184,26 +236,26 @@ def _batch_hard(
     # the expansion), and backward keeps only two (B, D) differences instead of a (B, B) graph.
     ap = _paired_distance(embeddings, embeddings.index_select(0, hardest_positive), distance)
     an = _paired_distance(embeddings, embeddings.index_select(0, hardest_negative), distance)
-    return _hinge(ap, an, margin, soft_margin), valid
+    return _hinge(ap, an, opts), valid
 
 
 def _batch_all(
-    embeddings: Tensor, labels: Tensor, distance: str, margin: float, soft_margin: bool
+    embeddings: Tensor, labels: Tensor, opts: BatchTripletOptions
 ) -> tuple[Tensor, Tensor]:
     """``(B, B, B)`` loss per triplet ``[a, p, n]`` and its mask: valid with a positive loss."""
-    core = _triplet_core(embeddings, labels, distance)
+    core = _triplet_core(embeddings, labels, opts.distance)
     # O(B^3) memory: every triplet's loss is a tensor element (the mean divides by their count)
-    loss = _hinge(core.dist[:, :, None], core.dist[:, None, :], margin, soft_margin)
+    loss = _hinge(core.dist[:, :, None], core.dist[:, None, :], opts)
     # "not <= 0" rather than "> 0": a NaN loss stays counted and propagates to the result
     valid = core.positive[:, :, None] & core.negative[:, None, :] & ~(loss <= 0)
     return loss, valid
 
 
 def _semi_hard(
-    embeddings: Tensor, labels: Tensor, distance: str, margin: float, soft_margin: bool
+    embeddings: Tensor, labels: Tensor, opts: BatchTripletOptions
 ) -> tuple[Tensor, Tensor]:
     """``(B, B)`` loss per (anchor, positive) pair ``[a, p]`` and its validity mask."""
-    core = _triplet_core(embeddings, labels, distance)
+    core = _triplet_core(embeddings, labels, opts.distance)
     dist = core.dist
     # Each anchor's negative distances in ascending order, the other entries (the dtype's maximum)
     # after them: O(B^2) memory, where a (B, B, B) comparison of every (a, p) with every n is not.
@@ -216,11 +268,11 @@ def _semi_hard(
     pick = torch.where(first_far < num_neg, first_far, num_neg - 1).clamp(min=0)
     an = sorted_neg.gather(1, pick)  # differentiable: sort's values carry the gradient to dist
     valid = core.positive & (num_neg > 0)
-    return _hinge(dist, an, margin, soft_margin), valid
+    return _hinge(dist, an, opts), valid
 
 
-_MINING = {"batch_hard": _batch_hard, "batch_all": _batch_all, "semi_hard": _semi_hard}
-_NONE_RANK = {"batch_hard": 1, "semi_hard": 2, "batch_all": 3}
+_MINING: dict[str, Any] = {"batch_hard": _batch_hard, "batch_all": _batch_all, "semi_hard": _semi_hard}
+_NONE_RANK: dict[str, int] = {"batch_hard": 1, "semi_hard": 2, "batch_all": 3}
 
 
 # --- public functions ------------------------------------------------------------------------------
@@ -232,12 +284,12 @@ def triplet_margin_loss(
     negative: Tensor,
     *,
     margin: float = 1.0,
-    distance: str = "euclidean",
+    distance: Distance = "euclidean",
     swap: bool = False,
     soft_margin: bool = False,
     eps: float = 1e-6,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Triplet margin loss on given (anchor, positive, negative) rows.
 
@@ -287,10 +339,24 @@ def triplet_margin_loss(
         >>> VF.triplet_margin_loss(a, p, n, distance="squared_euclidean", reduction="none")
         tensor([0.0000, 0.5600])
     """
-    check_reduction(reduction)
-    _check_options(margin, distance, soft_margin)
-    check_flag(swap, "swap")
-    check_number(eps, "eps", low=0.0)
+    opts = TripletMarginOptions(
+        margin=margin,
+        distance=distance,
+        swap=swap,
+        soft_margin=soft_margin,
+        eps=eps,
+        reduction=reduction,
+    )
+    return _triplet_margin(anchor, positive, negative, opts, weight)
+
+
+def _triplet_margin(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    opts: TripletMarginOptions,
+    weight: Tensor | None,
+) -> Tensor:
     _check_rows(anchor, "anchor")
     check_floating(positive, "positive")
     check_floating(negative, "negative")
@@ -299,12 +365,12 @@ def triplet_margin_loss(
     dtype = compute_dtype(anchor, positive, negative)
     anchor, positive, negative = anchor.to(dtype), positive.to(dtype), negative.to(dtype)
 
+    distance, eps = opts.distance, opts.eps
     ap = _paired_distance(anchor, positive, distance, eps=eps)
     an = _paired_distance(anchor, negative, distance, eps=eps)
-    if swap:
+    if opts.swap:
         an = torch.minimum(an, _paired_distance(positive, negative, distance, eps=eps))
-    loss = _hinge(ap, an, margin, soft_margin)
-    return reduce_loss(loss, reduction, weight=weight)
+    return reduce_loss(_hinge(ap, an, opts), opts.reduction, weight=weight)
 
 
 def batch_triplet_loss(
@@ -312,12 +378,12 @@ def batch_triplet_loss(
     labels: Tensor,
     *,
     margin: float = 0.2,
-    mining: str = "batch_hard",
-    distance: str = "euclidean",
+    mining: Mining = "batch_hard",
+    distance: Distance = "euclidean",
     soft_margin: bool = False,
     sync: bool = False,
     process_group: object | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Triplet loss with the triplets mined inside a labelled batch.
 
@@ -384,24 +450,35 @@ def batch_triplet_loss(
         >>> VF.batch_triplet_loss(x, labels, margin=1.0, mining="semi_hard")
         tensor(0.5000)
     """
-    check_reduction(reduction)
-    _check_options(margin, distance, soft_margin)
-    check_choice(mining, "mining", MININGS)
+    opts = BatchTripletOptions(
+        margin=margin,
+        mining=mining,
+        distance=distance,
+        soft_margin=soft_margin,
+        sync=sync,
+        process_group=process_group,
+        reduction=reduction,
+    )
+    return _batch_triplet(embeddings, labels, opts)
+
+
+def _batch_triplet(embeddings: Tensor, labels: Tensor, opts: BatchTripletOptions) -> Tensor:
     _check_rows(embeddings, "embeddings")
     _check_labels(labels, embeddings.shape[0])
     embeddings = embeddings.to(compute_dtype(embeddings))
 
-    if is_synced(sync, process_group):
-        embeddings, _ = gather_cat(embeddings, sync=sync, process_group=process_group)
-        labels, _ = gather_cat(labels.long(), sync=sync, process_group=process_group)
+    sync, group = opts.sync, opts.process_group
+    if is_synced(sync, group):
+        embeddings, _ = gather_cat(embeddings, sync=sync, process_group=group)
+        labels, _ = gather_cat(labels.long(), sync=sync, process_group=group)
 
     if embeddings.shape[0] == 0:
         # a static shape, not data: an empty batch gives an empty unreduced loss tied to the graph
-        shape = (0,) * _NONE_RANK[mining]
+        shape = (0,) * _NONE_RANK[opts.mining]
         loss = embeddings.new_zeros(shape) + embeddings.sum()
-        return reduce_loss(loss, reduction)
-    loss, valid = _MINING[mining](embeddings, labels, distance, margin, soft_margin)
-    return reduce_loss(loss, reduction, valid=valid)
+        return reduce_loss(loss, opts.reduction)
+    loss, valid = _MINING[opts.mining](embeddings, labels, opts)
+    return reduce_loss(loss, opts.reduction, valid=valid)
 
 
 def contrastive_loss(
@@ -410,9 +487,9 @@ def contrastive_loss(
     same: Tensor,
     *,
     margin: float = 1.0,
-    distance: str = "euclidean",
+    distance: Distance = "euclidean",
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Contrastive loss on pairs of embeddings: pull similar pairs together, push others apart.
 
@@ -448,9 +525,13 @@ def contrastive_loss(
         >>> VF.contrastive_loss(x1, x2, torch.tensor([True, False]), reduction="none")
         tensor([0.5000, 0.1250])
     """
-    check_reduction(reduction)
-    check_number(margin, "margin", low=0.0)
-    check_choice(distance, "distance", DISTANCES)
+    opts = ContrastiveOptions(margin=margin, distance=distance, reduction=reduction)
+    return _contrastive(x1, x2, same, opts, weight)
+
+
+def _contrastive(
+    x1: Tensor, x2: Tensor, same: Tensor, opts: ContrastiveOptions, weight: Tensor | None
+) -> Tensor:
     _check_rows(x1, "x1")
     check_floating(x2, "x2")
     check_same_shape(x1, x2, "x1", "x2")
@@ -466,90 +547,62 @@ def contrastive_loss(
     dtype = compute_dtype(x1, x2)
     x1, x2, y = x1.to(dtype), x2.to(dtype), same.to(dtype)
 
-    if distance == "euclidean":
+    if opts.distance == "euclidean":
         squared = _paired_distance(x1, x2, "squared_euclidean")
         d = _safe_sqrt(squared)
     else:
-        d = _paired_distance(x1, x2, distance)
+        d = _paired_distance(x1, x2, opts.distance)
         squared = d.square()
-    loss = 0.5 * (y * squared + (1 - y) * F.relu(margin - d).square())
-    return reduce_loss(loss, reduction, weight=weight)
+    loss = 0.5 * (y * squared + (1 - y) * F.relu(opts.margin - d).square())
+    return reduce_loss(loss, opts.reduction, weight=weight)
 
 
-# --- Modules: options checked and stored in __init__, forward is one call -------------------------
+# --- Modules: documented by their spec, forward is one call to the core -------------------------
 
 
 class TripletMarginLoss(LossModule):
-    """Module form of :func:`triplet_margin_loss`."""
-
-    def __init__(
-        self,
-        *,
-        margin: float = 1.0,
-        distance: str = "euclidean",
-        swap: bool = False,
-        soft_margin: bool = False,
-        eps: float = 1e-6,
-        reduction: str = "mean",
-    ) -> None:
-        _check_options(margin, distance, soft_margin)
-        check_flag(swap, "swap")
-        check_number(eps, "eps", low=0.0)
-        super().__init__(
-            margin=margin,
-            distance=distance,
-            swap=swap,
-            soft_margin=soft_margin,
-            eps=eps,
-            reduction=reduction,
-        )
-
     def forward(
         self, anchor: Tensor, positive: Tensor, negative: Tensor, weight: Tensor | None = None
     ) -> Tensor:
-        return triplet_margin_loss(anchor, positive, negative, weight=weight, **self.options())
+        """anchor, positive, negative: ``(N, D)`` embeddings; weight: optional ``(N,)``."""
+        return _triplet_margin(anchor, positive, negative, self.opts, weight)
 
 
 class BatchTripletLoss(LossModule):
-    """Module form of :func:`batch_triplet_loss`."""
-
-    def __init__(
-        self,
-        *,
-        margin: float = 0.2,
-        mining: str = "batch_hard",
-        distance: str = "euclidean",
-        soft_margin: bool = False,
-        sync: bool = False,
-        process_group: object | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        _check_options(margin, distance, soft_margin)
-        check_choice(mining, "mining", MININGS)
-        check_flag(sync, "sync")
-        super().__init__(
-            margin=margin,
-            mining=mining,
-            distance=distance,
-            soft_margin=soft_margin,
-            sync=sync,
-            process_group=process_group,
-            reduction=reduction,
-        )
-
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        return batch_triplet_loss(embeddings, labels, **self.options())
+        """embeddings: ``(B, D)``; labels: ``(B,)`` integer class labels."""
+        return _batch_triplet(embeddings, labels, self.opts)
 
 
 class ContrastiveLoss(LossModule):
-    """Module form of :func:`contrastive_loss`."""
-
-    def __init__(
-        self, *, margin: float = 1.0, distance: str = "euclidean", reduction: str = "mean"
-    ) -> None:
-        check_number(margin, "margin", low=0.0)
-        check_choice(distance, "distance", DISTANCES)
-        super().__init__(margin=margin, distance=distance, reduction=reduction)
-
     def forward(self, x1: Tensor, x2: Tensor, same: Tensor, weight: Tensor | None = None) -> Tensor:
-        return contrastive_loss(x1, x2, same, weight=weight, **self.options())
+        """x1, x2: ``(N, D)`` pairs of embeddings; same: ``(N,)`` flags; weight: optional ``(N,)``."""
+        return _contrastive(x1, x2, same, self.opts, weight)
+
+
+# --- the family's catalogue -----------------------------------------------------------------------
+
+SPECS: tuple[LossSpec, ...] = (
+    LossSpec(
+        "triplet_margin", triplet_margin_loss, TripletMarginLoss, TripletMarginOptions, "embedding",
+        summary="Triplet margin loss on given (anchor, positive, negative) rows; defaults equal "
+        "torch's F.triplet_margin_loss.",
+        formula=r"\max\left(0,\; d(a, p) - d(a, n) + m\right)",
+        paper="K. Q. Weinberger, L. K. Saul, Distance Metric Learning for Large Margin Nearest "
+        "Neighbor Classification, JMLR 2009",
+    ),
+    LossSpec(
+        "batch_triplet", batch_triplet_loss, BatchTripletLoss, BatchTripletOptions, "embedding",
+        summary="Triplet loss mined inside a labelled batch: batch-hard, batch-all or semi-hard.",
+        formula=r"\max\left(0,\; \max_p d(a, p) - \min_n d(a, n) + m\right)",
+        paper="A. Hermans, L. Beyer, B. Leibe, In Defense of the Triplet Loss for Person "
+        "Re-Identification, 2017, arXiv:1703.07737",
+    ),
+    LossSpec(
+        "contrastive", contrastive_loss, ContrastiveLoss, ContrastiveOptions, "embedding",
+        summary="Pull similar pairs together, push dissimilar pairs beyond a margin.",
+        formula=r"\tfrac12\left[y\, d^2 + (1 - y)\max(0, m - d)^2\right]",
+        paper="R. Hadsell, S. Chopra, Y. LeCun, Dimensionality Reduction by Learning an Invariant "
+        "Mapping, CVPR 2006",
+    ),
+)

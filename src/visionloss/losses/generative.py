@@ -6,16 +6,20 @@
 * Reconstruction: :func:`gaussian_nll_loss`, :func:`ssim_loss` and :func:`ms_ssim_loss` (those two
   live in :mod:`visionloss.losses._ssim`).
 * Divergences: :func:`kl_divergence` between categorical distributions, :func:`gaussian_kl`
-  between diagonal Gaussians, and the evidence lower bound :func:`vae_loss`.
+  between diagonal Gaussians, and the evidence lower bound :func:`vae_loss` (they live in
+  :mod:`visionloss.losses._divergence`).
 
-Half and bfloat16 inputs are computed in float32 and give a float32 result; every function ends in
-the shared :func:`~visionloss._core.reduce_loss`.
+This module re-exports every public name of its two sub-modules, and its :data:`SPECS` is the
+family's whole table: its own rows, then theirs. Half and bfloat16 inputs are computed in float32
+and give a float32 result; every function ends in the shared :func:`~visionloss._core.reduce_loss`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, get_args, overload
 
 import torch
 import torch.nn.functional as F
@@ -23,32 +27,58 @@ from torch import Tensor
 
 from .._core import (
     LossModule,
+    LossOptions,
+    LossSpec,
+    Reduction,
     check_broadcastable,
     check_choice,
+    check_flag,
     check_floating,
     check_number,
     check_probabilities,
-    check_reduction,
     check_same_shape,
     compute_dtype,
     describe,
     prepare_pair,
     reduce_loss,
-    to_compute,
 )
-from ._ssim import MSSSIMLoss, SSIMLoss, ms_ssim_loss, ssim_loss
+from . import _divergence, _ssim
+from ._divergence import (
+    GaussianKLLoss,
+    KLDivergence,
+    KLDivergenceOptions,
+    Reconstruction,
+    VAELoss,
+    VAEOptions,
+    _per_sample,
+    gaussian_kl,
+    kl_divergence,
+    vae_loss,
+)
+from ._ssim import MSSSIMLoss, MSSSIMOptions, SSIMLoss, SSIMOptions, ms_ssim_loss, ssim_loss
 
 __all__ = [
     "ADVERSARIAL_KINDS",
+    "AdversarialKind",
     "AdversarialLoss",
+    "AdversarialOptions",
     "GaussianKLLoss",
     "GaussianNLLLoss",
+    "GaussianNLLOptions",
     "GradientPenalty",
+    "GradientPenaltyOptions",
     "KLDivergence",
+    "KLDivergenceOptions",
     "MSSSIMLoss",
+    "MSSSIMOptions",
     "R1Penalty",
+    "R1PenaltyOptions",
+    "Reconstruction",
+    "SPECS",
     "SSIMLoss",
+    "SSIMOptions",
     "VAELoss",
+    "VAEOptions",
     "discriminator_loss",
     "gaussian_kl",
     "gaussian_nll_loss",
@@ -61,9 +91,47 @@ __all__ = [
     "vae_loss",
 ]
 
-ADVERSARIAL_KINDS: tuple[str, ...] = ("non_saturating", "minimax", "lsgan", "hinge", "wasserstein")
-_RECONSTRUCTIONS: tuple[str, ...] = ("bce", "mse")
+AdversarialKind = Literal["non_saturating", "minimax", "lsgan", "hinge", "wasserstein"]
+ADVERSARIAL_KINDS: tuple[str, ...] = get_args(AdversarialKind)
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+# --- options: declared once, checked when built ---------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdversarialOptions(LossOptions):
+    """The options of :func:`generator_loss` and :func:`discriminator_loss` (one Module)."""
+
+    kind: AdversarialKind = "non_saturating"
+
+    def validate(self) -> None:
+        check_choice(self.kind, "kind", ADVERSARIAL_KINDS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GradientPenaltyOptions(LossOptions):
+    #: the penalty coefficient lambda (not a per-sample weight)
+    weight: float = 10.0
+
+    def validate(self) -> None:
+        check_number(self.weight, "weight", low=0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class R1PenaltyOptions(LossOptions):
+    gamma: float = 10.0
+
+    def validate(self) -> None:
+        check_number(self.gamma, "gamma", low=0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GaussianNLLOptions(LossOptions):
+    full: bool = True
+
+    def validate(self) -> None:
+        check_flag(self.full, "full")
 
 
 def _softplus(x: Tensor) -> Tensor:
@@ -99,9 +167,9 @@ def _discriminator_terms(real: Tensor, fake: Tensor, kind: str) -> tuple[Tensor,
 def generator_loss(
     fake_logits: Tensor,
     *,
-    kind: str = "non_saturating",
+    kind: AdversarialKind = "non_saturating",
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""The generator's adversarial loss, from the discriminator's logits on generated samples.
 
@@ -147,19 +215,51 @@ def generator_loss(
         >>> VF.generator_loss(f, kind="minimax", reduction="none")  # -softplus(f): flat at -20
         tensor([-2.0612e-09, -6.9315e-01])
     """
-    check_reduction(reduction)
-    check_choice(kind, "kind", ADVERSARIAL_KINDS)
+    return _generator(fake_logits, AdversarialOptions(kind=kind, reduction=reduction), weight)
+
+
+def _generator(fake_logits: Tensor, opts: AdversarialOptions, weight: Tensor | None) -> Tensor:
     check_floating(fake_logits, "fake_logits")
-    (fake,) = to_compute(fake_logits)
-    return reduce_loss(_generator_terms(fake, kind), reduction, weight=weight)
+    fake = fake_logits.to(compute_dtype(fake_logits))
+    return reduce_loss(_generator_terms(fake, opts.kind), opts.reduction, weight=weight)
+
+
+@overload
+def discriminator_loss(
+    real_logits: Tensor,
+    fake_logits: Tensor,
+    *,
+    kind: AdversarialKind = ...,
+    reduction: Literal["mean", "sum"] = ...,
+) -> Tensor: ...
+
+
+@overload
+def discriminator_loss(
+    real_logits: Tensor,
+    fake_logits: Tensor,
+    *,
+    kind: AdversarialKind = ...,
+    reduction: Literal["none"],
+) -> tuple[Tensor, Tensor]: ...
+
+
+@overload
+def discriminator_loss(
+    real_logits: Tensor,
+    fake_logits: Tensor,
+    *,
+    kind: AdversarialKind = ...,
+    reduction: Reduction = ...,
+) -> Tensor | tuple[Tensor, Tensor]: ...
 
 
 def discriminator_loss(
     real_logits: Tensor,
     fake_logits: Tensor,
     *,
-    kind: str = "non_saturating",
-    reduction: str = "mean",
+    kind: AdversarialKind = "non_saturating",
+    reduction: Reduction = "mean",
 ) -> Tensor | tuple[Tensor, Tensor]:
     r"""The discriminator's (critic's) adversarial loss, from its logits on real and fake samples.
 
@@ -190,6 +290,9 @@ def discriminator_loss(
             :math:`\sum_r a(r) + \sum_f b(f)`; ``"none"``: the tuple ``(a(r), b(f))`` of the
             per-logit terms, shaped like ``real_logits`` and ``fake_logits``, so that ``"mean"``
             is ``a.mean() + b.mean()``. There is no ``weight``: weigh the terms of ``"none"``.
+            The return type follows: ``Tensor`` for ``"mean"`` and ``"sum"``, the pair for
+            ``"none"``. The Module's ``discriminator`` returns a ``Tensor`` (it refuses
+            ``"none"``) and its ``discriminator_parts`` the pair.
 
     Example:
         >>> import torch
@@ -200,24 +303,36 @@ def discriminator_loss(
         >>> VF.discriminator_loss(r, f, kind="wasserstein", reduction="none")
         (tensor([-2., -0.]), tensor([-1.]))
     """
-    check_reduction(reduction)
-    check_choice(kind, "kind", ADVERSARIAL_KINDS)
+    opts = AdversarialOptions(kind=kind, reduction=reduction)
+    if opts.reduction == "none":
+        return _discriminator_parts(real_logits, fake_logits, opts)
+    return _discriminator(real_logits, fake_logits, opts)
+
+
+def _discriminator_parts(
+    real_logits: Tensor, fake_logits: Tensor, opts: AdversarialOptions
+) -> tuple[Tensor, Tensor]:
+    """The per-logit terms ``(a(r), b(f))``, unreduced whatever ``opts.reduction`` is."""
     check_floating(real_logits, "real_logits")
     check_floating(fake_logits, "fake_logits")
-    real, fake = to_compute(real_logits, fake_logits)
-    real_terms, fake_terms = _discriminator_terms(real, fake, kind)
-    if reduction == "none":
-        return real_terms, fake_terms
+    dtype = compute_dtype(real_logits, fake_logits)
+    return _discriminator_terms(real_logits.to(dtype), fake_logits.to(dtype), opts.kind)
+
+
+def _discriminator(real_logits: Tensor, fake_logits: Tensor, opts: AdversarialOptions) -> Tensor:
+    """The reduced loss: ``"mean"`` or ``"sum"`` (``"none"`` has no single tensor)."""
+    if opts.reduction == "none":
+        raise ValueError(
+            "reduction: expected 'mean' or 'sum' for the discriminator's loss (a sum of two "
+            "reductions over batches that may differ in size), got 'none'; "
+            "discriminator_parts(real_logits, fake_logits) gives the per-logit terms"
+        )
+    real_terms, fake_terms = _discriminator_parts(real_logits, fake_logits, opts)
     # the two expectations are over different batches: each is reduced on its own
-    return reduce_loss(real_terms, reduction) + reduce_loss(fake_terms, reduction)
+    return reduce_loss(real_terms, opts.reduction) + reduce_loss(fake_terms, opts.reduction)
 
 
 # --- critic regularisers ----------------------------------------------------------------------------
-
-
-def _per_sample(grad: Tensor) -> Tensor:
-    # (N, *) -> (N, features); flatten(1) keeps an empty batch working (reshape(0, -1) cannot)
-    return grad.flatten(1) if grad.dim() > 1 else grad.unsqueeze(1)
 
 
 def gradient_penalty(
@@ -228,7 +343,7 @@ def gradient_penalty(
     weight: float = 10.0,
     interpolation: Tensor | None = None,
     generator: torch.Generator | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""WGAN-GP gradient penalty: the critic's gradient norm pushed to 1 between real and fake.
 
@@ -270,8 +385,18 @@ def gradient_penalty(
         >>> VF.gradient_penalty(critic, torch.randn(3, 4), torch.randn(3, 4))  # 10 * (2 - 1)^2
         tensor(10., grad_fn=<DivBackward0>)
     """
-    check_reduction(reduction)
-    check_number(weight, "weight", low=0.0)
+    opts = GradientPenaltyOptions(weight=weight, reduction=reduction)
+    return _gradient_penalty(critic, real, fake, opts, interpolation, generator)
+
+
+def _gradient_penalty(
+    critic: Callable[[Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    opts: GradientPenaltyOptions,
+    interpolation: Tensor | None,
+    generator: torch.Generator | None,
+) -> Tensor:
     if not callable(critic):
         raise TypeError(f"critic: expected a callable (the critic network), got {describe(critic)}")
     check_floating(real, "real")
@@ -303,8 +428,8 @@ def gradient_penalty(
         (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
     grad = _per_sample(grad.to(compute_dtype(grad)))
     # vector_norm's gradient at a zero gradient is 0, not NaN
-    loss = weight * (torch.linalg.vector_norm(grad, dim=1) - 1) ** 2
-    return reduce_loss(loss, reduction)
+    loss = opts.weight * (torch.linalg.vector_norm(grad, dim=1) - 1) ** 2
+    return reduce_loss(loss, opts.reduction)
 
 
 def r1_penalty(
@@ -312,7 +437,7 @@ def r1_penalty(
     real_inputs: Tensor,
     *,
     gamma: float = 10.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""R1 regularisation: the squared norm of the discriminator's gradient on real data.
 
@@ -345,8 +470,10 @@ def r1_penalty(
         >>> VF.r1_penalty(x @ w, x, gamma=1.0)  # 1/2 * |w|^2 = 4.5
         tensor(4.5000, grad_fn=<DivBackward0>)
     """
-    check_reduction(reduction)
-    check_number(gamma, "gamma", low=0.0)
+    return _r1_penalty(real_logits, real_inputs, R1PenaltyOptions(gamma=gamma, reduction=reduction))
+
+
+def _r1_penalty(real_logits: Tensor, real_inputs: Tensor, opts: R1PenaltyOptions) -> Tensor:
     check_floating(real_logits, "real_logits")
     check_floating(real_inputs, "real_inputs")
     if real_inputs.dim() < 1:
@@ -372,11 +499,11 @@ def r1_penalty(
             "got a tensor that does not depend on real_inputs"
         )
     grad = _per_sample(grad.to(compute_dtype(grad)))
-    loss = 0.5 * gamma * (grad * grad).sum(dim=1)
-    return reduce_loss(loss, reduction)
+    loss = 0.5 * opts.gamma * (grad * grad).sum(dim=1)
+    return reduce_loss(loss, opts.reduction)
 
 
-# --- likelihoods and divergences ----------------------------------------------------------------------
+# --- likelihood ----------------------------------------------------------------------
 
 
 def gaussian_nll_loss(
@@ -386,7 +513,7 @@ def gaussian_nll_loss(
     *,
     full: bool = True,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Negative log-likelihood of a Gaussian with a predicted mean and log-variance.
 
@@ -432,9 +559,17 @@ def gaussian_nll_loss(
         >>> VF.gaussian_nll_loss(mu, y, torch.zeros(2), full=False, reduction="none")  # mse / 2
         tensor([0.5000, 2.0000])
     """
-    check_reduction(reduction)
-    if not isinstance(full, bool):
-        raise TypeError(f"full: expected a bool, got {describe(full)}")
+    opts = GaussianNLLOptions(full=full, reduction=reduction)
+    return _gaussian_nll(mean, target, logvar, opts, weight)
+
+
+def _gaussian_nll(
+    mean: Tensor,
+    target: Tensor,
+    logvar: Tensor,
+    opts: GaussianNLLOptions,
+    weight: Tensor | None,
+) -> Tensor:
     mean, target = prepare_pair(mean, target)
     check_floating(logvar, "logvar")
     check_broadcastable(logvar, mean.shape, "logvar", "mean")
@@ -447,265 +582,29 @@ def gaussian_nll_loss(
     min_logvar = -math.floor(math.log(torch.finfo(logvar.dtype).max))
     precision = torch.exp(-torch.clamp(logvar, min=min_logvar))
     loss = 0.5 * (logvar + (target - mean) ** 2 * precision)
-    if full:
+    if opts.full:
         loss = loss + _HALF_LOG_2PI
-    return reduce_loss(loss, reduction, weight=weight)
+    return reduce_loss(loss, opts.reduction, weight=weight)
 
 
-def _normalise_dim(dim: int, ndim: int, shape: tuple[int, ...]) -> int:
-    if isinstance(dim, bool) or not isinstance(dim, int):
-        raise TypeError(f"dim: expected an int, got {describe(dim)}")
-    if not -ndim <= dim < ndim:
-        raise ValueError(
-            f"dim: expected a value in [{-ndim}, {ndim - 1}] for inputs of shape {shape}, got {dim}"
-        )
-    return dim % ndim
-
-
-def kl_divergence(
-    p_logits: Tensor,
-    q_logits: Tensor,
-    *,
-    dim: int = 1,
-    from_logits: bool = True,
-    weight: Tensor | None = None,
-    reduction: str = "mean",
-) -> Tensor:
-    r"""Kullback-Leibler divergence :math:`\mathrm{KL}(P \,\|\, Q)` between categorical distributions.
-
-    .. math::
-        \mathrm{KL}(P \,\|\, Q) = \sum_k p_k \left(\log p_k - \log q_k\right)
-
-    over ``dim``, with :math:`\log p = \operatorname{log\_softmax}(p\_logits)` (and the same for
-    :math:`q`) when ``from_logits``, which is finite for any finite logits. With
-    ``from_logits=False`` the inputs are probabilities (not renormalised) and :math:`0 \log 0 = 0`:
-    a zero :math:`p_k` contributes 0 and gets a zero gradient; a zero :math:`q_k` under a positive
-    :math:`p_k` gives ``inf``, as the divergence is. Note the order: in distillation :math:`P` is
-    the teacher (the target) and :math:`Q` the student; gradients flow into both arguments.
-
-    Args:
-        p_logits: logits (or probabilities) of :math:`P`, any shape with the categories on ``dim``.
-        q_logits: logits (or probabilities) of :math:`Q`, the same shape.
-        dim: the category dimension. Default 1 (``(N, C, *)``).
-        from_logits: whether the inputs are logits (default) or probabilities.
-        weight: optional non-negative tensor broadcastable to the per-distribution shape (the
-            input's shape without ``dim``).
-        reduction: ``"mean"`` (default) divides the sum by the number of distributions (the
-            input's size without ``dim``), never by the number of elements: for ``(N, C)`` inputs
-            it is torch's ``reduction="batchmean"``; ``"sum"``; ``"none"`` gives one value per
-            distribution, the input's shape without ``dim``.
-
-    Returns:
-        The divergence; for ``(N, C)`` inputs equals ``torch.nn.functional.kl_div(log_q, log_p,
-        log_target=True, reduction="batchmean")``.
-
-    References:
-        S. Kullback and R. A. Leibler, "On Information and Sufficiency", 1951; G. Hinton, O.
-        Vinyals and J. Dean, "Distilling the Knowledge in a Neural Network", 2015, arXiv:1503.02531.
-
-    Example:
-        >>> import torch
-        >>> import visionloss.functional as VF
-        >>> p = torch.tensor([[0.5, 0.5]])
-        >>> q = torch.tensor([[0.25, 0.75]])
-        >>> VF.kl_divergence(p, q, from_logits=False)  # 0.5 log 2 + 0.5 log(2/3)
-        tensor(0.1438)
-    """
-    check_reduction(reduction)
-    if not isinstance(from_logits, bool):
-        raise TypeError(f"from_logits: expected a bool, got {describe(from_logits)}")
-    check_floating(p_logits, "p_logits")
-    check_floating(q_logits, "q_logits")
-    check_same_shape(p_logits, q_logits, "p_logits", "q_logits")
-    if p_logits.dim() == 0:
-        raise ValueError("p_logits: expected at least one dimension (the categories), got a scalar")
-    dim = _normalise_dim(dim, p_logits.dim(), tuple(p_logits.shape))
-    p, q = to_compute(p_logits, q_logits)
-    if from_logits:
-        log_p = F.log_softmax(p, dim=dim)
-        log_q = F.log_softmax(q, dim=dim)
-        # exp(log_p) underflows to 0 where log_p is very negative; log_p - log_q stays finite
-        terms = log_p.exp() * (log_p - log_q)
-    else:
-        check_probabilities(p, "p_logits")
-        check_probabilities(q, "q_logits")
-        positive = p > 0
-        one = torch.ones((), dtype=p.dtype, device=p.device)
-        # 0 log 0 = 0: the logs see 1 where p = 0, so neither value nor gradient is NaN there
-        terms = p * (
-            torch.log(torch.where(positive, p, one)) - torch.log(torch.where(positive, q, one))
-        )
-    return reduce_loss(terms.sum(dim=dim), reduction, weight=weight)
-
-
-def _gaussian_kl_terms(
-    mu: Tensor, logvar: Tensor, mu2: Tensor | None, logvar2: Tensor | None
-) -> Tensor:
-    if mu2 is None and logvar2 is None:
-        # KL(N(mu, e^v) || N(0, 1)) = 1/2 (mu^2 + e^v - 1 - v); expm1 keeps e^v - 1 accurate at v ~ 0
-        return 0.5 * (mu * mu + torch.expm1(logvar) - logvar)
-    mu2 = torch.zeros((), dtype=mu.dtype, device=mu.device) if mu2 is None else mu2
-    logvar2 = torch.zeros((), dtype=mu.dtype, device=mu.device) if logvar2 is None else logvar2
-    # 1/2 (v2 - v + (e^v + (mu - mu2)^2) / e^v2 - 1), with the ratio of variances as one exp
-    dv = logvar - logvar2
-    return 0.5 * ((mu - mu2) ** 2 * torch.exp(-logvar2) + torch.expm1(dv) - dv)
-
-
-def gaussian_kl(
-    mu: Tensor,
-    logvar: Tensor,
-    mu2: Tensor | None = None,
-    logvar2: Tensor | None = None,
-    *,
-    weight: Tensor | None = None,
-    reduction: str = "mean",
-) -> Tensor:
-    r"""KL divergence between diagonal Gaussians, :math:`\mathrm{KL}(\mathcal N(\mu, e^{v}) \,\|\,
-    \mathcal N(\mu_2, e^{v_2}))`, summed over the last dimension.
-
-    .. math::
-        \mathrm{KL} = \frac12 \sum_{j} \left( v_{2,j} - v_j
-            + \frac{e^{v_j} + (\mu_j - \mu_{2,j})^2}{e^{v_{2,j}}} - 1 \right)
-
-    with :math:`v = \log\sigma^2`. The default prior is :math:`\mathcal N(0, I)`, which gives the
-    VAE's :math:`\frac12 \sum_j (\mu_j^2 + e^{v_j} - 1 - v_j)`. Computed as
-    :math:`\frac12 \sum_j ((\mu_j - \mu_{2,j})^2 e^{-v_{2,j}} + \operatorname{expm1}(\Delta_j)
-    - \Delta_j)` with :math:`\Delta = v - v_2`, accurate when the two are close (no
-    :math:`e^{\Delta} - 1 - \Delta` cancellation).
-
-    Args:
-        mu: :math:`\mu`, ``(..., D)``: a batch of means over ``D`` latent dimensions.
-        logvar: :math:`v`, the log-variances, the same shape as ``mu``.
-        mu2: :math:`\mu_2`, broadcastable to ``mu``; default 0.
-        logvar2: :math:`v_2`, broadcastable to ``mu``; default 0.
-        weight: optional non-negative tensor broadcastable to the batch shape ``mu.shape[:-1]``.
-        reduction: ``"mean"`` (default, over the batch), ``"sum"`` or ``"none"`` (one value per
-            sample, shape ``mu.shape[:-1]``).
-
-    References:
-        D. P. Kingma and M. Welling, "Auto-Encoding Variational Bayes", ICLR 2014,
-        arXiv:1312.6114, appendix B.
-
-    Example:
-        >>> import torch
-        >>> import visionloss.functional as VF
-        >>> mu, logvar = torch.tensor([[1.0, 0.0]]), torch.zeros(1, 2)
-        >>> VF.gaussian_kl(mu, logvar)  # 1/2 * 1^2
-        tensor(0.5000)
-    """
-    check_reduction(reduction)
-    check_floating(mu, "mu")
-    check_floating(logvar, "logvar")
-    if mu.dim() == 0:
-        raise ValueError("mu: expected shape (..., D) with the latent dims last, got a scalar")
-    check_same_shape(mu, logvar, "mu", "logvar")
-    if mu2 is not None:
-        check_floating(mu2, "mu2")
-        check_broadcastable(mu2, mu.shape, "mu2", "mu")
-    if logvar2 is not None:
-        check_floating(logvar2, "logvar2")
-        check_broadcastable(logvar2, mu.shape, "logvar2", "mu")
-    mu, logvar, mu2, logvar2 = to_compute(mu, logvar, mu2, logvar2)
-    loss = _gaussian_kl_terms(mu, logvar, mu2, logvar2).sum(dim=-1)
-    return reduce_loss(loss, reduction, weight=weight)
-
-
-def vae_loss(
-    recon: Tensor,
-    target: Tensor,
-    mu: Tensor,
-    logvar: Tensor,
-    *,
-    beta: float = 1.0,
-    reconstruction: str = "bce",
-    weight: Tensor | None = None,
-    reduction: str = "mean",
-) -> Tensor:
-    r"""The (beta-)VAE loss: the negative evidence lower bound per sample.
-
-    .. math::
-        \ell_i = \sum_{k} r(\hat x_{ik}, x_{ik})
-            + \beta\, \mathrm{KL}\!\left(\mathcal N(\mu_i, e^{v_i}) \,\|\, \mathcal N(0, I)\right)
-
-    The reconstruction term is summed over every element of a sample (not averaged: averaging it
-    weakens the likelihood against the KL by the number of pixels and blurs the samples), with
-    :math:`r` the binary cross-entropy with logits (``"bce"``, a Bernoulli decoder; ``recon`` are
-    logits and ``target`` values in ``[0, 1]``) or the squared error (``"mse"``, a Gaussian
-    decoder of fixed variance 1/2). The KL term is :func:`gaussian_kl` against the standard normal
-    prior, summed over every latent dimension of the sample. ``beta > 1`` is the beta-VAE.
-
-    Args:
-        recon: :math:`\hat x`, the decoder's output ``(N, *)`` (logits for ``"bce"``).
-        target: :math:`x`, the same shape (in ``[0, 1]`` for ``"bce"``).
-        mu: the encoder's means ``(N, *)`` (``(N, D)``, or a spatial latent ``(N, C, h, w)``).
-        logvar: the encoder's log-variances, the same shape as ``mu``.
-        beta: :math:`\beta \ge 0`, the KL weight. Default 1.
-        reconstruction: ``"bce"`` (default) or ``"mse"``.
-        weight: optional non-negative ``(N,)`` sample weights.
-        reduction: ``"mean"`` (default, over the batch), ``"sum"`` or ``"none"`` (``(N,)``).
-
-    References:
-        D. P. Kingma and M. Welling, "Auto-Encoding Variational Bayes", ICLR 2014,
-        arXiv:1312.6114; I. Higgins et al., "beta-VAE: Learning Basic Visual Concepts with a
-        Constrained Variational Framework", ICLR 2017.
-
-    Example:
-        >>> import torch
-        >>> import visionloss.functional as VF
-        >>> recon, x = torch.zeros(1, 4), torch.ones(1, 4)  # logits 0: 4 * log 2
-        >>> VF.vae_loss(recon, x, torch.zeros(1, 2), torch.zeros(1, 2))
-        tensor(2.7726)
-    """
-    check_reduction(reduction)
-    check_number(beta, "beta", low=0.0)
-    check_choice(reconstruction, "reconstruction", _RECONSTRUCTIONS)
-    recon, target = prepare_pair(recon, target)
-    if recon.dim() < 1:
-        raise ValueError(f"recon: expected a batch of shape (N, *), got shape {tuple(recon.shape)}")
-    check_floating(mu, "mu")
-    check_floating(logvar, "logvar")
-    check_same_shape(mu, logvar, "mu", "logvar")
-    if mu.dim() < 2 or mu.shape[0] != recon.shape[0]:
-        raise ValueError(
-            f"mu: expected shape ({recon.shape[0]}, *) (the batch of recon, then the latent dims), "
-            f"got {tuple(mu.shape)}"
-        )
-    dtype = compute_dtype(recon, mu, logvar)
-    recon, target, mu, logvar = recon.to(dtype), target.to(dtype), mu.to(dtype), logvar.to(dtype)
-    if reconstruction == "bce":
-        check_probabilities(target, "target")
-        per_element = F.binary_cross_entropy_with_logits(recon, target, reduction="none")
-    else:
-        per_element = (recon - target) ** 2
-    nll = _per_sample(per_element).sum(dim=1)
-    kl = _gaussian_kl_terms(mu, logvar, None, None).flatten(1).sum(dim=1)
-    return reduce_loss(nll + beta * kl, reduction, weight=weight)
-
-
-# --- Modules: options checked and stored in __init__, forward is one call -------------------------
+# --- Modules: documented by their spec, forward is one call to the core -------------------------
 
 
 class AdversarialLoss(LossModule):
-    """Module form of :func:`generator_loss` and :func:`discriminator_loss`.
-
-    ``loss(fake_logits)`` is the generator's loss and ``loss(real_logits, fake_logits)`` the
-    discriminator's (the functions' argument order); ``loss.generator(...)`` and
-    ``loss.discriminator(...)`` say it explicitly.
-    """
-
-    def __init__(self, kind: str = "non_saturating", *, reduction: str = "mean") -> None:
-        check_choice(kind, "kind", ADVERSARIAL_KINDS)
-        super().__init__(kind=kind, reduction=reduction)
-
     def generator(self, fake_logits: Tensor, weight: Tensor | None = None) -> Tensor:
-        return generator_loss(fake_logits, weight=weight, **self.options())
+        """The generator's loss: :func:`generator_loss` of ``fake_logits`` (``weight`` optional)."""
+        return _generator(fake_logits, self.opts, weight)
 
-    def discriminator(
-        self, real_logits: Tensor, fake_logits: Tensor
-    ) -> Tensor | tuple[Tensor, Tensor]:
-        return discriminator_loss(real_logits, fake_logits, **self.options())
+    def discriminator(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """The discriminator's loss, :func:`discriminator_loss` reduced by ``"mean"``/``"sum"``."""
+        return _discriminator(real_logits, fake_logits, self.opts)
 
-    def forward(self, *logits: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+    def discriminator_parts(self, real_logits: Tensor, fake_logits: Tensor) -> tuple[Tensor, Tensor]:
+        """The discriminator's per-logit terms ``(a(r), b(f))``, unreduced (weigh them freely)."""
+        return _discriminator_parts(real_logits, fake_logits, self.opts)
+
+    def forward(self, *logits: Tensor) -> Tensor:
+        """``(fake_logits)``: the generator's loss; ``(real_logits, fake_logits)``: the discriminator's."""
         if len(logits) == 1:
             return self.generator(logits[0])
         if len(logits) == 2:
@@ -717,12 +616,6 @@ class AdversarialLoss(LossModule):
 
 
 class GradientPenalty(LossModule):
-    """Module form of :func:`gradient_penalty`, called as ``penalty(critic, real, fake)``."""
-
-    def __init__(self, *, weight: float = 10.0, reduction: str = "mean") -> None:
-        check_number(weight, "weight", low=0.0)
-        super().__init__(weight=weight, reduction=reduction)
-
     def forward(
         self,
         critic: Callable[[Tensor], Tensor],
@@ -730,81 +623,79 @@ class GradientPenalty(LossModule):
         fake: Tensor,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        return gradient_penalty(critic, real, fake, generator=generator, **self.options())
+        """critic: the critic network; real, fake: ``(N, *)`` batches; generator: optional RNG."""
+        return _gradient_penalty(critic, real, fake, self.opts, None, generator)
 
 
 class R1Penalty(LossModule):
-    """Module form of :func:`r1_penalty`."""
-
-    def __init__(self, *, gamma: float = 10.0, reduction: str = "mean") -> None:
-        check_number(gamma, "gamma", low=0.0)
-        super().__init__(gamma=gamma, reduction=reduction)
-
     def forward(self, real_logits: Tensor, real_inputs: Tensor) -> Tensor:
-        return r1_penalty(real_logits, real_inputs, **self.options())
+        """real_logits: the discriminator's outputs on ``real_inputs`` (``(N, *)``, requiring grad)."""
+        return _r1_penalty(real_logits, real_inputs, self.opts)
 
 
 class GaussianNLLLoss(LossModule):
-    """Module form of :func:`gaussian_nll_loss`."""
-
-    def __init__(self, *, full: bool = True, reduction: str = "mean") -> None:
-        if not isinstance(full, bool):
-            raise TypeError(f"full: expected a bool, got {describe(full)}")
-        super().__init__(full=full, reduction=reduction)
-
     def forward(
         self, mean: Tensor, target: Tensor, logvar: Tensor, weight: Tensor | None = None
     ) -> Tensor:
-        return gaussian_nll_loss(mean, target, logvar, weight=weight, **self.options())
+        """mean, target: any shape; logvar: broadcastable to ``mean``; weight: optional."""
+        return _gaussian_nll(mean, target, logvar, self.opts, weight)
 
 
-class KLDivergence(LossModule):
-    """Module form of :func:`kl_divergence`."""
+# --- the family's catalogue -----------------------------------------------------------------------
 
-    def __init__(self, *, dim: int = 1, from_logits: bool = True, reduction: str = "mean") -> None:
-        if isinstance(dim, bool) or not isinstance(dim, int):
-            raise TypeError(f"dim: expected an int, got {describe(dim)}")
-        if not isinstance(from_logits, bool):
-            raise TypeError(f"from_logits: expected a bool, got {describe(from_logits)}")
-        super().__init__(dim=dim, from_logits=from_logits, reduction=reduction)
+_ADVERSARIAL_PAPERS = (
+    "I. Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014, arXiv:1406.2661; "
+    "X. Mao et al., Least Squares Generative Adversarial Networks, ICCV 2017, arXiv:1611.04076; "
+    "J. H. Lim, J. C. Ye, Geometric GAN, 2017, arXiv:1705.02894; "
+    "M. Arjovsky et al., Wasserstein GAN, ICML 2017, arXiv:1701.07875"
+)
 
-    def forward(self, p_logits: Tensor, q_logits: Tensor, weight: Tensor | None = None) -> Tensor:
-        return kl_divergence(p_logits, q_logits, weight=weight, **self.options())
+_SPECS: tuple[LossSpec, ...] = (
+    LossSpec(
+        "generator", generator_loss, AdversarialLoss, AdversarialOptions, "generative",
+        summary="The generator's adversarial loss from the discriminator's logits on fakes: "
+        "non-saturating, minimax, LSGAN, hinge or Wasserstein.",
+        formula=r"\operatorname{softplus}(-f) \text{ (non-saturating)}, "
+        r"-\operatorname{softplus}(f) \text{ (minimax)}, \tfrac12 (f - 1)^2 \text{ (lsgan)}, "
+        r"-f \text{ (hinge, wasserstein)}",
+        paper=_ADVERSARIAL_PAPERS,
+    ),
+    LossSpec(
+        "discriminator", discriminator_loss, AdversarialLoss, AdversarialOptions, "generative",
+        summary="The discriminator's (critic's) adversarial loss: a mean over real logits plus a "
+        "mean over fake logits.",
+        formula=r"\operatorname{mean}_r a(r) + \operatorname{mean}_f b(f), \; (a, b) = "
+        r"(\operatorname{softplus}(-r), \operatorname{softplus}(f)), "
+        r"(\tfrac12 (r-1)^2, \tfrac12 f^2), (\operatorname{relu}(1-r), \operatorname{relu}(1+f)), "
+        r"(-r, f)",
+        paper=_ADVERSARIAL_PAPERS,
+    ),
+    LossSpec(
+        "gradient_penalty", gradient_penalty, GradientPenalty, GradientPenaltyOptions, "generative",
+        summary="WGAN-GP: the critic's gradient norm pushed to 1 on random real/fake interpolates.",
+        formula=r"\lambda \left(\lVert \nabla_{\hat x} D(\hat x) \rVert_2 - 1\right)^2, \;"
+        r"\hat x = \epsilon x + (1 - \epsilon) \tilde x",
+        paper="I. Gulrajani et al., Improved Training of Wasserstein GANs, NeurIPS 2017, "
+        "arXiv:1704.00028",
+    ),
+    LossSpec(
+        "r1_penalty", r1_penalty, R1Penalty, R1PenaltyOptions, "generative",
+        summary="R1: the squared norm of the discriminator's gradient on real data.",
+        formula=r"\frac{\gamma}{2} \lVert \nabla_x D(x) \rVert_2^2",
+        paper="L. Mescheder, A. Geiger, S. Nowozin, Which Training Methods for GANs do actually "
+        "Converge?, ICML 2018, arXiv:1801.04406",
+    ),
+    LossSpec(
+        "gaussian_nll", gaussian_nll_loss, GaussianNLLLoss, GaussianNLLOptions, "generative",
+        summary="Negative log-likelihood of a Gaussian with predicted mean and log-variance "
+        "(heteroscedastic regression).",
+        formula=r"\tfrac12 \left(v + (y - \mu)^2 e^{-v} + \log 2\pi\right)",
+        paper="D. A. Nix, A. S. Weigend, Estimating the mean and variance of the target "
+        "probability distribution, ICNN 1994; A. Kendall, Y. Gal, What Uncertainties Do We Need "
+        "in Bayesian Deep Learning for Computer Vision?, NeurIPS 2017, arXiv:1703.04977",
+    ),
+)
 
-
-class GaussianKLLoss(LossModule):
-    """Module form of :func:`gaussian_kl`."""
-
-    def __init__(self, *, reduction: str = "mean") -> None:
-        super().__init__(reduction=reduction)
-
-    def forward(
-        self,
-        mu: Tensor,
-        logvar: Tensor,
-        mu2: Tensor | None = None,
-        logvar2: Tensor | None = None,
-        weight: Tensor | None = None,
-    ) -> Tensor:
-        return gaussian_kl(mu, logvar, mu2, logvar2, weight=weight, **self.options())
-
-
-class VAELoss(LossModule):
-    """Module form of :func:`vae_loss`."""
-
-    def __init__(
-        self, *, beta: float = 1.0, reconstruction: str = "bce", reduction: str = "mean"
-    ) -> None:
-        check_number(beta, "beta", low=0.0)
-        check_choice(reconstruction, "reconstruction", _RECONSTRUCTIONS)
-        super().__init__(beta=beta, reconstruction=reconstruction, reduction=reduction)
-
-    def forward(
-        self,
-        recon: Tensor,
-        target: Tensor,
-        mu: Tensor,
-        logvar: Tensor,
-        weight: Tensor | None = None,
-    ) -> Tensor:
-        return vae_loss(recon, target, mu, logvar, weight=weight, **self.options())
+#: the family's table: the adversarial losses, penalties and likelihood declared here, then the
+#: rows of the SSIM and divergence sub-modules
+SPECS: tuple[LossSpec, ...] = _SPECS + _ssim.SPECS + _divergence.SPECS
