@@ -158,16 +158,17 @@ def test_compile_fullgraph_matches_eager(case: LossCase):
 from visionloss.losses import SPECS  # noqa: E402
 
 SPEC_IDS = [spec.name for spec in SPECS]
-#: data arguments and per-call tensors: not options
-_NOT_OPTIONS = {"weight"}
+#: per-call keyword arguments (data, not options): the per-element weight, a penalty's own
+#: interpolation points and random generator
+_PER_CALL = {"weight", "interpolation", "generator"}
 
 
-def _keyword_options(function) -> dict:
+def _keyword_options(function, declared) -> dict:
     parameters = inspect.signature(function).parameters.values()
     return {
         p.name: p.default
         for p in parameters
-        if p.kind is p.KEYWORD_ONLY and p.name not in _NOT_OPTIONS
+        if p.kind is p.KEYWORD_ONLY and (p.name in declared or p.name not in _PER_CALL)
     }
 
 
@@ -179,7 +180,7 @@ def test_function_module_and_options_declare_the_same_options(spec):
         for name, f in fields.items()
     }
     # the function's explicit keyword options are exactly the options object's, same defaults
-    assert _keyword_options(spec.function) == declared
+    assert _keyword_options(spec.function, declared) == declared
     if spec.module is not None:
         module_parameters = inspect.signature(spec.module).parameters
         assert {n: p.default for n, p in module_parameters.items()} == declared

@@ -844,15 +844,10 @@ def test_scale_weights_accept_lists_and_tuples_in_function_and_module(gen):
     assert dict(visionloss.MSSSIMLoss().named_buffers()) == {}
 
 
-def test_former_weights_keyword_of_ms_ssim_warns_and_means_the_same(gen):
-    x = torch.rand(1, 1, 12, 12, generator=gen)
-    y = torch.rand(1, 1, 12, 12, generator=gen)
-    with pytest.warns(DeprecationWarning, match="renamed 'scale_weights'"):
-        old = VF.ms_ssim_loss(x, y, window_size=3, weights=[0.5, 0.5])
-    torch.testing.assert_close(old, VF.ms_ssim_loss(x, y, window_size=3, scale_weights=[0.5, 0.5]))
-    with pytest.raises(TypeError, match="weights: expected None when scale_weights is given"):
-        VF.ms_ssim_loss(x, y, window_size=3, weights=[0.5, 0.5], scale_weights=[0.5, 0.5])
-    # the Module takes the new name only (its options are the spec's)
+def test_ms_ssim_has_no_weights_keyword_any_more():
+    # renamed scale_weights before the first release; the per-image weight keeps its name
+    with pytest.raises(TypeError, match="weights"):
+        VF.ms_ssim_loss(torch.rand(1, 1, 12, 12), torch.rand(1, 1, 12, 12), weights=[0.5, 0.5])
     with pytest.raises(TypeError, match="weights"):
         visionloss.MSSSIMLoss(weights=[0.5, 0.5])
 

@@ -27,9 +27,21 @@ class LossModule(nn.Module):
 
     #: set when the loss's spec is declared
     spec: ClassVar[LossSpec]
+    #: options that may also be given by position, in this order (``AdversarialLoss("hinge")``)
+    positional_options: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *args: Any, **options: Any) -> None:
         super().__init__()
+        if len(args) > len(self.positional_options):
+            raise TypeError(
+                f"{type(self).__name__}: expected at most {len(self.positional_options)} "
+                f"positional option(s) {self.positional_options}, got {len(args)}; pass the "
+                "options by keyword"
+            )
+        for name, value in zip(self.positional_options, args, strict=False):
+            if name in options:
+                raise TypeError(f"{type(self).__name__}: got two values for the option {name!r}")
+            options[name] = value
         spec = type(self).__dict__.get("spec")
         if spec is None:  # TRANSITION: removed once every family declares its specs
             from .reduction import check_reduction

@@ -72,7 +72,9 @@ class LossSpec:
             # such as AdversarialLoss, keeps the first)
             self.module.spec = self
             self.module.__doc__ = _module_doc(self)
-            self.module.__signature__ = _module_signature(self.options)  # type: ignore[attr-defined]
+            self.module.__signature__ = _module_signature(  # type: ignore[attr-defined]
+                self.options, self.module.positional_options
+            )
 
     @property
     def function_name(self) -> str:
@@ -108,17 +110,27 @@ def _module_doc(spec: LossSpec) -> str:
     )
 
 
-def _module_signature(options: type[LossOptions]) -> inspect.Signature:
+def _module_signature(
+    options: type[LossOptions], positional: tuple[str, ...] = ()
+) -> inspect.Signature:
     parameters = []
-    # reduction last, as in the functions' signatures
-    ordered = sorted(dataclasses.fields(options), key=lambda f: f.name == "reduction")
+    # positional options first, then the others, reduction last as in the functions' signatures
+    ordered = sorted(
+        dataclasses.fields(options),
+        key=lambda f: (f.name not in positional, positional.index(f.name) if f.name in positional
+                       else 0, f.name == "reduction"),
+    )
     for field in ordered:
         default = (
             inspect.Parameter.empty if field.default is dataclasses.MISSING else field.default
         )
         parameters.append(
             inspect.Parameter(
-                field.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                field.name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD
+                if field.name in positional
+                else inspect.Parameter.KEYWORD_ONLY,
+                default=default,
                 annotation=field.type,
             )
         )

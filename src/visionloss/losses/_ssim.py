@@ -9,7 +9,6 @@ convolutions together. The values agree with pytorch-msssim's ``ssim``/``ms_ssim
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -240,7 +239,6 @@ def ms_ssim_loss(
     scale_weights: Sequence[float] | Tensor | None = None,
     weight: Tensor | None = None,
     reduction: Reduction = "mean",
-    weights: Sequence[float] | Tensor | None = None,
 ) -> Tensor:
     r"""Multi-scale structural-similarity loss, :math:`1 - \text{MS-SSIM}`.
 
@@ -269,8 +267,6 @@ def ms_ssim_loss(
             below.
         weight: optional non-negative ``(N,)`` per-image weights of the reduction.
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (``(N,)``, one loss per image).
-        weights: deprecated, the former name of ``scale_weights`` (a ``DeprecationWarning``;
-            giving both is an error). The Module takes ``scale_weights`` only.
 
     References:
         Z. Wang, E. P. Simoncelli and A. C. Bovik, "Multiscale structural similarity for image
@@ -285,8 +281,6 @@ def ms_ssim_loss(
         >>> VF.ms_ssim_loss(x, 1 - x, window_size=3, scale_weights=[0.5, 0.5])  # CS < 0 is clamped
         tensor(1.)
     """
-    if weights is not None:
-        scale_weights = _renamed_weights(weights, scale_weights)
     opts = MSSSIMOptions(
         data_range=data_range,
         window_size=window_size,
@@ -297,24 +291,6 @@ def ms_ssim_loss(
         reduction=reduction,
     )
     return _ms_ssim(input, target, opts, weight)
-
-
-def _renamed_weights(
-    weights: Sequence[float] | Tensor, scale_weights: Sequence[float] | Tensor | None
-) -> Sequence[float] | Tensor:
-    # the old keyword of the per-scale exponents: same meaning, a warning, never both
-    if scale_weights is not None:
-        raise TypeError(
-            "weights: expected None when scale_weights is given (weights is the former name of "
-            f"scale_weights), got {describe(weights)}"
-        )
-    warnings.warn(
-        "ms_ssim_loss: 'weights' (the per-scale exponents) is renamed 'scale_weights'; "
-        "'weight' stays the per-image weight",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    return weights
 
 
 def _ms_ssim(input: Tensor, target: Tensor, opts: MSSSIMOptions, weight: Tensor | None) -> Tensor:

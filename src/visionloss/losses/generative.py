@@ -591,6 +591,8 @@ def _gaussian_nll(
 
 
 class AdversarialLoss(LossModule):
+    positional_options = ("kind",)
+
     def generator(self, fake_logits: Tensor, weight: Tensor | None = None) -> Tensor:
         """The generator's loss: :func:`generator_loss` of ``fake_logits`` (``weight`` optional)."""
         return _generator(fake_logits, self.opts, weight)
