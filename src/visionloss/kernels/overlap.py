@@ -101,7 +101,9 @@ def _compute_layout(input: Tensor, dtype: torch.dtype) -> Tensor:
     """``input`` in the compute dtype and the contiguous ``(N, C, S)`` layout that the flat
     indices address: no copy when it is already so, one copy otherwise (channels_last images and
     volumes reshaped to ``(N, C, S)`` are not contiguous)."""
-    return input.to(dtype=dtype, memory_format=torch.contiguous_format)
+    # (not input.to(dtype, memory_format=...): for a 3-dim tensor of the same dtype, `to`
+    # returns it unchanged whatever its strides)
+    return input.contiguous().to(dtype)
 
 
 def _flat_index(index: Tensor, num_classes: int) -> Tensor:

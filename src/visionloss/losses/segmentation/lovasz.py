@@ -115,7 +115,6 @@ def _lovasz_weights(key: Tensor, fg: Tensor, dtype: torch.dtype) -> Tensor:
         return torch.empty_like(sorted_weights).scatter_(-1, perm, sorted_weights)
 
 
-
 def lovasz_softmax_loss(
     input: Tensor,
     target: Tensor,
