@@ -261,7 +261,7 @@ def dice_ce_loss(
         lambda_ce: weight of the cross-entropy term, >= 0. Default 1.
         smooth, squared, batch_dice, ignore_index, sync, process_group: as in
             :func:`dice_loss`.
-        class_weight: optional ``(C,)`` weights of both terms.
+        class_weight: optional ``(C,)`` weights of both terms (a tensor or a list of numbers).
         label_smoothing: of the cross-entropy term, in ``[0, 1]``. Default 0.
         weight: optional non-negative sample weights broadcastable to ``(N,)``.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (``(N,)``; a sample whose positions

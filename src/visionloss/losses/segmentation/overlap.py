@@ -375,7 +375,7 @@ def dice_loss(
         log_loss: :math:`-\log(\mathrm{Dice})` instead of :math:`1 - \mathrm{Dice}`.
         batch_dice: sum the statistics over the batch before the ratio.
         class_weight: optional ``(C,)`` non-negative weights, applied as ``weight`` along C (so
-            ``"mean"`` is the class-weighted mean).
+            ``"mean"`` is the class-weighted mean); a tensor or a list of numbers.
         ignore_index: integer target value whose positions leave every sum. Default -100.
         from_logits: ``input`` holds logits (default) or probabilities.
         sync: with ``torch.distributed`` initialised, combine across ranks: the ``(C,)`` sums
