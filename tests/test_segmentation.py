@@ -711,3 +711,236 @@ def test_sync_on_two_ranks_equals_one_process_with_the_whole_batch():
             # DDP's convention: each rank's shard gets K times the single-process gradient
             torch.testing.assert_close(grad, K * xg.grad[rank * B : (rank + 1) * B], msg=name)
     assert math.isfinite(loss.item())
+
+
+# --- options: one frozen object, checked when built -----------------------------------------------
+
+
+def test_lists_are_accepted_for_tensor_options(gen):
+    x, t = _logits(gen, 2, 3, 4, 4), _labels(gen, 2, 3, 4, 4)
+    as_tensor = torch.tensor([0.5, 2.0, 1.0])
+    for fn, module in (
+        (VF.dice_loss, visionloss.DiceLoss),
+        (VF.jaccard_loss, visionloss.JaccardLoss),
+        (VF.tversky_loss, visionloss.TverskyLoss),
+        (VF.focal_tversky_loss, visionloss.FocalTverskyLoss),
+        (VF.generalized_dice_loss, visionloss.GeneralizedDiceLoss),
+    ):
+        expected = fn(x, t, mode="multiclass", class_weight=as_tensor)
+        torch.testing.assert_close(fn(x, t, mode="multiclass", class_weight=[0.5, 2, 1.0]), expected)
+        loss = module(mode="multiclass", class_weight=(0.5, 2.0, 1.0))
+        assert isinstance(loss.class_weight, torch.Tensor)  # a buffer
+        assert "class_weight" in dict(loss.named_buffers())
+        torch.testing.assert_close(loss(x, t), expected)
+    for fn, module in ((VF.dice_ce_loss, visionloss.DiceCELoss),
+                       (VF.dice_focal_loss, visionloss.DiceFocalLoss)):
+        expected = fn(x, t, class_weight=as_tensor)
+        torch.testing.assert_close(fn(x, t, class_weight=[0.5, 2.0, 1.0]), expected)
+        torch.testing.assert_close(module(class_weight=[0.5, 2.0, 1.0])(x, t), expected)
+    # the focal term's per-class alpha, as a list too
+    expected = VF.dice_focal_loss(x, t, alpha=torch.tensor([0.2, 0.3, 0.5]))
+    torch.testing.assert_close(VF.dice_focal_loss(x, t, alpha=[0.2, 0.3, 0.5]), expected)
+    torch.testing.assert_close(visionloss.DiceFocalLoss(alpha=[0.2, 0.3, 0.5])(x, t), expected)
+    with pytest.raises(TypeError, match="class_weight: expected a tensor or a list of numbers"):
+        visionloss.DiceLoss(mode="multiclass", class_weight=["a", "b"])
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "match"),
+    [
+        (lambda: visionloss.DiceLoss(mode="softmax"), ValueError, "mode: expected one of"),
+        (lambda: visionloss.DiceLoss(mode="binary", smooth=-1.0), ValueError, "smooth"),
+        (lambda: visionloss.DiceLoss(mode="binary", squared=1), TypeError, "squared"),
+        (lambda: visionloss.JaccardLoss(mode="binary", log_loss="no"), TypeError, "log_loss"),
+        (lambda: visionloss.DiceLoss(mode="binary", ignore_index=1.5), TypeError, "ignore_index"),
+        (lambda: visionloss.DiceLoss(mode="binary", from_logits=None), TypeError, "from_logits"),
+        (
+            lambda: visionloss.DiceLoss(mode="multiclass", class_weight=-torch.ones(3)),
+            ValueError,
+            "class_weight: expected non-negative values",
+        ),
+        (lambda: visionloss.TverskyLoss(mode="binary", beta=-1.0), ValueError, "beta"),
+        (lambda: visionloss.FocalTverskyLoss(mode="binary", gamma=0.0), ValueError, "gamma"),
+        (
+            lambda: visionloss.GeneralizedDiceLoss(mode="binary", weight_type="cube"),
+            ValueError,
+            "weight_type",
+        ),
+        (lambda: visionloss.LovaszSoftmaxLoss(classes="some"), ValueError, "classes"),
+        (lambda: visionloss.LovaszSoftmaxLoss(per_image=1), TypeError, "per_image"),
+        (lambda: visionloss.LovaszHingeLoss(ignore_index="x"), TypeError, "ignore_index"),
+        (lambda: visionloss.DiceCELoss(lambda_dice=-1.0), ValueError, "lambda_dice"),
+        (lambda: visionloss.DiceCELoss(label_smoothing=1.5), ValueError, "label_smoothing"),
+        (lambda: visionloss.DiceFocalLoss(lambda_focal=-1.0), ValueError, "lambda_focal"),
+        (lambda: visionloss.DiceFocalLoss(gamma=-1.0), ValueError, "gamma"),
+        # cross-option checks: alpha weighs the positives in [0, 1] for the sigmoid modes, and a
+        # per-class alpha needs classes
+        (
+            lambda: visionloss.DiceFocalLoss(mode="binary", alpha=5.0),
+            ValueError,
+            r"alpha: expected a value in \[0.0, 1.0\], got 5.0",
+        ),
+        (lambda: visionloss.DiceFocalLoss(mode="multilabel", alpha=1.5), ValueError, "alpha"),
+        (lambda: visionloss.DiceFocalLoss(mode="binary", alpha=[0.5]), TypeError, "alpha"),
+        (lambda: visionloss.DiceFocalLoss(alpha=torch.ones(2, 2)), ValueError, "alpha"),
+    ],
+)
+def test_invalid_options_raise_when_the_module_is_built(build, error, match):
+    with pytest.raises(error, match=match):
+        build()
+
+
+def test_invalid_options_raise_before_the_data_is_read():
+    # the function fails on the options, not on the (here invalid) data
+    x, t = torch.zeros(2, 3, 4), torch.zeros(2, 4, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"alpha: expected a value in \[0.0, 1.0\]"):
+        VF.dice_focal_loss(x[:, :1], t.unsqueeze(1), mode="binary", alpha=5.0)
+    # a multiclass alpha is any non-negative factor
+    visionloss.DiceFocalLoss(mode="multiclass", alpha=5.0)
+
+
+def test_modules_are_declared_by_their_specs():
+    from visionloss.losses import segmentation
+
+    names = [spec.name for spec in segmentation.SPECS]
+    assert names == [
+        "dice", "jaccard", "tversky", "focal_tversky", "generalized_dice",
+        "lovasz_softmax", "lovasz_hinge", "dice_ce", "dice_focal",
+    ]
+    for spec in segmentation.SPECS:
+        module = spec.module
+        assert spec.family == "segmentation" and spec.paper and spec.formula
+        assert module.spec is spec and "__init__" not in module.__dict__
+        assert module.__doc__.startswith(spec.function.__doc__.strip().splitlines()[0])
+        assert spec.function_name == f"{spec.name}_loss"
+        assert getattr(segmentation, spec.function_name) is spec.function
+    assert visionloss.DiceLoss.spec.required == ("mode",)
+    assert visionloss.DiceCELoss.spec.required == ()  # mode="multiclass" by default
+    loss = visionloss.LovaszSoftmaxLoss(classes=[0, 2])
+    assert loss.classes == (0, 2)  # frozen
+
+
+# --- the dispatch: kernels/overlap.py chooses, the family never does -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("fn", "mode", "kind", "options"),
+    [
+        (VF.dice_loss, "multiclass", "index", {}),
+        (VF.dice_loss, "multiclass", "index", {"squared": True}),
+        (VF.jaccard_loss, "multiclass", "probs", {"squared": True}),
+        (VF.tversky_loss, "multilabel", "index01", {}),
+        (VF.dice_loss, "binary", "probs", {"from_logits": False}),
+        (VF.dice_ce_loss, "multiclass", "index", {}),
+        (VF.dice_focal_loss, "multilabel", "index01", {}),
+    ],
+)
+def test_reference_and_fused_backends_agree(gen, fn, mode, kind, options):
+    x, t = _inputs(gen, mode, kind, from_logits=options.get("from_logits", True))
+    out = {}
+    for backend in ("reference", "fused"):
+        set_kernels(backend)
+        xi = x.detach().clone().requires_grad_(True)
+        loss = fn(xi, t, mode=mode, reduction="none", **options)
+        grad_out = torch.rand(loss.shape, generator=torch.Generator().manual_seed(1),
+                              dtype=loss.dtype) + 0.5
+        (grad,) = torch.autograd.grad(loss, xi, grad_out)
+        out[backend] = (loss.detach(), grad)
+    set_kernels("auto")
+    torch.testing.assert_close(out["fused"][0], out["reference"][0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(out["fused"][1], out["reference"][1], rtol=1e-10, atol=1e-12)
+
+
+def test_auto_is_fused_on_cpu_and_forced_triton_without_kernel_raises(gen, monkeypatch):
+    from visionloss.kernels import overlap as overlap_kernel
+
+    x = _logits(gen, 2, 3, 8, 8, dtype=torch.float32).requires_grad_(True)
+    t = _labels(gen, 2, 3, 8, 8)
+    # "auto" on CPU: the fused Function, which keeps no tensor of the input's size
+    saved = saved_storages(lambda: VF.dice_loss(x, t, mode="multiclass"), [x, t])
+    assert max(saved.values(), default=0) < x.numel() * 4
+    monkeypatch.setattr(overlap_kernel, "has_triton_kernel", lambda: False)
+    set_kernels("triton")
+    try:
+        with pytest.raises(NotImplementedError, match="VISIONLOSS_KERNELS=triton"):
+            VF.dice_loss(x, t, mode="multiclass")
+        with pytest.raises(NotImplementedError):
+            visionloss.DiceCELoss()(x, t)
+    finally:
+        set_kernels("auto")
+
+
+# --- any memory format ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["fused", "reference"])
+@pytest.mark.parametrize(
+    ("spatial", "memory_format"),
+    [((5, 6), torch.channels_last), ((3, 4, 5), torch.channels_last_3d)],
+)
+@pytest.mark.parametrize(
+    ("fn", "mode"),
+    [
+        (VF.dice_loss, "multiclass"),
+        (VF.dice_loss, "multilabel"),
+        (VF.tversky_loss, "multiclass"),
+        (VF.dice_ce_loss, "multiclass"),
+    ],
+)
+def test_channels_last_equals_contiguous(gen, backend, spatial, memory_format, fn, mode):
+    x = _logits(gen, 2, 4, *spatial, dtype=torch.float32)
+    if mode == "multiclass":
+        t = _labels(gen, 2, 4, *spatial, ignore=5)
+    else:
+        t = torch.randint(0, 2, x.shape, generator=gen)
+    set_kernels(backend)
+    try:
+        results = []
+        for layout in (torch.contiguous_format, memory_format):
+            xi = x.detach().clone().contiguous(memory_format=layout).requires_grad_(True)
+            assert xi.is_contiguous(memory_format=layout)
+            loss = fn(xi, t, mode=mode, reduction="none")
+            (grad,) = torch.autograd.grad(loss, xi, torch.linspace(0.5, 1.5, loss.numel()).view(loss.shape))
+            results.append((loss.detach(), grad))
+        torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-5, atol=1e-8)
+    finally:
+        set_kernels("auto")
+
+
+# --- squared Dice: V-Net's P = sum p^2 and G = sum g^2 --------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["fused", "reference"])
+def test_squared_dice_with_soft_targets_squares_the_target_too(backend):
+    # hand example, one sample, one channel (binary), 2 positions, probabilities:
+    # p = (0.5, 1.0), g = (0.5, 0.0): I = 0.25, P = 0.25 + 1 = 1.25, G = 0.25 (not 0.5)
+    # loss = 1 - 2 * 0.25 / (1.25 + 0.25) = 1 - 1/3
+    set_kernels(backend)
+    try:
+        p = torch.tensor([[[0.5, 1.0]]], dtype=torch.float64)
+        g = torch.tensor([[[0.5, 0.0]]], dtype=torch.float64)
+        got = VF.dice_loss(p, g, mode="binary", from_logits=False, squared=True, smooth=0.0)
+        assert got.item() == pytest.approx(2 / 3, abs=1e-15)
+        # and a random soft multiclass batch against the float64 formula written out
+        gen = torch.Generator().manual_seed(5)
+        x = torch.randn(2, 3, 4, 5, generator=gen, dtype=torch.float64).requires_grad_(True)
+        y = torch.rand(2, 3, 4, 5, generator=gen, dtype=torch.float64).softmax(1)
+        loss = VF.dice_loss(x, y, mode="multiclass", squared=True, smooth=1.0, reduction="none")
+        q = x.softmax(1)
+        expected = 1 - (2 * (q * y).sum((2, 3)) + 1.0) / (
+            (q**2).sum((2, 3)) + (y**2).sum((2, 3)) + 1.0
+        )
+        torch.testing.assert_close(loss, expected, rtol=1e-12, atol=1e-12)
+        (grad,) = torch.autograd.grad(loss.sum(), x)
+        (expected_grad,) = torch.autograd.grad(expected.sum(), x)
+        torch.testing.assert_close(grad, expected_grad, rtol=1e-10, atol=1e-12)
+        # hard targets: unchanged (g^2 = g)
+        t = torch.randint(0, 3, (2, 4, 5), generator=gen)
+        hard = F.one_hot(t, 3).movedim(-1, 1).double()
+        torch.testing.assert_close(
+            VF.dice_loss(x, t, mode="multiclass", squared=True),
+            VF.dice_loss(x, hard, mode="multiclass", squared=True),
+        )
+    finally:
+        set_kernels("auto")

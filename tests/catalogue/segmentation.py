@@ -99,7 +99,9 @@ def _extreme_binary(dtype: torch.dtype):
 
 
 def ref_stats(x, t, *, mode, squared=False, from_logits=True, ignore_index=IGNORE):
-    """(I, P, G) per sample and class, from an explicit float one-hot. Returns (N, C) each."""
+    """(I, P, G) per sample and class, from an explicit float one-hot. Returns (N, C) each.
+
+    With ``squared``: P = sum p^2 and G = sum g^2 (V-Net, Milletari et al. 2016)."""
     x = x.double()
     if mode == "multiclass":
         p = x.softmax(1) if from_logits else x
@@ -120,7 +122,8 @@ def ref_stats(x, t, *, mode, squared=False, from_logits=True, ignore_index=IGNOR
     dims = tuple(range(2, p.dim()))
     inter = (p * g * v).sum(dims)
     pred = ((p**2 if squared else p) * v).sum(dims)
-    tgt = (g * v).sum(dims)
+    # squared: V-Net's P = sum p^2 and G = sum g^2 (g^2 = g for 0/1 targets)
+    tgt = ((g**2 if squared else g) * v).sum(dims)
     return inter, pred, tgt
 
 

@@ -5,7 +5,7 @@ Where their conventions meet ours:
 * MONAI ``DiceLoss``/``TverskyLoss``/``GeneralizedDiceLoss``: ``1 - (2 I + smooth_nr) /
   (P + G + smooth_dr)``, both 1e-5 by default, per sample and class, every class counted
   (``include_background=True``), ``batch=True`` is our ``batch_dice``, ``squared_pred`` our
-  ``squared`` (equal for hard targets: MONAI squares the target too). Its generalized Dice gives
+  ``squared`` (both square the target too, V-Net's form, so soft targets agree as well). Its generalized Dice gives
   an absent class the largest weight of the sample, ours 0: compared where every class is present.
 * kornia ``dice_loss``: no smoothing on the numerator and ``eps=1e-8`` on the denominator;
   ``average="macro"`` averages over the classes present in each sample (ours with ``smooth=0``
@@ -62,6 +62,22 @@ def test_dice_matches_monai(fused, ours, theirs):
     expected = DiceLoss(softmax=True, to_onehot_y=True, reduction="none", **theirs)(
         x, t.unsqueeze(1)
     )
+    torch.testing.assert_close(got, expected.reshape(got.shape), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_squared_dice_with_soft_targets_matches_monai(fused):
+    # MONAI's squared_pred: sum p^2 + sum g^2 in the denominator, as ours since the V-Net change
+    set_kernels(fused)
+    gen = torch.Generator().manual_seed(9)
+    x = torch.randn(2, 3, 5, 6, generator=gen) * 2
+    y = torch.rand(2, 3, 5, 6, generator=gen)
+    got = VF.dice_loss(x, y, mode="multilabel", squared=True, reduction="none")
+    expected = DiceLoss(sigmoid=True, squared_pred=True, reduction="none")(x, y)
+    torch.testing.assert_close(got, expected.reshape(got.shape), rtol=1e-5, atol=1e-6)
+    y = y.softmax(1)
+    got = VF.dice_loss(x, y, mode="multiclass", squared=True, reduction="none")
+    expected = DiceLoss(softmax=True, squared_pred=True, reduction="none")(x, y)
     torch.testing.assert_close(got, expected.reshape(got.shape), rtol=1e-5, atol=1e-6)
 
 

@@ -4,19 +4,27 @@ Every overlap loss stands on four per-sample, per-class sums over the positions 
 
 .. math::
     I_{nc} = \sum_s v_s\, p_{ncs}\, g_{ncs}, \quad
-    P_{nc} = \sum_s v_s\, p_{ncs} \;(\text{or } p_{ncs}^2), \quad
+    P_{nc} = \sum_s v_s\, p_{ncs}, \quad
     G_{nc} = \sum_s v_s\, g_{ncs}, \quad
     V_{nc} = \sum_s v_s
+
+(``squared=True``: :math:`P = \sum_s v_s p^2` and :math:`G = \sum_s v_s g^2`, V-Net's form; for
+0/1 targets :math:`g^2 = g`)
 
 with :math:`p` the prediction after its activation, :math:`g` the target and :math:`v` the
 validity mask (0 at ``ignore_index``). False positives and false negatives follow as
 :math:`P - I` and :math:`G - I`.
 
-Two implementations with the same values:
+Implementations with the same values, chosen by :func:`overlap_statistics`, the op's one
+dispatch point (:func:`visionloss.kernels.backend_for`, ``VISIONLOSS_KERNELS``):
 
-* :func:`overlap_statistics_reference`, plain PyTorch differentiated by autograd. It keeps the
-  activated prediction (an ``(N, C, S)`` tensor) and a few same-sized intermediates for backward.
-* :func:`overlap_statistics`, ``torch.autograd.Function``\ s with an analytic backward. They save
+* ``"reference"``: :func:`overlap_statistics_reference`, plain PyTorch differentiated by
+  autograd. It keeps the activated prediction (an ``(N, C, S)`` tensor) and a few same-sized
+  intermediates for backward.
+* ``"triton"``: ``visionloss.kernels.triton.overlap.overlap_statistics_triton``, where that
+  module exists (same arguments and values as the reference), imported when first chosen.
+* ``"fused"`` (and ``"auto"`` without a Triton kernel): :func:`overlap_statistics_fused`,
+  ``torch.autograd.Function``\ s with an analytic backward. They save
   the caller's ``input`` and ``target`` (no copy, no one-hot, no activated prediction) and,
   for the common softmax-with-class-ids case only, the per-position log-sum-exp ``(N, S)`` in
   the compute dtype (``1/C`` of the logits; ``+inf`` at ignored positions), from which the
@@ -25,18 +33,35 @@ Two implementations with the same values:
 
 Integer class targets are never expanded to a one-hot: the intersection gathers the
 probability of the target class and adds it into ``(N, C)`` bins with ``scatter_add``.
+
+Layout: the fused paths address ``(N, C, S)`` buffers through flat indices, so they compute in
+the contiguous layout (:func:`_compute_layout`): an input of any strides (a channels_last image
+reshaped to ``(N, C, S)``, a slice) is copied once into it, a contiguous one is used as is.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from .._core import compute_dtype, gather_classes
+from .._core import compute_dtype, gather_classes, sum_by_class
+from . import backend_for
 
-__all__ = ["ACTIVATIONS", "overlap_statistics", "overlap_statistics_reference"]
+__all__ = [
+    "ACTIVATIONS",
+    "overlap_statistics",
+    "overlap_statistics_fused",
+    "overlap_statistics_reference",
+]
+
+#: the module of the Triton implementation, where it exists
+TRITON_MODULE = "visionloss.kernels.triton.overlap"
 
 #: "softmax" over dim 1 (multiclass logits), "sigmoid" elementwise (binary/multilabel logits),
 #: "identity" (probabilities), "exp" (log-probabilities, e.g. a ``log_softmax`` shared with CE).
@@ -72,14 +97,13 @@ def _decode_dense(
     return torch.where(valid, target, 0).to(dtype), valid
 
 
-def _sum_by_class(values: Tensor, index: Tensor, num_classes: int) -> Tensor:
-    """``(N, S)`` values added into ``(N, C)`` bins by class id with ``scatter_add``.
-
-    ``_core.sum_by_class`` for inputs that are already ``(N, S)``; that one reshapes with
-    ``(N, -1)``, which torch refuses for an empty batch.
-    """
-    out = torch.zeros(values.shape[0], num_classes, dtype=values.dtype, device=values.device)
-    return out.scatter_add_(1, index, values)
+def _compute_layout(input: Tensor, dtype: torch.dtype) -> Tensor:
+    """``input`` in the compute dtype and the contiguous ``(N, C, S)`` layout that the flat
+    indices address: no copy when it is already so, one copy otherwise (channels_last images and
+    volumes reshaped to ``(N, C, S)`` are not contiguous)."""
+    # (not input.to(dtype, memory_format=...): for a 3-dim tensor of the same dtype, `to`
+    # returns it unchanged whatever its strides)
+    return input.contiguous().to(dtype)
 
 
 def _flat_index(index: Tensor, num_classes: int) -> Tensor:
@@ -95,9 +119,10 @@ def _flat_index(index: Tensor, num_classes: int) -> Tensor:
 
 
 def _take_classes(values: Tensor, flat_index: Tensor) -> Tensor:
-    """``gather_classes`` for a contiguous ``(N, C, S)`` tensor, through the flat index."""
+    """``gather_classes`` for an ``(N, C, S)`` tensor, through the flat index (which addresses
+    the contiguous layout: ``reshape`` copies a tensor of other strides into it)."""
     n, _, size = values.shape
-    return values.view(-1).index_select(0, flat_index).view(n, size)
+    return values.reshape(-1).index_select(0, flat_index).view(n, size)
 
 
 def _stats_dtype(input: Tensor, target: Tensor) -> torch.dtype:
@@ -123,7 +148,8 @@ def overlap_statistics_reference(
             flows to it.
         activation: one of :data:`ACTIVATIONS`.
         ignore_index: integer target value whose positions leave every sum (``None``: none).
-        squared: :math:`P = \\sum p^2` instead of :math:`\\sum p`.
+        squared: :math:`P = \\sum p^2` and :math:`G = \\sum g^2` instead of the plain sums
+            (they differ for soft targets only).
         decoded: optionally the target already decoded by the caller (e.g. by
             ``_core.prepare_dense_target``): ``(ids with ignored positions at 0, validity)`` or
             ``(float target with ignored positions at 0, validity)``, validity ``None`` when
@@ -148,7 +174,7 @@ def _statistics(
     # and squared prediction instead of allocating more (N, C, S) temporaries.
     dtype = _stats_dtype(input, target)
     n, c = input.shape[0], input.shape[1]
-    x = input.to(dtype)
+    x = _compute_layout(input, dtype) if inplace else input.to(dtype)
     p = _activate(x, activation)
     # never write into the caller's tensor (identity activation without a cast returns it)
     inplace = inplace and p is not input
@@ -167,8 +193,8 @@ def _statistics(
         if squared:
             p = p.mul_(p) if inplace else p * p
         pred_sum = p.sum(-1)
-        inter = _sum_by_class(target_prob, index, c)
-        target_sum = _sum_by_class(mask, index, c)
+        inter = sum_by_class(target_prob, index, c)
+        target_sum = sum_by_class(mask, index, c)
         count = mask.sum(-1, keepdim=True).expand(n, c)
     else:
         g, valid = decoded or _decode_dense(target, ignore_index, dtype)
@@ -183,7 +209,7 @@ def _statistics(
         if squared:
             p = p.mul_(p) if inplace else p * p
         pred_sum = p.sum(-1)
-        target_sum = g.sum(-1)
+        target_sum = (g * g).sum(-1) if squared else g.sum(-1)  # V-Net: G = sum g^2
     return torch.stack((inter, pred_sum, target_sum, count))
 
 
@@ -229,12 +255,12 @@ def _fused_softmax_index_forward(
     target_prob = _take_classes(e, _flat_index(index, c)).mul_(w)  # v p_t
     # sum_s v p (or v p^2 = v r^2 e^2)
     pred_sum = _mat_vec(w * r, e.square_()) if squared else _mat_vec(w, e)
-    inter = _sum_by_class(target_prob, index, c)
+    inter = sum_by_class(target_prob, index, c)
     if mask is None:
-        target_sum = _sum_by_class(torch.ones_like(r), index, c)
+        target_sum = sum_by_class(torch.ones_like(r), index, c)
         count = torch.full((n, c), float(x.shape[-1]), dtype=x.dtype, device=x.device)
     else:
-        target_sum = _sum_by_class(mask, index, c)
+        target_sum = sum_by_class(mask, index, c)
         count = mask.sum(-1, keepdim=True).expand(n, c)
     # lse = max + log(sum e) = max - log(r); -log(w) is +inf where w = 0 (ignored positions)
     lse = torch.log(w).neg_().add_(peak.squeeze(1))
@@ -284,11 +310,11 @@ class _SoftmaxIndexStatistics(torch.autograd.Function):
         valid: Tensor | None,
     ) -> tuple[Tensor, Tensor]:
         return _fused_softmax_index_forward(
-            input.to(_stats_dtype(input, target)), index, valid, squared
+            _compute_layout(input, _stats_dtype(input, target)), index, valid, squared
         )
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: tuple[Tensor, Tensor]) -> None:
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
         input, target, ignore_index, squared = inputs[:4]
         lse = output[1]
         ctx.mark_non_differentiable(lse)
@@ -306,7 +332,7 @@ class _SoftmaxIndexStatistics(torch.autograd.Function):
         # any in-range class id will do at an ignored position: p is 0 there, so is its term
         index = target if ctx.ignore_index is None else target.clamp(0, num_classes - 1)
         grad_input = _fused_softmax_index_backward(
-            input.to(lse.dtype), lse, index.long(), grad[0], grad[1], ctx.squared
+            _compute_layout(input, lse.dtype), lse, index.long(), grad[0], grad[1], ctx.squared
         )
         return (grad_input.to(input.dtype),) + (None,) * 5
 
@@ -328,7 +354,7 @@ class _OverlapStatistics(torch.autograd.Function):
         )
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
         input, target, activation, ignore_index, squared = inputs[:5]
         # the caller's tensors only: the activation and the target decoding are recomputed
         ctx.save_for_backward(input, target)
@@ -343,7 +369,7 @@ class _OverlapStatistics(torch.autograd.Function):
         grad = grad.to(dtype)
         # dL/dI and dL/dP; G and V do not depend on the input
         grad_inter, grad_pred = grad[0], grad[1]
-        p = _activate(input.to(dtype), ctx.activation)
+        p = _activate(_compute_layout(input, dtype), ctx.activation)
         if target.dim() == 2:
             grad_input = _backward_index(p, target, grad_inter, grad_pred, ctx)
         else:
@@ -400,7 +426,7 @@ def _backward_dense(
     return grad_p
 
 
-def overlap_statistics(
+def overlap_statistics_fused(
     input: Tensor,
     target: Tensor,
     *,
@@ -421,11 +447,60 @@ def overlap_statistics(
     """
     if activation == "softmax" and target.dim() == 2:
         index, valid = decoded or _decode_index(target, ignore_index)
+        stats: Tensor
         stats, _ = _SoftmaxIndexStatistics.apply(
             input, target, ignore_index, squared, index.long(), valid
         )
         return stats
     decoded_target, decoded_valid = decoded or (None, None)
-    return _OverlapStatistics.apply(
+    stats = _OverlapStatistics.apply(
         input, target, activation, ignore_index, squared, decoded_target, decoded_valid
     )
+    return stats
+
+
+@cache
+def _triton_kernel_found() -> bool:
+    try:
+        return importlib.util.find_spec(TRITON_MODULE) is not None
+    except ModuleNotFoundError:  # its parent package is absent too
+        return False
+
+
+def _has_triton_kernel() -> bool:
+    """Whether the Triton implementation exists (looked up once)."""
+    return _triton_kernel_found()
+
+
+# under torch.compile the look-up runs once, at trace time, and its answer is a constant
+has_triton_kernel: Callable[[], bool] = torch.compiler.assume_constant_result(_has_triton_kernel)
+
+
+def overlap_statistics(
+    input: Tensor,
+    target: Tensor,
+    *,
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
+    decoded: tuple[Tensor, Tensor | None] | None = None,
+) -> Tensor:
+    """The statistics ``(I, P, G, V)`` as ``(4, N, C)``: the op's one dispatch point.
+
+    Same arguments and values as :func:`overlap_statistics_reference`; the implementation is
+    chosen by :func:`visionloss.kernels.backend_for` (``VISIONLOSS_KERNELS``): ``"reference"``,
+    ``"fused"`` (:func:`overlap_statistics_fused`) or ``"triton"`` (the Triton kernel, where it
+    exists; ``"auto"`` takes it on CUDA tensors, else the fused path). The loss families call
+    this function and never branch on the backend.
+    """
+    kwargs: dict[str, Any] = dict(
+        activation=activation, ignore_index=ignore_index, squared=squared, decoded=decoded
+    )
+    backend = backend_for("overlap", input, has_triton=has_triton_kernel())
+    if backend == "reference":
+        return overlap_statistics_reference(input, target, **kwargs)
+    if backend == "triton":
+        triton_module = importlib.import_module(TRITON_MODULE)
+        result: Tensor = triton_module.overlap_statistics_triton(input, target, **kwargs)
+        return result
+    return overlap_statistics_fused(input, target, **kwargs)

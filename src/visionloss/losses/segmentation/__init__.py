@@ -1,0 +1,50 @@
+"""Segmentation losses: the overlap family (Dice, Jaccard, Tversky, focal Tversky, generalized
+Dice), Lovász, and Dice combined with cross-entropy or focal loss.
+
+A package of three sub-families, each with its options, functions, Modules and spec table:
+:mod:`.overlap` (and the overlap core the others stand on), :mod:`.lovasz` and :mod:`.compound`.
+Everything public is re-exported here; :data:`SPECS` is their tables in catalogue order.
+"""
+
+from __future__ import annotations
+
+from ..._core import LossSpec
+from . import compound, lovasz, overlap
+from .compound import DiceCELoss, DiceFocalLoss, dice_ce_loss, dice_focal_loss
+from .lovasz import LovaszHingeLoss, LovaszSoftmaxLoss, lovasz_hinge_loss, lovasz_softmax_loss
+from .overlap import (
+    DiceLoss,
+    FocalTverskyLoss,
+    GeneralizedDiceLoss,
+    JaccardLoss,
+    TverskyLoss,
+    dice_loss,
+    focal_tversky_loss,
+    generalized_dice_loss,
+    jaccard_loss,
+    tversky_loss,
+)
+
+__all__ = [
+    "DiceCELoss",
+    "DiceFocalLoss",
+    "DiceLoss",
+    "FocalTverskyLoss",
+    "GeneralizedDiceLoss",
+    "JaccardLoss",
+    "LovaszHingeLoss",
+    "LovaszSoftmaxLoss",
+    "SPECS",
+    "TverskyLoss",
+    "dice_ce_loss",
+    "dice_focal_loss",
+    "dice_loss",
+    "focal_tversky_loss",
+    "generalized_dice_loss",
+    "jaccard_loss",
+    "lovasz_hinge_loss",
+    "lovasz_softmax_loss",
+    "tversky_loss",
+]
+
+SPECS: tuple[LossSpec, ...] = overlap.SPECS + lovasz.SPECS + compound.SPECS
