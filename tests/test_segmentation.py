@@ -28,7 +28,7 @@ from catalogue.segmentation import (
     ref_tversky,
 )
 from distributed_utils import run_on_ranks
-from visionloss.bench import saved_storages
+from visionloss._core.memory import saved_storages
 from visionloss.kernels import set_kernels
 
 OVERLAP = [

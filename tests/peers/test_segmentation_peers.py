@@ -21,7 +21,7 @@ import pytest
 import torch
 
 import visionloss.functional as VF
-from visionloss.bench import saved_bytes
+from visionloss._core.memory import saved_bytes
 from visionloss.kernels import set_kernels
 
 monai = pytest.importorskip("monai")
