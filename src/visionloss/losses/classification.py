@@ -568,7 +568,7 @@ def _poly1(input: Tensor, target: Tensor, opts: Poly1Options, weight: Tensor | N
 
 class BCELoss(LossModule):
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        """The loss of logits (or probabilities) ``input`` against ``target``, ``weight`` optional."""
+        """The loss of logits (or probabilities) ``input`` against ``target``; ``weight``."""
         return _bce(input, target, self.opts, weight)
 
 
