@@ -184,7 +184,8 @@ def binary_cross_entropy(
         from_logits: whether ``input`` holds logits (default) or probabilities.
         pos_weight: weight of the positive term, a number or a tensor broadcastable to ``input``
             (torch's broadcasting: a ``(C,)`` tensor applies along the last dim; use ``(C, 1, 1)``
-            for ``(N, C, H, W)``). Default ``None`` (1).
+            for ``(N, C, H, W)``); a list of numbers is taken as a ``(C,)`` tensor. Default
+            ``None`` (1).
         label_smoothing: :math:`s \in [0, 1]`. Default 0.
         ignore_index: integer target value to ignore. Default -100.
         weight: optional non-negative tensor broadcastable to ``input``.
@@ -287,7 +288,7 @@ def cross_entropy(
         input: logits :math:`x`, ``(N, C, *)``.
         target: ``(N, *)`` integer class ids in ``[0, C)`` (or ``ignore_index``), or ``(N, C, *)``
             probabilities in ``[0, 1]``.
-        class_weight: optional ``(C,)`` non-negative weights.
+        class_weight: optional ``(C,)`` non-negative weights, a tensor or a list of numbers.
         ignore_index: class id to ignore (class-id targets only). Default -100.
         label_smoothing: :math:`s \in [0, 1]`. Default 0.
         weight: optional non-negative tensor broadcastable to ``(N, *)`` (pixel or sample weights).
@@ -405,7 +406,8 @@ def focal_loss(
             ``"multiclass"``: ``(N, *)`` class ids or ``(N, C, *)`` probabilities.
         mode: ``"binary"`` (default), ``"multilabel"`` or ``"multiclass"``.
         alpha: class balance; ``None`` (default), a number (in ``[0, 1]`` for the sigmoid
-            modes), or a ``(C,)`` tensor (multilabel: per channel; multiclass: per class).
+            modes), or a ``(C,)`` tensor or list (multilabel: per channel; multiclass: per
+            class).
         gamma: focusing parameter :math:`\gamma \ge 0`. Default 2.
         ignore_index: integer target value to ignore. Default -100.
         normalize: divide ``"mean"`` by the positive count (see above). Default ``False``.
