@@ -10,6 +10,7 @@ are the facts specific to box losses. torchvision cannot be imported in this env
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
@@ -550,8 +551,26 @@ class TestBadInput:
 
 def test_module_repr_and_defaults():
     module = visionloss.BoxIoULoss()
-    assert repr(module) == "BoxIoULoss(kind='giou', box_format='xyxy', eps=1e-07, reduction='mean')"
+    # the repr is generated from the options object (LossModule.extra_repr, field order)
+    assert repr(module) == "BoxIoULoss(reduction='mean', box_format='xyxy', eps=1e-07, kind='giou')"
     assert "box_format='cxcywh'" in repr(visionloss.CIoULoss(box_format="cxcywh"))
     pred, target = _random_pairs(seed=11, shape=(5,))
     torch.testing.assert_close(module(pred, target), VF.giou_loss(pred, target))
     torch.testing.assert_close(VF.box_iou_loss(pred, target), VF.giou_loss(pred, target))
+
+
+def test_specs_declare_the_family():
+    from visionloss.losses import boxes
+
+    names = [spec.name for spec in boxes.SPECS]
+    assert names == ["box_iou", "iou", "giou", "diou", "ciou", "eiou"]
+    for spec in boxes.SPECS:
+        assert spec.family == "boxes" and spec.module is not None and spec.module.spec is spec
+        assert spec.function.__name__ == f"{spec.name}_loss"
+        assert spec.module.__doc__.startswith(inspect.cleandoc(spec.function.__doc__))
+        assert set(inspect.signature(spec.module).parameters) == set(spec.options.names())
+        assert "__init__" not in vars(spec.module)
+    # the single-kind Modules take no kind; box_convert is a helper, not a loss
+    with pytest.raises(TypeError, match="kind"):
+        visionloss.GIoULoss(kind="iou")
+    assert all(spec.function is not VF.box_convert for spec in boxes.SPECS)

@@ -11,6 +11,7 @@ paper's code written out, or from hand derivation, as noted at each test.
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
@@ -865,3 +866,163 @@ def test_sigmoid_focal_blockwise_path_equals_reference(monkeypatch, gamma, alpha
         (grad,) = torch.autograd.grad(loss, x, grad_out)
         results.append((loss, grad))
     torch.testing.assert_close(results[0], results[1])
+
+
+# --- options declared once: lists for tensor options, checks at construction, specs -------------
+
+
+LIST_CASES = [
+    # (id, function, Module, options with a list or tuple, target kind)
+    # pos_weight broadcasts as torch's: a (5,) list along the last dim of (4, 3, 5)
+    ("bce pos_weight", VF.binary_cross_entropy, visionloss.BCELoss, {"pos_weight": [2.0, 0.5, 1.0, 3.0, 0.0]}, "binary"),
+    ("ce class_weight", VF.cross_entropy, visionloss.CrossEntropyLoss, {"class_weight": [1.0, 2.0, 0.5]}, "ids"),
+    ("ce class_weight smooth", VF.cross_entropy, visionloss.CrossEntropyLoss, {"class_weight": (1.0, 2.0, 0.5), "label_smoothing": 0.1}, "probs"),
+    ("poly1 class_weight", VF.poly1_loss, visionloss.Poly1Loss, {"class_weight": [1.0, 2.0, 0.5]}, "ids"),
+    ("focal multiclass alpha", VF.focal_loss, visionloss.FocalLoss, {"mode": "multiclass", "alpha": [0.2, 0.3, 0.5]}, "ids"),
+    ("focal multilabel alpha", VF.focal_loss, visionloss.FocalLoss, {"mode": "multilabel", "alpha": (0.2, 0.3, 0.5)}, "binary"),
+]
+
+
+@pytest.mark.parametrize("case", LIST_CASES, ids=[c[0] for c in LIST_CASES])
+def test_lists_are_accepted_for_tensor_options(gen, case):
+    # DESIGN.md: tensor options also accept lists and tuples of numbers (a YAML configuration);
+    # the list gives the value of the float32 tensor, in the function and in the Module
+    _, function, module, options, kind = case
+    x = torch.randn(4, 3, 5, generator=gen)
+    if kind == "binary":
+        y = (torch.rand(4, 3, 5, generator=gen) > 0.5).float()
+    elif kind == "ids":
+        y = torch.randint(0, 3, (4, 5), generator=gen)
+    else:
+        y = torch.softmax(torch.randn(4, 3, 5, generator=gen), 1)
+    as_tensor = {k: torch.tensor(v) if isinstance(v, list | tuple) else v for k, v in options.items()}
+    expected = function(x, y, **as_tensor)
+    torch.testing.assert_close(function(x, y, **options), expected, rtol=0, atol=0)
+    loss = module(**options)
+    name = next(k for k, v in options.items() if isinstance(v, list | tuple))
+    assert name in dict(loss.named_buffers())  # a buffer, as a tensor option given as a tensor
+    assert loss.opts.as_dict()[name].dtype == torch.float32
+    torch.testing.assert_close(loss(x, y), expected, rtol=0, atol=0)
+    # the buffer follows the Module to another dtype
+    x64, y64 = x.double(), (y.double() if y.is_floating_point() else y)
+    torch.testing.assert_close(loss.to(F64)(x64, y64), function(x64, y64, **as_tensor))
+
+
+def test_invalid_options_raise_when_the_module_is_built():
+    # the options object checks itself when it is built: a Module never holds a bad option
+    cases = [
+        (TypeError, "alpha: expected a real number or None for mode='binary'",
+         lambda: visionloss.FocalLoss(mode="binary", alpha=torch.ones(3))),
+        (TypeError, "alpha: expected a real number or None for mode='binary'",
+         lambda: visionloss.FocalLoss(alpha=[0.25])),
+        (ValueError, r"alpha: expected a value in \[0.0, 1.0\], got 1.5",
+         lambda: visionloss.FocalLoss(mode="multilabel", alpha=1.5)),
+        (ValueError, "alpha: expected non-negative values",
+         lambda: visionloss.FocalLoss(mode="multiclass", alpha=[1.0, -1.0])),
+        (ValueError, r"alpha: expected a number or a tensor of shape \(C,\), got \(2, 2\)",
+         lambda: visionloss.FocalLoss(mode="multiclass", alpha=torch.ones(2, 2))),
+        (ValueError, "normalize: expected False for mode='multiclass'",
+         lambda: visionloss.FocalLoss(mode="multiclass", normalize=True)),
+        (ValueError, "mode: expected one of 'binary', 'multilabel', 'multiclass', got 'softmax'",
+         lambda: visionloss.FocalLoss(mode="softmax")),
+        (TypeError, "sync: expected a bool, got 1", lambda: visionloss.FocalLoss(sync=1)),
+        (TypeError, "ignore_index: expected an int or None, got 1.5",
+         lambda: visionloss.FocalLoss(ignore_index=1.5)),
+        (ValueError, r"pos_weight: expected a value in \[0.0, inf\], got -1.0",
+         lambda: visionloss.BCELoss(pos_weight=-1.0)),
+        (ValueError, "pos_weight: expected non-negative values",
+         lambda: visionloss.BCELoss(pos_weight=[1.0, -2.0])),
+        (TypeError, "pos_weight: expected a tensor or a list of numbers, got",
+         lambda: visionloss.BCELoss(pos_weight=["2"])),
+        (ValueError, r"label_smoothing: expected a value in \[0.0, 1.0\], got -0.1",
+         lambda: visionloss.BCELoss(label_smoothing=-0.1)),
+        (ValueError, "class_weight: expected non-negative values",
+         lambda: visionloss.CrossEntropyLoss(class_weight=[1.0, -1.0])),
+        (ValueError, r"class_weight: expected shape \(C,\), one weight per class, got \(2, 2\)",
+         lambda: visionloss.CrossEntropyLoss(class_weight=torch.ones(2, 2))),
+        (TypeError, "class_weight: expected a tensor or a list of numbers, got",
+         lambda: visionloss.Poly1Loss(class_weight=[[1.0], [2.0]])),
+        (ValueError, r"epsilon: expected a value in \[-1.0, inf\], got -2.0",
+         lambda: visionloss.Poly1Loss(epsilon=-2.0)),
+        (ValueError, r"label_smoothing: expected a value in \[0.0, 1.0\], got 2.0",
+         lambda: visionloss.Poly1Loss(label_smoothing=2.0)),
+        (ValueError, "reduction: expected one of 'none', 'mean', 'sum', got 'avg'",
+         lambda: visionloss.CrossEntropyLoss(reduction="avg")),
+    ]
+    for error, message, build in cases:
+        with pytest.raises(error, match=message):
+            build()
+
+
+def test_call_time_checks_need_the_input():
+    # what the options cannot know before the input: the number of classes
+    x, ids = torch.randn(2, 4), torch.zeros(2, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"class_weight: expected shape \(4,\), one weight per class, got \(3,\)"):
+        visionloss.CrossEntropyLoss(class_weight=[1.0, 1.0, 1.0])(x, ids)
+    with pytest.raises(ValueError, match=r"class_weight: expected shape \(4,\), one weight per class, got \(3,\)"):
+        visionloss.Poly1Loss(class_weight=[1.0, 1.0, 1.0])(x, ids)
+    with pytest.raises(ValueError, match=r"alpha: expected a number or a tensor of shape \(4,\), one value per class, got \(3,\)"):
+        visionloss.FocalLoss(mode="multiclass", alpha=[1.0, 1.0, 1.0])(x, ids)
+    with pytest.raises(ValueError, match=r"pos_weight: expected a shape broadcastable to input \(2, 4\), got \(2,\)"):
+        visionloss.BCELoss(pos_weight=[1.0, 1.0])(x, torch.ones(2, 4))
+
+
+def test_specs_declare_the_family():
+    from visionloss.losses import classification
+
+    names = {spec.name: spec for spec in classification.SPECS}
+    assert list(names) == ["binary_cross_entropy", "cross_entropy", "focal", "poly1"]
+    for spec in classification.SPECS:
+        assert spec.family == "classification" and spec.module is not None
+        assert spec.module.spec is spec
+        # the Module's docstring is the function's, its signature the options'
+        assert spec.module.__doc__.startswith(inspect.cleandoc(spec.function.__doc__))
+        params = inspect.signature(spec.module).parameters
+        assert set(params) == set(spec.options.names())
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
+        # the function's keyword defaults are the options' defaults
+        function_defaults = {
+            name: p.default
+            for name, p in inspect.signature(spec.function).parameters.items()
+            if name in spec.defaults
+        }
+        assert function_defaults == spec.defaults
+        assert "forward" in vars(spec.module) and "__init__" not in vars(spec.module)
+    assert names["focal"].paper.endswith("arXiv:1708.02002")
+    assert names["poly1"].paper.endswith("arXiv:2204.12511")
+
+
+@pytest.mark.parametrize("backend", ["fused", "reference"])
+def test_kernel_ops_dispatch_to_their_reference_or_fused_function(gen, backend):
+    # each op chooses in one place (backend_for): "reference" runs the plain composition that
+    # its kernel file owns, "fused" the autograd.Function; same values and gradients (grad_out
+    # != 1) either way
+    from visionloss.kernels import cross_entropy as ce_kernels
+    from visionloss.kernels import focal as focal_kernels
+
+    x = torch.randn(3, 4, 5, generator=gen, dtype=F64) * 3
+    ids = torch.randint(0, 4, (3, 5), generator=gen)
+    ids[0, 0] = -100
+    soft = torch.rand(3, 4, 5, generator=gen, dtype=F64)
+    alpha = torch.tensor([0.1, 0.4, 0.2, 0.9], dtype=F64)
+    ops = [
+        ("_SigmoidFocal", focal_kernels.sigmoid_focal, focal_kernels.sigmoid_focal_reference,
+         soft, {"alpha": 0.25, "gamma": 1.5, "ignore_index": None}),
+        ("_SoftmaxFocal", focal_kernels.softmax_focal, focal_kernels.softmax_focal_reference,
+         ids, {"alpha": alpha, "gamma": 2.0, "ignore_index": -100}),
+        ("_SoftmaxFocal", focal_kernels.softmax_focal, focal_kernels.softmax_focal_reference,
+         torch.softmax(soft, 1), {"alpha": None, "gamma": 0.5, "ignore_index": -100}),
+        ("_CrossEntropyIds", ce_kernels.cross_entropy_ids, ce_kernels.cross_entropy_ids_reference,
+         ids.clamp_min(0), {"class_weight": alpha, "label_smoothing": 0.1}),
+    ]
+    set_kernels(backend)
+    for function_name, op, reference, target, options in ops:
+        xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        got, expected = op(xa, target, **options), reference(xb, target, **options)
+        fused = type(got.grad_fn).__name__.startswith(function_name)
+        assert fused == (backend == "fused"), (function_name, type(got.grad_fn).__name__)
+        grad_out = torch.rand(got.shape, generator=torch.Generator().manual_seed(5), dtype=F64)
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(
+            _grad(got, xa, grad_out), _grad(expected, xb, grad_out), rtol=1e-10, atol=1e-14
+        )

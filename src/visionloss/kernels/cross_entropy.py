@@ -13,9 +13,10 @@ gradient in one multiply and one scatter:
 
 with :math:`q = (1 - s)\\,\\mathrm{onehot}(y) + \\tfrac{s}{C} w / \\tilde w_y` (torch's label
 smoothing with class weights :math:`w`, per unit of the target's weight :math:`\\tilde w_y`, which
-the reduction applies). The values are those of
-:func:`visionloss.losses.classification._cross_entropy_terms`, the plain specification:
-:math:`-\\log p_y = (\\max_c x_c - x_y) + \\log S`, torch's own order of operations.
+the reduction applies). The values are those of :func:`cross_entropy_ids_reference`, the
+plain specification (``log_softmax`` then :func:`cross_entropy_ids_terms`, differentiated by
+autograd): :math:`-\\log p_y = (\\max_c x_c - x_y) + \\log S`, torch's own order of operations.
+:func:`cross_entropy_ids` is the op's one dispatch point.
 """
 
 from __future__ import annotations
@@ -23,10 +24,65 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-__all__ = ["cross_entropy_ids"]
+from . import backend_for
+
+__all__ = ["cross_entropy_ids", "cross_entropy_ids_reference", "cross_entropy_ids_terms"]
+
+
+def cross_entropy_ids_terms(
+    log_probs: Tensor,
+    index: Tensor,
+    *,
+    class_weight: Tensor | None = None,
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """torch's cross-entropy per position ``(N, *)`` from log-probabilities ``(N, C, *)`` and
+    class ids ``(N, *)`` in ``[0, C)``, per unit of ``class_weight[y]`` (weigh it in the reduction).
+
+    The specification of the op: ``F.nll_loss`` (the op ``F.cross_entropy`` itself runs after
+    ``log_softmax``) and, with label smoothing :math:`s`, torch's
+    :math:`(1 - s)\\, w_y\\, \\mathrm{nll} + \\tfrac{s}{C} \\sum_c w_c (-\\log p_c)` divided by
+    :math:`w_y`. A class of weight 0 contributes nothing (torch still adds its smoothing term to
+    the numerator of the mean while leaving it out of the denominator). ``class_weight`` is
+    cast to the dtype of ``log_probs``.
+    """
+    num_classes = log_probs.shape[1]
+    s = float(label_smoothing)
+    cw = None if class_weight is None else class_weight.to(log_probs.dtype)
+    nll = F.nll_loss(log_probs, index, reduction="none")
+    if s == 0:
+        return nll
+    if cw is None:
+        # torch: (1 - s) nll + s / C * sum_c (-log p_c)
+        smooth = -log_probs.sum(1)
+        return (1 - s) * nll + (s / num_classes) * smooth
+    # torch: (1 - s) w_y nll + s / C * sum_c w_c (-log p_c), and the mean divides by sum w_y;
+    # returned per unit of w_y
+    w_y = cw[index]
+    smooth = -torch.einsum("nc...,c->n...", log_probs, cw)
+    w_safe = torch.where(w_y > 0, w_y, torch.ones_like(w_y))
+    return (1 - s) * nll + (s / num_classes) * smooth / w_safe
+
+
+def cross_entropy_ids_reference(
+    x: Tensor,
+    index: Tensor,
+    *,
+    class_weight: Tensor | None = None,
+    label_smoothing: float = 0.0,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """The specification: ``log_softmax`` in ``dtype`` then :func:`cross_entropy_ids_terms`,
+    differentiated by autograd (keeps the ``(N, C, *)`` log-probabilities)."""
+    # log_softmax upcasts half/bfloat16 itself (no float32 copy of the logits is made)
+    log_probs = F.log_softmax(x, dim=1, dtype=dtype or x.dtype)
+    return cross_entropy_ids_terms(
+        log_probs, index, class_weight=class_weight, label_smoothing=label_smoothing
+    )
 
 
 def _unit_weight(class_weight: Tensor, index: Tensor) -> Tensor:
@@ -106,10 +162,21 @@ def cross_entropy_ids(
 ) -> Tensor:
     """Per-position cross-entropy ``(N, *)`` of logits ``(N, C, *)`` and class ids ``(N, *)`` in
     ``[0, C)``, per unit of ``class_weight[y]`` (weigh it in the reduction), computed in ``dtype``
-    (default: the logits' dtype). Keeps ``exp(x - max)`` (the logits' size, in ``dtype``), one
-    sum per position and the ids for backward; ``class_weight`` is not differentiated.
+    (default: the logits' dtype): the op's one dispatch point.
+
+    The fused path keeps ``exp(x - max)`` (the logits' size, in ``dtype``), one sum per position
+    and the ids for backward; ``class_weight`` is not differentiated there. The reference
+    (``VISIONLOSS_KERNELS=reference``) is :func:`cross_entropy_ids_reference`. There is no Triton
+    kernel for it yet.
     """
+    if backend_for("cross_entropy", x, has_triton=False) == "reference":
+        return cross_entropy_ids_reference(
+            x, index, class_weight=class_weight, label_smoothing=label_smoothing, dtype=dtype
+        )
     dtype = dtype or x.dtype
     if class_weight is not None:
         class_weight = class_weight.detach().to(dtype)
-    return _CrossEntropyIds.apply(x, index, class_weight, float(label_smoothing), dtype)
+    result: Tensor = _CrossEntropyIds.apply(
+        x, index, class_weight, float(label_smoothing), dtype
+    )
+    return result

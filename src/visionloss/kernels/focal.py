@@ -6,10 +6,11 @@ of the logits). These Functions keep only their inputs (the logits in their own 
 target as given) plus, for the softmax form, the maximum logit and the log-sum of each position (two
 ``(N, *)`` statistics), and recompute the rest in one backward pass from the analytic derivative.
 
-The formulas (:func:`sigmoid_focal_terms`, :func:`softmax_focal_terms`) are the specification: the
-plain PyTorch path of :func:`visionloss.functional.focal_loss` differentiates them with autograd;
-the fused Functions evaluate the same quantities in fewer passes over the logits (tests check
-values and gradients against the specification). The price of keeping nothing is recomputing the
+The formulas (:func:`sigmoid_focal_terms`, :func:`softmax_focal_terms`) are the specification:
+the references (:func:`sigmoid_focal_reference`, :func:`softmax_focal_reference`) differentiate
+them with autograd; the fused Functions evaluate the same quantities in fewer passes over the
+logits (tests check values and gradients against the specification). :func:`sigmoid_focal` and
+:func:`softmax_focal` are the ops' one dispatch points (:func:`visionloss.kernels.backend_for`). The price of keeping nothing is recomputing the
 sigmoid / softmax in backward; it is paid back by making fewer, cache-resident passes: the sigmoid
 form runs block by block (:data:`_BLOCK`) with one sigmoid and one log1p in each direction, so on
 CPU its forward+backward takes about half the time of the plain composition; the softmax form is
@@ -33,13 +34,18 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .._core import compute_dtype
+from . import backend_for
+
 __all__ = [
     "binary_target",
     "focal_of_log_p",
     "safe_pow",
     "sigmoid_focal",
+    "sigmoid_focal_reference",
     "sigmoid_focal_terms",
     "softmax_focal",
+    "softmax_focal_reference",
     "softmax_focal_terms",
 ]
 
@@ -344,7 +350,9 @@ def _sigmoid_focal_grads_precise(
     p = torch.sigmoid(xf)
     q = torch.sigmoid(-xf)
     scale = grad if alpha is None else grad * _alpha_t(alpha, y)
-    ce = m_safe = m = None
+    ce: Tensor | None = None
+    m: Tensor | None = None
+    m_safe: Tensor | None = None
     if gamma != 0:
         # 1 - p_t, as a sum of products (no cancellation)
         m = torch.addcmul(q * y, p, 1 - y)
@@ -357,7 +365,7 @@ def _sigmoid_focal_grads_precise(
         # d/dx = a_t [gamma m^(gamma-1) dm/dx ce + m^gamma (p - y)], dm/dx = (1 - 2y) p q;
         # m^(gamma-1) p q is formed as m^gamma (p q / m), p q / m <= 1: finite for gamma < 1
         inner = p - y
-        if gamma != 0:
+        if m_safe is not None and ce is not None:  # gamma != 0
             ratio = (p * q).div_(m_safe)
             ratio = torch.addcmul(ratio, ratio, y, value=-2.0)  # times (1 - 2y)
             inner = inner.addcmul_(ratio, ce, value=gamma)
@@ -365,7 +373,7 @@ def _sigmoid_focal_grads_precise(
     # d/dy = d(a_t)/dy m^gamma ce + a_t [gamma m^(gamma-1) (q - p) ce - m^gamma x];
     # ce / m is bounded where m -> 0 (ce ~ m there)
     inner = -xf
-    if gamma != 0:
+    if m_safe is not None and ce is not None:  # gamma != 0
         inner = inner.addcmul_(ce / m_safe, q - p, value=gamma)
     grad_y = scale * inner
     if alpha is not None:
@@ -375,19 +383,35 @@ def _sigmoid_focal_grads_precise(
     return grad_x, grad_y
 
 
+def sigmoid_focal_reference(
+    x: Tensor, target: Tensor, *, alpha: Alpha, gamma: float, ignore_index: int | None
+) -> Tensor:
+    """The specification: :func:`sigmoid_focal_terms` in the compute dtype, differentiated by
+    autograd (keeps every elementwise intermediate)."""
+    dtype = compute_dtype(x)
+    y = binary_target(target, ignore_index, dtype)
+    return sigmoid_focal_terms(x.to(dtype), y, alpha, gamma)
+
+
 def sigmoid_focal(
     x: Tensor, target: Tensor, *, alpha: Alpha, gamma: float, ignore_index: int | None
 ) -> Tensor:
-    """Elementwise sigmoid focal loss keeping only ``x`` and ``target`` for backward.
+    """Elementwise sigmoid focal loss: the op's one dispatch point.
 
     ``x`` in any floating dtype (half and bfloat16 are computed in float32, the result is float32);
     ``target`` float probabilities, bool, or 0/1 integers where ``ignore_index`` entries count as 0
     (mask them out of the reduction). ``alpha``: ``None``, a number or a tensor broadcastable to
-    ``x`` (not differentiated).
+    ``x`` (not differentiated on the fused path). The fused path keeps only ``x`` and ``target``
+    for backward; the reference is :func:`sigmoid_focal_reference`. No Triton kernel yet.
     """
+    if backend_for("sigmoid_focal", x, has_triton=False) == "reference":
+        return sigmoid_focal_reference(
+            x, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index
+        )
     if isinstance(alpha, Tensor):
         alpha = alpha.detach()
-    return _SigmoidFocal.apply(x, target, alpha, gamma, ignore_index)
+    result: Tensor = _SigmoidFocal.apply(x, target, alpha, gamma, ignore_index)
+    return result
 
 
 def _softmax_focal_grad_factor(log_p: Tensor, p: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
@@ -497,16 +521,34 @@ def _focal_value_sum(log_probs: Tensor, y: Tensor, alpha: Alpha, gamma: float) -
     return term.sum(1)
 
 
+def softmax_focal_reference(
+    x: Tensor, target: Tensor, *, alpha: Alpha, gamma: float, ignore_index: int | None
+) -> Tensor:
+    """The specification: ``log_softmax`` in the compute dtype then :func:`softmax_focal_terms`,
+    differentiated by autograd (keeps the ``(N, C, *)`` log-probabilities)."""
+    dtype = compute_dtype(x)
+    labels = target.to(dtype) if target.is_floating_point() else _class_index(target, ignore_index)
+    log_probs = F.log_softmax(x, dim=1, dtype=dtype)
+    return softmax_focal_terms(log_probs, labels, alpha=alpha, gamma=gamma)
+
+
 def softmax_focal(
     x: Tensor, target: Tensor, *, alpha: Alpha, gamma: float, ignore_index: int | None
 ) -> Tensor:
-    """Softmax focal loss per position ``(N, *)`` of logits ``(N, C, *)``, keeping only the inputs
-    and two ``(N, *)`` statistics (maximum logit, log-sum) for backward.
+    """Softmax focal loss per position ``(N, *)`` of logits ``(N, C, *)``: the op's one dispatch
+    point.
 
     ``target``: ``(N, *)`` integer class ids (``ignore_index`` entries are computed as class 0: mask
     them out of the reduction) or ``(N, C, *)`` probabilities. ``alpha``: ``None``, a number or a
-    ``(C,)`` tensor (not differentiated).
+    ``(C,)`` tensor (not differentiated on the fused path). The fused path keeps only the inputs
+    and two ``(N, *)`` statistics (maximum logit, log-sum) for backward; the reference is
+    :func:`softmax_focal_reference`. No Triton kernel yet.
     """
+    if backend_for("softmax_focal", x, has_triton=False) == "reference":
+        return softmax_focal_reference(
+            x, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index
+        )
     if isinstance(alpha, Tensor):
         alpha = alpha.detach()
-    return _SoftmaxFocal.apply(x, target, alpha, gamma, ignore_index)
+    result: Tensor = _SoftmaxFocal.apply(x, target, alpha, gamma, ignore_index)
+    return result

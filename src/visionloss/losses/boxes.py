@@ -45,17 +45,20 @@ Numerics shared by every kind (:math:`\epsilon` is the ``eps`` option, default `
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
 
 from .._core import (
     LossModule,
+    LossOptions,
+    LossSpec,
+    Reduction,
     check_choice,
     check_floating,
     check_number,
-    check_reduction,
     check_same_shape,
     check_tensor,
     compute_dtype,
@@ -65,12 +68,17 @@ from .._core import (
 __all__ = [
     "BOX_FORMATS",
     "BOX_KINDS",
+    "BoxFormat",
     "BoxIoULoss",
+    "BoxIoUOptions",
+    "BoxKind",
+    "BoxOptions",
     "CIoULoss",
     "DIoULoss",
     "EIoULoss",
     "GIoULoss",
     "IoULoss",
+    "SPECS",
     "box_convert",
     "box_iou_loss",
     "ciou_loss",
@@ -84,8 +92,36 @@ __all__ = [
     "xyxy_to_xywh",
 ]
 
+BoxFormat = Literal["xyxy", "xywh", "cxcywh"]
+BoxKind = Literal["iou", "giou", "diou", "ciou", "eiou"]
 BOX_FORMATS: tuple[str, ...] = ("xyxy", "xywh", "cxcywh")
 BOX_KINDS: tuple[str, ...] = ("iou", "giou", "diou", "ciou", "eiou")
+
+
+# --- options: declared once, checked when built ---------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoxOptions(LossOptions):
+    """The options of the single-kind losses (``iou_loss``, ``giou_loss``, ...)."""
+
+    box_format: BoxFormat = "xyxy"
+    eps: float = 1e-7
+
+    def validate(self) -> None:
+        check_choice(self.box_format, "box_format", BOX_FORMATS)
+        check_number(self.eps, "eps", low=0.0, low_inclusive=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoxIoUOptions(BoxOptions):
+    """The options of ``box_iou_loss``: those of every kind, plus the ``kind``."""
+
+    kind: BoxKind = "giou"
+
+    def validate(self) -> None:
+        check_choice(self.kind, "kind", BOX_KINDS)
+        super().validate()
 
 
 # --- box formats ----------------------------------------------------------------------------------
@@ -125,7 +161,7 @@ _TO_XYXY = {"xywh": xywh_to_xyxy, "cxcywh": cxcywh_to_xyxy}
 _FROM_XYXY = {"xywh": xyxy_to_xywh, "cxcywh": xyxy_to_cxcywh}
 
 
-def box_convert(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
+def box_convert(boxes: Tensor, in_fmt: BoxFormat, out_fmt: BoxFormat) -> Tensor:
     r"""Convert boxes between the ``"xyxy"``, ``"xywh"`` and ``"cxcywh"`` formats.
 
     The conversion goes through ``"xyxy"`` and keeps the dtype (no upcast: it is a change of
@@ -273,11 +309,11 @@ def box_iou_loss(
     pred: Tensor,
     target: Tensor,
     *,
-    kind: str = "giou",
-    box_format: str = "xyxy",
+    kind: BoxKind = "giou",
+    box_format: BoxFormat = "xyxy",
     eps: float = 1e-7,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""IoU-based loss between predicted and target boxes, pair by pair: IoU, GIoU, DIoU, CIoU, EIoU.
 
@@ -345,23 +381,35 @@ def box_iou_loss(
         >>> VF.box_iou_loss(pred, target, kind="giou", reduction="none")
         tensor([1.0794, 0.7500])
     """
-    check_reduction(reduction)
-    check_choice(kind, "kind", BOX_KINDS)
-    check_choice(box_format, "box_format", BOX_FORMATS)
-    check_number(eps, "eps", low=0.0, low_inclusive=False)
-    pred, target = _prepare_boxes(pred, target, box_format)
-    loss = _KINDS[kind](_box_pair(pred, target, eps), eps)
-    return reduce_loss(loss, reduction, weight=weight)
+    return _box_iou(
+        pred,
+        target,
+        BoxIoUOptions(kind=kind, box_format=box_format, eps=eps, reduction=reduction),
+        weight,
+    )
+
+
+def _box_iou(pred: Tensor, target: Tensor, opts: BoxIoUOptions, weight: Tensor | None) -> Tensor:
+    return _box_loss(pred, target, opts.kind, opts, weight)
+
+
+def _box_loss(
+    pred: Tensor, target: Tensor, kind: str, opts: BoxOptions, weight: Tensor | None
+) -> Tensor:
+    """The core of every box loss: ``kind`` is the loss's (fixed for the single-kind losses)."""
+    pred, target = _prepare_boxes(pred, target, opts.box_format)
+    loss = _KINDS[kind](_box_pair(pred, target, opts.eps), opts.eps)
+    return reduce_loss(loss, opts.reduction, weight=weight)
 
 
 def iou_loss(
     pred: Tensor,
     target: Tensor,
     *,
-    box_format: str = "xyxy",
+    box_format: BoxFormat = "xyxy",
     eps: float = 1e-7,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""IoU loss :math:`1 - \mathrm{IoU}`: :func:`box_iou_loss` with ``kind="iou"``.
 
@@ -389,14 +437,12 @@ def iou_loss(
         >>> VF.iou_loss(torch.tensor([0.0, 0.0, 4.0, 4.0]), torch.tensor([1.0, 1.0, 3.0, 3.0]))
         tensor(0.7500)
     """
-    return box_iou_loss(
+    return _box_loss(
         pred,
         target,
-        kind="iou",
-        box_format=box_format,
-        eps=eps,
-        weight=weight,
-        reduction=reduction,
+        "iou",
+        BoxOptions(box_format=box_format, eps=eps, reduction=reduction),
+        weight,
     )
 
 
@@ -404,10 +450,10 @@ def giou_loss(
     pred: Tensor,
     target: Tensor,
     *,
-    box_format: str = "xyxy",
+    box_format: BoxFormat = "xyxy",
     eps: float = 1e-7,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Generalized IoU loss: :func:`box_iou_loss` with ``kind="giou"``.
 
@@ -434,14 +480,12 @@ def giou_loss(
         >>> VF.giou_loss(torch.tensor([0.0, 0.0, 1.0, 1.0]), torch.tensor([2.0, 0.0, 3.0, 1.0]))
         tensor(1.3333)
     """
-    return box_iou_loss(
+    return _box_loss(
         pred,
         target,
-        kind="giou",
-        box_format=box_format,
-        eps=eps,
-        weight=weight,
-        reduction=reduction,
+        "giou",
+        BoxOptions(box_format=box_format, eps=eps, reduction=reduction),
+        weight,
     )
 
 
@@ -449,10 +493,10 @@ def diou_loss(
     pred: Tensor,
     target: Tensor,
     *,
-    box_format: str = "xyxy",
+    box_format: BoxFormat = "xyxy",
     eps: float = 1e-7,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Distance-IoU loss: :func:`box_iou_loss` with ``kind="diou"``.
 
@@ -480,14 +524,12 @@ def diou_loss(
         >>> VF.diou_loss(torch.tensor([0.0, 0.0, 1.0, 1.0]), torch.tensor([2.0, 0.0, 3.0, 1.0]))
         tensor(1.4000)
     """
-    return box_iou_loss(
+    return _box_loss(
         pred,
         target,
-        kind="diou",
-        box_format=box_format,
-        eps=eps,
-        weight=weight,
-        reduction=reduction,
+        "diou",
+        BoxOptions(box_format=box_format, eps=eps, reduction=reduction),
+        weight,
     )
 
 
@@ -495,10 +537,10 @@ def ciou_loss(
     pred: Tensor,
     target: Tensor,
     *,
-    box_format: str = "xyxy",
+    box_format: BoxFormat = "xyxy",
     eps: float = 1e-7,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Complete-IoU loss: :func:`box_iou_loss` with ``kind="ciou"``.
 
@@ -533,14 +575,12 @@ def ciou_loss(
         >>> VF.ciou_loss(torch.tensor([0.0, 0.0, 2.0, 1.0]), torch.tensor([0.0, 0.0, 1.0, 2.0]))
         tensor(0.7629)
     """
-    return box_iou_loss(
+    return _box_loss(
         pred,
         target,
-        kind="ciou",
-        box_format=box_format,
-        eps=eps,
-        weight=weight,
-        reduction=reduction,
+        "ciou",
+        BoxOptions(box_format=box_format, eps=eps, reduction=reduction),
+        weight,
     )
 
 
@@ -548,10 +588,10 @@ def eiou_loss(
     pred: Tensor,
     target: Tensor,
     *,
-    box_format: str = "xyxy",
+    box_format: BoxFormat = "xyxy",
     eps: float = 1e-7,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Efficient-IoU loss: :func:`box_iou_loss` with ``kind="eiou"``.
 
@@ -579,84 +619,112 @@ def eiou_loss(
         >>> VF.eiou_loss(torch.tensor([0.0, 0.0, 2.0, 1.0]), torch.tensor([0.0, 0.0, 1.0, 2.0]))
         tensor(1.2292)
     """
-    return box_iou_loss(
+    return _box_loss(
         pred,
         target,
-        kind="eiou",
-        box_format=box_format,
-        eps=eps,
-        weight=weight,
-        reduction=reduction,
+        "eiou",
+        BoxOptions(box_format=box_format, eps=eps, reduction=reduction),
+        weight,
     )
 
 
-# --- Modules: options checked and stored in __init__, forward is one call -------------------------
-
-
-def _check_box_options(box_format: str, eps: float) -> None:
-    check_choice(box_format, "box_format", BOX_FORMATS)
-    check_number(eps, "eps", low=0.0, low_inclusive=False)
+# --- Modules: documented by their spec, forward is one call to the core -------------------------
 
 
 class BoxIoULoss(LossModule):
-    """Module form of :func:`box_iou_loss`."""
-
-    def __init__(
-        self,
-        *,
-        kind: str = "giou",
-        box_format: str = "xyxy",
-        eps: float = 1e-7,
-        reduction: str = "mean",
-    ) -> None:
-        check_choice(kind, "kind", BOX_KINDS)
-        _check_box_options(box_format, eps)
-        super().__init__(kind=kind, box_format=box_format, eps=eps, reduction=reduction)
-
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return box_iou_loss(pred, target, weight=weight, **self.options())
+        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        return _box_iou(pred, target, self.opts, weight)
 
 
-class _OneKindLoss(LossModule):
-    """The Modules of the single-kind functions: ``box_iou_loss`` with ``kind`` fixed."""
-
-    kind: str
-
-    def __init__(
-        self, *, box_format: str = "xyxy", eps: float = 1e-7, reduction: str = "mean"
-    ) -> None:
-        _check_box_options(box_format, eps)
-        super().__init__(box_format=box_format, eps=eps, reduction=reduction)
-
+class IoULoss(LossModule):
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return box_iou_loss(pred, target, kind=self.kind, weight=weight, **self.options())
+        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        return _box_loss(pred, target, "iou", self.opts, weight)
 
 
-class IoULoss(_OneKindLoss):
-    """Module form of :func:`iou_loss`."""
-
-    kind = "iou"
-
-
-class GIoULoss(_OneKindLoss):
-    """Module form of :func:`giou_loss`."""
-
-    kind = "giou"
+class GIoULoss(LossModule):
+    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        return _box_loss(pred, target, "giou", self.opts, weight)
 
 
-class DIoULoss(_OneKindLoss):
-    """Module form of :func:`diou_loss`."""
-
-    kind = "diou"
-
-
-class CIoULoss(_OneKindLoss):
-    """Module form of :func:`ciou_loss`."""
-
-    kind = "ciou"
+class DIoULoss(LossModule):
+    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        return _box_loss(pred, target, "diou", self.opts, weight)
 
 
-class EIoULoss(_OneKindLoss):
-    """Module form of :func:`eiou_loss`."""
+class CIoULoss(LossModule):
+    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        return _box_loss(pred, target, "ciou", self.opts, weight)
 
-    kind = "eiou"
+
+class EIoULoss(LossModule):
+    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        return _box_loss(pred, target, "eiou", self.opts, weight)
+
+
+# --- the family's catalogue -----------------------------------------------------------------------
+
+_UNITBOX = (
+    "J. Yu et al., UnitBox: An Advanced Object Detection Network, ACM MM 2016, arXiv:1608.01471"
+)
+_GIOU = (
+    "H. Rezatofighi et al., Generalized Intersection over Union: A Metric and A Loss for Bounding "
+    "Box Regression, CVPR 2019, arXiv:1902.09630"
+)
+_DIOU = (
+    "Z. Zheng et al., Distance-IoU Loss: Faster and Better Learning for Bounding Box Regression, "
+    "AAAI 2020, arXiv:1911.08287"
+)
+_EIOU = (
+    "Y.-F. Zhang et al., Focal and Efficient IOU Loss for Accurate Bounding Box Regression, "
+    "Neurocomputing 2022, arXiv:2101.08158"
+)
+
+SPECS: tuple[LossSpec, ...] = (
+    LossSpec(
+        "box_iou", box_iou_loss, BoxIoULoss, BoxIoUOptions, "boxes",
+        summary="IoU-based box regression loss of the chosen kind: IoU, GIoU, DIoU, CIoU or EIoU.",
+        formula=r"1 - \mathrm{IoU} + \mathcal{R}_{\mathrm{kind}}(A, B)",
+        paper=f"{_UNITBOX}; {_GIOU}; {_DIOU}; {_EIOU}",
+    ),
+    LossSpec(
+        "iou", iou_loss, IoULoss, BoxOptions, "boxes",
+        summary="1 - IoU: no gradient for boxes that do not overlap.",
+        formula=r"1 - \frac{|A \cap B| + \epsilon}{|A \cup B| + \epsilon}",
+        paper=_UNITBOX,
+    ),
+    LossSpec(
+        "giou", giou_loss, GIoULoss, BoxOptions, "boxes",
+        summary="IoU loss plus the empty part of the smallest enclosing box: pulls disjoint boxes "
+        "together.",
+        formula=r"1 - \mathrm{IoU} + \frac{|C| - |A \cup B|}{|C| + \epsilon}",
+        paper=_GIOU,
+    ),
+    LossSpec(
+        "diou", diou_loss, DIoULoss, BoxOptions, "boxes",
+        summary="IoU loss plus the squared centre distance over the enclosing box's squared "
+        "diagonal.",
+        formula=r"1 - \mathrm{IoU} + \frac{\rho^2}{c^2 + \epsilon}",
+        paper=_DIOU,
+    ),
+    LossSpec(
+        "ciou", ciou_loss, CIoULoss, BoxOptions, "boxes",
+        summary="DIoU plus an aspect-ratio term weighted by a trade-off factor computed without "
+        "gradient.",
+        formula=r"1 - \mathrm{IoU} + \frac{\rho^2}{c^2 + \epsilon} + \alpha v",
+        paper=_DIOU,
+    ),
+    LossSpec(
+        "eiou", eiou_loss, EIoULoss, BoxOptions, "boxes",
+        summary="DIoU plus the width and height differences over the enclosing box's width and "
+        "height.",
+        formula=r"1 - \mathrm{IoU} + \frac{\rho^2}{c^2 + \epsilon} "
+        r"+ \frac{(w_A - w_B)^2}{C_w^2 + \epsilon} + \frac{(h_A - h_B)^2}{C_h^2 + \epsilon}",
+        paper=_EIOU,
+    ),
+)

@@ -5,37 +5,40 @@ Dense targets follow the three modes of :mod:`visionloss._core.targets` (``"bina
 tensor. Half and bfloat16 logits are computed in float32 (the result is float32), and every loss
 ends with the shared :func:`~visionloss._core.reduce_loss`.
 
-Two private cores are shared with the segmentation family (``dice_ce_loss`` and
-``dice_focal_loss`` compute one softmax and call them):
-
-* :func:`_cross_entropy_terms` ``(log_probs, dense_target, *, class_weight, label_smoothing) ->
-  (loss, weight, valid)``, torch's cross-entropy from precomputed log-probabilities;
-* :func:`_focal_terms` ``(scores, dense_target, *, alpha, gamma) -> (loss, valid)``, the focal loss
-  from logits (binary, multilabel) or log-probabilities (multiclass).
+Each loss is declared once: its options (a frozen, self-validating
+:class:`~visionloss._core.LossOptions`), its public function, a private core that reads the
+options object, its Module (``forward`` is one call to the core) and its row of :data:`SPECS`.
+The cross-entropy and focal terms that the segmentation family shares (``dice_ce_loss`` and
+``dice_focal_loss`` compute one softmax and call them) live in
+:mod:`visionloss.losses._dense_terms`; the fused kernels and their references in
+:mod:`visionloss.kernels.cross_entropy` and :mod:`visionloss.kernels.focal`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .._core import (
-    DenseTarget,
     LossModule,
+    LossOptions,
+    LossSpec,
+    Mode,
+    Reduction,
     check_broadcastable,
     check_class_weight,
     check_flag,
-    check_floating,
     check_ignore_index,
     check_mode,
     check_nonnegative_tensor,
     check_number,
     check_probabilities,
-    check_reduction,
-    check_weight,
     compute_dtype,
-    describe,
     gather_classes,
     prepare_dense_target,
     reduce_loss,
@@ -43,191 +46,109 @@ from .._core import (
 from ..distributed import sync_sum
 from ..kernels import cross_entropy as _ce
 from ..kernels import focal as _focal
-from ..kernels import kernels_enabled
+from ._dense_terms import (
+    check_focal_alpha_length,
+    check_focal_options,
+    check_label_smoothing,
+    cross_entropy_terms,
+    focal_alpha,
+    focal_terms,
+    merge_weights,
+    unchecked_cross_entropy_terms,
+)
 
 __all__ = [
     "BCELoss",
+    "BCEOptions",
     "CrossEntropyLoss",
+    "CrossEntropyOptions",
     "FocalLoss",
+    "FocalOptions",
     "Poly1Loss",
+    "Poly1Options",
+    "SPECS",
     "binary_cross_entropy",
     "cross_entropy",
     "focal_loss",
     "poly1_loss",
 ]
 
+# TRANSITION: the segmentation family imports these two names from here until it imports them
+# from ._dense_terms
+_cross_entropy_terms = cross_entropy_terms
+_focal_terms = focal_terms
 
-# --- option checks ---------------------------------------------------------------------------
+
+# --- options: declared once, checked when built ---------------------------------------------------
 
 
-def _check_focal_options(
-    mode: str, alpha: float | Tensor | None, gamma: float, num_classes: int | None = None
-) -> None:
-    """``mode``, ``gamma >= 0`` and ``alpha``: a number in [0, 1] for the sigmoid modes (any
-    number >= 0 for multiclass), or a ``(C,)`` tensor for multilabel and multiclass."""
-    check_mode(mode)
-    check_number(gamma, "gamma", low=0.0)
-    if alpha is None:
-        return
-    if isinstance(alpha, Tensor):
-        if mode == "binary":
-            raise TypeError(
-                "alpha: expected a real number or None for mode='binary' (a per-class tensor "
-                f"needs mode='multilabel' or 'multiclass'), got {describe(alpha)}"
-            )
-        check_floating(alpha, "alpha")
-        if alpha.dim() != 1 or (num_classes is not None and alpha.numel() != num_classes):
-            expected = "(C,)" if num_classes is None else f"({num_classes},), one value per class"
+@dataclass(frozen=True, kw_only=True)
+class BCEOptions(LossOptions):
+    from_logits: bool = True
+    pos_weight: Tensor | float | None = None
+    label_smoothing: float = 0.0
+    ignore_index: int | None = -100
+
+    tensor_fields: ClassVar[tuple[str, ...]] = ("pos_weight",)
+
+    def validate(self) -> None:
+        check_flag(self.from_logits, "from_logits")
+        if self.pos_weight is not None:
+            check_number(self.pos_weight, "pos_weight", low=0.0, allow_tensor=True)
+            if isinstance(self.pos_weight, Tensor):
+                check_nonnegative_tensor(self.pos_weight, "pos_weight")
+        check_label_smoothing(self.label_smoothing)
+        check_ignore_index(self.ignore_index)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrossEntropyOptions(LossOptions):
+    class_weight: Tensor | None = None
+    ignore_index: int | None = -100
+    label_smoothing: float = 0.0
+
+    tensor_fields: ClassVar[tuple[str, ...]] = ("class_weight",)
+
+    def validate(self) -> None:
+        # the (C,) length needs the input: checked by the core at call time
+        check_class_weight(self.class_weight)
+        check_ignore_index(self.ignore_index)
+        check_label_smoothing(self.label_smoothing)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Poly1Options(CrossEntropyOptions):
+    epsilon: float = 1.0
+
+    def validate(self) -> None:
+        check_number(self.epsilon, "epsilon", low=-1.0)
+        super().validate()
+
+
+@dataclass(frozen=True, kw_only=True)
+class FocalOptions(LossOptions):
+    mode: Mode = "binary"
+    alpha: float | Tensor | None = None
+    gamma: float = 2.0
+    ignore_index: int | None = -100
+    normalize: bool = False
+    sync: bool = False
+    process_group: object | None = None
+
+    tensor_fields: ClassVar[tuple[str, ...]] = ("alpha",)
+
+    def validate(self) -> None:
+        check_mode(self.mode)
+        check_ignore_index(self.ignore_index)
+        check_flag(self.normalize, "normalize")
+        check_flag(self.sync, "sync")
+        if self.normalize and self.mode == "multiclass":
             raise ValueError(
-                f"alpha: expected a number or a tensor of shape {expected}, "
-                f"got {tuple(alpha.shape)}"
+                "normalize: expected False for mode='multiclass' (the positive count is defined "
+                "for the sigmoid modes 'binary' and 'multilabel'), got True"
             )
-        check_nonnegative_tensor(alpha, "alpha")
-        return
-    high = torch.inf if mode == "multiclass" else 1.0
-    check_number(alpha, "alpha", low=0.0, high=high)
-
-
-def _check_label_smoothing(label_smoothing: float) -> float:
-    return check_number(label_smoothing, "label_smoothing", low=0.0, high=1.0)
-
-
-def _merge_weights(
-    class_w: Tensor | None, weight: Tensor | None, shape: torch.Size
-) -> Tensor | None:
-    """The per-element class weight times the user's ``weight``; before multiplying, ``weight`` is
-    checked against ``shape``, so that a wrong one is reported under its own name (alone, it is
-    checked by the reduction)."""
-    if class_w is None:
-        return weight
-    if weight is None:
-        return class_w
-    check_weight(weight, shape)
-    return class_w * weight.to(class_w.dtype)
-
-
-# --- private cores shared with the segmentation family ------------------------------------------
-
-
-def _cross_entropy_terms(
-    log_probs: Tensor,
-    target: DenseTarget,
-    *,
-    class_weight: Tensor | None = None,
-    label_smoothing: float = 0.0,
-) -> tuple[Tensor, Tensor | None, Tensor | None]:
-    """torch's cross-entropy from log-probabilities, split for :func:`~visionloss._core.reduce_loss`.
-
-    Args:
-        log_probs: ``log_softmax(logits, 1)``, ``(N, C, *)`` in the compute dtype.
-        target: a multiclass :class:`~visionloss._core.DenseTarget` for the same input.
-        class_weight: optional ``(C,)`` non-negative weights (checked here).
-        label_smoothing: in ``[0, 1]`` (checked here).
-
-    Returns:
-        ``(loss, weight, valid)``, all ``(N, *)`` (``weight``/``valid`` may be ``None``), such that
-        ``reduce_loss(loss, reduction, weight=weight * pixel_weight, valid=valid)`` equals
-        ``F.cross_entropy(..., weight=class_weight, label_smoothing=..., reduction=...)``. For
-        class ids, ``weight`` is ``class_weight[y]`` and ``loss`` the loss per unit of it, so the
-        mean is torch's :math:`\\sum_i w_{y_i} \\ell_i / \\sum_i w_{y_i}`; for probability targets
-        the class weights are inside ``loss`` and ``weight`` is ``None`` (torch's mean divides by
-        the number of positions there).
-    """
-    _check_label_smoothing(label_smoothing)
-    num_classes = log_probs.shape[1]
-    check_class_weight(class_weight, num_classes)
-    s = float(label_smoothing)
-    cw = None if class_weight is None else class_weight.to(log_probs.dtype)
-
-    if not target.is_index:
-        # probability targets: -sum_c w_c y'_c log p_c, with y' = (1 - s) y + s / C
-        probs = target.probs
-        if s > 0:
-            probs = probs * (1 - s) + s / num_classes
-        term = log_probs * probs
-        if cw is not None:
-            term = term * cw.view((1, -1) + (1,) * (log_probs.dim() - 2))
-        return -term.sum(1), None, None
-
-    index = target.index
-    # F.nll_loss, the op F.cross_entropy itself runs after log_softmax: the same unreduced values
-    nll = F.nll_loss(log_probs, index, reduction="none")
-    if s == 0:
-        w_y = None if cw is None else cw[index]
-        return nll, w_y, target.valid
-    if cw is None:
-        # torch: (1 - s) nll + s / C * sum_c (-log p_c)
-        smooth = -log_probs.sum(1)
-        return (1 - s) * nll + (s / num_classes) * smooth, None, target.valid
-    # torch: (1 - s) w_y nll + s / C * sum_c w_c (-log p_c), and the mean divides by sum w_y.
-    # Returned per unit of w_y. A class of weight 0 contributes nothing (torch still adds its
-    # smoothing term to the numerator of the mean while leaving it out of the denominator).
-    w_y = cw[index]
-    smooth = -torch.einsum("nc...,c->n...", log_probs, cw)
-    w_safe = torch.where(w_y > 0, w_y, torch.ones_like(w_y))
-    return (1 - s) * nll + (s / num_classes) * smooth / w_safe, w_y, target.valid
-
-
-def _focal_alpha(
-    alpha: float | Tensor | None, mode: str, input: Tensor, dtype: torch.dtype
-) -> float | Tensor | None:
-    """``alpha`` ready for the focal formulas: a tensor is cast, and viewed along the channel dim
-    for multilabel."""
-    if not isinstance(alpha, Tensor):
-        return None if alpha is None else float(alpha)
-    alpha = alpha.detach().to(dtype=dtype, device=input.device)
-    if mode == "multilabel":
-        alpha = alpha.view((1, -1) + (1,) * (input.dim() - 2))
-    return alpha
-
-
-def _sigmoid_focal(
-    logits: Tensor,
-    target: Tensor,
-    *,
-    alpha: float | Tensor | None,
-    gamma: float,
-    ignore_index: int | None,
-) -> Tensor:
-    """Elementwise sigmoid focal loss: fused (keeps only the inputs) or the plain formula."""
-    if kernels_enabled():
-        return _focal.sigmoid_focal(
-            logits, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index
-        )
-    dtype = compute_dtype(logits)
-    y = _focal.binary_target(target, ignore_index, dtype)
-    return _focal.sigmoid_focal_terms(logits.to(dtype), y, alpha, gamma)
-
-
-def _focal_terms(
-    scores: Tensor,
-    target: DenseTarget,
-    *,
-    alpha: float | Tensor | None = None,
-    gamma: float = 2.0,
-) -> tuple[Tensor, Tensor | None]:
-    """The unreduced focal loss of a checked dense target.
-
-    Args:
-        scores: logits for ``"binary"``/``"multilabel"`` (the input's shape); for ``"multiclass"``
-            log-probabilities ``log_softmax(logits, 1)`` ``(N, C, *)``, so that a caller that also
-            needs the softmax computes it once.
-        target: a :class:`~visionloss._core.DenseTarget` for ``scores``.
-        alpha, gamma: as :func:`focal_loss` (checked here).
-
-    Returns:
-        ``(loss, valid)``: the input's shape for the sigmoid modes, ``(N, *)`` for multiclass, and
-        the validity mask to pass to :func:`~visionloss._core.reduce_loss`.
-    """
-    num_classes = scores.shape[1] if target.mode != "binary" else None
-    _check_focal_options(target.mode, alpha, gamma, num_classes)
-    dtype = compute_dtype(scores)
-    alpha = _focal_alpha(alpha, target.mode, scores, dtype)
-    if target.mode == "multiclass":
-        labels = target.index if target.is_index else target.probs
-        return _focal.softmax_focal_terms(scores, labels, alpha=alpha, gamma=gamma), target.valid
-    loss = _sigmoid_focal(scores, target.probs, alpha=alpha, gamma=gamma, ignore_index=None)
-    return loss, target.valid
+        # a tensor alpha with mode="binary" is refused here; its (C,) length needs the input
+        check_focal_options(self.mode, self.alpha, self.gamma)
 
 
 # --- the losses ---------------------------------------------------------------------------------
@@ -238,11 +159,11 @@ def binary_cross_entropy(
     target: Tensor,
     *,
     from_logits: bool = True,
-    pos_weight: Tensor | float | None = None,
+    pos_weight: Tensor | float | Sequence[float] | None = None,
     label_smoothing: float = 0.0,
     ignore_index: int | None = -100,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Binary cross-entropy of logits (or probabilities) and binary or soft targets.
 
@@ -263,7 +184,8 @@ def binary_cross_entropy(
         from_logits: whether ``input`` holds logits (default) or probabilities.
         pos_weight: weight of the positive term, a number or a tensor broadcastable to ``input``
             (torch's broadcasting: a ``(C,)`` tensor applies along the last dim; use ``(C, 1, 1)``
-            for ``(N, C, H, W)``). Default ``None`` (1).
+            for ``(N, C, H, W)``); a list of numbers is taken as a ``(C,)`` tensor. Default
+            ``None`` (1).
         label_smoothing: :math:`s \in [0, 1]`. Default 0.
         ignore_index: integer target value to ignore. Default -100.
         weight: optional non-negative tensor broadcastable to ``input``.
@@ -283,21 +205,35 @@ def binary_cross_entropy(
         >>> VF.binary_cross_entropy(x, torch.tensor([1, -100, 1]))  # integer targets, one ignored
         tensor(0.4100)
     """
-    check_reduction(reduction)
-    check_flag(from_logits, "from_logits")
-    _check_label_smoothing(label_smoothing)
-    check_ignore_index(ignore_index)
+    return _bce(
+        input,
+        target,
+        BCEOptions(
+            from_logits=from_logits,
+            pos_weight=pos_weight,  # type: ignore[arg-type]  # a list becomes a tensor
+            label_smoothing=label_smoothing,
+            ignore_index=ignore_index,
+            reduction=reduction,
+        ),
+        weight,
+    )
+
+
+def _bce(input: Tensor, target: Tensor, opts: BCEOptions, weight: Tensor | None) -> Tensor:
     dtype = compute_dtype(input)
-    target = prepare_dense_target(input, target, "binary", ignore_index=ignore_index, dtype=dtype)
-    x, y = input.to(dtype), target.probs
-    if label_smoothing > 0:
-        y = y * (1 - label_smoothing) + 0.5 * label_smoothing
-    if pos_weight is not None:
-        check_number(pos_weight, "pos_weight", low=0.0, allow_tensor=True)
-        pos_weight = torch.as_tensor(pos_weight, dtype=dtype, device=x.device)
+    dense = prepare_dense_target(
+        input, target, "binary", ignore_index=opts.ignore_index, dtype=dtype
+    )
+    x, y = input.to(dtype), dense.probs
+    assert y is not None  # binary targets are float
+    s = opts.label_smoothing
+    if s > 0:
+        y = y * (1 - s) + 0.5 * s
+    pos_weight = None
+    if opts.pos_weight is not None:
+        pos_weight = torch.as_tensor(opts.pos_weight, dtype=dtype, device=x.device)
         check_broadcastable(pos_weight, x.shape, "pos_weight", "input")
-        check_nonnegative_tensor(pos_weight, "pos_weight")
-    if from_logits:
+    if opts.from_logits:
         loss = F.binary_cross_entropy_with_logits(x, y, pos_weight=pos_weight, reduction="none")
     else:
         check_probabilities(input, "input")
@@ -309,18 +245,18 @@ def binary_cross_entropy(
             neg_log_p = F.binary_cross_entropy(x, torch.ones_like(x), reduction="none")
             neg_log_1mp = F.binary_cross_entropy(x, torch.zeros_like(x), reduction="none")
             loss = pos_weight * y * neg_log_p + (1 - y) * neg_log_1mp
-    return reduce_loss(loss, reduction, weight=weight, valid=target.valid)
+    return reduce_loss(loss, opts.reduction, weight=weight, valid=dense.valid)
 
 
 def cross_entropy(
     input: Tensor,
     target: Tensor,
     *,
-    class_weight: Tensor | None = None,
+    class_weight: Tensor | Sequence[float] | None = None,
     ignore_index: int | None = -100,
     label_smoothing: float = 0.0,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Softmax cross-entropy over dim 1 with class ids or probabilities, any spatial dims.
 
@@ -352,7 +288,7 @@ def cross_entropy(
         input: logits :math:`x`, ``(N, C, *)``.
         target: ``(N, *)`` integer class ids in ``[0, C)`` (or ``ignore_index``), or ``(N, C, *)``
             probabilities in ``[0, 1]``.
-        class_weight: optional ``(C,)`` non-negative weights.
+        class_weight: optional ``(C,)`` non-negative weights, a tensor or a list of numbers.
         ignore_index: class id to ignore (class-id targets only). Default -100.
         label_smoothing: :math:`s \in [0, 1]`. Default 0.
         weight: optional non-negative tensor broadcastable to ``(N, *)`` (pixel or sample weights).
@@ -371,48 +307,64 @@ def cross_entropy(
         >>> VF.cross_entropy(logits, torch.tensor([0, -100]))  # the second one ignored
         tensor(0.1698)
     """
-    check_reduction(reduction)
-    check_ignore_index(ignore_index)
-    check_class_weight(class_weight)
-    dtype = compute_dtype(input)
-    target = prepare_dense_target(
-        input, target, "multiclass", ignore_index=ignore_index, dtype=dtype
+    return _cross_entropy(
+        input,
+        target,
+        CrossEntropyOptions(
+            class_weight=class_weight,  # type: ignore[arg-type]  # a list becomes a tensor
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            reduction=reduction,
+        ),
+        weight,
     )
-    if target.is_index and kernels_enabled():
-        _check_label_smoothing(label_smoothing)
-        check_class_weight(class_weight, input.shape[1])
+
+
+def _cross_entropy(
+    input: Tensor, target: Tensor, opts: CrossEntropyOptions, weight: Tensor | None
+) -> Tensor:
+    dtype = compute_dtype(input)
+    dense = prepare_dense_target(
+        input, target, "multiclass", ignore_index=opts.ignore_index, dtype=dtype
+    )
+    check_class_weight(opts.class_weight, input.shape[1])
+    class_w: Tensor | None
+    if dense.index is not None:
+        # class ids: the op (fused, or its reference with VISIONLOSS_KERNELS=reference)
         loss = _ce.cross_entropy_ids(
             input,
-            target.index,
-            class_weight=class_weight,
-            label_smoothing=label_smoothing,
+            dense.index,
+            class_weight=opts.class_weight,
+            label_smoothing=opts.label_smoothing,
             dtype=dtype,
         )
-        class_w = None if class_weight is None else class_weight.to(dtype)[target.index]
-        valid = target.valid
+        cw = opts.class_weight
+        class_w = None if cw is None else cw.to(dtype)[dense.index]
+        valid = dense.valid
     else:
         # log_softmax upcasts half/bfloat16 itself (no float32 copy of the logits is made)
         log_probs = F.log_softmax(input, dim=1, dtype=dtype)
-        loss, class_w, valid = _cross_entropy_terms(
-            log_probs, target, class_weight=class_weight, label_smoothing=label_smoothing
+        loss, class_w, valid = unchecked_cross_entropy_terms(
+            log_probs, dense, opts.class_weight, opts.label_smoothing
         )
-    weight = _merge_weights(class_w, weight, loss.shape)
-    return reduce_loss(loss, reduction, weight=weight, valid=valid)
+    return reduce_loss(
+        loss, opts.reduction, weight=merge_weights(class_w, weight, loss.shape), valid=valid
+    )
 
 
 def focal_loss(
     input: Tensor,
     target: Tensor,
     *,
-    mode: str = "binary",
-    alpha: float | Tensor | None = None,
+    mode: Mode = "binary",
+    alpha: float | Tensor | Sequence[float] | None = None,
     gamma: float = 2.0,
     ignore_index: int | None = -100,
     normalize: bool = False,
     sync: bool = False,
     process_group: object | None = None,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Focal loss: cross-entropy down-weighted where the prediction is already right.
 
@@ -454,7 +406,8 @@ def focal_loss(
             ``"multiclass"``: ``(N, *)`` class ids or ``(N, C, *)`` probabilities.
         mode: ``"binary"`` (default), ``"multilabel"`` or ``"multiclass"``.
         alpha: class balance; ``None`` (default), a number (in ``[0, 1]`` for the sigmoid
-            modes), or a ``(C,)`` tensor (multilabel: per channel; multiclass: per class).
+            modes), or a ``(C,)`` tensor or list (multilabel: per channel; multiclass: per
+            class).
         gamma: focusing parameter :math:`\gamma \ge 0`. Default 2.
         ignore_index: integer target value to ignore. Default -100.
         normalize: divide ``"mean"`` by the positive count (see above). Default ``False``.
@@ -478,44 +431,47 @@ def focal_loss(
         >>> VF.focal_loss(logits, torch.tensor([0]), mode="multiclass", alpha=0.25)
         tensor(0.0010)
     """
-    check_reduction(reduction)
-    check_ignore_index(ignore_index)
-    check_flag(normalize, "normalize")
-    check_flag(sync, "sync")
-    check_mode(mode)
-    if normalize and mode == "multiclass":
-        raise ValueError(
-            "normalize: expected False for mode='multiclass' (the positive count is defined for "
-            "the sigmoid modes 'binary' and 'multilabel'), got True"
-        )
+    return _focal_loss(
+        input,
+        target,
+        FocalOptions(
+            mode=mode,
+            alpha=alpha,  # type: ignore[arg-type]  # a list becomes a tensor
+            gamma=gamma,
+            ignore_index=ignore_index,
+            normalize=normalize,
+            sync=sync,
+            process_group=process_group,
+            reduction=reduction,
+        ),
+        weight,
+    )
+
+
+def _focal_loss(input: Tensor, target: Tensor, opts: FocalOptions, weight: Tensor | None) -> Tensor:
+    mode = opts.mode
     dtype = compute_dtype(input)
-    dense = prepare_dense_target(input, target, mode, ignore_index=ignore_index, dtype=dtype)
-    _check_focal_options(mode, alpha, gamma, input.shape[1] if mode != "binary" else None)
-    alpha = _focal_alpha(alpha, mode, input, dtype)
+    dense = prepare_dense_target(input, target, mode, ignore_index=opts.ignore_index, dtype=dtype)
+    check_focal_alpha_length(opts.alpha, input.shape[1] if mode != "binary" else None)
+    alpha = focal_alpha(opts.alpha, mode, input, dtype)
+    # the raw target: the fused paths keep the caller's tensor, not a converted copy
+    op = _focal.softmax_focal if mode == "multiclass" else _focal.sigmoid_focal
+    loss = op(input, target, alpha=alpha, gamma=opts.gamma, ignore_index=opts.ignore_index)
 
-    if mode == "multiclass":
-        if kernels_enabled():
-            loss = _focal.softmax_focal(
-                input, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index
-            )
-        else:
-            labels = dense.index if dense.is_index else dense.probs
-            log_probs = F.log_softmax(input, dim=1, dtype=dtype)
-            loss = _focal.softmax_focal_terms(log_probs, labels, alpha=alpha, gamma=gamma)
-    else:
-        # the raw target: the fused path keeps the caller's tensor, not a converted copy
-        loss = _sigmoid_focal(input, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index)
-
-    normalized = normalize and reduction == "mean"
+    sync, group = opts.sync, opts.process_group
+    normalized = opts.normalize and opts.reduction == "mean"
     if normalized:
         # RetinaNet: sum / max(#positives, 1); the count is not differentiated
-        positives = sync_sum(dense.probs.detach().sum(), sync=sync, process_group=process_group)
+        assert dense.probs is not None  # sigmoid modes (normalize is refused for multiclass)
+        positives = sync_sum(dense.probs.detach().sum(), sync=sync, process_group=group)
         loss = loss / positives.clamp(min=1)
-    result = reduce_loss(loss, "sum" if normalized else reduction, weight=weight, valid=dense.valid)
+    result = reduce_loss(
+        loss, "sum" if normalized else opts.reduction, weight=weight, valid=dense.valid
+    )
     if normalized:
         # every rank returns the whole batch's loss; the all-reduce's backward gives each shard
         # K times its single-process gradient (DDP's convention)
-        result = sync_sum(result, sync=sync, process_group=process_group)
+        result = sync_sum(result, sync=sync, process_group=group)
     return result
 
 
@@ -524,11 +480,11 @@ def poly1_loss(
     target: Tensor,
     *,
     epsilon: float = 1.0,
-    class_weight: Tensor | None = None,
+    class_weight: Tensor | Sequence[float] | None = None,
     ignore_index: int | None = -100,
     label_smoothing: float = 0.0,
     weight: Tensor | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Poly-1 loss: cross-entropy plus :math:`\epsilon` times the first polynomial term.
 
@@ -565,150 +521,107 @@ def poly1_loss(
         >>> VF.poly1_loss(logits, torch.tensor([0, 2]), reduction="none")  # CE + (1 - p_t)
         tensor([0.3261, 1.7653])
     """
-    check_reduction(reduction)
-    check_number(epsilon, "epsilon", low=-1.0)
-    check_ignore_index(ignore_index)
-    check_class_weight(class_weight)
+    return _poly1(
+        input,
+        target,
+        Poly1Options(
+            epsilon=epsilon,
+            class_weight=class_weight,  # type: ignore[arg-type]  # a list becomes a tensor
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            reduction=reduction,
+        ),
+        weight,
+    )
+
+
+def _poly1(input: Tensor, target: Tensor, opts: Poly1Options, weight: Tensor | None) -> Tensor:
     dtype = compute_dtype(input)
-    target = prepare_dense_target(
-        input, target, "multiclass", ignore_index=ignore_index, dtype=dtype
+    dense = prepare_dense_target(
+        input, target, "multiclass", ignore_index=opts.ignore_index, dtype=dtype
     )
+    check_class_weight(opts.class_weight, input.shape[1])
     log_probs = F.log_softmax(input, dim=1, dtype=dtype)
-    ce, class_w, valid = _cross_entropy_terms(
-        log_probs, target, class_weight=class_weight, label_smoothing=label_smoothing
+    ce, class_w, valid = unchecked_cross_entropy_terms(
+        log_probs, dense, opts.class_weight, opts.label_smoothing
     )
-    s, num_classes = float(label_smoothing), input.shape[1]
-    if target.is_index:
-        p_t = gather_classes(log_probs, target.index).exp()
+    s, num_classes, epsilon = float(opts.label_smoothing), input.shape[1], opts.epsilon
+    if dense.index is not None:
+        p_t = gather_classes(log_probs, dense.index).exp()
         if s > 0:
             # sum_c y'_c p_c with y' = (1 - s) onehot + s / C, and sum_c p_c = 1
             p_t = (1 - s) * p_t + s / num_classes
         loss = ce + epsilon * (1 - p_t)
     else:
-        probs = target.probs * (1 - s) + s / num_classes if s > 0 else target.probs
+        assert dense.probs is not None
+        probs = dense.probs * (1 - s) + s / num_classes if s > 0 else dense.probs
         poly = epsilon * (1 - (probs * log_probs.exp()).sum(1))
-        if class_weight is not None:
+        if opts.class_weight is not None:
             shape = (1, -1) + (1,) * (input.dim() - 2)
-            poly = poly * (probs * class_weight.to(dtype).view(shape)).sum(1)
+            poly = poly * (probs * opts.class_weight.to(dtype).view(shape)).sum(1)
         loss = ce + poly
-    weight = _merge_weights(class_w, weight, loss.shape)
-    return reduce_loss(loss, reduction, weight=weight, valid=valid)
+    return reduce_loss(
+        loss, opts.reduction, weight=merge_weights(class_w, weight, loss.shape), valid=valid
+    )
 
 
-# --- Modules: options checked and stored in __init__, forward is one call -------------------------
+# --- Modules: documented by their spec, forward is one call to the core -------------------------
 
 
 class BCELoss(LossModule):
-    """Module form of :func:`binary_cross_entropy`."""
-
-    def __init__(
-        self,
-        *,
-        from_logits: bool = True,
-        pos_weight: Tensor | float | None = None,
-        label_smoothing: float = 0.0,
-        ignore_index: int | None = -100,
-        reduction: str = "mean",
-    ) -> None:
-        check_flag(from_logits, "from_logits")
-        if pos_weight is not None:
-            check_number(pos_weight, "pos_weight", low=0.0, allow_tensor=True)
-        _check_label_smoothing(label_smoothing)
-        check_ignore_index(ignore_index)
-        super().__init__(
-            from_logits=from_logits,
-            pos_weight=pos_weight,
-            label_smoothing=label_smoothing,
-            ignore_index=ignore_index,
-            reduction=reduction,
-        )
-
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return binary_cross_entropy(input, target, weight=weight, **self.options())
+        """The loss of logits (or probabilities) ``input`` against ``target``; ``weight``."""
+        return _bce(input, target, self.opts, weight)
 
 
 class CrossEntropyLoss(LossModule):
-    """Module form of :func:`cross_entropy`."""
-
-    def __init__(
-        self,
-        *,
-        class_weight: Tensor | None = None,
-        ignore_index: int | None = -100,
-        label_smoothing: float = 0.0,
-        reduction: str = "mean",
-    ) -> None:
-        check_class_weight(class_weight)
-        check_ignore_index(ignore_index)
-        _check_label_smoothing(label_smoothing)
-        super().__init__(
-            class_weight=class_weight,
-            ignore_index=ignore_index,
-            label_smoothing=label_smoothing,
-            reduction=reduction,
-        )
-
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return cross_entropy(input, target, weight=weight, **self.options())
+        """The loss of logits ``input`` ``(N, C, *)`` against ``target``, ``weight`` optional."""
+        return _cross_entropy(input, target, self.opts, weight)
 
 
 class FocalLoss(LossModule):
-    """Module form of :func:`focal_loss`."""
-
-    def __init__(
-        self,
-        *,
-        mode: str = "binary",
-        alpha: float | Tensor | None = None,
-        gamma: float = 2.0,
-        ignore_index: int | None = -100,
-        normalize: bool = False,
-        sync: bool = False,
-        process_group: object | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        _check_focal_options(mode, alpha, gamma)
-        check_ignore_index(ignore_index)
-        check_flag(normalize, "normalize")
-        check_flag(sync, "sync")
-        super().__init__(
-            mode=mode,
-            alpha=alpha,
-            gamma=gamma,
-            ignore_index=ignore_index,
-            normalize=normalize,
-            sync=sync,
-            process_group=process_group,
-            reduction=reduction,
-        )
-
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return focal_loss(input, target, weight=weight, **self.options())
+        """The loss of logits ``input`` against ``target``, ``weight`` optional."""
+        return _focal_loss(input, target, self.opts, weight)
 
 
 class Poly1Loss(LossModule):
-    """Module form of :func:`poly1_loss`."""
-
-    def __init__(
-        self,
-        *,
-        epsilon: float = 1.0,
-        class_weight: Tensor | None = None,
-        ignore_index: int | None = -100,
-        label_smoothing: float = 0.0,
-        reduction: str = "mean",
-    ) -> None:
-        check_number(epsilon, "epsilon", low=-1.0)
-        check_class_weight(class_weight)
-        check_ignore_index(ignore_index)
-        _check_label_smoothing(label_smoothing)
-        super().__init__(
-            epsilon=epsilon,
-            class_weight=class_weight,
-            ignore_index=ignore_index,
-            label_smoothing=label_smoothing,
-            reduction=reduction,
-        )
-
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        return poly1_loss(input, target, weight=weight, **self.options())
+        """The loss of logits ``input`` ``(N, C, *)`` against ``target``, ``weight`` optional."""
+        return _poly1(input, target, self.opts, weight)
+
+
+# --- the family's catalogue -----------------------------------------------------------------------
+
+SPECS: tuple[LossSpec, ...] = (
+    LossSpec(
+        "binary_cross_entropy", binary_cross_entropy, BCELoss, BCEOptions, "classification",
+        summary="Binary cross-entropy of logits (or probabilities), with a positive-class weight "
+        "and label smoothing; equals torch's binary_cross_entropy_with_logits.",
+        formula=r"-\left[w_+\, y \log \sigma(x) + (1 - y) \log (1 - \sigma(x))\right]",
+    ),
+    LossSpec(
+        "cross_entropy", cross_entropy, CrossEntropyLoss, CrossEntropyOptions, "classification",
+        summary="Softmax cross-entropy with class ids or probabilities, class weights, "
+        "ignore_index and label smoothing; equals torch's F.cross_entropy.",
+        formula=r"-\sum_c w_c\, y'_c \log \mathrm{softmax}(x)_c, \quad y' = (1 - s)\, y + s / C",
+        paper="C. Szegedy et al., Rethinking the Inception Architecture for Computer Vision "
+        "(label smoothing), CVPR 2016, arXiv:1512.00567",
+    ),
+    LossSpec(
+        "focal", focal_loss, FocalLoss, FocalOptions, "classification",
+        summary="Cross-entropy down-weighted by (1 - p_t)^gamma where the prediction is already "
+        "right: dense detection and heavy class imbalance.",
+        formula=r"-\alpha_t\, (1 - p_t)^\gamma \log p_t",
+        paper="T.-Y. Lin et al., Focal Loss for Dense Object Detection, ICCV 2017, "
+        "arXiv:1708.02002",
+    ),
+    LossSpec(
+        "poly1", poly1_loss, Poly1Loss, Poly1Options, "classification",
+        summary="Cross-entropy plus epsilon times the first polynomial term (1 - p_t).",
+        formula=r"-\log p_t + \epsilon\, (1 - p_t)",
+        paper="Z. Leng et al., PolyLoss: A Polynomial Expansion Perspective of Classification "
+        "Loss Functions, ICLR 2022, arXiv:2204.12511",
+    ),
+)
