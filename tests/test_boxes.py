@@ -552,7 +552,7 @@ class TestBadInput:
 def test_module_repr_and_defaults():
     module = visionloss.BoxIoULoss()
     # the repr is generated from the options object (LossModule.extra_repr, field order)
-    assert repr(module) == "BoxIoULoss(reduction='mean', box_format='xyxy', eps=1e-07, kind='giou')"
+    assert repr(module) == "BoxIoULoss(box_format='xyxy', eps=1e-07, kind='giou', reduction='mean')"
     assert "box_format='cxcywh'" in repr(visionloss.CIoULoss(box_format="cxcywh"))
     pred, target = _random_pairs(seed=11, shape=(5,))
     torch.testing.assert_close(module(pred, target), VF.giou_loss(pred, target))

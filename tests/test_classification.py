@@ -24,9 +24,10 @@ import visionloss
 import visionloss.functional as VF
 from distributed_utils import run_on_ranks
 from visionloss._core import prepare_dense_target, reduce_loss
-from visionloss.bench import saved_bytes
+from visionloss._core.memory import saved_bytes
 from visionloss.kernels import set_kernels
-from visionloss.losses.classification import _cross_entropy_terms, _focal_terms
+from visionloss.losses._dense_terms import cross_entropy_terms as _cross_entropy_terms
+from visionloss.losses._dense_terms import focal_terms as _focal_terms
 
 F64 = torch.float64
 

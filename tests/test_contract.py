@@ -195,7 +195,7 @@ def test_spec_is_complete_and_documents_its_module(spec):
         doc = spec.module.__doc__
         # help(Module) starts with the loss's own documentation: summary, then the formula
         assert doc.startswith(inspect.cleandoc(spec.function.__doc__).splitlines()[0])
-        assert ":math:" in doc and "Module form" in doc
+        assert ("math::" in doc or ":math:" in doc) and "Module form" in doc
         assert spec.module.forward.__doc__, f"{spec.module.__name__}.forward has no docstring"
 
 

@@ -6,7 +6,9 @@ import torch
 
 import visionloss.functional as VF
 
-x, y = torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4))
-VF.dice_loss(x, y, mode="multiclas")  # error: not a Mode
-VF.mse_loss(x, x, reduction="avg")  # error: not a Reduction
-VF.triplet_margin_loss(x, x, x, distance="euclid")  # error: not a distance
+
+def misspelled() -> None:
+    x, y = torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4))
+    VF.dice_loss(x, y, mode="multiclas")  # error: not a Mode
+    VF.mse_loss(x, x, reduction="avg")  # error: not a Reduction
+    VF.triplet_margin_loss(x, x, x, distance="euclid")  # error: not a distance

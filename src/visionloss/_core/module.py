@@ -43,20 +43,11 @@ class LossModule(nn.Module):
                 raise TypeError(f"{type(self).__name__}: got two values for the option {name!r}")
             options[name] = value
         spec = type(self).__dict__.get("spec")
-        if spec is None:  # TRANSITION: removed once every family declares its specs
-            from .reduction import check_reduction
-
-            if "reduction" in options:
-                check_reduction(options["reduction"])
-            self._legacy = tuple(options)
-            for name, value in options.items():
-                if isinstance(value, nn.Parameter):
-                    self.register_parameter(name, value)
-                elif isinstance(value, Tensor):
-                    self.register_buffer(name, value)
-                else:
-                    object.__setattr__(self, name, value)
-            return
+        if spec is None:
+            raise TypeError(
+                f"{type(self).__name__}: no LossSpec declares this Module; add its row to the "
+                "family's SPECS"
+            )
         opts: LossOptions = spec.options(**options)
         for name, value in opts.as_dict().items():
             if isinstance(value, nn.Parameter):
@@ -97,8 +88,6 @@ class LossModule(nn.Module):
 
     def options(self) -> dict[str, Any]:
         """The options as keyword arguments of the loss function."""
-        if "_legacy" in self.__dict__:
-            return {name: getattr(self, name) for name in self._legacy}
         return dict(self.opts.as_dict())
 
     def __getattr__(self, name: str) -> Any:

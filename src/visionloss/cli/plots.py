@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 import visionloss.functional as VF
+from visionloss.losses.generative import AdversarialKind
 
 __all__ = ["FIGURES", "Gallery", "GalleryFigure", "make_gallery", "select", "write_index"]
 
@@ -251,14 +252,15 @@ def _generator(fig: Any) -> None:
     d = _grid(0.001, 0.999, 300)
     f = torch.log(d) - torch.log1p(-d)  # the discriminator's logit on the fake sample
 
-    def call(kind: str) -> Callable[[Tensor], Tensor]:
+    def call(kind: AdversarialKind) -> Callable[[Tensor], Tensor]:
         return lambda x: fn(x, kind=kind, reduction="none")
 
     a, b, c = fig.subplots(1, 3)
-    for kind, label in [
+    saturating: list[tuple[AdversarialKind, str]] = [
         ("minimax", "minimax: log(1 − D)"),
         ("non_saturating", "non-saturating: −log D"),
-    ]:
+    ]
+    for kind, label in saturating:
         value, grad = _value_and_grad(call(kind), f)
         a.plot(d.numpy(), value, label=label, lw=1.8)
         b.semilogy(d.numpy(), abs(grad), label=label, lw=1.8)
@@ -274,12 +276,13 @@ def _generator(fig: Any) -> None:
     _style(a, "D(G(z))", "generator loss", "generator loss vs D(G(z))")
     _style(b, "D(G(z))", "|∂loss/∂logit| (autograd)", "gradient: minimax saturates near 0")
     logits = _grid(-4.0, 4.0, 161)
-    for kind, style in [
+    others: list[tuple[AdversarialKind, str]] = [
         ("non_saturating", "-"),
         ("lsgan", "-"),
         ("hinge", "-"),
         ("wasserstein", "--"),  # the same generator loss as hinge: -f
-    ]:
+    ]
+    for kind, style in others:
         value, _ = _value_and_grad(call(kind), logits)
         c.plot(logits.numpy(), value, style, label=kind, lw=1.8)
     _style(c, "discriminator logit on a fake sample", "generator loss", "other kinds")

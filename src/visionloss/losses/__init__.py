@@ -14,5 +14,5 @@ __all__ = ["SPECS"]
 SPECS: tuple[LossSpec, ...] = tuple(
     spec
     for family in (regression, classification, segmentation, boxes, embedding, generative)
-    for spec in getattr(family, "SPECS", ())
+    for spec in family.SPECS
 )

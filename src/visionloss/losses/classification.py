@@ -50,9 +50,7 @@ from ._dense_terms import (
     check_focal_alpha_length,
     check_focal_options,
     check_label_smoothing,
-    cross_entropy_terms,
     focal_alpha,
-    focal_terms,
     merge_weights,
     unchecked_cross_entropy_terms,
 )
@@ -72,11 +70,6 @@ __all__ = [
     "focal_loss",
     "poly1_loss",
 ]
-
-# TRANSITION: the segmentation family imports these two names from here until it imports them
-# from ._dense_terms
-_cross_entropy_terms = cross_entropy_terms
-_focal_terms = focal_terms
 
 
 # --- options: declared once, checked when built ---------------------------------------------------

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 import visionloss.functional as VF
+from visionloss.losses.embedding import Mining
 
 from ._common import (
     Method,
@@ -93,7 +94,7 @@ def run(s: Settings, tick: Tick) -> TaskResult:
         recalls[label] = recall_at_1(emb, y_test)
         return Row(label, {"recall@1": recalls[label]})
 
-    def triplet(mining: str) -> Callable[[Tensor, Tensor], Tensor]:
+    def triplet(mining: Mining) -> Callable[[Tensor, Tensor], Tensor]:
         return lambda emb, y: VF.batch_triplet_loss(emb, y, mining=mining)
 
     def contrastive(emb: Tensor, y: Tensor) -> Tensor:

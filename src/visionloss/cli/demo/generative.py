@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 import visionloss.functional as VF
+from visionloss.losses.generative import AdversarialKind
 
 from ._common import (
     Method,
@@ -42,7 +43,11 @@ TITLES = {"vae": "VAE on digits (KL weight β)", "gan": "GAN on digits (adversar
 LATENT = 4
 NOISE = 16
 BETAS = (("autoencoder β=0", 0.0), ("VAE β=1", 1.0), ("β-VAE β=4", 4.0))
-KINDS = (("non-saturating", "non_saturating"), ("minimax", "minimax"), ("hinge", "hinge"))
+KINDS: tuple[tuple[str, AdversarialKind], ...] = (
+    ("non-saturating", "non_saturating"),
+    ("minimax", "minimax"),
+    ("hinge", "hinge"),
+)
 
 
 # --- VAE ------------------------------------------------------------------------------------------
@@ -149,7 +154,7 @@ def run_gan(s: Settings, tick: Tick) -> TaskResult:
     steps = _gan_steps(s)
     samples: dict[str, Tensor] = {}
 
-    def train(label: str, kind: str) -> Row:
+    def train(label: str, kind: AdversarialKind) -> Row:
         generator = _seed(s.seed)
         g = mlp(NOISE, 128, 64, act=lambda: nn.LeakyReLU(0.2))
         d = mlp(64, 128, 1, act=lambda: nn.LeakyReLU(0.2))
@@ -162,7 +167,6 @@ def run_gan(s: Settings, tick: Tick) -> TaskResult:
             d_loss = VF.discriminator_loss(
                 d(real).squeeze(1), d(fake.detach()).squeeze(1), kind=kind
             )
-            assert isinstance(d_loss, Tensor)  # for mypy: a reduced loss is one tensor
             d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
             d_opt.step()
