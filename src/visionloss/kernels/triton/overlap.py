@@ -39,7 +39,7 @@ once-differentiable (a second derivative raises).
 
 Typing note: ``@triton.jit`` is untyped (triton ships no type information, and annotations on
 kernel parameters change triton's specialisation), so each kernel carries
-``# type: ignore[misc]`` on its decorator and ``[no-untyped-def]`` on its ``def``.
+``# type: ignore[untyped-decorator]`` on its decorator and ``[no-untyped-def]`` on its ``def``.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ _MAX_GRID_Y = 65535
 # --- kernels -----------------------------------------------------------------------------------
 
 
-@triton.jit  # type: ignore[misc]
+@triton.jit  # type: ignore[untyped-decorator]
 def _probabilities(  # type: ignore[no-untyped-def]
     x_ptr, n, offs_c, offs_s, mask_c, mask_s, sxn, sxc, sxs,
     ACTIVATION: tl.constexpr, DTYPE: tl.constexpr,
@@ -108,7 +108,7 @@ def _probabilities(  # type: ignore[no-untyped-def]
     return p
 
 
-@triton.jit  # type: ignore[misc]
+@triton.jit  # type: ignore[untyped-decorator]
 def _dense_target(  # type: ignore[no-untyped-def]
     t_ptr, n, offs_c, offs_s, mask_c, mask_s, stn, stc, sts, ignore_index,
     HAS_IGNORE: tl.constexpr, DTYPE: tl.constexpr,
@@ -126,7 +126,7 @@ def _dense_target(  # type: ignore[no-untyped-def]
     return g, valid.to(DTYPE)
 
 
-@triton.jit  # type: ignore[misc]
+@triton.jit  # type: ignore[untyped-decorator]
 def _index_target(  # type: ignore[no-untyped-def]
     t_ptr, n, offs_c, offs_s, mask_s, stn, sts, ignore_index, HAS_IGNORE: tl.constexpr,
 ):
@@ -140,7 +140,7 @@ def _index_target(  # type: ignore[no-untyped-def]
     return hit, valid
 
 
-@triton.jit  # type: ignore[misc]
+@triton.jit  # type: ignore[untyped-decorator]
 def _forward_kernel(  # type: ignore[no-untyped-def]
     x_ptr, t_ptr, part_ptr,
     N, C, S, ITERS, CHUNKS, ignore_index,
@@ -195,7 +195,7 @@ def _forward_kernel(  # type: ignore[no-untyped-def]
     tl.store(out + 3 * plane, count, mask=mask_c)
 
 
-@triton.jit  # type: ignore[misc]
+@triton.jit  # type: ignore[untyped-decorator]
 def _backward_kernel(  # type: ignore[no-untyped-def]
     x_ptr, t_ptr, gi_ptr, gp_ptr, out_ptr,
     C, S, ignore_index,
@@ -379,7 +379,7 @@ class _TritonOverlapStatistics(torch.autograd.Function):
         ctx.activation, ctx.ignore_index, ctx.squared = activation, ignore_index, squared
 
     @staticmethod
-    @once_differentiable  # type: ignore[misc]
+    @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         if not ctx.needs_input_grad[0]:
             return (None,) * 5
