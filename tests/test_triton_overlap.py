@@ -16,7 +16,15 @@ import pytest
 # before triton is imported anywhere by this module: its kernels are then interpreted on the CPU
 _PREVIOUS_INTERPRET = os.environ.get("TRITON_INTERPRET")
 os.environ["TRITON_INTERPRET"] = "1"
-pytest.importorskip("triton")
+triton = pytest.importorskip("triton")
+if type(triton.language.standard._sum_combine).__name__ != "InterpretedFunction":
+    # triton's own helpers were compiled for a GPU: triton was imported earlier in this process
+    # without the interpreter (set TRITON_INTERPRET=1 before the session, or in conftest.py)
+    if _PREVIOUS_INTERPRET is None:
+        del os.environ["TRITON_INTERPRET"]
+    else:
+        os.environ["TRITON_INTERPRET"] = _PREVIOUS_INTERPRET
+    pytest.skip("triton was imported before TRITON_INTERPRET=1 was set", allow_module_level=True)
 
 import torch  # noqa: E402
 
@@ -24,11 +32,18 @@ from visionloss.bench import saved_bytes  # noqa: E402
 from visionloss.kernels.overlap import overlap_statistics_reference  # noqa: E402
 
 tri = importlib.import_module("visionloss.kernels.triton.overlap")
-if not hasattr(tri._forward_kernel, "interpreter_builder") and type(
-    tri._forward_kernel
-).__name__ != "InterpretedFunction":
-    # imported earlier in this session without the interpreter: decorate the kernels again
-    tri = importlib.reload(tri)
+
+
+def _restore_interpret() -> None:
+    if _PREVIOUS_INTERPRET is None:
+        os.environ.pop("TRITON_INTERPRET", None)
+    else:
+        os.environ["TRITON_INTERPRET"] = _PREVIOUS_INTERPRET
+
+
+# the kernels are decorated (interpreted) now; the variable is only needed again while this
+# module's tests run (``covers`` reads it), so other test modules see the environment unchanged
+_restore_interpret()
 
 ACTIVATIONS = ("softmax", "sigmoid", "identity", "exp")
 
@@ -38,10 +53,7 @@ def _interpreter():
     """TRITON_INTERPRET=1 while this module runs (``covers`` reads it); restored afterwards."""
     os.environ["TRITON_INTERPRET"] = "1"
     yield
-    if _PREVIOUS_INTERPRET is None:
-        os.environ.pop("TRITON_INTERPRET", None)
-    else:
-        os.environ["TRITON_INTERPRET"] = _PREVIOUS_INTERPRET
+    _restore_interpret()
 
 
 def _input(gen, shape, activation, dtype=torch.float64):
@@ -262,7 +274,7 @@ def test_deterministic(gen, monkeypatch):
             x, t, activation="softmax", ignore_index=-100, squared=False
         )
         runs.append((stats, *torch.autograd.grad(stats, x, grad_out)))
-    assert all(torch.equal(a, b) for a, b in zip(*runs))
+    assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))
 
 
 @pytest.mark.parametrize("dense", [False, True], ids=["ids", "dense"])
@@ -285,7 +297,9 @@ def test_saves_only_inputs(gen, dense):
 def test_second_derivative_raises(gen):
     x = _input(gen, (1, 3, 37), "softmax")
     t = _target(gen, (1, 3, 37), False, None)
-    stats = tri.overlap_statistics_triton(x, t, activation="softmax", ignore_index=None, squared=False)
+    stats = tri.overlap_statistics_triton(
+        x, t, activation="softmax", ignore_index=None, squared=False
+    )
     (grad,) = torch.autograd.grad(stats.sum(), x, create_graph=True)
     with pytest.raises(RuntimeError):
         torch.autograd.grad(grad.sum(), x)
@@ -321,6 +335,9 @@ def test_wrong_target_shape(gen):
     x = torch.randn(2, 3, 7, generator=gen)
     with pytest.raises(ValueError, match="target"):
         tri.overlap_statistics_triton(
-            x, torch.zeros(2, 6, dtype=torch.long), activation="softmax", ignore_index=None,
+            x,
+            torch.zeros(2, 6, dtype=torch.long),
+            activation="softmax",
+            ignore_index=None,
             squared=False,
         )

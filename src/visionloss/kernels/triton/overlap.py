@@ -85,8 +85,17 @@ _MAX_GRID_Y = 65535
 
 @triton.jit  # type: ignore[untyped-decorator]
 def _probabilities(  # type: ignore[no-untyped-def]
-    x_ptr, n, offs_c, offs_s, mask_c, mask_s, sxn, sxc, sxs,
-    ACTIVATION: tl.constexpr, DTYPE: tl.constexpr,
+    x_ptr,
+    n,
+    offs_c,
+    offs_s,
+    mask_c,
+    mask_s,
+    sxn,
+    sxc,
+    sxs,
+    ACTIVATION: tl.constexpr,
+    DTYPE: tl.constexpr,
 ):
     """The activated ``(BLOCK_C, BLOCK_S)`` tile; finite where masked out (padded classes of a
     softmax are 0)."""
@@ -110,13 +119,25 @@ def _probabilities(  # type: ignore[no-untyped-def]
 
 @triton.jit  # type: ignore[untyped-decorator]
 def _dense_target(  # type: ignore[no-untyped-def]
-    t_ptr, n, offs_c, offs_s, mask_c, mask_s, stn, stc, sts, ignore_index,
-    HAS_IGNORE: tl.constexpr, DTYPE: tl.constexpr,
+    t_ptr,
+    n,
+    offs_c,
+    offs_s,
+    mask_c,
+    mask_s,
+    stn,
+    stc,
+    sts,
+    ignore_index,
+    HAS_IGNORE: tl.constexpr,
+    DTYPE: tl.constexpr,
 ):
     """``(g, v)`` of an ``(N, C, S)`` target tile: the target (0 where ignored) and the validity,
     both in the compute dtype."""
     mask = mask_c[:, None] & mask_s[None, :]
-    raw = tl.load(t_ptr + n * stn + offs_c[:, None] * stc + offs_s[None, :] * sts, mask=mask, other=0)
+    raw = tl.load(
+        t_ptr + n * stn + offs_c[:, None] * stc + offs_s[None, :] * sts, mask=mask, other=0
+    )
     if HAS_IGNORE:
         valid = mask & (raw.to(tl.int64) != ignore_index)
         g = tl.where(valid, raw, 0).to(DTYPE)
@@ -128,7 +149,15 @@ def _dense_target(  # type: ignore[no-untyped-def]
 
 @triton.jit  # type: ignore[untyped-decorator]
 def _index_target(  # type: ignore[no-untyped-def]
-    t_ptr, n, offs_c, offs_s, mask_s, stn, sts, ignore_index, HAS_IGNORE: tl.constexpr,
+    t_ptr,
+    n,
+    offs_c,
+    offs_s,
+    mask_s,
+    stn,
+    sts,
+    ignore_index,
+    HAS_IGNORE: tl.constexpr,
 ):
     """``(hit, valid)`` of an ``(N, S)`` class-id tile: ``hit[c, s]`` = the position is valid
     and of class ``c`` (the one-hot, only ever in registers); ``valid[s]``."""
@@ -142,11 +171,28 @@ def _index_target(  # type: ignore[no-untyped-def]
 
 @triton.jit  # type: ignore[untyped-decorator]
 def _forward_kernel(  # type: ignore[no-untyped-def]
-    x_ptr, t_ptr, part_ptr,
-    N, C, S, ITERS, CHUNKS, ignore_index,
-    sxn, sxc, sxs, stn, stc, sts,
-    ACTIVATION: tl.constexpr, DENSE: tl.constexpr, HAS_IGNORE: tl.constexpr,
-    SQUARED: tl.constexpr, DTYPE: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_S: tl.constexpr,
+    x_ptr,
+    t_ptr,
+    part_ptr,
+    N,
+    C,
+    S,
+    ITERS,
+    CHUNKS,
+    ignore_index,
+    sxn,
+    sxc,
+    sxs,
+    stn,
+    stc,
+    sts,
+    ACTIVATION: tl.constexpr,
+    DENSE: tl.constexpr,
+    HAS_IGNORE: tl.constexpr,
+    SQUARED: tl.constexpr,
+    DTYPE: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_S: tl.constexpr,
 ):
     chunk = tl.program_id(0)
     n = tl.program_id(1).to(tl.int64)
@@ -165,8 +211,18 @@ def _forward_kernel(  # type: ignore[no-untyped-def]
         )
         if DENSE:
             g, v = _dense_target(
-                t_ptr, n, offs_c, offs_s, mask_c, mask_s, stn, stc, sts, ignore_index,
-                HAS_IGNORE, DTYPE,
+                t_ptr,
+                n,
+                offs_c,
+                offs_s,
+                mask_c,
+                mask_s,
+                stn,
+                stc,
+                sts,
+                ignore_index,
+                HAS_IGNORE,
+                DTYPE,
             )
             # as the reference: p g with g = 0 where ignored (a NaN in p still shows)
             inter += tl.sum(p * g, axis=1)
@@ -197,11 +253,30 @@ def _forward_kernel(  # type: ignore[no-untyped-def]
 
 @triton.jit  # type: ignore[untyped-decorator]
 def _backward_kernel(  # type: ignore[no-untyped-def]
-    x_ptr, t_ptr, gi_ptr, gp_ptr, out_ptr,
-    C, S, ignore_index,
-    sxn, sxc, sxs, stn, stc, sts, son, soc, sos,
-    ACTIVATION: tl.constexpr, DENSE: tl.constexpr, HAS_IGNORE: tl.constexpr,
-    SQUARED: tl.constexpr, DTYPE: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_S: tl.constexpr,
+    x_ptr,
+    t_ptr,
+    gi_ptr,
+    gp_ptr,
+    out_ptr,
+    C,
+    S,
+    ignore_index,
+    sxn,
+    sxc,
+    sxs,
+    stn,
+    stc,
+    sts,
+    son,
+    soc,
+    sos,
+    ACTIVATION: tl.constexpr,
+    DENSE: tl.constexpr,
+    HAS_IGNORE: tl.constexpr,
+    SQUARED: tl.constexpr,
+    DTYPE: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_S: tl.constexpr,
 ):
     offs_s = tl.program_id(0).to(tl.int64) * BLOCK_S + tl.arange(0, BLOCK_S)
     n = tl.program_id(1).to(tl.int64)
@@ -212,15 +287,22 @@ def _backward_kernel(  # type: ignore[no-untyped-def]
     # dL/dI and dL/dP of this sample: (N, C) contiguous, compute dtype
     grad_inter = tl.load(gi_ptr + n * C + offs_c, mask=mask_c, other=0.0)
     grad_pred = tl.load(gp_ptr + n * C + offs_c, mask=mask_c, other=0.0)
-    if SQUARED:
-        dpred = 2.0 * grad_pred[:, None] * p
-    else:
-        dpred = grad_pred[:, None]
+    dpred = 2.0 * grad_pred[:, None] * p if SQUARED else grad_pred[:, None]
     # u = dL/dp = v (gP q' + gI g), q' = 1 (or 2 p when squared)
     if DENSE:
         g, v = _dense_target(
-            t_ptr, n, offs_c, offs_s, mask_c, mask_s, stn, stc, sts, ignore_index,
-            HAS_IGNORE, DTYPE,
+            t_ptr,
+            n,
+            offs_c,
+            offs_s,
+            mask_c,
+            mask_s,
+            stn,
+            stc,
+            sts,
+            ignore_index,
+            HAS_IGNORE,
+            DTYPE,
         )
         u = (dpred + grad_inter[:, None] * g) * v
     else:
@@ -312,9 +394,19 @@ def _forward(
     partial = torch.empty(4, n, c, chunks, dtype=dtype, device=input.device)
     t, stn, stc, sts, dense = _target_args(target, target.dim() == 3)
     _forward_kernel[(chunks, n, class_blocks)](
-        input, t, partial,
-        n, c, size, iters, chunks, ignore_index if ignore_index is not None else 0,
-        *input.stride(), stn, stc, sts,
+        input,
+        t,
+        partial,
+        n,
+        c,
+        size,
+        iters,
+        chunks,
+        ignore_index if ignore_index is not None else 0,
+        *input.stride(),
+        stn,
+        stc,
+        sts,
         ACTIVATION=_ACTIVATION_CODE[activation],
         DENSE=dense,
         HAS_IGNORE=_has_ignore(target, ignore_index),
@@ -348,9 +440,19 @@ def _backward(
     t, stn, stc, sts, dense = _target_args(target, target.dim() == 3)
     grid = (triton.cdiv(size, block_s), n, triton.cdiv(c, block_c))
     _backward_kernel[grid](
-        input, t, grad_inter, grad_pred, grad_input,
-        c, size, ignore_index if ignore_index is not None else 0,
-        *input.stride(), stn, stc, sts, *grad_input.stride(),
+        input,
+        t,
+        grad_inter,
+        grad_pred,
+        grad_input,
+        c,
+        size,
+        ignore_index if ignore_index is not None else 0,
+        *input.stride(),
+        stn,
+        stc,
+        sts,
+        *grad_input.stride(),
         ACTIVATION=_ACTIVATION_CODE[activation],
         DENSE=dense,
         HAS_IGNORE=_has_ignore(target, ignore_index),
@@ -384,9 +486,7 @@ class _TritonOverlapStatistics(torch.autograd.Function):
         if not ctx.needs_input_grad[0]:
             return (None,) * 5
         input, target = ctx.saved_tensors
-        grad_input = _backward(
-            input, target, grad, ctx.activation, ctx.ignore_index, ctx.squared
-        )
+        grad_input = _backward(input, target, grad, ctx.activation, ctx.ignore_index, ctx.squared)
         return (grad_input, None, None, None, None)
 
 
