@@ -100,7 +100,7 @@ def _probabilities(  # type: ignore[no-untyped-def]
     """The activated ``(BLOCK_C, BLOCK_S)`` tile; finite where masked out (padded classes of a
     softmax are 0)."""
     mask = mask_c[:, None] & mask_s[None, :]
-    ptrs = x_ptr + n * sxn + offs_c[:, None] * sxc + offs_s[None, :] * sxs
+    ptrs = x_ptr + n * sxn + offs_c[:, None].to(tl.int64) * sxc + offs_s[None, :] * sxs
     x = tl.load(ptrs, mask=mask, other=0.0).to(DTYPE)
     if ACTIVATION == 0:
         # softmax over the class axis; positions past S read 0, so their column stays finite
@@ -136,7 +136,9 @@ def _dense_target(  # type: ignore[no-untyped-def]
     both in the compute dtype."""
     mask = mask_c[:, None] & mask_s[None, :]
     raw = tl.load(
-        t_ptr + n * stn + offs_c[:, None] * stc + offs_s[None, :] * sts, mask=mask, other=0
+        t_ptr + n * stn + offs_c[:, None].to(tl.int64) * stc + offs_s[None, :] * sts,
+        mask=mask,
+        other=0,
     )
     if HAS_IGNORE:
         valid = mask & (raw.to(tl.int64) != ignore_index)
@@ -321,7 +323,7 @@ def _backward_kernel(  # type: ignore[no-untyped-def]
     else:
         dx = u
     mask = mask_c[:, None] & mask_s[None, :]
-    ptrs = out_ptr + n * son + offs_c[:, None] * soc + offs_s[None, :] * sos
+    ptrs = out_ptr + n * son + offs_c[:, None].to(tl.int64) * soc + offs_s[None, :] * sos
     tl.store(ptrs, dx.to(out_ptr.dtype.element_ty), mask=mask)
 
 
