@@ -360,7 +360,7 @@ def tune(shape: Shape, device: torch.device, *, min_time: float) -> list[dict[st
     x, t = _make_inputs(shape, device)
     out = []
     try:
-        for tile in (2048, 4096, 8192):
+        for tile in (1024, 2048, 4096):
             for warps in (4, 8):
                 for per_sm in (8, 32):
                     tri.TILE_ELEMENTS, tri.NUM_WARPS, tri.PROGRAMS_PER_SM = tile, warps, per_sm

@@ -64,8 +64,10 @@ __all__ = ["MAX_SOFTMAX_CLASSES", "covers", "overlap_statistics_triton"]
 MAX_SOFTMAX_CLASSES = 256
 
 # Launch configuration (module attributes so that a benchmark can try others).
-#: elements of one (BLOCK_C, BLOCK_S) tile
-TILE_ELEMENTS = 4096
+#: elements of one (BLOCK_C, BLOCK_S) tile: 2048 at 4 warps is 16 per thread; ptxas (sm_90) then
+#: gives the forward 64-170 registers and the backward about 80-115, no spills (4096 spills
+#: at 32 classes)
+TILE_ELEMENTS = 2048
 #: the class block of the elementwise activations (softmax takes all classes)
 MAX_BLOCK_C = 16
 #: forward programs aimed at per streaming multiprocessor (each walks a chunk of positions)
