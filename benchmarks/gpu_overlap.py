@@ -45,7 +45,7 @@ from torch import Tensor
 
 import visionloss
 import visionloss.functional as VF
-from visionloss.bench import saved_bytes
+from visionloss._core.memory import saved_bytes
 from visionloss.kernels import set_kernels
 from visionloss.kernels.overlap import (
     overlap_statistics,

@@ -28,7 +28,7 @@ if type(triton.language.standard._sum_combine).__name__ != "InterpretedFunction"
 
 import torch  # noqa: E402
 
-from visionloss.bench import saved_bytes  # noqa: E402
+from visionloss._core.memory import saved_bytes  # noqa: E402
 from visionloss.kernels.overlap import overlap_statistics_reference  # noqa: E402
 
 tri = importlib.import_module("visionloss.kernels.triton.overlap")
@@ -341,3 +341,31 @@ def test_wrong_target_shape(gen):
             ignore_index=None,
             squared=False,
         )
+
+
+@pytest.mark.parametrize("loss", ["dice_loss", "tversky_loss", "dice_ce_loss"])
+def test_forced_triton_backend_runs_the_losses_through_the_kernel(gen, monkeypatch, loss):
+    """VISIONLOSS_KERNELS=triton sends the overlap losses through the kernel (interpreted on
+    CPU): same values and gradients as the reference backend."""
+    import visionloss.functional as VF
+    from visionloss.kernels import set_kernels
+
+    calls = []
+    original = tri.overlap_statistics_triton
+    monkeypatch.setattr(
+        tri, "overlap_statistics_triton", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
+    x = torch.randn(2, 4, 5, 7, generator=gen, dtype=torch.float64)
+    t = torch.randint(0, 4, (2, 5, 7), generator=gen)
+    t[0, 0, :3] = -100
+    results = {}
+    for backend in ("triton", "reference"):
+        set_kernels(backend)
+        xi = x.clone().requires_grad_(True)
+        value = getattr(VF, loss)(xi, t, mode="multiclass")
+        (grad,) = torch.autograd.grad(value * 1.7, xi)
+        results[backend] = (value, grad)
+    set_kernels("auto")
+    assert calls, "the triton backend did not run the kernel"
+    torch.testing.assert_close(results["triton"][0], results["reference"][0])
+    torch.testing.assert_close(results["triton"][1], results["reference"][1])

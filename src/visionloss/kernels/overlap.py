@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -476,6 +477,19 @@ def _has_triton_kernel() -> bool:
 has_triton_kernel: Callable[[], bool] = torch.compiler.assume_constant_result(_has_triton_kernel)
 
 
+def _triton_covers(input: Tensor, target: Tensor, activation: str) -> bool:
+    """Whether the Triton kernel takes this call. Not while torch.compile traces (the kernel is
+    an eager autograd.Function; the fused path compiles) and not for a CPU tensor outside the
+    interpreter; otherwise the kernel module's own :func:`covers` (dtype, class count)."""
+    if torch.compiler.is_compiling() or not has_triton_kernel():
+        return False
+    if input.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        return False
+    if importlib.util.find_spec("triton") is None:
+        return False
+    return bool(importlib.import_module(TRITON_MODULE).covers(input, target, activation))
+
+
 def overlap_statistics(
     input: Tensor,
     target: Tensor,
@@ -496,7 +510,12 @@ def overlap_statistics(
     kwargs: dict[str, Any] = dict(
         activation=activation, ignore_index=ignore_index, squared=squared, decoded=decoded
     )
-    backend = backend_for("overlap", input, has_triton=has_triton_kernel())
+    backend = backend_for(
+        "overlap",
+        input,
+        has_triton=has_triton_kernel(),
+        covered=_triton_covers(input, target, activation),
+    )
     if backend == "reference":
         return overlap_statistics_reference(input, target, **kwargs)
     if backend == "triton":

@@ -243,7 +243,9 @@ def _forward_kernel(  # type: ignore[no-untyped-def]
             pv = p * v[None, :]  # a product, not a select: NaN at ignored positions propagates
             count += tl.sum(v, axis=0)
         if SQUARED:
+            # V-Net: P = sum p^2 and G = sum g^2 (g^2 = g for 0/1 targets)
             pv = pv * p
+            g = g * g
         pred += tl.sum(pv, axis=1)
         tsum += tl.sum(g, axis=1)
     # partial sums at [k, n, c, chunk] of a contiguous (4, N, C, CHUNKS) buffer
