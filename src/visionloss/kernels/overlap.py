@@ -52,7 +52,7 @@ import torch
 from torch import Tensor
 
 from .._core import compute_dtype, gather_classes, sum_by_class
-from . import backend_for
+from . import backend_for, triton_available
 
 __all__ = [
     "ACTIVATIONS",
@@ -485,7 +485,7 @@ def _triton_covers(input: Tensor, target: Tensor, activation: str) -> bool:
         return False
     if input.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
         return False
-    if importlib.util.find_spec("triton") is None:
+    if not triton_available():
         return False
     return bool(importlib.import_module(TRITON_MODULE).covers(input, target, activation))
 
