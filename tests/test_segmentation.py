@@ -727,13 +727,17 @@ def test_lists_are_accepted_for_tensor_options(gen):
         (VF.generalized_dice_loss, visionloss.GeneralizedDiceLoss),
     ):
         expected = fn(x, t, mode="multiclass", class_weight=as_tensor)
-        torch.testing.assert_close(fn(x, t, mode="multiclass", class_weight=[0.5, 2, 1.0]), expected)
+        torch.testing.assert_close(
+            fn(x, t, mode="multiclass", class_weight=[0.5, 2, 1.0]), expected
+        )
         loss = module(mode="multiclass", class_weight=(0.5, 2.0, 1.0))
         assert isinstance(loss.class_weight, torch.Tensor)  # a buffer
         assert "class_weight" in dict(loss.named_buffers())
         torch.testing.assert_close(loss(x, t), expected)
-    for fn, module in ((VF.dice_ce_loss, visionloss.DiceCELoss),
-                       (VF.dice_focal_loss, visionloss.DiceFocalLoss)):
+    for fn, module in (
+        (VF.dice_ce_loss, visionloss.DiceCELoss),
+        (VF.dice_focal_loss, visionloss.DiceFocalLoss),
+    ):
         expected = fn(x, t, class_weight=as_tensor)
         torch.testing.assert_close(fn(x, t, class_weight=[0.5, 2.0, 1.0]), expected)
         torch.testing.assert_close(module(class_weight=[0.5, 2.0, 1.0])(x, t), expected)
@@ -804,8 +808,15 @@ def test_modules_are_declared_by_their_specs():
 
     names = [spec.name for spec in segmentation.SPECS]
     assert names == [
-        "dice", "jaccard", "tversky", "focal_tversky", "generalized_dice",
-        "lovasz_softmax", "lovasz_hinge", "dice_ce", "dice_focal",
+        "dice",
+        "jaccard",
+        "tversky",
+        "focal_tversky",
+        "generalized_dice",
+        "lovasz_softmax",
+        "lovasz_hinge",
+        "dice_ce",
+        "dice_focal",
     ]
     for spec in segmentation.SPECS:
         module = spec.module
@@ -842,8 +853,10 @@ def test_reference_and_fused_backends_agree(gen, fn, mode, kind, options):
         set_kernels(backend)
         xi = x.detach().clone().requires_grad_(True)
         loss = fn(xi, t, mode=mode, reduction="none", **options)
-        grad_out = torch.rand(loss.shape, generator=torch.Generator().manual_seed(1),
-                              dtype=loss.dtype) + 0.5
+        grad_out = (
+            torch.rand(loss.shape, generator=torch.Generator().manual_seed(1), dtype=loss.dtype)
+            + 0.5
+        )
         (grad,) = torch.autograd.grad(loss, xi, grad_out)
         out[backend] = (loss.detach(), grad)
     set_kernels("auto")
@@ -900,7 +913,9 @@ def test_channels_last_equals_contiguous(gen, backend, spatial, memory_format, f
             xi = x.detach().clone().contiguous(memory_format=layout).requires_grad_(True)
             assert xi.is_contiguous(memory_format=layout)
             loss = fn(xi, t, mode=mode, reduction="none")
-            (grad,) = torch.autograd.grad(loss, xi, torch.linspace(0.5, 1.5, loss.numel()).view(loss.shape))
+            (grad,) = torch.autograd.grad(
+                loss, xi, torch.linspace(0.5, 1.5, loss.numel()).view(loss.shape)
+            )
             results.append((loss.detach(), grad))
         torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-6, atol=1e-7)
         torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-5, atol=1e-8)
@@ -944,3 +959,20 @@ def test_squared_dice_with_soft_targets_squares_the_target_too(backend):
         )
     finally:
         set_kernels("auto")
+
+
+def test_auto_on_cuda_never_takes_the_fused_overlap_path():
+    # measured: on CUDA the fused eager path is slower than the reference; an uncovered CUDA
+    # call takes the reference (the device is faked: backend_for only reads x.device.type)
+    from visionloss.kernels import backend_for
+
+    class FakeCuda:
+        class device:  # noqa: N801 - mimics Tensor.device
+            type = "cuda"
+
+    x = FakeCuda()
+    assert (
+        backend_for("overlap", x, has_triton=True, covered=False, fused_on_cuda=False)
+        == "reference"
+    )
+    assert backend_for("overlap", x, has_triton=False, fused_on_cuda=True) == "fused"

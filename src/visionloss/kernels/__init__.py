@@ -81,7 +81,9 @@ def triton_available() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
-def backend_for(op: str, x: Tensor, *, has_triton: bool, covered: bool = True) -> str:
+def backend_for(
+    op: str, x: Tensor, *, has_triton: bool, covered: bool = True, fused_on_cuda: bool = True
+) -> str:
     """The implementation an op runs for ``x``: ``"triton"``, ``"fused"`` or ``"reference"``.
 
     Args:
@@ -90,6 +92,8 @@ def backend_for(op: str, x: Tensor, *, has_triton: bool, covered: bool = True) -
         has_triton: whether the op has a Triton kernel at all.
         covered: whether the kernel covers this call (dtype, options); with ``"triton"`` forced,
             an uncovered call raises ``NotImplementedError``; ``"auto"`` then uses the fused path.
+        fused_on_cuda: ``False`` where the fused path was measured slower than the reference on
+            CUDA: ``"auto"`` then takes the reference for an uncovered CUDA call.
     """
     if _backend == "reference":
         return "reference"
@@ -110,6 +114,8 @@ def backend_for(op: str, x: Tensor, *, has_triton: bool, covered: bool = True) -
             )
         return "triton"
     # auto
-    if has_triton and covered and x.device.type == "cuda" and triton_available():
-        return "triton"
+    if x.device.type == "cuda":
+        if has_triton and covered and triton_available():
+            return "triton"
+        return "fused" if fused_on_cuda else "reference"
     return "fused"

@@ -515,6 +515,9 @@ def overlap_statistics(
         input,
         has_triton=has_triton_kernel(),
         covered=_triton_covers(input, target, activation),
+        # measured on an H200 (docs/BENCHMARKS.md): the fused eager path is slower than the
+        # plain composition on CUDA, so a call the kernel does not cover takes the reference
+        fused_on_cuda=False,
     )
     if backend == "reference":
         return overlap_statistics_reference(input, target, **kwargs)
