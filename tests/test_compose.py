@@ -1096,3 +1096,18 @@ def test_build_loss_generative():
     torch.testing.assert_close(
         build_loss("gaussian_nll")(mean, target, logvar), VF.gaussian_nll_loss(mean, target, logvar)
     )
+
+
+def test_hydra_style_instantiation_with_config_lists():
+    # Hydra's instantiate passes ListConfig values to the class (_convert_ "none" by default):
+    # tensor options take them as lists of numbers
+    omegaconf = pytest.importorskip("omegaconf")
+    config = omegaconf.OmegaConf.create({"mode": "multiclass", "class_weight": [1.0, 2.0, 1.0]})
+    loss = visionloss.DiceCELoss(mode=config.mode, class_weight=config.class_weight)
+    assert isinstance(loss.class_weight, torch.Tensor) and loss.class_weight.tolist() == [1, 2, 1]
+    logits = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    target = torch.randint(0, 3, (2, 4, 4), generator=torch.Generator().manual_seed(1))
+    expected = VF.dice_ce_loss(logits, target, class_weight=torch.tensor([1.0, 2.0, 1.0]))
+    torch.testing.assert_close(loss(logits, target), expected)
+    with pytest.raises(TypeError, match=r"class_weight: expected a tensor or a list of numbers"):
+        visionloss.DiceLoss(mode="multiclass", class_weight=["a", "b"])
