@@ -23,7 +23,7 @@ import visionloss  # noqa: E402
 
 project = "visionloss"
 author = "visionloss developers"
-copyright = "visionloss developers"  # noqa: A001
+copyright = "visionloss developers"
 release = visionloss.__version__
 version = ".".join(release.split(".")[:2])
 

@@ -111,10 +111,8 @@ def _option_rows(spec: Any) -> list[list[str]]:
     required = set(spec.required)
     defaults = spec.defaults
     for field in dataclasses.fields(spec.options):
-        if field.name in required:
-            default = "required"
-        else:
-            default = _literal(repr(defaults.get(field.name)))
+        required_or_default = field.name in required
+        default = "required" if required_or_default else _literal(repr(defaults.get(field.name)))
         kind = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
         rows.append([_literal(field.name), default, _literal(str(kind))])
     return rows

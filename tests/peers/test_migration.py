@@ -29,7 +29,7 @@ import visionloss
 import visionloss.functional as VF
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "docs"))
-from migration_table import PEERS, Gap, Peer, Row, sample  # noqa: E402
+from migration_table import PEERS, Gap, Peer, Row, sample
 
 sys.path.pop(0)
 
