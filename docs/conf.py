@@ -60,3 +60,4 @@ html_favicon = "_static/favicon.svg"
 html_show_sourcelink = False
 html_copy_source = False
 pygments_style = "sphinx"
+smartquotes = False  # quotes in option values stay as typed

@@ -203,12 +203,11 @@ MONAI = Peer(
     ),
     gaps=(
         Gap("smooth_nr != smooth_dr",
-            "one `smooth` is added to numerator and denominator; distinct terms are not "
-            "supported yet (with a small smooth_nr, use smooth=0 plus a tiny denominator term "
-            "is not expressible either)"),
+            "one `smooth` goes to numerator and denominator alike (MONAI's default, both 1e-5, "
+            "is the first row); distinct terms have no equivalent yet"),
         Gap("other_act=...", "only softmax and sigmoid (or probabilities with from_logits=False)"),
-        Gap("MaskedDiceLoss", "use `weight=` with a (N, 1, H, W) mask map on reduction='none' "
-            "terms of a pointwise loss; no masked Dice yet", missing="masked_dice_loss"),
+        Gap("MaskedDiceLoss", "no masked Dice; with integer targets, set the masked-out pixels "
+            "to `ignore_index` and they leave every sum", missing="masked_dice_loss"),
         Gap("HausdorffDTLoss", "planned (`hausdorff_dt_loss`)", missing="hausdorff_dt_loss"),
         Gap("SoftclDiceLoss", "planned (`soft_cldice_loss`)", missing="soft_cldice_loss"),
         Gap("ContrastiveLoss (MONAI's NT-Xent)", "planned (`nt_xent_loss`)",

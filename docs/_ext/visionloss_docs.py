@@ -276,11 +276,19 @@ class MigrationDirective(SphinxDirective):
             "",
             _heading("Mappings", "-"),
         ]
-        rows = [
-            [_cell(row.topic), _literal(row.theirs), _literal(row.ours), _cell(row.note)]
-            for row in peer.rows
-        ]
-        out += [_list_table([peer.title, "their call", "visionloss", "note"], rows, "15 35 35 15"), ""]
+        for row in peer.rows:
+            note = f" {_cell(row.note)}." if row.note else ""
+            out += [
+                f"**{_text(row.topic)}**.{note}",
+                "",
+                ".. code-block:: python",
+                "",
+                f"   # {peer.title}",
+                f"   {row.theirs}",
+                "   # visionloss",
+                f"   {row.ours}",
+                "",
+            ]
         if peer.gaps:
             out += [_heading("No equivalent (yet)", "-")]
             gaps = [[_cell(gap.topic), _cell(gap.note.replace("`", "``"))] for gap in peer.gaps]
