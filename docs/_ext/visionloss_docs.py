@@ -339,7 +339,7 @@ class CliDirective(SphinxDirective):
         for name, command in group.commands.items():  # type: ignore[attr-defined]
             out += [_heading(f"visionloss {name}", "-")]
             text = inspect.cleandoc(command.help or "").replace("**", "")
-            paragraphs = [_cell(p) for p in text.split("\n\n") if p.strip()]
+            paragraphs = [_text(p) for p in text.split("\n\n") if p.strip()]
             out += [paragraphs[0] if paragraphs else "", ""]
             out += [p + "\n" for p in paragraphs[1:] if not p.startswith("Options:")]
             if name == "bench":
@@ -350,9 +350,12 @@ class CliDirective(SphinxDirective):
             for param in command.params:
                 if getattr(param, "hidden", False):
                     continue
-                label = ", ".join(param.opts) if param.param_type_name == "option" else param.name.upper()
-                default = "" if param.default in (None, (), False) or param.required else _literal(str(getattr(param.default, "value", param.default)))
-                rows.append([_literal(label), default, _cell(getattr(param, "help", "") or "")])
+                is_option = param.param_type_name == "option"
+                label = ", ".join(param.opts) if is_option else str(param.name).upper()
+                value = getattr(param.default, "value", param.default)  # enums show their value
+                shown = not (param.required or value is None or value is False or value == ())
+                default = _literal(str(value)) if shown else ""
+                rows.append([_literal(label), default, _text(getattr(param, "help", "") or "")])
             if rows:
                 out += [_list_table(["option", "default", "meaning"], rows, "25 20 55"), ""]
         return _parse(self, "\n".join(out))
