@@ -545,11 +545,11 @@ MSSSIM = Peer(
         Row("ms_ssim(weights=...)",
             "1 - pytorch_msssim.ms_ssim(big1, big2, data_range=1.0, win_size=5, "
             "weights=[0.2, 0.3, 0.5])",
-            "VF.ms_ssim_loss(big1, big2, window_size=5, weights=[0.2, 0.3, 0.5])", atol=1e-5),
+            "VF.ms_ssim_loss(big1, big2, window_size=5, scale_weights=[0.2, 0.3, 0.5])", atol=1e-5),
         Row("MS_SSIM Module",
             "1 - pytorch_msssim.MS_SSIM(data_range=1.0, channel=1, win_size=5, "
             "weights=[0.2, 0.3, 0.5])(big1, big2)",
-            "visionloss.MSSSIMLoss(window_size=5, weights=[0.2, 0.3, 0.5])(big1, big2)",
+            "visionloss.MSSSIMLoss(window_size=5, scale_weights=[0.2, 0.3, 0.5])(big1, big2)",
             atol=1e-5),
     ),
     gaps=(
