@@ -123,7 +123,7 @@ def elementwise_layout(shape: Sequence[int], operands: Sequence[Tensor]) -> Elem
 # --- device functions ---------------------------------------------------------------------------
 
 
-@triton.jit  # type: ignore[untyped-decorator]
+@triton.jit
 def log1p(x):  # type: ignore[no-untyped-def]
     """``log(1 + x)`` for ``x > -1`` to full relative precision (Kahan's trick: the rounding
     error of ``1 + x`` is divided out)."""
@@ -133,7 +133,7 @@ def log1p(x):  # type: ignore[no-untyped-def]
     return tl.where(d == 0.0, x, tl.log(u) * (x / safe))
 
 
-@triton.jit  # type: ignore[untyped-decorator]
+@triton.jit
 def expm1(x):  # type: ignore[no-untyped-def]
     """``exp(x) - 1`` to full relative precision near 0 (Kahan's trick)."""
     u = tl.exp(x)
@@ -144,7 +144,7 @@ def expm1(x):  # type: ignore[no-untyped-def]
     return tl.where(good, d * (x / safe_lu), tl.where(d == 0.0, x, d))
 
 
-@triton.jit  # type: ignore[untyped-decorator]
+@triton.jit
 def powf(base, exponent):  # type: ignore[no-untyped-def]
     """``base ** exponent`` for ``base >= 0`` and ``exponent > 0`` (0 at 0)."""
     positive = base > 0.0

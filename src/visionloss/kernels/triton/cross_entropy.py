@@ -407,9 +407,10 @@ def _not_covered(
         return f"target dtype {target.dtype} (class ids of an integer dtype)"
     if dtype is not None and dtype not in FLOAT_DTYPES:
         return f"compute dtype {dtype}"
-    if class_weight is not None:
-        if class_weight.dtype not in FLOAT_DTYPES or class_weight.dim() != 1:
-            return f"class_weight of dtype {class_weight.dtype} and shape {tuple(class_weight.shape)}"
+    if class_weight is not None and (
+        class_weight.dtype not in FLOAT_DTYPES or class_weight.dim() != 1
+    ):
+        return f"class_weight of dtype {class_weight.dtype}, shape {tuple(class_weight.shape)}"
     tensors = [x, target] + ([class_weight] if class_weight is not None else [])
     return device_reason(*tensors)
 
@@ -461,9 +462,8 @@ def _run(
     )
     xv, tv = _views(x, target.detach())
     loss, _ = _TritonCrossEntropy.apply(xv, tv, cfg)
-    if x.dim() == 2:
-        return loss.squeeze(0)
-    return loss.view(x.shape[0], *x.shape[2:])
+    result: Tensor = loss.squeeze(0) if x.dim() == 2 else loss.view(x.shape[0], *x.shape[2:])
+    return result
 
 
 def cross_entropy_ids_triton(

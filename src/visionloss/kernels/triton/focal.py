@@ -84,7 +84,7 @@ def _modulator(m, gamma, GAMMA_MODE: tl.constexpr):  # type: ignore[no-untyped-d
     return out
 
 
-@triton.jit  # type: ignore[untyped-decorator]
+@triton.jit
 def _sigmoid_parts(x, y):  # type: ignore[no-untyped-def]
     """``(p, q, ce, m)``: sigmoid, 1 - sigmoid, the BCE of a logit and 1 - p_t."""
     e = tl.exp(-tl.abs(x))
@@ -99,11 +99,7 @@ def _sigmoid_parts(x, y):  # type: ignore[no-untyped-def]
 
 @triton.jit  # type: ignore[untyped-decorator]
 def _sigmoid_target(t, TARGET_EQ_ONE: tl.constexpr, DTYPE: tl.constexpr):  # type: ignore[no-untyped-def]
-    if TARGET_EQ_ONE:
-        y = (t == 1).to(DTYPE)
-    else:
-        y = t.to(DTYPE)
-    return y
+    return (t == 1).to(DTYPE) if TARGET_EQ_ONE else t.to(DTYPE)
 
 
 @triton.jit  # type: ignore[untyped-decorator]
@@ -144,7 +140,7 @@ def _sigmoid_forward_kernel(  # type: ignore[no-untyped-def]
     x = x.to(DTYPE)
     y = _sigmoid_target(t, TARGET_EQ_ONE, DTYPE)
     gamma = tl.cast(gamma_hi, DTYPE) + tl.cast(gamma_lo, DTYPE)
-    p, q, ce, m = _sigmoid_parts(x, y)
+    _, _, ce, m = _sigmoid_parts(x, y)
     loss = _modulator(m, gamma, GAMMA_MODE) * ce
     if ALPHA_MODE != 0:
         loss = loss * _sigmoid_alpha(
@@ -563,7 +559,5 @@ def softmax_focal(
     cfg = _SoftmaxCfg(alpha, float(gamma), ignore_index, _out_dtype(x, alpha))
     xv, tv = _views(x, target.detach())
     loss, _ = _TritonSoftmaxFocal.apply(xv, tv, cfg)
-    if x.dim() == 2:
-        return loss.squeeze(0)
-    loss_view: Tensor = loss.view(x.shape[0], *x.shape[2:])
-    return loss_view
+    result: Tensor = loss.squeeze(0) if x.dim() == 2 else loss.view(x.shape[0], *x.shape[2:])
+    return result
