@@ -13,7 +13,9 @@ being specialised by triton).
 
 from __future__ import annotations
 
+import math
 import os
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +31,7 @@ __all__ = [
     "ElementwiseLayout",
     "device_reason",
     "elementwise_layout",
+    "elementwise_offsets",
     "expm1",
     "log1p",
     "output_like",
@@ -64,9 +67,16 @@ def split_float(value: float) -> tuple[float, float]:
     """``(hi, lo)``: ``hi`` the float32 rounding of ``value``, ``lo`` the float32 rounding of the
     rest. Triton passes Python floats as float32 scalars; ``hi + lo`` summed in float64 inside a
     kernel gives ``value`` to about 48 bits (in float32, ``hi`` itself)."""
-    hi = float(torch.tensor(value, dtype=torch.float32))
-    lo = float(torch.tensor(value - hi, dtype=torch.float32))
-    return hi, lo
+    hi = _to_float32(value)
+    return hi, _to_float32(value - hi) if math.isfinite(hi) else 0.0
+
+
+def _to_float32(value: float) -> float:
+    try:
+        result: float = struct.unpack("f", struct.pack("f", value))[0]
+    except OverflowError:
+        return math.copysign(math.inf, value)
+    return result
 
 
 def output_like(x: Tensor, shape: Sequence[int], dtype: torch.dtype) -> Tensor:
@@ -81,9 +91,11 @@ class ElementwiseLayout:
     """Sizes ``(D0, D1, D2, D3)`` and each operand's four strides after broadcasting, putting
     the dimensions in the first operand's memory order and merging contiguous ones."""
 
-    def __init__(self, sizes: list[int], strides: list[list[int]]) -> None:
+    def __init__(self, sizes: list[int], strides: list[list[int]], flat: bool) -> None:
         self.sizes = sizes
         self.strides = strides
+        #: one dimension left: the kernels address ``offset * stride`` (no index arithmetic)
+        self.flat = flat
 
     def args(self, k: int) -> list[int]:
         return self.strides[k]
@@ -113,11 +125,12 @@ def elementwise_layout(shape: Sequence[int], operands: Sequence[Tensor]) -> Elem
             strides[k].append(all_strides[k][d])
     if len(sizes) > MAX_ELEMENTWISE_DIMS:
         return None
+    flat = len(sizes) <= 1
     pad = MAX_ELEMENTWISE_DIMS - len(sizes)
     # leading dims of size 1 (their strides never multiply a non-zero index)
     sizes = [1] * pad + sizes
     strides = [[0] * pad + s for s in strides]
-    return ElementwiseLayout(sizes, strides)
+    return ElementwiseLayout(sizes, strides, flat)
 
 
 # --- device functions ---------------------------------------------------------------------------
@@ -150,3 +163,22 @@ def powf(base, exponent):  # type: ignore[no-untyped-def]
     positive = base > 0.0
     safe = tl.where(positive, base, 1.0)
     return tl.where(positive, tl.exp(exponent * tl.log(safe)), 0.0)
+
+
+@triton.jit  # type: ignore[untyped-decorator]
+def elementwise_offsets(  # type: ignore[no-untyped-def]
+    pid, D1, D2, D3, s0, s1, s2, s3, FLAT: tl.constexpr, BLOCK: tl.constexpr
+):
+    """Element offsets of program ``pid``'s block for one operand of the merged 4-d layout."""
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    if FLAT:
+        result = offs * s3
+    else:
+        i3 = offs % D3
+        rest = offs // D3
+        i2 = rest % D2
+        rest = rest // D2
+        i1 = rest % D1
+        i0 = rest // D1
+        result = i0 * s0 + i1 * s1 + i2 * s2 + i3 * s3
+    return result

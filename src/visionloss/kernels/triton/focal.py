@@ -49,6 +49,7 @@ from ._common import (
     INT_DTYPES,
     device_reason,
     elementwise_layout,
+    elementwise_offsets,
     expm1,
     log1p,
     output_like,
@@ -103,25 +104,14 @@ def _sigmoid_target(t, TARGET_EQ_ONE: tl.constexpr, DTYPE: tl.constexpr):  # typ
 
 
 @triton.jit  # type: ignore[untyped-decorator]
-def _offsets(pid, D1, D2, D3, s0, s1, s2, s3, BLOCK: tl.constexpr):  # type: ignore[no-untyped-def]
-    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    i3 = offs % D3
-    rest = offs // D3
-    i2 = rest % D2
-    rest = rest // D2
-    i1 = rest % D1
-    i0 = rest // D1
-    return i0 * s0 + i1 * s1 + i2 * s2 + i3 * s3
-
-
-@triton.jit  # type: ignore[untyped-decorator]
 def _sigmoid_alpha(a_ptr, pid, y, alpha_hi, alpha_lo, mask, D1, D2, D3, sa0, sa1, sa2, sa3,  # type: ignore[no-untyped-def]
-                   ALPHA_MODE: tl.constexpr, DTYPE: tl.constexpr, BLOCK: tl.constexpr):
+                   ALPHA_MODE: tl.constexpr, DTYPE: tl.constexpr, FLAT: tl.constexpr,
+                   BLOCK: tl.constexpr):
     """``alpha_t = alpha y + (1 - alpha)(1 - y)`` (mode 1: a number, 2: a tensor)."""
     if ALPHA_MODE == 1:
         alpha = tl.cast(alpha_hi, DTYPE) + tl.cast(alpha_lo, DTYPE)
     else:
-        o = _offsets(pid, D1, D2, D3, sa0, sa1, sa2, sa3, BLOCK)
+        o = elementwise_offsets(pid, D1, D2, D3, sa0, sa1, sa2, sa3, FLAT, BLOCK)
         alpha = tl.load(a_ptr + o, mask=mask, other=0.0).to(DTYPE)
     return y * (2.0 * alpha - 1.0) + (1.0 - alpha)
 
@@ -131,12 +121,13 @@ def _sigmoid_forward_kernel(  # type: ignore[no-untyped-def]
     x_ptr, t_ptr, a_ptr, out_ptr, numel, alpha_hi, alpha_lo, gamma_hi, gamma_lo, D1, D2, D3,
     sx0, sx1, sx2, sx3, st0, st1, st2, st3, sa0, sa1, sa2, sa3, so0, so1, so2, so3,
     TARGET_EQ_ONE: tl.constexpr, ALPHA_MODE: tl.constexpr, GAMMA_MODE: tl.constexpr,
-    DTYPE: tl.constexpr, BLOCK: tl.constexpr,
+    DTYPE: tl.constexpr, FLAT: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):  # fmt: skip
     pid = tl.program_id(0)
     mask = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK) < numel
-    x = tl.load(x_ptr + _offsets(pid, D1, D2, D3, sx0, sx1, sx2, sx3, BLOCK), mask=mask, other=0)
-    t = tl.load(t_ptr + _offsets(pid, D1, D2, D3, st0, st1, st2, st3, BLOCK), mask=mask, other=0)
+    x = tl.load(x_ptr + elementwise_offsets(pid, D1, D2, D3, sx0, sx1, sx2, sx3, FLAT, BLOCK), mask=mask, other=0)
+    t = tl.load(t_ptr + elementwise_offsets(pid, D1, D2, D3, st0, st1, st2, st3, FLAT, BLOCK), mask=mask, other=0)
     x = x.to(DTYPE)
     y = _sigmoid_target(t, TARGET_EQ_ONE, DTYPE)
     gamma = tl.cast(gamma_hi, DTYPE) + tl.cast(gamma_lo, DTYPE)
@@ -145,9 +136,9 @@ def _sigmoid_forward_kernel(  # type: ignore[no-untyped-def]
     if ALPHA_MODE != 0:
         loss = loss * _sigmoid_alpha(
             a_ptr, pid, y, alpha_hi, alpha_lo, mask, D1, D2, D3, sa0, sa1, sa2, sa3,
-            ALPHA_MODE, DTYPE, BLOCK,
+            ALPHA_MODE, DTYPE, FLAT, BLOCK,
         )  # fmt: skip
-    o = _offsets(pid, D1, D2, D3, so0, so1, so2, so3, BLOCK)
+    o = elementwise_offsets(pid, D1, D2, D3, so0, so1, so2, so3, FLAT, BLOCK)
     tl.store(out_ptr + o, loss.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -157,13 +148,14 @@ def _sigmoid_backward_kernel(  # type: ignore[no-untyped-def]
     D1, D2, D3, sx0, sx1, sx2, sx3, st0, st1, st2, st3, sa0, sa1, sa2, sa3,
     sg0, sg1, sg2, sg3, so0, so1, so2, so3,
     TARGET_EQ_ONE: tl.constexpr, ALPHA_MODE: tl.constexpr, GAMMA_MODE: tl.constexpr,
-    DTYPE: tl.constexpr, BLOCK: tl.constexpr,
+    DTYPE: tl.constexpr, FLAT: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):  # fmt: skip
     pid = tl.program_id(0)
     mask = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK) < numel
-    x = tl.load(x_ptr + _offsets(pid, D1, D2, D3, sx0, sx1, sx2, sx3, BLOCK), mask=mask, other=0)
-    t = tl.load(t_ptr + _offsets(pid, D1, D2, D3, st0, st1, st2, st3, BLOCK), mask=mask, other=0)
-    g = tl.load(g_ptr + _offsets(pid, D1, D2, D3, sg0, sg1, sg2, sg3, BLOCK), mask=mask, other=0)
+    x = tl.load(x_ptr + elementwise_offsets(pid, D1, D2, D3, sx0, sx1, sx2, sx3, FLAT, BLOCK), mask=mask, other=0)
+    t = tl.load(t_ptr + elementwise_offsets(pid, D1, D2, D3, st0, st1, st2, st3, FLAT, BLOCK), mask=mask, other=0)
+    g = tl.load(g_ptr + elementwise_offsets(pid, D1, D2, D3, sg0, sg1, sg2, sg3, FLAT, BLOCK), mask=mask, other=0)
     x = x.to(DTYPE)
     y = _sigmoid_target(t, TARGET_EQ_ONE, DTYPE)
     gamma = tl.cast(gamma_hi, DTYPE) + tl.cast(gamma_lo, DTYPE)
@@ -187,9 +179,9 @@ def _sigmoid_backward_kernel(  # type: ignore[no-untyped-def]
     if ALPHA_MODE != 0:
         d = d * _sigmoid_alpha(
             a_ptr, pid, y, alpha_hi, alpha_lo, mask, D1, D2, D3, sa0, sa1, sa2, sa3,
-            ALPHA_MODE, DTYPE, BLOCK,
+            ALPHA_MODE, DTYPE, FLAT, BLOCK,
         )  # fmt: skip
-    o = _offsets(pid, D1, D2, D3, so0, so1, so2, so3, BLOCK)
+    o = elementwise_offsets(pid, D1, D2, D3, so0, so1, so2, so3, FLAT, BLOCK)
     tl.store(dx_ptr + o, d.to(dx_ptr.dtype.element_ty), mask=mask)
 
 
@@ -349,7 +341,8 @@ def _sigmoid_forward(x: Tensor, target: Tensor, cfg: _SigmoidCfg) -> Tensor:
     _sigmoid_forward_kernel[(triton.cdiv(numel, BLOCK),)](
         x, _as_read(target), alpha, out, numel, *cfg.scalars, d1, d2, d3,
         *layout.args(1), *layout.args(2), *layout.args(3), *layout.args(0),
-        **cfg.constexprs, BLOCK=BLOCK, num_warps=NUM_WARPS,
+        **cfg.constexprs, FLAT=layout.flat,
+        BLOCK=BLOCK, num_warps=NUM_WARPS,
     )  # fmt: skip
     return out
 
@@ -369,7 +362,8 @@ def _sigmoid_backward(x: Tensor, target: Tensor, grad: Tensor, cfg: _SigmoidCfg)
     _sigmoid_backward_kernel[(triton.cdiv(numel, BLOCK),)](
         x, _as_read(target), alpha, grad, grad_x, numel, *cfg.scalars, d1, d2, d3,
         *layout.args(1), *layout.args(2), *layout.args(3), *layout.args(4), *layout.args(0),
-        **cfg.constexprs, BLOCK=BLOCK, num_warps=NUM_WARPS,
+        **cfg.constexprs, FLAT=layout.flat,
+        BLOCK=BLOCK, num_warps=NUM_WARPS,
     )  # fmt: skip
     return grad_x
 

@@ -44,6 +44,7 @@ from ._common import (
     INT_DTYPES,
     device_reason,
     elementwise_layout,
+    elementwise_offsets,
     expm1,
     log1p,
     output_like,
@@ -63,19 +64,6 @@ _LOG2 = math.log(2.0)
 
 
 # --- kernels -----------------------------------------------------------------------------------
-
-
-@triton.jit  # type: ignore[untyped-decorator]
-def _offsets(pid, D1, D2, D3, s0, s1, s2, s3, BLOCK: tl.constexpr):  # type: ignore[no-untyped-def]
-    """Element offsets of the program's block for one operand of the 4-d merged layout."""
-    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    i3 = offs % D3
-    rest = offs // D3
-    i2 = rest % D2
-    rest = rest // D2
-    i1 = rest % D1
-    i0 = rest // D1
-    return i0 * s0 + i1 * s1 + i2 * s2 + i3 * s3
 
 
 @triton.jit  # type: ignore[untyped-decorator]
@@ -145,15 +133,16 @@ def _forward_kernel(  # type: ignore[no-untyped-def]
     so3,
     OP: tl.constexpr,
     DTYPE: tl.constexpr,
+    FLAT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
     mask = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK) < numel
-    x = tl.load(x_ptr + _offsets(pid, D1, D2, D3, sx0, sx1, sx2, sx3, BLOCK), mask=mask, other=0)
-    y = tl.load(y_ptr + _offsets(pid, D1, D2, D3, sy0, sy1, sy2, sy3, BLOCK), mask=mask, other=0)
+    x = tl.load(x_ptr + elementwise_offsets(pid, D1, D2, D3, sx0, sx1, sx2, sx3, FLAT, BLOCK), mask=mask, other=0)
+    y = tl.load(y_ptr + elementwise_offsets(pid, D1, D2, D3, sy0, sy1, sy2, sy3, FLAT, BLOCK), mask=mask, other=0)
     d = x.to(DTYPE) - y.to(DTYPE)
     out = _value(d, tl.cast(param_hi, DTYPE) + tl.cast(param_lo, DTYPE), OP)
-    o = _offsets(pid, D1, D2, D3, so0, so1, so2, so3, BLOCK)
+    o = elementwise_offsets(pid, D1, D2, D3, so0, so1, so2, so3, FLAT, BLOCK)
     tl.store(out_ptr + o, out.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -194,20 +183,21 @@ def _backward_kernel(  # type: ignore[no-untyped-def]
     NEED_X: tl.constexpr,
     NEED_Y: tl.constexpr,
     DTYPE: tl.constexpr,
+    FLAT: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
     mask = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK) < numel
-    x = tl.load(x_ptr + _offsets(pid, D1, D2, D3, sx0, sx1, sx2, sx3, BLOCK), mask=mask, other=0)
-    y = tl.load(y_ptr + _offsets(pid, D1, D2, D3, sy0, sy1, sy2, sy3, BLOCK), mask=mask, other=0)
-    g = tl.load(g_ptr + _offsets(pid, D1, D2, D3, sg0, sg1, sg2, sg3, BLOCK), mask=mask, other=0)
+    x = tl.load(x_ptr + elementwise_offsets(pid, D1, D2, D3, sx0, sx1, sx2, sx3, FLAT, BLOCK), mask=mask, other=0)
+    y = tl.load(y_ptr + elementwise_offsets(pid, D1, D2, D3, sy0, sy1, sy2, sy3, FLAT, BLOCK), mask=mask, other=0)
+    g = tl.load(g_ptr + elementwise_offsets(pid, D1, D2, D3, sg0, sg1, sg2, sg3, FLAT, BLOCK), mask=mask, other=0)
     d = x.to(DTYPE) - y.to(DTYPE)
     gx = g.to(DTYPE) * _slope(d, tl.cast(param_hi, DTYPE) + tl.cast(param_lo, DTYPE), OP)
     if NEED_X:
-        o = _offsets(pid, D1, D2, D3, sa0, sa1, sa2, sa3, BLOCK)
+        o = elementwise_offsets(pid, D1, D2, D3, sa0, sa1, sa2, sa3, FLAT, BLOCK)
         tl.store(gx_ptr + o, gx.to(gx_ptr.dtype.element_ty), mask=mask)
     if NEED_Y:
-        o = _offsets(pid, D1, D2, D3, sb0, sb1, sb2, sb3, BLOCK)
+        o = elementwise_offsets(pid, D1, D2, D3, sb0, sb1, sb2, sb3, FLAT, BLOCK)
         tl.store(gy_ptr + o, (-gx).to(gy_ptr.dtype.element_ty), mask=mask)
 
 
@@ -249,6 +239,7 @@ def _forward(input: Tensor, target: Tensor, op: str, param: float) -> Tensor:
         *layout.args(0),
         OP=_op_code(op, param),
         DTYPE=triton_dtype(dtype),
+        FLAT=layout.flat,
         BLOCK=BLOCK,
         num_warps=NUM_WARPS,
     )
@@ -295,6 +286,7 @@ def _backward(
         NEED_X=need_x,
         NEED_Y=need_y,
         DTYPE=triton_dtype(dtype),
+        FLAT=layout.flat,
         BLOCK=BLOCK,
         num_warps=NUM_WARPS,
     )
