@@ -1,0 +1,518 @@
+r"""Triton kernels of softmax cross-entropy over dim 1 with integer class targets.
+
+Two public functions, one pair of kernels:
+
+* :func:`cross_entropy_ids_triton`: the arguments and values of
+  :func:`visionloss.kernels.cross_entropy.cross_entropy_ids` (and its reference): the loss per
+  position ``(N, *)`` per unit of ``class_weight[y]`` (the library weighs it in the reduction);
+  ids in ``[0, C)``.
+* :func:`cross_entropy_triton`: ``F.cross_entropy(input, target, weight=class_weight,
+  ignore_index=ignore_index, label_smoothing=label_smoothing, reduction="none")``, 0 at ignored
+  positions (their gradient is 0 too).
+
+Both are, per position with class ``y``, :math:`\ell = a\,(\mathrm{lse} - x_y) + b \sum_c w_c
+(\mathrm{lse} - x_c)` with :math:`\mathrm{lse} = \log\sum_c e^{x_c}`, and the gradient
+:math:`\partial\ell/\partial x_c = g\,(Q\,p_c - q_c)`, :math:`p_c = e^{x_c - \mathrm{lse}}`,
+:math:`q_c = a\,[c = y] + b\,w_c`, :math:`Q = a + b \sum_c w_c`, where (``s`` the label smoothing,
+:math:`w \equiv 1` without class weights)
+
+* per unit of weight: :math:`a = 1 - s`, :math:`b = \tfrac{s}{C} / \tilde w_y` (:math:`\tilde w_y`
+  = :math:`w_y`, or 1 where it is 0);
+* torch's: :math:`a = (1 - s)\, w_y`, :math:`b = \tfrac{s}{C}`; both 0 at an ignored position.
+
+Forward kernel, one pass over the logits: a program owns one sample and a block of positions and
+walks the classes in chunks of ``BLOCK_C`` with an online log-sum-exp (running max ``m`` and sum
+``l``), picking up ``x_y`` and :math:`\sum_c w_c (m - x_c)` (rescaled when ``m`` grows: a sum of
+non-negative terms, no cancellation at extreme logits) on the way. It writes the loss and the
+per-position ``lse`` (compute dtype), the only thing saved besides the inputs. The backward kernel
+recomputes ``p`` from the logits and ``lse`` and writes the gradient in one pass. No atomics:
+deterministic.
+
+Layout: ``input`` is read in place as ``(N, C, S)`` with its strides (a ``(N, C)`` input as
+``(1, C, N)``: classes contiguous, the positions strided); the class chunk is ``MAX_BLOCK_C``
+classes when the positions are contiguous (segmentation maps) and up to ``MAX_ROW_BLOCK_C`` when
+the classes are (classification rows).
+
+Coverage (:func:`covers`): CUDA tensors (or CPU under ``TRITON_INTERPRET=1``), input
+float16/bfloat16/float32/float64 ``(N, C, *)`` with ``C >= 1``, target ``(N, *)`` of an integer
+dtype, ``class_weight`` ``(C,)`` floating, ``dtype`` (ids function) a floating dtype. Math in
+float32 (float64 when the compute dtype is float64). Once-differentiable (a second derivative
+raises); ``class_weight`` and the target get no gradient.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from ..._core import compute_dtype
+from ._common import FLOAT_DTYPES, INT_DTYPES, device_reason, split_float, triton_dtype
+
+__all__ = ["covers", "cross_entropy_ids_triton", "cross_entropy_triton"]
+
+# Launch configuration (module attributes so that tests and benchmarks can try others)
+#: elements of one (BLOCK_C, BLOCK_S) tile
+TILE_ELEMENTS = 4096
+#: class chunk when the positions are the contiguous axis (N, C, H, W maps)
+MAX_BLOCK_C = 32
+#: class chunk when the classes are the contiguous axis ((N, C) rows)
+MAX_ROW_BLOCK_C = 1024
+NUM_WARPS = 4
+
+
+# --- device functions ---------------------------------------------------------------------------
+
+
+@triton.jit  # type: ignore[untyped-decorator]
+def _row_stats(  # type: ignore[no-untyped-def]
+    x_ptr,
+    w_ptr,
+    x_base,
+    offs_s,
+    mask_s,
+    y,
+    C,
+    sxc,
+    sxs,
+    SMOOTH: tl.constexpr,
+    HAS_WEIGHT: tl.constexpr,
+    DTYPE: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+):
+    """Per position of the block: ``(m, l, x_y, A, W)``: the max logit, ``sum_c exp(x_c - m)``,
+    the target's logit, ``A = sum_c w_c (m - x_c)`` (when SMOOTH) and ``W = sum_c w_c``."""
+    m = tl.full([BLOCK_S], float("-inf"), DTYPE)
+    total = tl.zeros([BLOCK_S], DTYPE)
+    x_y = tl.zeros([BLOCK_S], DTYPE)
+    acc = tl.zeros([BLOCK_S], DTYPE)
+    wsum = tl.zeros([BLOCK_S], DTYPE)
+    for c0 in range(0, C, BLOCK_C):
+        offs_c = c0 + tl.arange(0, BLOCK_C)
+        mask_c = offs_c < C
+        mask = mask_c[:, None] & mask_s[None, :]
+        ptrs = x_ptr + x_base + offs_c[:, None].to(tl.int64) * sxc + offs_s[None, :] * sxs
+        x = tl.load(ptrs, mask=mask, other=0.0).to(DTYPE)
+        x = tl.where(mask_c[:, None], x, float("-inf"))
+        m_new = tl.maximum(m, tl.max(x, axis=0))
+        # exp(-inf - m_new) = 0 on the first chunk
+        total = total * tl.exp(m - m_new) + tl.sum(tl.exp(x - m_new[None, :]), axis=0)
+        x_y += tl.sum(tl.where(offs_c[:, None] == y[None, :], x, 0.0), axis=0)
+        if SMOOTH:
+            if HAS_WEIGHT:
+                w = tl.load(w_ptr + offs_c, mask=mask_c, other=0.0).to(DTYPE)
+            else:
+                w = tl.where(mask_c, 1.0, 0.0).to(DTYPE)
+            shift = tl.where(m == float("-inf"), 0.0, m_new - m)
+            # padded classes have w = 0 and x = -inf: read them as m_new (a zero term)
+            x_in = tl.where(mask_c[:, None], x, m_new[None, :])
+            term = w[:, None] * (m_new[None, :] - x_in)
+            acc = acc + wsum * shift + tl.sum(term, axis=0)
+            wsum += tl.sum(w, axis=0)
+        m = m_new
+    return m, total, x_y, acc, wsum
+
+
+@triton.jit  # type: ignore[untyped-decorator]
+def _coefficients(  # type: ignore[no-untyped-def]
+    w_ptr,
+    y,
+    mask_s,
+    C,
+    ignore_index,
+    a_hi,
+    a_lo,
+    b_hi,
+    b_lo,
+    HAS_IGNORE: tl.constexpr,
+    HAS_WEIGHT: tl.constexpr,
+    PER_UNIT: tl.constexpr,
+    DTYPE: tl.constexpr,
+):
+    """``(a, b, valid)`` per position (see the module's docstring); ``a_*`` is ``1 - s`` and
+    ``b_*`` is ``s / C`` (each split in two float32 halves)."""
+    valid = mask_s
+    if HAS_IGNORE:
+        valid = valid & (y != ignore_index)
+    a0 = tl.cast(a_hi, DTYPE) + tl.cast(a_lo, DTYPE)
+    b0 = tl.cast(b_hi, DTYPE) + tl.cast(b_lo, DTYPE)
+    if HAS_WEIGHT:
+        in_range = valid & (y >= 0) & (y < C)
+        w_y = tl.load(w_ptr + tl.where(in_range, y, 0), mask=in_range, other=0.0).to(DTYPE)
+        if PER_UNIT:
+            a = tl.zeros_like(w_y) + a0
+            b = b0 / tl.where(w_y > 0.0, w_y, 1.0)
+        else:
+            a = a0 * w_y
+            b = tl.zeros_like(w_y) + b0
+    else:
+        a = tl.zeros(y.shape, DTYPE) + a0
+        b = tl.zeros(y.shape, DTYPE) + b0
+    a = tl.where(valid, a, 0.0)
+    b = tl.where(valid, b, 0.0)
+    return a, b, valid
+
+
+@triton.jit  # type: ignore[untyped-decorator]
+def _forward_kernel(  # type: ignore[no-untyped-def]
+    x_ptr,
+    y_ptr,
+    w_ptr,
+    loss_ptr,
+    lse_ptr,
+    C,
+    S,
+    S_BLOCKS,
+    ignore_index,
+    a_hi,
+    a_lo,
+    b_hi,
+    b_lo,
+    sxn,
+    sxc,
+    sxs,
+    syn,
+    sys,
+    SMOOTH: tl.constexpr,
+    HAS_IGNORE: tl.constexpr,
+    HAS_WEIGHT: tl.constexpr,
+    PER_UNIT: tl.constexpr,
+    DTYPE: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    n = (pid // S_BLOCKS).to(tl.int64)
+    offs_s = (pid % S_BLOCKS).to(tl.int64) * BLOCK_S + tl.arange(0, BLOCK_S)
+    mask_s = offs_s < S
+    y = tl.load(y_ptr + n * syn + offs_s * sys, mask=mask_s, other=0).to(tl.int64)
+    m, total, x_y, acc, wsum = _row_stats(
+        x_ptr, w_ptr, n * sxn, offs_s, mask_s, y, C, sxc, sxs,
+        SMOOTH, HAS_WEIGHT, DTYPE, BLOCK_C, BLOCK_S,
+    )  # fmt: skip
+    log_total = tl.log(total)
+    a, b, valid = _coefficients(
+        w_ptr, y, mask_s, C, ignore_index, a_hi, a_lo, b_hi, b_lo,
+        HAS_IGNORE, HAS_WEIGHT, PER_UNIT, DTYPE,
+    )  # fmt: skip
+    # -log p_y = (max - x_y) + log S, torch's order
+    loss = a * ((m - x_y) + log_total)
+    if SMOOTH:
+        loss += b * (acc + wsum * log_total)
+    loss = tl.where(valid, loss, 0.0)
+    out = n * S + offs_s  # (N, S) contiguous
+    tl.store(loss_ptr + out, loss.to(loss_ptr.dtype.element_ty), mask=mask_s)
+    tl.store(lse_ptr + out, m + log_total, mask=mask_s)
+
+
+@triton.jit  # type: ignore[untyped-decorator]
+def _backward_kernel(  # type: ignore[no-untyped-def]
+    x_ptr,
+    y_ptr,
+    w_ptr,
+    lse_ptr,
+    g_ptr,
+    dx_ptr,
+    C,
+    S,
+    S_BLOCKS,
+    ignore_index,
+    a_hi,
+    a_lo,
+    b_hi,
+    b_lo,
+    sxn,
+    sxc,
+    sxs,
+    syn,
+    sys,
+    sgn,
+    sgs,
+    son,
+    soc,
+    sos,
+    SMOOTH: tl.constexpr,
+    HAS_IGNORE: tl.constexpr,
+    HAS_WEIGHT: tl.constexpr,
+    PER_UNIT: tl.constexpr,
+    DTYPE: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    n = (pid // S_BLOCKS).to(tl.int64)
+    offs_s = (pid % S_BLOCKS).to(tl.int64) * BLOCK_S + tl.arange(0, BLOCK_S)
+    mask_s = offs_s < S
+    y = tl.load(y_ptr + n * syn + offs_s * sys, mask=mask_s, other=0).to(tl.int64)
+    lse = tl.load(lse_ptr + n * S + offs_s, mask=mask_s, other=0.0)
+    g = tl.load(g_ptr + n * sgn + offs_s * sgs, mask=mask_s, other=0.0).to(DTYPE)
+    a, b, valid = _coefficients(
+        w_ptr, y, mask_s, C, ignore_index, a_hi, a_lo, b_hi, b_lo,
+        HAS_IGNORE, HAS_WEIGHT, PER_UNIT, DTYPE,
+    )  # fmt: skip
+    if SMOOTH:
+        if HAS_WEIGHT:
+            wsum = tl.zeros([BLOCK_S], DTYPE)
+            for c0 in range(0, C, BLOCK_C):
+                offs_c = c0 + tl.arange(0, BLOCK_C)
+                wc = tl.load(w_ptr + offs_c, mask=offs_c < C, other=0.0).to(DTYPE)
+                wsum += tl.sum(wc, axis=0)
+        else:
+            wsum = tl.zeros([BLOCK_S], DTYPE) + C
+        big_q = a + b * wsum
+    else:
+        big_q = a
+    # an ignored position: a = b = 0, a zero gradient (even where its logits are not finite)
+    ga = tl.where(valid, g * a, 0.0)
+    gb = tl.where(valid, g * b, 0.0)
+    gq = tl.where(valid, g * big_q, 0.0)
+    for c0 in range(0, C, BLOCK_C):
+        offs_c = c0 + tl.arange(0, BLOCK_C)
+        mask_c = offs_c < C
+        mask = mask_c[:, None] & mask_s[None, :]
+        ptrs = x_ptr + n * sxn + offs_c[:, None].to(tl.int64) * sxc + offs_s[None, :] * sxs
+        x = tl.load(ptrs, mask=mask, other=0.0).to(DTYPE)
+        p = tl.exp(x - lse[None, :])
+        dx = gq[None, :] * p - tl.where(offs_c[:, None] == y[None, :], ga[None, :], 0.0)
+        if SMOOTH:
+            if HAS_WEIGHT:
+                w = tl.load(w_ptr + offs_c, mask=mask_c, other=0.0).to(DTYPE)
+                dx -= gb[None, :] * w[:, None]
+            else:
+                dx -= gb[None, :]
+        dx = tl.where(valid[None, :], dx, 0.0)
+        out = dx_ptr + n * son + offs_c[:, None].to(tl.int64) * soc + offs_s[None, :] * sos
+        tl.store(out, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+
+
+# --- launchers ---------------------------------------------------------------------------------
+
+
+def _blocks(num_classes: int, size: int, class_stride: int) -> tuple[int, int]:
+    """``(BLOCK_C, BLOCK_S)`` (powers of two)."""
+    if class_stride == 1 and num_classes > 1:
+        block_c = min(triton.next_power_of_2(num_classes), MAX_ROW_BLOCK_C)
+        block_s = max(1, TILE_ELEMENTS // block_c)
+    else:
+        block_c = min(triton.next_power_of_2(num_classes), MAX_BLOCK_C)
+        block_s = max(16, min(1024, TILE_ELEMENTS // block_c))
+    block_s = min(block_s, max(1, triton.next_power_of_2(size)))
+    return block_c, block_s
+
+
+class _Config:
+    """The options the kernels need, computed once per call."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        class_weight: Tensor | None,
+        label_smoothing: float,
+        ignore_index: int | None,
+        per_unit: bool,
+        out_dtype: torch.dtype,
+        math_dtype: torch.dtype,
+    ) -> None:
+        s = float(label_smoothing)
+        self.class_weight = class_weight
+        self.scalars = (
+            ignore_index if ignore_index is not None else 0,
+            *split_float(1.0 - s),
+            *split_float(s / num_classes),
+        )
+        self.constexprs = dict(
+            SMOOTH=s != 0,
+            HAS_IGNORE=ignore_index is not None,
+            HAS_WEIGHT=class_weight is not None,
+            PER_UNIT=per_unit,
+            DTYPE=triton_dtype(math_dtype),
+        )
+        self.out_dtype = out_dtype
+        self.math_dtype = math_dtype
+
+
+def _forward(x: Tensor, y: Tensor, cfg: _Config) -> tuple[Tensor, Tensor]:
+    n, c, size = x.shape
+    loss = torch.empty(n, size, dtype=cfg.out_dtype, device=x.device)
+    lse = torch.empty(n, size, dtype=cfg.math_dtype, device=x.device)
+    if loss.numel() == 0:
+        return loss, lse
+    block_c, block_s = _blocks(c, size, x.stride(1))
+    s_blocks = triton.cdiv(size, block_s)
+    weight = cfg.class_weight if cfg.class_weight is not None else x
+    _forward_kernel[(n * s_blocks,)](
+        x, y, weight, loss, lse, c, size, s_blocks, *cfg.scalars,
+        *x.stride(), *y.stride(),
+        **cfg.constexprs, BLOCK_C=block_c, BLOCK_S=block_s, num_warps=NUM_WARPS,
+    )  # fmt: skip
+    return loss, lse
+
+
+def _backward(x: Tensor, y: Tensor, lse: Tensor, grad: Tensor, cfg: _Config) -> Tensor:
+    n, c, size = x.shape
+    grad_x = torch.empty_like(x)
+    if grad_x.numel() == 0:
+        return grad_x
+    block_c, block_s = _blocks(c, size, x.stride(1))
+    s_blocks = triton.cdiv(size, block_s)
+    weight = cfg.class_weight if cfg.class_weight is not None else x
+    _backward_kernel[(n * s_blocks,)](
+        x, y, weight, lse, grad, grad_x, c, size, s_blocks, *cfg.scalars,
+        *x.stride(), *y.stride(), *grad.stride(), *grad_x.stride(),
+        **cfg.constexprs, BLOCK_C=block_c, BLOCK_S=block_s, num_warps=NUM_WARPS,
+    )  # fmt: skip
+    return grad_x
+
+
+class _TritonCrossEntropy(torch.autograd.Function):
+    """Saves ``input``, ``target`` and one ``lse`` per position."""
+
+    @staticmethod
+    def forward(x: Tensor, y: Tensor, cfg: _Config) -> tuple[Tensor, Tensor]:
+        return _forward(x, y, cfg)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
+        x, y, cfg = inputs
+        ctx.save_for_backward(x, y, output[1])
+        ctx.cfg = cfg
+        ctx.mark_non_differentiable(output[1])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor, grad_lse: Tensor | None) -> tuple[Tensor | None, ...]:
+        del grad_lse  # the lse is an internal output, never differentiated
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        x, y, lse = ctx.saved_tensors
+        return _backward(x, y, lse, grad, ctx.cfg), None, None
+
+
+# --- the public entry points -------------------------------------------------------------------
+
+
+def _not_covered(
+    x: Tensor, target: Tensor, class_weight: Tensor | None, dtype: torch.dtype | None = None
+) -> str | None:
+    if x.dtype not in FLOAT_DTYPES:
+        return f"input dtype {x.dtype}"
+    if x.dim() < 2 or x.shape[1] < 1:
+        return f"input of shape {tuple(x.shape)} (expected (N, C, *) with C >= 1)"
+    if target.is_floating_point() or target.is_complex() or target.dtype not in INT_DTYPES:
+        return f"target dtype {target.dtype} (class ids of an integer dtype)"
+    if dtype is not None and dtype not in FLOAT_DTYPES:
+        return f"compute dtype {dtype}"
+    if class_weight is not None and (
+        class_weight.dtype not in FLOAT_DTYPES or class_weight.dim() != 1
+    ):
+        return f"class_weight of dtype {class_weight.dtype}, shape {tuple(class_weight.shape)}"
+    tensors = [x, target] + ([class_weight] if class_weight is not None else [])
+    return device_reason(*tensors)
+
+
+def covers(
+    x: Tensor, target: Tensor, class_weight: Tensor | None = None, dtype: torch.dtype | None = None
+) -> bool:
+    """Whether :func:`cross_entropy_ids_triton` / :func:`cross_entropy_triton` run this call
+    (the dispatcher's ``covered``): CUDA tensors (or CPU under ``TRITON_INTERPRET=1``), input
+    float16/bfloat16/float32/float64 ``(N, C, *)``, integer class ids, a floating ``(C,)``
+    ``class_weight``, a floating compute ``dtype``."""
+    return _not_covered(x, target, class_weight, dtype) is None
+
+
+def _views(x: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """``(N, C, S)`` and ``(N, S)`` views (copies only where the strides do not merge); a
+    ``(N, C)`` input is ``(1, C, N)`` (its classes contiguous)."""
+    if tuple(target.shape) != (x.shape[0], *x.shape[2:]):
+        raise ValueError(
+            f"target: expected shape {(x.shape[0], *x.shape[2:])} for input of shape "
+            f"{tuple(x.shape)}, got {tuple(target.shape)}"
+        )
+    if target.dtype == torch.bool:
+        target = target.view(torch.uint8)
+    if x.dim() == 2:
+        return x.t().unsqueeze(0), target.unsqueeze(0)
+    return x.flatten(2), target.flatten(1)
+
+
+def _run(
+    x: Tensor,
+    target: Tensor,
+    class_weight: Tensor | None,
+    label_smoothing: float,
+    ignore_index: int | None,
+    per_unit: bool,
+    out_dtype: torch.dtype,
+) -> Tensor:
+    math_dtype = torch.float64 if out_dtype == torch.float64 else torch.float32
+    if class_weight is not None:
+        class_weight = class_weight.detach()
+        if class_weight.shape[0] != x.shape[1]:
+            raise ValueError(
+                f"class_weight: expected shape ({x.shape[1]},), got {tuple(class_weight.shape)}"
+            )
+        class_weight = class_weight.contiguous()
+    cfg = _Config(
+        x.shape[1], class_weight, label_smoothing, ignore_index, per_unit, out_dtype, math_dtype
+    )
+    xv, tv = _views(x, target.detach())
+    loss, _ = _TritonCrossEntropy.apply(xv, tv, cfg)
+    result: Tensor = loss.squeeze(0) if x.dim() == 2 else loss.view(x.shape[0], *x.shape[2:])
+    return result
+
+
+def cross_entropy_ids_triton(
+    x: Tensor,
+    index: Tensor,
+    *,
+    class_weight: Tensor | None = None,
+    label_smoothing: float = 0.0,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """:func:`~visionloss.kernels.cross_entropy.cross_entropy_ids` in two Triton kernels.
+
+    Same arguments and values: the cross-entropy per position ``(N, *)`` of logits ``(N, C, *)``
+    and class ids ``(N, *)`` in ``[0, C)``, per unit of ``class_weight[y]``, in ``dtype``
+    (default: the logits' dtype; the math is float32, float64 for a float64 ``dtype``). Saved for
+    backward: the inputs and one float per position. The gradient has ``x``'s dtype.
+
+    Raises:
+        NotImplementedError: a call :func:`covers` rejects.
+        ValueError: ``index`` or ``class_weight`` of the wrong shape.
+    """
+    why = _not_covered(x, index, class_weight, dtype)
+    if why is not None:
+        raise NotImplementedError(f"cross_entropy_ids_triton does not cover {why}")
+    out_dtype = dtype or x.dtype
+    return _run(x, index, class_weight, label_smoothing, None, True, out_dtype)
+
+
+def cross_entropy_triton(
+    input: Tensor,
+    target: Tensor,
+    *,
+    class_weight: Tensor | None = None,
+    ignore_index: int | None = -100,
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """``F.cross_entropy(input, target, weight=class_weight, ignore_index=ignore_index,
+    label_smoothing=label_smoothing, reduction="none")`` with class ids, in two Triton kernels.
+
+    The loss per position ``(N, *)`` (torch's weighting: ``w_y`` times the NLL plus the
+    weighted smoothing term), 0 at ignored positions; in the compute dtype (float32 for half and
+    bfloat16 logits). Saved for backward: the inputs and one float per position.
+
+    Raises:
+        NotImplementedError: a call :func:`covers` rejects.
+        ValueError: ``target`` or ``class_weight`` of the wrong shape.
+    """
+    why = _not_covered(input, target, class_weight)
+    if why is not None:
+        raise NotImplementedError(f"cross_entropy_triton does not cover {why}")
+    out_dtype = compute_dtype(input)
+    return _run(input, target, class_weight, label_smoothing, ignore_index, False, out_dtype)
