@@ -246,7 +246,8 @@ def test_memory_batch_hard_keeps_rows_and_semi_hard_no_cube():
     assert sizes["batch_hard"] <= b * d
     # semi_hard sorts per anchor instead of comparing every (a, p) with every n
     assert b * d < sizes["semi_hard"] <= b * b
-    assert sizes["batch_all"] == b**3  # documented: O(B^3)
+    # batch_all streams its sum and count: (B, B) and (B, B + 1) prefix sums, no (B, B, B) tensor
+    assert b * d < sizes["batch_all"] <= b * (b + 1)
 
 
 # --- properties -----------------------------------------------------------------------------------
@@ -597,3 +598,108 @@ def test_specs_declare_the_family():
     module = visionloss.BatchTripletLoss(margin=0.5, mining="semi_hard")
     assert module.opts.margin == 0.5 and module.mining == "semi_hard"
     assert "mining='semi_hard'" in repr(module)
+
+
+# --- batch_all streamed over anchors (O(B^2) memory) ----------------------------------------------
+
+
+def _broadcast_batch_all(x, labels, margin, distance, soft):
+    """The previous implementation's formula, in float64: every triplet as a (B, B, B) tensor,
+    the mean over the valid triplets whose loss is not <= 0 (NaN counted)."""
+    from visionloss.losses.embedding import _distance_matrix
+
+    d = _distance_matrix(x.double(), distance)
+    same = labels[:, None] == labels[None, :]
+    positive = same & ~torch.eye(len(labels), dtype=torch.bool)
+    gap = d[:, :, None] - d[:, None, :]
+    loss = F.softplus(gap) if soft else F.relu((d[:, :, None] + margin) - d[:, None, :])
+    valid = positive[:, :, None] & ~same[:, None, :] & ~(loss <= 0)
+    total = torch.where(valid, loss, 0).sum()
+    count = valid.sum().double()
+    return total / count.clamp(min=1), total
+
+
+@pytest.mark.parametrize("soft", [False, True], ids=["hinge", "soft"])
+@pytest.mark.parametrize("distance", DISTANCES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_streamed_batch_all_equals_the_broadcast_formula(gen, distance, soft, dtype):
+    # ties on purpose: duplicated rows give equal distances, where "loss > 0" must count exactly
+    x = torch.randn(37, 6, generator=gen, dtype=dtype)
+    x[5], x[9] = x[3], x[3]
+    labels = torch.randint(0, 5, (37,), generator=gen)
+    margin = 0.3 if distance == "cosine" else 0.7
+    leaf = x.clone().requires_grad_(True)
+    ref_leaf = x.double().requires_grad_(True)
+    # float32 against the float64 formula: the distance matrix's own rounding (about 1e-7 of
+    # |x|^2 by cancellation) dominates, as it did for the broadcast form
+    tol = {} if dtype == torch.float64 else {"rtol": 1e-4, "atol": 1e-5}
+    for reduction, index in (("mean", 0), ("sum", 1)):
+        got = VF.batch_triplet_loss(
+            leaf,
+            labels,
+            margin=margin,
+            mining="batch_all",
+            distance=distance,
+            soft_margin=soft,
+            reduction=reduction,
+        )
+        expected = _broadcast_batch_all(ref_leaf, labels, margin, distance, soft)[index]
+        (grad,) = torch.autograd.grad(got, leaf)
+        (expected_grad,) = torch.autograd.grad(expected, ref_leaf)
+        assert got.dtype == dtype
+        torch.testing.assert_close(got.double(), expected.detach(), **tol)
+        torch.testing.assert_close(grad.double(), expected_grad, **tol)
+
+
+def test_streamed_batch_all_soft_chunks_cover_every_anchor(monkeypatch):
+    # chunks of one anchor (the chunking boundary is the only difference from one chunk)
+    from visionloss.losses import embedding
+
+    x = torch.randn(11, 3, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([0, 0, 1, 1, 1, 2, 2, 3, 0, 2, 1])
+    one_chunk = VF.batch_triplet_loss(x, labels, mining="batch_all", soft_margin=True)
+    monkeypatch.setattr(embedding, "_SOFT_CHUNK_TRIPLETS", 1)
+    assert embedding._soft_chunks(11).step == 1
+    many = VF.batch_triplet_loss(x, labels, mining="batch_all", soft_margin=True)
+    torch.testing.assert_close(many, one_chunk)
+    torch.testing.assert_close(torch.autograd.grad(many, x), torch.autograd.grad(one_chunk, x))
+    # the analytic backward is itself differentiable: second order is exact
+    assert torch.autograd.gradgradcheck(
+        lambda e: VF.batch_triplet_loss(e, labels, mining="batch_all", soft_margin=True), (x,)
+    )
+
+
+@pytest.mark.parametrize("soft", [False, True], ids=["hinge", "soft"])
+def test_streamed_batch_all_edge_cases(soft):
+    opts = dict(mining="batch_all", soft_margin=soft, margin=0.5)
+    # no valid triplet (one class): 0 with zero gradients, never NaN
+    x = torch.randn(6, 3, requires_grad=True)
+    loss = VF.batch_triplet_loss(x, torch.zeros(6, dtype=torch.long), **opts)
+    (grad,) = torch.autograd.grad(loss, x)
+    assert loss.item() == 0.0 and not grad.any()
+    # a NaN embedding propagates, as in the broadcast form
+    nan = torch.randn(6, 3)
+    nan[2, 0] = float("nan")
+    assert VF.batch_triplet_loss(nan, torch.tensor([0, 0, 1, 1, 2, 2]), **opts).isnan()
+    # "none" keeps the documented (B, B, B) form, whose mean over counted triplets is "mean"
+    y = torch.randn(9, 2)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2])
+    none = VF.batch_triplet_loss(y, labels, reduction="none", **opts)
+    assert none.shape == (9, 9, 9)
+    mean = VF.batch_triplet_loss(y, labels, **opts)
+    torch.testing.assert_close(mean, none.sum() / (none > 0).sum())
+
+
+@pytest.mark.parametrize("soft", [False, True], ids=["hinge", "soft"])
+def test_streamed_batch_all_saves_o_b_squared_bytes(soft):
+    from visionloss._core.memory import saved_bytes
+
+    b, d = 256, 16
+    x = torch.randn(b, d, requires_grad=True)
+    labels = torch.arange(b) % 16
+    saved = saved_bytes(
+        lambda: VF.batch_triplet_loss(x, labels, mining="batch_all", soft_margin=soft), [x]
+    )
+    # the (B, B, B) form kept at least one float32 triplet tensor: 4 B^3 = 64 MiB here; the
+    # streamed form keeps a few (B, B) matrices (distances, masks, sort indices, prefix sums)
+    assert saved < 64 * b * b < 4 * b**3

@@ -242,13 +242,149 @@ def _batch_hard(
 def _batch_all(
     embeddings: Tensor, labels: Tensor, opts: BatchTripletOptions
 ) -> tuple[Tensor, Tensor]:
-    """``(B, B, B)`` loss per triplet ``[a, p, n]`` and its mask: valid with a positive loss."""
+    """``(B, B, B)`` loss per triplet ``[a, p, n]`` and its mask: valid with a positive loss.
+
+    Only ``reduction="none"`` materialises every triplet (O(B^3)); ``"mean"`` and ``"sum"`` take
+    :func:`_batch_all_sums` (O(B^2) memory).
+    """
     core = _triplet_core(embeddings, labels, opts.distance)
-    # O(B^3) memory: every triplet's loss is a tensor element (the mean divides by their count)
     loss = _hinge(core.dist[:, :, None], core.dist[:, None, :], opts)
     # "not <= 0" rather than "> 0": a NaN loss stays counted and propagates to the result
     valid = core.positive[:, :, None] & core.negative[:, None, :] & ~(loss <= 0)
     return loss, valid
+
+
+def _batch_all_sums(
+    embeddings: Tensor, labels: Tensor, opts: BatchTripletOptions
+) -> tuple[Tensor, Tensor]:
+    """The sum of the valid triplets' positive losses and their number, in O(B^2) memory.
+
+    Exactly the sum and the count of :func:`_batch_all`'s masked ``(B, B, B)`` tensor (the same
+    triplets are counted; the sum is accumulated in another order).
+    """
+    core = _triplet_core(embeddings, labels, opts.distance)
+    if opts.soft_margin:
+        return _soft_batch_all(core)
+    return _hinge_batch_all(core, opts.margin)
+
+
+def _hinge_batch_all(core: _TripletCore, margin: float) -> tuple[Tensor, Tensor]:
+    r"""Sort-and-search form of batch_all with the hinge, O(B^2) memory and O(B^2 log B) time.
+
+    For a positive pair :math:`(a, p)` with :math:`t_{ap} = d_{ap} + m`, the triplets with a
+    positive loss are the negatives with :math:`d_{an} < t_{ap}` (in floating point
+    :math:`t - d > 0` exactly when :math:`t > d`, so this is the same set as the broadcast
+    form's ``loss > 0``). With each anchor's negative distances sorted, their number
+    :math:`c_{ap}` is one ``searchsorted`` and their loss sum is
+    :math:`c_{ap} t_{ap} - \sum_{k < c_{ap}} d_{a(k)}`, a prefix sum. Autograd differentiates it
+    exactly: :math:`\partial / \partial d_{ap} = c_{ap}` and each negative gets minus the number
+    of positive pairs it is active for.
+    """
+    dist = core.dist
+    inf = torch.full((), float("inf"), dtype=dist.dtype, device=dist.device)
+    # each anchor's negative distances ascending, then +inf for the other columns
+    sorted_neg = torch.sort(torch.where(core.negative, dist, inf), dim=1).values
+    threshold = dist + margin  # rounded as _hinge's (d_ap + m): the same triplets are active
+    active = torch.searchsorted(sorted_neg.detach(), threshold.detach().contiguous())
+    # Prefix sums of the sorted distances, shifted by the anchor's closest negative (a constant:
+    # it cancels in c t - sum d, so no gradient is lost): the two terms stay of the size of the
+    # losses themselves, not of c times the distances (float32 cancellation).
+    closest = sorted_neg[:, :1].detach()
+    shift = torch.where(torch.isfinite(closest), closest, torch.zeros_like(closest))
+    prefix = torch.cumsum(sorted_neg - shift, dim=1)
+    prefix = torch.cat([torch.zeros_like(prefix[:, :1]), prefix], dim=1)
+    per_pair = active.to(dist.dtype) * (threshold - shift) - prefix.gather(1, active)
+    pair_valid = core.positive & (active > 0)
+    total = torch.where(pair_valid, per_pair, torch.zeros_like(per_pair)).sum()
+    count = torch.where(core.positive, active, torch.zeros_like(active)).sum().to(dist.dtype)
+    # NaN propagates as in the broadcast form (a NaN distance makes a counted NaN loss there)
+    nan = torch.where((core.positive | core.negative) & dist.isnan(), dist, 0).sum()
+    return total + nan, count
+
+
+# Anchors per chunk of the soft-margin batch_all: a chunk holds about 2^22 triplets (16 MiB in
+# float32) whatever B is, so memory stays O(B^2) plus a fixed working set.
+_SOFT_CHUNK_TRIPLETS = 1 << 22
+
+
+def _soft_chunks(b: int) -> range:
+    return range(0, b, max(1, _SOFT_CHUNK_TRIPLETS // max(b * b, 1)))
+
+
+def _soft_chunk(
+    dist: Tensor, positive: Tensor, negative: Tensor, start: int, stop: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The gaps ``d_ap - d_an`` of anchors ``start:stop`` and the mask of the counted triplets."""
+    rows = dist[start:stop]
+    gap = rows[:, :, None] - rows[:, None, :]
+    loss = F.softplus(gap)
+    # softplus underflows to 0 below a gap of about -104 (float32): such a triplet is not counted,
+    # as in the broadcast form; "not <= 0" keeps a NaN counted
+    valid = positive[start:stop, :, None] & negative[start:stop, None, :] & ~(loss <= 0)
+    return gap, loss, valid
+
+
+def _soft_grad_matrix(dist: Tensor, positive: Tensor, negative: Tensor, scale: Tensor) -> Tensor:
+    """``scale`` times the gradient of the summed soft batch_all loss w.r.t. ``dist``."""
+    rows = []
+    b = dist.shape[0]
+    step = _soft_chunks(b).step
+    for start in range(0, b, step):
+        gap, _, valid = _soft_chunk(dist, positive, negative, start, min(start + step, b))
+        w = torch.where(valid, torch.sigmoid(gap), torch.zeros_like(gap))
+        # +w on d_ap (summed over n), -w on d_an (summed over p): both in the anchor's row
+        rows.append(w.sum(dim=2) - w.sum(dim=1))
+    grad = torch.cat(rows, dim=0) if rows else torch.zeros_like(dist)
+    return grad * scale
+
+
+class _SoftBatchAllCompiled(torch.autograd.Function):
+    """Sum of softplus(d_ap - d_an) over the counted triplets and their number, streamed over
+    chunks of anchors; the backward recomputes each chunk (nothing per triplet is saved).
+
+    This class has no ``jvp`` (Dynamo refuses a Function with one): it is the one traced while
+    compiling; :class:`_SoftBatchAll` adds the ``jvp`` for eager ``torch.func.jvp``."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(dist: Tensor, positive: Tensor, negative: Tensor) -> tuple[Tensor, Tensor]:
+        total = dist.new_zeros(())
+        count = dist.new_zeros(())
+        b = dist.shape[0]
+        step = _soft_chunks(b).step
+        for start in range(0, b, step):
+            _, loss, valid = _soft_chunk(dist, positive, negative, start, min(start + step, b))
+            total = total + torch.where(valid, loss, torch.zeros_like(loss)).sum()
+            count = count + valid.sum(dtype=dist.dtype)
+        return total, count
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        dist, positive, negative = inputs
+        ctx.save_for_backward(dist, positive, negative)
+        ctx.save_for_forward(dist, positive, negative)
+        ctx.mark_non_differentiable(output[1])
+
+    @staticmethod
+    def backward(ctx: Any, grad_total: Tensor, grad_count: Tensor) -> tuple[Tensor | None, ...]:
+        dist, positive, negative = ctx.saved_tensors
+        # built from differentiable ops on the saved distances: a double backward is exact
+        return _soft_grad_matrix(dist, positive, negative, grad_total), None, None
+
+
+class _SoftBatchAll(_SoftBatchAllCompiled):
+    @staticmethod
+    def jvp(ctx: Any, dist_t: Tensor, positive_t: Any, negative_t: Any) -> tuple[Tensor, None]:
+        dist, positive, negative = ctx.saved_tensors
+        one = dist.new_ones(())
+        return (_soft_grad_matrix(dist, positive, negative, one) * dist_t).sum(), None
+
+
+def _soft_batch_all(core: _TripletCore) -> tuple[Tensor, Tensor]:
+    function = _SoftBatchAllCompiled if torch.compiler.is_compiling() else _SoftBatchAll
+    total, count = function.apply(core.dist, core.positive, core.negative)
+    return total, count
 
 
 def _semi_hard(
@@ -397,7 +533,12 @@ def batch_triplet_loss(
       anchors. ``"none"``: shape ``(B,)``, one value per anchor, 0 for a skipped anchor.
     * ``"batch_all"``: every valid triplet; the mean runs over the triplets with a positive loss
       (0 when there is none). ``"none"``: shape ``(B, B, B)`` indexed ``[a, p, n]``, 0 for a
-      triplet that is not valid. Memory is O(B^3): keep B in the low hundreds.
+      triplet that is not valid, O(B^3) memory. ``"mean"`` and ``"sum"`` never build that
+      tensor: with the hinge, each anchor's negative distances are sorted once and every
+      positive pair finds its active negatives (:math:`d_{an} < d_{ap} + m`) and their loss sum
+      by a binary search and a prefix sum (O(B^2) memory, O(B^2 \log B) time); with
+      ``soft_margin``, the triplets are streamed over chunks of anchors with an analytic backward
+      that recomputes each chunk (O(B^2) memory, O(B^3) time).
     * ``"semi_hard"`` (FaceNet, as TensorFlow Addons' ``triplet_semihard_loss``): for every
       positive pair :math:`(a, p)` whose anchor has a negative, the closest negative farther than
       the positive, :math:`\min\{d_{an} : d_{an} > d_{ap}\}`, or when none is farther the
@@ -477,6 +618,13 @@ def _batch_triplet(embeddings: Tensor, labels: Tensor, opts: BatchTripletOptions
         shape = (0,) * _NONE_RANK[opts.mining]
         loss = embeddings.new_zeros(shape) + embeddings.sum()
         return reduce_loss(loss, opts.reduction)
+    if opts.mining == "batch_all" and opts.reduction != "none":
+        # streamed: the sum and the count of the (B, B, B) form without materialising it
+        total, count = _batch_all_sums(embeddings, labels, opts)
+        if opts.reduction == "sum":
+            return total
+        # reduce_loss's mean over the valid elements: 0 with zero gradients when none counts
+        return total / torch.where(count > 0, count, torch.ones_like(count))
     loss, valid = _MINING[opts.mining](embeddings, labels, opts)
     return reduce_loss(loss, opts.reduction, valid=valid)
 
