@@ -1054,7 +1054,7 @@ def test_cross_entropy_class_weight_that_requires_grad_gets_its_gradient(gen, la
     got = _grads_by_backend("auto", loss, [x, cw])
     expected = _grads_by_backend("reference", loss, [x, cw])
     assert got[1].abs().sum() > 0
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         torch.testing.assert_close(g, e, rtol=1e-12, atol=1e-14)
     assert torch.autograd.gradcheck(loss, (x.requires_grad_(), cw.requires_grad_()), eps=1e-6)
 

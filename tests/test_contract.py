@@ -248,7 +248,7 @@ def _differentiable(case: LossCase, inputs, reduction="sum"):
 
     def fn(*diff):
         args = list(inputs)
-        for i, value in zip(case.grad_inputs, diff):
+        for i, value in zip(case.grad_inputs, diff, strict=True):
             args[i] = value
         return case.function(*args, **case.options, reduction=reduction)
 

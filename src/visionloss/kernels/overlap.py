@@ -31,6 +31,10 @@ dispatch point (:func:`visionloss.kernels.backend_for`, ``VISIONLOSS_KERNELS``):
   backward rebuilds the softmax with one subtraction and one exp instead of a full softmax.
   The other cases recompute the activation and the target decoding from the inputs.
 
+Second derivatives: when the backward is itself differentiated (``create_graph=True``), the
+fused and Triton backwards return the reference's gradient as a graph, recomputed from the
+saved inputs (:func:`visionloss.kernels.reference_backward`), so they are exact.
+
 Integer class targets are never expanded to a one-hot: the intersection gathers the
 probability of the target class and adds it into ``(N, C)`` bins with ``scatter_add``.
 
