@@ -225,3 +225,123 @@ def test_module_follows_to_and_state_dict(case: LossCase):
         if tensors[name].is_floating_point():
             assert getattr(moved.opts, name).dtype == torch.float64, name
     assert set(tensors) <= set(module.state_dict())
+
+
+# =================================================================================================
+# torch.func transforms, forward-mode AD and second-order gradients (issue 14, items 5-7)
+#
+# Every catalogue case, on the default backend (the fused Functions on CPU): torch.func.grad
+# equals autograd; vmap over a leading batch equals a loop; jvp (torch.func and
+# torch.autograd.forward_ad) equals a central finite difference; gradgradcheck in float64 (the
+# double backward of the fused Functions is the reference's, exactly). The custom Functions give
+# way to the reference under transforms (kernels.backend_for), so these compare the fused and
+# reference paths too. Data checks are left on: they are skipped under functorch transforms.
+# =================================================================================================
+
+from torch.func import grad as func_grad  # noqa: E402
+from torch.func import jvp as func_jvp  # noqa: E402
+from torch.func import vmap  # noqa: E402
+
+
+def _differentiable(case: LossCase, inputs, reduction="sum"):
+    """``(fn, primals)``: the loss as a function of the inputs in ``case.grad_inputs`` only."""
+
+    def fn(*diff):
+        args = list(inputs)
+        for i, value in zip(case.grad_inputs, diff, strict=True):
+            args[i] = value
+        return case.function(*args, **case.options, reduction=reduction)
+
+    return fn, tuple(inputs[i] for i in case.grad_inputs)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_func_grad_equals_autograd(case: LossCase):
+    fn, primals = _differentiable(case, _inputs(case))
+    got = func_grad(fn, argnums=tuple(range(len(primals))))(*primals)
+    leaves = [p.detach().clone().requires_grad_(True) for p in primals]
+    expected = torch.autograd.grad(fn(*leaves), leaves)
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_vmap_over_a_batch_equals_a_loop(case: LossCase, reduction):
+    batch = [_inputs(case, seed=seed) for seed in range(2)]
+    stacked = [torch.stack(parts) for parts in zip(*batch, strict=True)]
+
+    def fn(*args):
+        return case.function(*args, **case.options, reduction=reduction)
+
+    got = vmap(fn)(*stacked)
+    expected = torch.stack([fn(*inputs) for inputs in batch])
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_jvp_equals_finite_difference(case: LossCase):
+    inputs = _inputs(case)
+    fn, primals = _differentiable(case, inputs)
+    gen = torch.Generator().manual_seed(3)
+    tangents = tuple(torch.randn(p.shape, generator=gen, dtype=p.dtype) for p in primals)
+    value, got = func_jvp(fn, primals, tangents)
+    torch.testing.assert_close(value, fn(*primals))
+    eps = 1e-6
+    plus = fn(*(p + eps * t for p, t in zip(primals, tangents, strict=True)))
+    minus = fn(*(p - eps * t for p, t in zip(primals, tangents, strict=True)))
+    torch.testing.assert_close(got, (plus - minus) / (2 * eps), rtol=1e-5, atol=1e-6)
+    # forward-mode AD outside torch.func takes the same path
+    import torch.autograd.forward_ad as fwAD
+
+    with fwAD.dual_level():
+        dual = fn(*(fwAD.make_dual(p, t) for p, t in zip(primals, tangents, strict=True)))
+        torch.testing.assert_close(fwAD.unpack_dual(dual).tangent, got, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_gradgradcheck_float64(case: LossCase):
+    fn, primals = _differentiable(case, _inputs(case))
+    leaves = tuple(p.detach().clone().requires_grad_(True) for p in primals)
+    assert torch.autograd.gradgradcheck(fn, leaves, eps=1e-6, atol=1e-5)
+
+
+# --- the penalties call torch.autograd.grad: a clear error where autograd cannot run -----------
+
+
+def _penalties():
+    critic = torch.nn.Linear(4, 1).double()
+    real, fake = torch.randn(3, 4, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+
+    def gradient_penalty(real):
+        return visionloss.functional.gradient_penalty(
+            critic, real, fake, interpolation=torch.full((3,), 0.5, dtype=torch.float64)
+        )
+
+    def r1_penalty(real):
+        real = real.detach().requires_grad_(True)
+        return visionloss.functional.r1_penalty(critic(real).squeeze(1), real)
+
+    return real, {"gradient_penalty": gradient_penalty, "r1_penalty": r1_penalty}
+
+
+@pytest.mark.parametrize("name", ["gradient_penalty", "r1_penalty"])
+def test_penalties_raise_a_clear_error_where_autograd_cannot_run(name):
+    real, penalties = _penalties()
+    penalty = penalties[name]
+    assert torch.isfinite(penalty(real))
+    message = rf"{name} needs autograd .* cannot run under"
+    with torch.inference_mode(), pytest.raises(RuntimeError, match=message + " torch.inference"):
+        penalty(real)
+    if name == "gradient_penalty":  # r1 asks its input to require grad, which torch.func refuses
+        with pytest.raises(RuntimeError, match=message + " a torch.func transform"):
+            func_grad(penalty)(real)
+        with pytest.raises(RuntimeError, match=message + " a torch.func transform"):
+            vmap(penalty, randomness="same")(torch.stack([real, real]))
+
+    class Penalty(torch.nn.Module):
+        def forward(self, real):
+            return penalty(real)
+
+    with pytest.raises(RuntimeError, match=message + " torch.export"):
+        torch.export.export(Penalty(), (real,))

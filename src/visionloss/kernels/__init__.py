@@ -15,6 +15,22 @@ The choice, per process, from ``VISIONLOSS_KERNELS`` or :func:`set_kernels`:
 * ``"fused"``: the fused Function on every device;
 * ``"reference"`` (``"0"`` is an alias): the plain PyTorch composition, differentiated by autograd.
 
+Whatever the choice, two situations take the reference, because they ask for derivatives the
+fast paths do not provide (semantics, not speed; :func:`backend_for`):
+
+* a ``torch.func`` transform (``grad``, ``vmap``, ``jvp``, ``jacrev``, ``hessian``, ...) or
+  forward-mode AD (``torch.autograd.forward_ad``) is active: the reference is a composition of
+  torch ops, which every transform supports;
+* a tensor option that the fast path treats as a constant (a ``class_weight``, an ``alpha``)
+  requires grad while grad mode is on: the reference differentiates it.
+
+Second-order gradients: the fused and Triton Functions keep their analytic backward for the
+ordinary ``backward()``; when the backward itself is differentiated (``create_graph=True``,
+e.g. a gradient penalty through a loss, meta-learning, Hessian-vector products), their
+backward recomputes the op's reference from the saved inputs and returns its gradient as a
+differentiable graph (:func:`reference_backward`), so every higher derivative is the
+reference's own, exactly (checked by ``gradgradcheck``).
+
 Users never need to import from here.
 """
 
@@ -22,9 +38,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Literal
 
+import torch
+import torch.autograd.forward_ad as _forward_ad
 from torch import Tensor
 
 __all__ = [
@@ -33,7 +52,9 @@ __all__ = [
     "backend_for",
     "get_kernels",
     "kernels_enabled",
+    "reference_backward",
     "set_kernels",
+    "transforms_active",
     "triton_available",
 ]
 
@@ -81,10 +102,31 @@ def triton_available() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
+def transforms_active() -> bool:
+    """True under a ``torch.func`` transform (``grad``, ``vmap``, ``jvp``, ...) or inside a
+    ``torch.autograd.forward_ad.dual_level``: the custom Functions then give way to the reference.
+
+    Both reads are traced by ``torch.compile`` (no graph break): a compiled ``vmap`` or ``grad``
+    of a loss takes the reference too.
+    """
+    return bool(torch._C._are_functorch_transforms_active()) or _forward_ad._current_level >= 0
+
+
 def backend_for(
-    op: str, x: Tensor, *, has_triton: bool, covered: bool = True, fused_on_cuda: bool = True
+    op: str,
+    x: Tensor,
+    *,
+    has_triton: bool,
+    covered: bool = True,
+    fused_on_cuda: bool = True,
+    constants: Sequence[Tensor | float | None] = (),
 ) -> str:
     """The implementation an op runs for ``x``: ``"triton"``, ``"fused"`` or ``"reference"``.
+
+    In every mode, the reference runs under a ``torch.func`` transform or forward-mode AD
+    (:func:`transforms_active`), and when one of ``constants`` is a tensor that requires grad
+    while grad mode is on: the fast paths have no vmap rule, no ``jvp`` and no gradient for
+    their tensor options, and a missing derivative must never be a silently wrong one.
 
     Args:
         op: the op's name, for the error message.
@@ -94,8 +136,14 @@ def backend_for(
             an uncovered call raises ``NotImplementedError``; ``"auto"`` then uses the fused path.
         fused_on_cuda: ``False`` where the fused path was measured slower than the reference on
             CUDA: ``"auto"`` then takes the reference for an uncovered CUDA call.
+        constants: the op's tensor options that its fast paths do not differentiate
+            (``class_weight``, ``alpha``); numbers and ``None`` are ignored.
     """
-    if _backend == "reference":
+    if _backend == "reference" or transforms_active():
+        return "reference"
+    if torch.is_grad_enabled() and any(
+        isinstance(t, Tensor) and t.requires_grad for t in constants
+    ):
         return "reference"
     if _backend == "fused":
         return "fused"
@@ -119,3 +167,33 @@ def backend_for(
             return "triton"
         return "fused" if fused_on_cuda else "reference"
     return "fused"
+
+
+def reference_backward(
+    reference: Callable[..., Tensor],
+    inputs: Sequence[Tensor],
+    needs_input_grad: Sequence[bool],
+    grad: Tensor,
+) -> list[Tensor | None]:
+    """The backward of a fused Function when the backward itself is differentiated.
+
+    Called from a Function's ``backward`` when grad mode is on there (``create_graph=True``):
+    evaluates ``reference(*inputs)`` on the saved inputs (connected to the outer graph) and
+    returns its vector-Jacobian product with ``grad`` as a differentiable graph, one entry per
+    input (``None`` where ``needs_input_grad`` is false; zeros where the reference does not
+    depend on an input). Second and higher derivatives are then the reference's, exactly; an
+    analytic backward written out of place would have to recompute every saved statistic
+    (a saved log-sum-exp is a function of the logits too) to be right.
+    """
+    wanted = [i for i, need in enumerate(needs_input_grad[: len(inputs)]) if need]
+    grads: list[Tensor | None] = [None] * len(inputs)
+    if not wanted:
+        return grads
+    with torch.enable_grad():
+        value = reference(*inputs)
+    found = torch.autograd.grad(
+        value, [inputs[i] for i in wanted], grad, create_graph=True, allow_unused=True
+    )
+    for i, g in zip(wanted, found, strict=True):
+        grads[i] = torch.zeros_like(inputs[i]) if g is None else g
+    return grads

@@ -26,9 +26,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
-from . import backend_for
+from . import backend_for, reference_backward
 
 __all__ = ["cross_entropy_ids", "cross_entropy_ids_reference", "cross_entropy_ids_terms"]
 
@@ -96,28 +95,28 @@ def _class_view(values: Tensor, like: Tensor) -> Tensor:
 
 
 class _CrossEntropyIds(torch.autograd.Function):
+    # Outputs: the loss and, marked non-differentiable, e = exp(x - max) and its sum S (what
+    # the analytic backward needs; a forward without ctx can only hand them over as outputs).
+
     @staticmethod
     def forward(
-        ctx: Any,
         x: Tensor,
         index: Tensor,
         class_weight: Tensor | None,
         label_smoothing: float,
         dtype: torch.dtype,
-    ) -> Tensor:
+    ) -> tuple[Tensor, Tensor, Tensor]:
         x_max = x.amax(1, keepdim=True).to(dtype)  # the max is exact in any dtype
         # x - max promotes half/bfloat16 logits to the compute dtype; exp in place
         e = torch.sub(x, x_max).exp_()
         total = e.sum(1, keepdim=True)  # >= 1: its log is accurate
         log_total = total.log()
-        ctx.save_for_backward(e, total, index, class_weight)
-        ctx.label_smoothing, ctx.input_dtype = label_smoothing, x.dtype
         idx = index.unsqueeze(1)
         # -log p_y = (max - x_y) + log S
         nll = ((x_max - x.gather(1, idx).to(dtype)) + log_total).squeeze(1)
         s = label_smoothing
         if s == 0:
-            return nll
+            return nll, e, total
         num_classes = x.shape[1]
         # sum_c w_c (-log p_c) = (max + log S) sum_c w_c - sum_c w_c x_c, without the
         # (N, C, *) log-probabilities
@@ -127,19 +126,43 @@ class _CrossEntropyIds(torch.autograd.Function):
         else:
             weighted = torch.einsum("nc...,c->n...", x.to(dtype), class_weight)
             smooth = (lse * class_weight.sum() - weighted) / _unit_weight(class_weight, index)
-        return (1 - s) * nll + (s / num_classes) * smooth
+        return (1 - s) * nll + (s / num_classes) * smooth, e, total
 
     @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        e, total, index, class_weight = ctx.saved_tensors
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
+        x, index, class_weight, label_smoothing, dtype = inputs
+        _, e, total = output
+        ctx.mark_non_differentiable(e, total)
+        ctx.set_materialize_grads(False)
+        # x itself only for a differentiated backward (create_graph=True), which recomputes
+        # the reference from it; it is the caller's tensor, no copy
+        ctx.save_for_backward(x, e, total, index, class_weight)
+        ctx.label_smoothing, ctx.dtype = label_smoothing, dtype
+
+    @staticmethod
+    def backward(
+        ctx: Any, grad: Tensor | None, *_: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
+        x, e, total, index, class_weight = ctx.saved_tensors
+        if grad is None or not ctx.needs_input_grad[0]:
+            return None, None, None, None, None
         s, num_classes = ctx.label_smoothing, e.shape[1]
+        if torch.is_grad_enabled():
+            # the backward is being differentiated (create_graph=True): the reference's
+            # gradient as a graph, so that second derivatives are exact
+            def reference(x: Tensor) -> Tensor:
+                return cross_entropy_ids_reference(
+                    x, index, class_weight=class_weight, label_smoothing=s, dtype=ctx.dtype
+                )
+
+            (grad_x,) = reference_backward(reference, (x,), (True,), grad)
+            return grad_x, None, None, None, None
         g = grad.unsqueeze(1)
         idx = index.unsqueeze(1)
         if s == 0:
             # g (p - onehot), p = e / S
             out = torch.mul(e, g / total).scatter_add_(1, idx, -g)
-            return out.to(ctx.input_dtype), None, None, None, None
+            return out.to(x.dtype), None, None, None, None
         if class_weight is None:
             # Q = 1; q = (1 - s) onehot + s / C
             out = torch.mul(e, g / total).sub_(g * (s / num_classes))
@@ -149,7 +172,7 @@ class _CrossEntropyIds(torch.autograd.Function):
             out = torch.mul(e, g * q_total / total)
             out.sub_((g * per_unit) * _class_view(class_weight, e))
         out.scatter_add_(1, idx, -(1 - s) * g)
-        return out.to(ctx.input_dtype), None, None, None, None
+        return out.to(x.dtype), None, None, None, None
 
 
 def cross_entropy_ids(
@@ -165,11 +188,16 @@ def cross_entropy_ids(
     (default: the logits' dtype): the op's one dispatch point.
 
     The fused path keeps ``exp(x - max)`` (the logits' size, in ``dtype``), one sum per position
-    and the ids for backward; ``class_weight`` is not differentiated there. The reference
-    (``VISIONLOSS_KERNELS=reference``) is :func:`cross_entropy_ids_reference`. There is no Triton
-    kernel for it yet.
+    and the ids for backward; its second derivative is the reference's
+    (:func:`~visionloss.kernels.reference_backward`). The reference
+    (``VISIONLOSS_KERNELS=reference``) is :func:`cross_entropy_ids_reference`; it also runs under
+    ``torch.func`` transforms and when ``class_weight`` requires grad (the fused path does not
+    differentiate it). There is no Triton kernel for it yet.
     """
-    if backend_for("cross_entropy", x, has_triton=False) == "reference":
+    if (
+        backend_for("cross_entropy", x, has_triton=False, constants=(class_weight,))
+        == "reference"
+    ):
         return cross_entropy_ids_reference(
             x, index, class_weight=class_weight, label_smoothing=label_smoothing, dtype=dtype
         )
@@ -178,5 +206,5 @@ def cross_entropy_ids(
         class_weight = class_weight.detach().to(dtype)
     result: Tensor = _CrossEntropyIds.apply(
         x, index, class_weight, float(label_smoothing), dtype
-    )
+    )[0]
     return result

@@ -32,10 +32,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from .._core import compute_dtype
-from . import backend_for
+from . import backend_for, reference_backward
 
 __all__ = [
     "binary_target",
@@ -263,11 +262,9 @@ class _SigmoidFocal(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, x: Tensor, target: Tensor, alpha: Alpha, gamma: float, ignore_index: int | None
+        x: Tensor, target: Tensor, alpha: Alpha, gamma: float, ignore_index: int | None
     ) -> Tensor:
         dtype = _compute(x)
-        ctx.save_for_backward(x, target, alpha if isinstance(alpha, Tensor) else None)
-        ctx.alpha, ctx.gamma, ctx.ignore_index = alpha, gamma, ignore_index
         blocks = _blocks(x, alpha)
         if len(blocks) == 1:
             y = binary_target(target, ignore_index, dtype)
@@ -280,12 +277,27 @@ class _SigmoidFocal(torch.autograd.Function):
         return loss
 
     @staticmethod
-    @once_differentiable
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        x, target, alpha, gamma, ignore_index = inputs
+        ctx.save_for_backward(x, target, alpha if isinstance(alpha, Tensor) else None)
+        ctx.alpha, ctx.gamma, ctx.ignore_index = alpha, gamma, ignore_index
+
+    @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         x, target, alpha_tensor = ctx.saved_tensors
         alpha = alpha_tensor if alpha_tensor is not None else ctx.alpha
         gamma, ignore_index = ctx.gamma, ctx.ignore_index
         dtype = _compute(x)
+        if torch.is_grad_enabled() and any(ctx.needs_input_grad[:2]):
+            # the backward is being differentiated (create_graph=True): the reference's
+            # gradient as a graph, so that second derivatives are exact
+            def reference(x: Tensor, target: Tensor) -> Tensor:
+                return sigmoid_focal_reference(
+                    x, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index
+                )
+
+            grads = reference_backward(reference, (x, target), ctx.needs_input_grad, grad)
+            return grads[0], grads[1], None, None, None
         if ctx.needs_input_grad[1]:
             xf, y = x.to(dtype), binary_target(target, ignore_index, dtype)
             grad_x, grad_y = _sigmoid_focal_grads_precise(
@@ -401,10 +413,13 @@ def sigmoid_focal(
     ``x`` in any floating dtype (half and bfloat16 are computed in float32, the result is float32);
     ``target`` float probabilities, bool, or 0/1 integers where ``ignore_index`` entries count as 0
     (mask them out of the reduction). ``alpha``: ``None``, a number or a tensor broadcastable to
-    ``x`` (not differentiated on the fused path). The fused path keeps only ``x`` and ``target``
-    for backward; the reference is :func:`sigmoid_focal_reference`. No Triton kernel yet.
+    ``x``. The fused path keeps only ``x`` and ``target`` for backward; its second derivative is
+    the reference's (:func:`~visionloss.kernels.reference_backward`). The reference is
+    :func:`sigmoid_focal_reference`; it also runs under ``torch.func`` transforms and when a
+    tensor ``alpha`` requires grad (the fused path does not differentiate it). No Triton kernel
+    yet.
     """
-    if backend_for("sigmoid_focal", x, has_triton=False) == "reference":
+    if backend_for("sigmoid_focal", x, has_triton=False, constants=(alpha,)) == "reference":
         return sigmoid_focal_reference(
             x, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index
         )
@@ -439,40 +454,66 @@ class _SoftmaxFocal(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, x: Tensor, target: Tensor, alpha: Alpha, gamma: float, ignore_index: int | None
-    ) -> Tensor:
+        x: Tensor,
+        target: Tensor,
+        alpha: Alpha,
+        gamma: float,
+        ignore_index: int | None,
+        need_grad: bool,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        # returns the loss and the two statistics (marked non-differentiable; empty when no
+        # gradient will be asked for)
         dtype = _compute(x)
         log_probs = F.log_softmax(x, dim=1, dtype=dtype)
-        ctx.alpha, ctx.gamma, ctx.ignore_index = alpha, gamma, ignore_index
-        alpha_tensor = alpha if isinstance(alpha, Tensor) else None
         if target.is_floating_point():
             x_max = x.amax(1, keepdim=True).to(dtype)
             log_sum = -log_probs.amax(1, keepdim=True)  # log p at the largest logit is -log-sum
-            ctx.save_for_backward(x, target, x_max, log_sum, alpha_tensor)
-            return _focal_value_sum(log_probs, target.to(dtype), alpha, gamma)
+            return _focal_value_sum(log_probs, target.to(dtype), alpha, gamma), x_max, log_sum
         index = _class_index(target, ignore_index)
         idx = index.unsqueeze(1)
         log_pt = log_probs.gather(1, idx)  # (N, 1, *)
         del log_probs
         alpha_t = _class_alpha(alpha, idx)  # (N, 1, *) or a number
-        if not ctx.needs_input_grad[0]:
-            ctx.save_for_backward(x, target, None, None, alpha_tensor)
+        if not need_grad:
+            nothing = x.new_empty((0,), dtype=dtype)
+            x_max, slope = nothing, nothing
             loss = _focal_value(log_pt, gamma)
         else:
             loss, slope = _softmax_focal_grad_factor(log_pt, torch.exp(log_pt), gamma)
             if alpha is not None:
                 slope = slope * alpha_t
-            ctx.save_for_backward(x, target, x.amax(1, keepdim=True).to(dtype), slope, alpha_tensor)
+            x_max = x.amax(1, keepdim=True).to(dtype)
         loss = loss.squeeze(1)
-        if alpha is None:
-            return loss
-        return loss.mul_(alpha_t.squeeze(1) if isinstance(alpha_t, Tensor) else alpha_t)
+        if alpha is not None:
+            loss = loss.mul_(alpha_t.squeeze(1) if isinstance(alpha_t, Tensor) else alpha_t)
+        return loss, x_max, slope
 
     @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
+        x, target, alpha, gamma, ignore_index, _ = inputs
+        _, stat_a, stat_b = output
+        ctx.mark_non_differentiable(stat_a, stat_b)
+        ctx.set_materialize_grads(False)
+        alpha_tensor = alpha if isinstance(alpha, Tensor) else None
+        ctx.save_for_backward(x, target, stat_a, stat_b, alpha_tensor)
+        ctx.alpha, ctx.gamma, ctx.ignore_index = alpha, gamma, ignore_index
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor | None, *_: Tensor | None) -> tuple[Tensor | None, ...]:
         x, target, stat_a, stat_b, alpha_tensor = ctx.saved_tensors
         alpha = alpha_tensor if alpha_tensor is not None else ctx.alpha
+        if grad is None or not any(ctx.needs_input_grad[:2]):
+            return None, None, None, None, None, None
+        if torch.is_grad_enabled():
+            # the backward is being differentiated (create_graph=True): the reference's
+            # gradient as a graph, so that second derivatives are exact
+            def reference(x: Tensor, target: Tensor) -> Tensor:
+                return softmax_focal_reference(
+                    x, target, alpha=alpha, gamma=ctx.gamma, ignore_index=ctx.ignore_index
+                )
+
+            grads = reference_backward(reference, (x, target), ctx.needs_input_grad, grad)
+            return grads[0], grads[1], None, None, None, None
         dtype = _compute(x)
         grad_x = grad_y = None
         if not target.is_floating_point():
@@ -483,7 +524,7 @@ class _SoftmaxFocal(torch.autograd.Function):
             # (the subtraction promotes half/bfloat16), in place on e
             e = torch.sub(x, x_max).exp_()
             grad_x = e.mul_(coef.div(e.sum(1, keepdim=True)).neg_()).scatter_add_(1, idx, coef)
-            return grad_x.to(x.dtype), None, None, None, None
+            return grad_x.to(x.dtype), None, None, None, None, None
         x_max, log_sum = stat_a, stat_b
         log_probs = torch.sub(x, x_max).sub_(log_sum)  # promotes half/bfloat16 to dtype
         y = target.to(dtype)
@@ -501,7 +542,7 @@ class _SoftmaxFocal(torch.autograd.Function):
             grad_x = (w - softmax * w.sum(1, keepdim=True)).to(x.dtype)
         if ctx.needs_input_grad[1]:
             grad_y = (g * value).to(target.dtype)
-        return grad_x, grad_y, None, None, None
+        return grad_x, grad_y, None, None, None, None
 
 
 def _focal_value(log_p: Tensor, gamma: float) -> Tensor:
@@ -540,15 +581,19 @@ def softmax_focal(
 
     ``target``: ``(N, *)`` integer class ids (``ignore_index`` entries are computed as class 0: mask
     them out of the reduction) or ``(N, C, *)`` probabilities. ``alpha``: ``None``, a number or a
-    ``(C,)`` tensor (not differentiated on the fused path). The fused path keeps only the inputs
-    and two ``(N, *)`` statistics (maximum logit, log-sum) for backward; the reference is
-    :func:`softmax_focal_reference`. No Triton kernel yet.
+    ``(C,)`` tensor. The fused path keeps only the inputs and two ``(N, *)`` statistics (maximum
+    logit, log-sum) for backward; its second derivative is the reference's
+    (:func:`~visionloss.kernels.reference_backward`). The reference is
+    :func:`softmax_focal_reference`; it also runs under ``torch.func`` transforms and when a
+    tensor ``alpha`` requires grad (the fused path does not differentiate it). No Triton kernel
+    yet.
     """
-    if backend_for("softmax_focal", x, has_triton=False) == "reference":
+    if backend_for("softmax_focal", x, has_triton=False, constants=(alpha,)) == "reference":
         return softmax_focal_reference(
             x, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index
         )
     if isinstance(alpha, Tensor):
         alpha = alpha.detach()
-    result: Tensor = _SoftmaxFocal.apply(x, target, alpha, gamma, ignore_index)
+    need_grad = x.requires_grad and torch.is_grad_enabled()
+    result: Tensor = _SoftmaxFocal.apply(x, target, alpha, gamma, ignore_index, need_grad)[0]
     return result

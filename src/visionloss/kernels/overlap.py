@@ -31,6 +31,10 @@ dispatch point (:func:`visionloss.kernels.backend_for`, ``VISIONLOSS_KERNELS``):
   backward rebuilds the softmax with one subtraction and one exp instead of a full softmax.
   The other cases recompute the activation and the target decoding from the inputs.
 
+Second derivatives: when the backward is itself differentiated (``create_graph=True``), the
+fused and Triton backwards return the reference's gradient as a graph, recomputed from the
+saved inputs (:func:`visionloss.kernels.reference_backward`), so they are exact.
+
 Integer class targets are never expanded to a one-hot: the intersection gathers the
 probability of the target class and adds it into ``(N, C)`` bins with ``scatter_add``.
 
@@ -52,7 +56,7 @@ import torch
 from torch import Tensor
 
 from .._core import compute_dtype, gather_classes, sum_by_class
-from . import backend_for, triton_available
+from . import backend_for, reference_backward, triton_available
 
 __all__ = [
     "ACTIVATIONS",
@@ -296,6 +300,22 @@ def _fused_softmax_index_backward(
     return grad_input
 
 
+def _reference_grad(ctx: Any, input: Tensor, target: Tensor, activation: str, grad: Tensor) -> Tensor:
+    """The input's gradient of :func:`overlap_statistics_reference` as a differentiable graph:
+    the backward of the fused and Triton Functions when it is itself differentiated
+    (``create_graph=True``), so that second derivatives are exact."""
+
+    def reference(input: Tensor) -> Tensor:
+        return overlap_statistics_reference(
+            input, target, activation=activation, ignore_index=ctx.ignore_index,
+            squared=ctx.squared,
+        )
+
+    (grad_input,) = reference_backward(reference, (input,), (True,), grad)
+    assert grad_input is not None
+    return grad_input
+
+
 class _SoftmaxIndexStatistics(torch.autograd.Function):
     """Softmax over class logits with integer class ids. Saves the caller's ``input`` and
     ``target`` and the ``(N, S)`` log-sum-exp (``1/C`` of the logits' size, in the compute
@@ -328,6 +348,9 @@ class _SoftmaxIndexStatistics(torch.autograd.Function):
         input, target, lse = ctx.saved_tensors
         if grad is None or not ctx.needs_input_grad[0]:
             return (None,) * 6
+        if torch.is_grad_enabled():
+            # differentiated backward (create_graph=True): the reference's gradient as a graph
+            return (_reference_grad(ctx, input, target, "softmax", grad),) + (None,) * 5
         grad = grad.to(lse.dtype)
         num_classes = input.shape[1]
         # any in-range class id will do at an ignored position: p is 0 there, so is its term
@@ -366,6 +389,9 @@ class _OverlapStatistics(torch.autograd.Function):
         input, target = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return (None,) * 7
+        if torch.is_grad_enabled():
+            # differentiated backward (create_graph=True): the reference's gradient as a graph
+            return (_reference_grad(ctx, input, target, ctx.activation, grad),) + (None,) * 6
         dtype = _stats_dtype(input, target)
         grad = grad.to(dtype)
         # dL/dI and dL/dP; G and V do not depend on the input

@@ -358,7 +358,9 @@ def gradient_penalty(
     are detached, so it trains the critic only. Each sample's gradient is read from the gradient
     of ``critic(x_hat).sum()``, which is right when the critic treats samples independently (no
     batch normalisation in the critic, as the paper advises). Computed in float32 for half inputs.
-    Not meant for ``torch.compile`` (the critic itself can be compiled).
+    Not meant for ``torch.compile`` (the critic itself can be compiled); raises ``RuntimeError``
+    under ``torch.inference_mode()``, ``torch.func`` transforms and ``torch.export``, where
+    autograd cannot run.
 
     Args:
         critic: the critic :math:`D`, a callable (an ``nn.Module``) mapping ``(N, *)`` inputs to
@@ -389,6 +391,24 @@ def gradient_penalty(
     return _gradient_penalty(critic, real, fake, opts, interpolation, generator)
 
 
+def _check_autograd_available(name: str) -> None:
+    """The penalties differentiate the critic with ``torch.autograd.grad(create_graph=True)``:
+    a clear error where autograd cannot run, instead of one from deep inside it."""
+    if torch.is_inference_mode_enabled():
+        situation = "torch.inference_mode()"
+    elif torch._C._are_functorch_transforms_active():
+        situation = "a torch.func transform (grad, vmap, jvp, ...)"
+    elif torch.compiler.is_exporting():
+        situation = "torch.export"
+    else:
+        return
+    raise RuntimeError(
+        f"{name} needs autograd (it calls torch.autograd.grad with create_graph=True on the "
+        f"critic): it cannot run under {situation}; compute the penalty outside it, in eager "
+        "mode"
+    )
+
+
 def _gradient_penalty(
     critic: Callable[[Tensor], Tensor],
     real: Tensor,
@@ -397,6 +417,7 @@ def _gradient_penalty(
     interpolation: Tensor | None,
     generator: torch.Generator | None,
 ) -> Tensor:
+    _check_autograd_available("gradient_penalty")
     if not callable(critic):
         raise TypeError(f"critic: expected a callable (the critic network), got {describe(critic)}")
     check_floating(real, "real")
@@ -448,7 +469,9 @@ def r1_penalty(
     ``torch.autograd.grad(real_logits.sum(), real_inputs, create_graph=True)``, so the penalty
     backpropagates into the discriminator's parameters; per-sample norms are right when the
     discriminator treats samples independently. StyleGAN applies it every 16 steps ("lazy
-    regularisation") with ``gamma`` scaled by 16. Computed in float32 for half inputs.
+    regularisation") with ``gamma`` scaled by 16. Computed in float32 for half inputs. Raises
+    ``RuntimeError`` under ``torch.inference_mode()``, ``torch.func`` transforms and
+    ``torch.export``, where autograd cannot run.
 
     Args:
         real_logits: :math:`D(x)`, the discriminator's outputs on ``real_inputs``, any shape
@@ -474,6 +497,7 @@ def r1_penalty(
 
 
 def _r1_penalty(real_logits: Tensor, real_inputs: Tensor, opts: R1PenaltyOptions) -> Tensor:
+    _check_autograd_available("r1_penalty")
     check_floating(real_logits, "real_logits")
     check_floating(real_inputs, "real_inputs")
     if real_inputs.dim() < 1:

@@ -34,8 +34,9 @@ float16/bfloat16/float32/float64; ids targets of any integer (or bool) dtype, de
 real dtype; softmax with at most :data:`MAX_SOFTMAX_CLASSES` classes (the elementwise activations
 have no class limit); at most 65535 samples. Class ids outside ``[0, C)`` (other than
 ``ignore_index``) count in ``P`` and ``V`` but in no class's ``I`` or ``G`` (the reference's
-gather would fail on them; the data checks upstream reject them). The backward is
-once-differentiable (a second derivative raises).
+gather would fail on them; the data checks upstream reject them). A differentiated backward
+(``create_graph=True``) returns the reference's gradient as a graph (recomputed from the saved
+inputs), so second derivatives are exact, as on the fused path.
 
 Typing note: ``@triton.jit`` is untyped (triton ships no type information, and annotations on
 kernel parameters change triton's specialisation), so each kernel carries
@@ -52,10 +53,9 @@ import torch
 import triton
 import triton.language as tl
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from ..._core import compute_dtype
-from ..overlap import ACTIVATIONS
+from ..overlap import ACTIVATIONS, _reference_grad
 
 __all__ = ["MAX_SOFTMAX_CLASSES", "covers", "overlap_statistics_triton"]
 
@@ -487,11 +487,14 @@ class _TritonOverlapStatistics(torch.autograd.Function):
         ctx.activation, ctx.ignore_index, ctx.squared = activation, ignore_index, squared
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         if not ctx.needs_input_grad[0]:
             return (None,) * 5
         input, target = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            # differentiated backward (create_graph=True): the reference's gradient as a graph,
+            # so that second derivatives are exact
+            return (_reference_grad(ctx, input, target, ctx.activation, grad),) + (None,) * 4
         grad_input = _backward(input, target, grad, ctx.activation, ctx.ignore_index, ctx.squared)
         return (grad_input, None, None, None, None)
 
