@@ -36,11 +36,12 @@ Users never need to import from here.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.autograd.forward_ad as _forward_ad
@@ -51,17 +52,29 @@ __all__ = [
     "Backend",
     "backend_for",
     "get_kernels",
+    "has_triton",
     "kernels_enabled",
     "reference_backward",
     "set_kernels",
     "transforms_active",
     "triton_available",
+    "triton_covers",
+    "triton_module_found",
 ]
 
 Backend = Literal["auto", "triton", "fused", "reference"]
 BACKENDS: tuple[str, ...] = ("auto", "triton", "fused", "reference")
-_ALIASES = {"0": "reference", "false": "reference", "off": "reference", "no": "reference",
-            "1": "auto", "true": "auto", "on": "auto", "yes": "auto", "": "auto"}
+_ALIASES = {
+    "0": "reference",
+    "false": "reference",
+    "off": "reference",
+    "no": "reference",
+    "1": "auto",
+    "true": "auto",
+    "on": "auto",
+    "yes": "auto",
+    "": "auto",
+}
 
 
 def _parse(value: str | bool, name: str) -> str:
@@ -112,6 +125,35 @@ def transforms_active() -> bool:
     return bool(torch._C._are_functorch_transforms_active()) or _forward_ad._current_level >= 0
 
 
+@cache
+def triton_module_found(module: str) -> bool:
+    """Whether an op's Triton module exists in this install (looked up once)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is absent too
+        return False
+
+
+def triton_covers(module: str, x: Tensor, *args: Any, **kwargs: Any) -> bool:
+    """Whether an op's Triton kernel takes this call: not while ``torch.compile`` traces (the
+    kernels are eager autograd Functions; the fused paths compile), not for a CPU tensor outside
+    the interpreter, not without triton; otherwise the module's own ``covers(*args, **kwargs)``
+    (dtypes, shapes, options)."""
+    if torch.compiler.is_compiling() or not triton_module_found(module):
+        return False
+    if x.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        return False
+    if not triton_available():
+        return False
+    return bool(importlib.import_module(module).covers(*args, **kwargs))
+
+
+def has_triton(module: str) -> bool:
+    """``has_triton`` of :func:`backend_for` for an op whose kernel lives in ``module`` (a
+    constant ``False`` while compiling, so that the look-up is not traced)."""
+    return not torch.compiler.is_compiling() and triton_module_found(module)
+
+
 def backend_for(
     op: str,
     x: Tensor,
@@ -150,8 +192,10 @@ def backend_for(
     if _backend == "triton":
         if not (has_triton and covered and triton_available()):
             why = (
-                "triton is not installed" if not triton_available()
-                else f"{op} has no Triton kernel" if not has_triton
+                "triton is not installed"
+                if not triton_available()
+                else f"{op} has no Triton kernel"
+                if not has_triton
                 else f"{op}'s Triton kernel does not cover this call"
             )
             raise NotImplementedError(f"VISIONLOSS_KERNELS=triton: {why}")

@@ -21,13 +21,16 @@ autograd): :math:`-\\log p_y = (\\max_c x_c - x_y) + \\log S`, torch's own order
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import backend_for, reference_backward
+from . import backend_for, has_triton, reference_backward, triton_covers
+
+TRITON_MODULE = "visionloss.kernels.triton.cross_entropy"
 
 __all__ = ["cross_entropy_ids", "cross_entropy_ids_reference", "cross_entropy_ids_terms"]
 
@@ -140,9 +143,7 @@ class _CrossEntropyIds(torch.autograd.Function):
         ctx.label_smoothing, ctx.dtype = label_smoothing, dtype
 
     @staticmethod
-    def backward(
-        ctx: Any, grad: Tensor | None, *_: Tensor | None
-    ) -> tuple[Tensor | None, ...]:
+    def backward(ctx: Any, grad: Tensor | None, *_: Tensor | None) -> tuple[Tensor | None, ...]:
         x, e, total, index, class_weight = ctx.saved_tensors
         if grad is None or not ctx.needs_input_grad[0]:
             return None, None, None, None, None
@@ -192,19 +193,29 @@ def cross_entropy_ids(
     (:func:`~visionloss.kernels.reference_backward`). The reference
     (``VISIONLOSS_KERNELS=reference``) is :func:`cross_entropy_ids_reference`; it also runs under
     ``torch.func`` transforms and when ``class_weight`` requires grad (the fused path does not
-    differentiate it). There is no Triton kernel for it yet.
+    differentiate it). The Triton kernel (:mod:`visionloss.kernels.triton.cross_entropy`)
+    takes CUDA calls it covers under ``auto``.
     """
-    if (
-        backend_for("cross_entropy", x, has_triton=False, constants=(class_weight,))
-        == "reference"
-    ):
+    backend = backend_for(
+        "cross_entropy",
+        x,
+        has_triton=has_triton(TRITON_MODULE),
+        covered=triton_covers(TRITON_MODULE, x, x, index, class_weight, dtype),
+        constants=(class_weight,),
+    )
+    if backend == "reference":
         return cross_entropy_ids_reference(
             x, index, class_weight=class_weight, label_smoothing=label_smoothing, dtype=dtype
         )
+    if backend == "triton":
+        triton_result: Tensor = importlib.import_module(TRITON_MODULE).cross_entropy_ids_triton(
+            x, index, class_weight=class_weight, label_smoothing=label_smoothing, dtype=dtype
+        )
+        return triton_result
     dtype = dtype or x.dtype
     if class_weight is not None:
         class_weight = class_weight.detach().to(dtype)
-    result: Tensor = _CrossEntropyIds.apply(
-        x, index, class_weight, float(label_smoothing), dtype
-    )[0]
+    result: Tensor = _CrossEntropyIds.apply(x, index, class_weight, float(label_smoothing), dtype)[
+        0
+    ]
     return result

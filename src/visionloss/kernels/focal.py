@@ -27,6 +27,7 @@ gradient at :math:`m = 0` for the same reason.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import torch
@@ -34,7 +35,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._core import compute_dtype
-from . import backend_for, reference_backward
+from . import backend_for, has_triton, reference_backward, triton_covers
+
+TRITON_MODULE = "visionloss.kernels.triton.focal"
 
 __all__ = [
     "binary_target",
@@ -416,13 +419,25 @@ def sigmoid_focal(
     ``x``. The fused path keeps only ``x`` and ``target`` for backward; its second derivative is
     the reference's (:func:`~visionloss.kernels.reference_backward`). The reference is
     :func:`sigmoid_focal_reference`; it also runs under ``torch.func`` transforms and when a
-    tensor ``alpha`` requires grad (the fused path does not differentiate it). No Triton kernel
-    yet.
+    tensor ``alpha`` requires grad (the fused path does not differentiate it). The Triton kernel
+    (:mod:`visionloss.kernels.triton.focal`) takes CUDA calls it covers under ``auto``.
     """
-    if backend_for("sigmoid_focal", x, has_triton=False, constants=(alpha,)) == "reference":
+    backend = backend_for(
+        "sigmoid_focal",
+        x,
+        has_triton=has_triton(TRITON_MODULE),
+        covered=triton_covers(TRITON_MODULE, x, x, target, alpha=alpha, gamma=gamma, softmax=False),
+        constants=(alpha,),
+    )
+    if backend == "reference":
         return sigmoid_focal_reference(
             x, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index
         )
+    if backend == "triton":
+        triton_result: Tensor = importlib.import_module(TRITON_MODULE).sigmoid_focal(
+            x, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index
+        )
+        return triton_result
     if isinstance(alpha, Tensor):
         alpha = alpha.detach()
     result: Tensor = _SigmoidFocal.apply(x, target, alpha, gamma, ignore_index)
@@ -585,13 +600,26 @@ def softmax_focal(
     logit, log-sum) for backward; its second derivative is the reference's
     (:func:`~visionloss.kernels.reference_backward`). The reference is
     :func:`softmax_focal_reference`; it also runs under ``torch.func`` transforms and when a
-    tensor ``alpha`` requires grad (the fused path does not differentiate it). No Triton kernel
-    yet.
+    tensor ``alpha`` requires grad (the fused path does not differentiate it). The Triton kernel
+    (:mod:`visionloss.kernels.triton.focal`) takes CUDA calls with class ids it covers under
+    ``auto``.
     """
-    if backend_for("softmax_focal", x, has_triton=False, constants=(alpha,)) == "reference":
+    backend = backend_for(
+        "softmax_focal",
+        x,
+        has_triton=has_triton(TRITON_MODULE),
+        covered=triton_covers(TRITON_MODULE, x, x, target, alpha=alpha, gamma=gamma, softmax=True),
+        constants=(alpha,),
+    )
+    if backend == "reference":
         return softmax_focal_reference(
             x, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index
         )
+    if backend == "triton":
+        triton_result: Tensor = importlib.import_module(TRITON_MODULE).softmax_focal(
+            x, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index
+        )
+        return triton_result
     if isinstance(alpha, Tensor):
         alpha = alpha.detach()
     need_grad = x.requires_grad and torch.is_grad_enabled()

@@ -47,16 +47,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
-from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from .._core import compute_dtype, gather_classes, sum_by_class
-from . import backend_for, reference_backward, triton_available
+from . import backend_for, has_triton, reference_backward, triton_covers
 
 __all__ = [
     "ACTIVATIONS",
@@ -486,36 +483,6 @@ def overlap_statistics_fused(
     return stats
 
 
-@cache
-def _triton_kernel_found() -> bool:
-    try:
-        return importlib.util.find_spec(TRITON_MODULE) is not None
-    except ModuleNotFoundError:  # its parent package is absent too
-        return False
-
-
-def _has_triton_kernel() -> bool:
-    """Whether the Triton implementation exists (looked up once)."""
-    return _triton_kernel_found()
-
-
-# under torch.compile the look-up runs once, at trace time, and its answer is a constant
-has_triton_kernel: Callable[[], bool] = torch.compiler.assume_constant_result(_has_triton_kernel)
-
-
-def _triton_covers(input: Tensor, target: Tensor, activation: str) -> bool:
-    """Whether the Triton kernel takes this call. Not while torch.compile traces (the kernel is
-    an eager autograd.Function; the fused path compiles) and not for a CPU tensor outside the
-    interpreter; otherwise the kernel module's own :func:`covers` (dtype, class count)."""
-    if torch.compiler.is_compiling() or not has_triton_kernel():
-        return False
-    if input.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-        return False
-    if not triton_available():
-        return False
-    return bool(importlib.import_module(TRITON_MODULE).covers(input, target, activation))
-
-
 def overlap_statistics(
     input: Tensor,
     target: Tensor,
@@ -539,8 +506,8 @@ def overlap_statistics(
     backend = backend_for(
         "overlap",
         input,
-        has_triton=has_triton_kernel(),
-        covered=_triton_covers(input, target, activation),
+        has_triton=has_triton(TRITON_MODULE),
+        covered=triton_covers(TRITON_MODULE, input, input, target, activation),
         # measured on an H200 (docs/BENCHMARKS.md): the fused eager path is slower than the
         # plain composition on CUDA, so a call the kernel does not cover takes the reference
         fused_on_cuda=False,

@@ -7,6 +7,7 @@ inputs and recompute the derivative in one pass.
 
 from __future__ import annotations
 
+import importlib
 import math
 from typing import Any
 
@@ -14,7 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import backend_for
+from . import backend_for, has_triton, triton_covers
+
+TRITON_MODULE = "visionloss.kernels.triton.pointwise"
 
 __all__ = ["log_cosh", "log_cosh_reference", "log_cosh_stable"]
 
@@ -67,7 +70,16 @@ def log_cosh(input: Tensor, target: Tensor) -> Tensor:
 
     The fused path keeps only the inputs for backward; there is no Triton kernel for it yet.
     """
-    if backend_for("log_cosh", input, has_triton=False) == "reference":
+    backend = backend_for(
+        "log_cosh",
+        input,
+        has_triton=has_triton(TRITON_MODULE),
+        covered=triton_covers(TRITON_MODULE, input, input, target),
+    )
+    if backend == "reference":
         return log_cosh_reference(input, target)
+    if backend == "triton":
+        triton_result: Tensor = importlib.import_module(TRITON_MODULE).log_cosh(input, target)
+        return triton_result
     result: Tensor = _LogCosh.apply(input, target)
     return result

@@ -45,12 +45,14 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 import triton
 import triton.language as tl
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from ..._core import compute_dtype
+from .. import reference_backward
+from ..cross_entropy import cross_entropy_ids_reference
 from ._common import FLOAT_DTYPES, INT_DTYPES, device_reason, split_float, triton_dtype
 
 __all__ = ["covers", "cross_entropy_ids_triton", "cross_entropy_triton"]
@@ -334,6 +336,24 @@ class _Config:
         )
         self.out_dtype = out_dtype
         self.math_dtype = math_dtype
+        self.label_smoothing = s
+        self.ignore_index = ignore_index
+        self.per_unit = per_unit
+
+    def reference(self, x: Tensor, y: Tensor) -> Tensor:
+        """The loss the kernels compute, in plain torch (for differentiated backwards)."""
+        weight = None if self.class_weight is None else self.class_weight.to(self.math_dtype)
+        if self.per_unit:
+            return cross_entropy_ids_reference(
+                x, y, class_weight=weight, label_smoothing=self.label_smoothing,
+                dtype=self.out_dtype,
+            )  # fmt: skip
+        ignore = -100 if self.ignore_index is None else self.ignore_index
+        loss = F.cross_entropy(
+            x.to(self.math_dtype), y.long(), weight=weight, ignore_index=ignore,
+            label_smoothing=self.label_smoothing, reduction="none",
+        )  # fmt: skip
+        return loss.to(self.out_dtype)
 
 
 def _forward(x: Tensor, y: Tensor, cfg: _Config) -> tuple[Tensor, Tensor]:
@@ -384,12 +404,16 @@ class _TritonCrossEntropy(torch.autograd.Function):
         ctx.mark_non_differentiable(output[1])
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, grad: Tensor, grad_lse: Tensor | None) -> tuple[Tensor | None, ...]:
         del grad_lse  # the lse is an internal output, never differentiated
         if not ctx.needs_input_grad[0]:
             return None, None, None
         x, y, lse = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            # differentiated backward (create_graph=True): the reference's gradient as a graph,
+            # so that second derivatives are exact
+            (grad_x,) = reference_backward(lambda v: ctx.cfg.reference(v, y), [x], [True], grad)
+            return grad_x, None, None
         return _backward(x, y, lse, grad, ctx.cfg), None, None
 
 

@@ -35,15 +35,18 @@ is not differentiated (as on the fused path). Once-differentiable.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from ..._core import compute_dtype
+from .. import focal as _focal_reference
+from .. import reference_backward
 from ._common import (
     FLOAT_DTYPES,
     INT_DTYPES,
@@ -327,6 +330,11 @@ class _SigmoidCfg:
             DTYPE=triton_dtype(out_dtype),
         )
         self.out_dtype = out_dtype
+        #: the loss in plain torch, ``(x, target) -> loss``, for differentiated backwards
+        self.reference: Callable[[Tensor, Tensor], Tensor] = functools.partial(
+            _focal_reference.sigmoid_focal_reference,
+            alpha=alpha, gamma=gamma, ignore_index=ignore_index,
+        )  # fmt: skip
 
 
 def _sigmoid_forward(x: Tensor, target: Tensor, cfg: _SigmoidCfg) -> Tensor:
@@ -382,11 +390,16 @@ class _TritonSigmoidFocal(torch.autograd.Function):
         ctx.cfg = cfg
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         if not ctx.needs_input_grad[0]:
             return None, None, None
         x, target = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            # differentiated backward: the reference's gradient as a graph (exact second order)
+            (grad_x,) = reference_backward(
+                lambda v: ctx.cfg.reference(v, target), [x], [True], grad
+            )
+            return grad_x, None, None
         return _sigmoid_backward(x, target, grad, ctx.cfg), None, None
 
 
@@ -407,6 +420,11 @@ class _SoftmaxCfg:
             DTYPE=triton_dtype(out_dtype),
         )
         self.out_dtype = out_dtype
+        #: the loss in plain torch, ``(x, ids) -> loss``, for differentiated backwards
+        self.reference: Callable[[Tensor, Tensor], Tensor] = functools.partial(
+            _focal_reference.softmax_focal_reference,
+            alpha=alpha, gamma=gamma, ignore_index=ignore_index,
+        )  # fmt: skip
         self.math_dtype = torch.float64 if out_dtype == torch.float64 else torch.float32
 
 
@@ -457,12 +475,15 @@ class _TritonSoftmaxFocal(torch.autograd.Function):
         ctx.mark_non_differentiable(output[1])
 
     @staticmethod
-    @once_differentiable
     def backward(ctx: Any, grad: Tensor, grad_lse: Tensor | None) -> tuple[Tensor | None, ...]:
         del grad_lse
         if not ctx.needs_input_grad[0]:
             return None, None, None
         x, y, lse = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            # differentiated backward: the reference's gradient as a graph (exact second order)
+            (grad_x,) = reference_backward(lambda v: ctx.cfg.reference(v, y), [x], [True], grad)
+            return grad_x, None, None
         return _softmax_backward(x, y, lse, grad, ctx.cfg), None, None
 
 
