@@ -318,6 +318,26 @@ def test_one_channel_multiclass_raises(case: LossCase):
         case.function(x, target, **case.options)
 
 
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CASES if _softmax_over_dim1(c) and not _inputs(c)[1].is_floating_point()],
+    ids=lambda c: c.id,
+)
+def test_unknown_class_id_with_checks_off_is_not_read_as_a_class(case: LossCase):
+    """With the data checks off, an id out of [0, C) other than ignore_index raises (as torch's
+    cross-entropy: the gather's bound check) or gives NaN; it is never read as some class."""
+    visionloss.set_checks(False)
+    x, target = _inputs(case)[:2]
+    target = target.clone()
+    target.view(-1)[-1] = -5
+    try:
+        loss = case.function(x, target, **case.options)
+    except (IndexError, RuntimeError) as error:
+        assert "out of" in str(error)  # "index -5 is out of bounds", "out of range"
+    else:
+        assert torch.isnan(loss)
+
+
 # --- the catalogue's declarations: one spec per loss, Module and function from the same source ---
 
 from visionloss.losses import SPECS  # noqa: E402
