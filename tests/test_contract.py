@@ -153,6 +153,197 @@ def test_compile_fullgraph_matches_eager(case: LossCase):
     torch.testing.assert_close(compiled(*inputs), fn(*inputs), rtol=1e-5, atol=1e-6)
 
 
+# --- the production path (issue 14): memory formats, NaN, autocast, dynamic compile, meta, C=1 ---
+
+
+def _layout_cases(predicate) -> dict:
+    cases = [case for case in CASES if predicate(_inputs(case))]
+    return {"argvalues": cases, "ids": [case.id for case in cases]}
+
+
+def _channels_last(t: torch.Tensor) -> torch.Tensor:
+    if t.dim() == 4:
+        return t.contiguous(memory_format=torch.channels_last)
+    if t.dim() == 5:
+        return t.contiguous(memory_format=torch.channels_last_3d)
+    return t
+
+
+def _strided(t: torch.Tensor) -> torch.Tensor:
+    """The same values, every other element of a buffer: a non-contiguous slice."""
+    buffer = t.new_zeros(*t.shape, 2)
+    buffer[..., 0] = t
+    return buffer[..., 0]
+
+
+def _transposed(t: torch.Tensor) -> torch.Tensor:
+    """The same values as a transposed view (non-contiguous, strides reversed in two dims)."""
+    return t.mT.contiguous().mT if t.dim() >= 2 else t
+
+
+def _value_and_grads(case: LossCase, inputs, layout=lambda i, t: t):
+    inputs = [
+        layout(i, t.detach().clone()).requires_grad_(i in case.grad_inputs)
+        if t.is_floating_point()
+        else layout(i, t.clone())
+        for i, t in enumerate(inputs)
+    ]
+    loss = case.function(*inputs, **case.options)
+    differentiable = [inputs[i] for i in case.grad_inputs]
+    grads = torch.autograd.grad(loss, differentiable, allow_unused=True)
+    grads = [torch.zeros_like(t) if g is None else g for t, g in zip(differentiable, grads, strict=True)]
+    return loss, grads
+
+
+def _assert_same_value_and_grads(case: LossCase, layout, *, on=lambda i, t: True):
+    inputs = _inputs(case)
+    expected = _value_and_grads(case, inputs)
+    got = _value_and_grads(case, inputs, lambda i, t: layout(t) if on(i, t) else t)
+    torch.testing.assert_close(got, expected)
+
+
+def _has_dims(*dims: int):
+    return lambda inputs: any(t.dim() in dims for t in inputs)
+
+
+@pytest.mark.parametrize("case", **_layout_cases(_has_dims(4, 5)))
+def test_channels_last_gives_the_same_values_and_grads(case: LossCase):
+    _assert_same_value_and_grads(case, _channels_last)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_strided_and_transposed_views_give_the_same_values_and_grads(case: LossCase):
+    _assert_same_value_and_grads(case, _strided)
+    _assert_same_value_and_grads(case, _transposed)
+
+
+def _expandable(i: int, t: torch.Tensor, case: LossCase) -> bool:
+    return i not in case.grad_inputs and t.dim() >= 1 and t.shape[0] > 1
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CASES if any(_expandable(i, t, c) for i, t in enumerate(_inputs(c)))],
+    ids=lambda c: c.id,
+)
+def test_expanded_targets_give_the_same_values_and_grads(case: LossCase):
+    """A stride-0 target (one sample broadcast over the batch) equals its contiguous copy."""
+    inputs = [
+        t[:1].expand_as(t).contiguous() if _expandable(i, t, case) else t
+        for i, t in enumerate(_inputs(case))
+    ]
+    expected = _value_and_grads(case, inputs)
+    got = _value_and_grads(
+        case,
+        inputs,
+        lambda i, t: t[:1].expand_as(t) if _expandable(i, t, case) else t,
+    )
+    torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_nan_in_the_input_gives_nan(case: LossCase):
+    """NaN is never hidden: one NaN in the differentiated input makes every reduction NaN."""
+    inputs = list(_inputs(case))
+    i = case.grad_inputs[0]
+    inputs[i] = inputs[i].clone()
+    inputs[i].view(-1)[-1] = float("nan")  # the last element: valid (not ignored) in every row
+    for reduction in ("mean", "sum"):
+        assert torch.isnan(case.function(*inputs, **case.options, reduction=reduction)), reduction
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_autocast_keeps_the_loss_in_float32(case: LossCase):
+    """Under CPU bfloat16 autocast the library's own matmuls and convolutions stay float32."""
+    inputs = _inputs(case, dtype=torch.float32)
+    expected = case.function(*inputs, **case.options)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = case.function(*inputs, **case.options)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def _grown_batch(inputs, size: int):
+    """The inputs grown to ``size`` samples (the first repeated): another batch size."""
+    return tuple(torch.cat([t] + [t[:1]] * (size - len(t))) for t in inputs)
+
+
+@pytest.mark.parametrize("case", **_where("compile"))
+def test_compile_dynamic_with_two_batch_sizes_matches_eager(case: LossCase):
+    """One graph for two batch sizes: 11 and 13, above 1 (torch specialises 0 and 1), unlike the
+    other dims of the rows (dims of equal size share one symbol) and at most 15 (a convolution
+    guards on that)."""
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+
+    def fn(*args):
+        return case.function(*args, **case.options)
+
+    compiled = torch.compile(fn, fullgraph=True, dynamic=True, backend="aot_eager")
+    inputs = _inputs(case, dtype=torch.float32)
+    for size in (11, 13):
+        batch = _grown_batch(inputs, size)
+        torch.testing.assert_close(compiled(*batch), fn(*batch), rtol=1e-5, atol=1e-6)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1  # no recompilation
+
+
+def _to_meta(value):
+    if isinstance(value, torch.Tensor):
+        return value.to("meta")
+    if isinstance(value, dict):
+        return {k: _to_meta(v) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_meta_tensors_give_the_shape(case: LossCase):
+    """Shape inference: on the meta device the data checks are skipped and shapes come out."""
+    inputs = [t.to("meta") for t in _inputs(case)]
+    options = _to_meta(case.options)
+    none = case.function(*inputs, **options, reduction="none")
+    assert none.is_meta and tuple(none.shape) == tuple(case.none_shape(inputs))
+    mean = case.function(*inputs, **options)
+    assert mean.is_meta and mean.shape == ()
+
+
+def _softmax_over_dim1(case: LossCase) -> bool:
+    """A loss with a softmax over the classes: declared by the row, or ``mode="multiclass"``."""
+    if case.multiclass:
+        return True
+    mode = inspect.signature(case.function).parameters.get("mode")
+    return mode is not None and case.options.get("mode", mode.default) == "multiclass"
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if _softmax_over_dim1(c)], ids=lambda c: c.id)
+def test_one_channel_multiclass_raises(case: LossCase):
+    """Softmax over one class is constant: a silent 0 unless it raises, pointing to binary."""
+    x, target = _inputs(case)[:2]
+    x = x[:, :1]
+    target = target[:, :1] if target.is_floating_point() else torch.zeros_like(target)
+    with pytest.raises(ValueError, match="mode='binary'"):
+        case.function(x, target, **case.options)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CASES if _softmax_over_dim1(c) and not _inputs(c)[1].is_floating_point()],
+    ids=lambda c: c.id,
+)
+def test_unknown_class_id_with_checks_off_is_not_read_as_a_class(case: LossCase):
+    """With the data checks off, an id out of [0, C) other than ignore_index raises (as torch's
+    cross-entropy: the gather's bound check) or gives NaN; it is never read as some class."""
+    visionloss.set_checks(False)
+    x, target = _inputs(case)[:2]
+    target = target.clone()
+    target.view(-1)[-1] = -5
+    try:
+        loss = case.function(x, target, **case.options)
+    except (IndexError, RuntimeError) as error:
+        assert "out of" in str(error)  # "index -5 is out of bounds", "out of range"
+    else:
+        assert torch.isnan(loss)
+
+
 # --- the catalogue's declarations: one spec per loss, Module and function from the same source ---
 
 from visionloss.losses import SPECS  # noqa: E402

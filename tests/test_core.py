@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import visionloss
+import visionloss.functional as VF
 from visionloss._core import (
     check_number,
     gather_classes,
@@ -127,6 +128,63 @@ class TestChecks:
         x, t = torch.randn(2, 3, 4), torch.randint(0, 3, (2, 4))
         compiled = torch.compile(fn, fullgraph=True, backend="aot_eager")
         torch.testing.assert_close(compiled(x, t), fn(x, t))
+
+    def test_data_checks_are_skipped_on_meta_tensors_and_under_functorch(self):
+        from visionloss._core import checks_enabled
+
+        x, bad = torch.randn(2, 3), torch.tensor([0, 5])
+        assert checks_enabled(x) and not checks_enabled(x.to("meta"))
+        prepare_dense_target(x.to("meta"), bad.to("meta"), "multiclass")  # no values to read
+
+        def under_vmap(row):
+            assert not checks_enabled(row) and not checks_enabled()
+            return row.sum()
+
+        torch.func.vmap(under_vmap)(x)
+        torch.func.grad(under_vmap)(x)
+
+    def test_option_checks_trace_with_dynamic_floats(self):
+        # torch.compile(dynamic=True) makes a float argument a SymFloat: the range check is a
+        # comparison (a guard), never math.isnan (a graph break)
+        def fn(x, delta):
+            return x * check_number(delta, "delta", low=0.0, low_inclusive=False)
+
+        compiled = torch.compile(fn, fullgraph=True, dynamic=True, backend="aot_eager")
+        x = torch.randn(3)
+        for delta in (0.5, 2.0):
+            torch.testing.assert_close(compiled(x, delta), x * delta)
+
+    def test_autocast_off_keeps_matmuls_in_float32(self):
+        from visionloss._core import autocast_off
+
+        x = torch.randn(8, 16)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert (x @ x.T).dtype == torch.bfloat16
+            with autocast_off(x):
+                assert (x @ x.T).dtype == torch.float32
+        with autocast_off(x.to("meta")):  # no autocast for the device: a no-op
+            pass
+
+    @pytest.mark.parametrize("kernels", [True, False])
+    def test_class_weighted_smoothing_is_float32_under_autocast(self, kernels):
+        # the einsum of sum_c w_c log p_c (a bmm inside) is not in the catalogue rows' options
+        from visionloss.kernels import set_kernels
+
+        set_kernels(kernels)
+        gen = torch.Generator().manual_seed(0)
+        x, t = torch.randn(4, 10, 6, 6, generator=gen) * 3, torch.randint(0, 10, (4, 6, 6))
+        options = {"class_weight": torch.rand(10, generator=gen), "label_smoothing": 0.1}
+        for fn in (VF.cross_entropy, VF.poly1_loss):
+            expected = fn(x, t, **options)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                got = fn(x, t, **options)
+            torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+
+    def test_one_channel_multiclass_raises_pointing_to_binary(self):
+        x = torch.randn(2, 1, 4)
+        with pytest.raises(ValueError, match=r"at least 2 classes .* use mode='binary'"):
+            prepare_dense_target(x, torch.zeros(2, 4, dtype=torch.long), "multiclass")
+        prepare_dense_target(x, torch.zeros(2, 1, 4), "binary")  # the one-channel form
 
 
 class TestDenseTargets:

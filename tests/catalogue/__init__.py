@@ -36,6 +36,8 @@ class LossCase:
         compile: whether to run the ``torch.compile(fullgraph=True)`` test (representatives).
         low_precision: whether half/bfloat16 inputs are meaningful.
         tolerance: ``(rtol, atol)`` for the float64 reference.
+        multiclass: whether the loss takes a softmax over dim 1 without a ``mode`` option (losses
+            with ``mode="multiclass"`` are found from it); a one-channel input must then raise.
     """
 
     id: str
@@ -52,6 +54,7 @@ class LossCase:
     compile: bool = False
     low_precision: bool = True
     tolerance: tuple[float, float] = (1e-7, 1e-9)
+    multiclass: bool = False
 
 
 def all_cases() -> list[LossCase]:

@@ -176,6 +176,7 @@ CASES: list[LossCase] = [
         options={"label_smoothing": 0.1},
         compile=True,
         **_ids_common,
+        multiclass=True,
     ),
     LossCase(
         "cross_entropy_probs",
@@ -186,6 +187,7 @@ CASES: list[LossCase] = [
         grad_inputs=(0, 1),
         none_shape=_no_class_dim,
         make_empty=_empty_pair,
+        multiclass=True,
     ),
     LossCase(
         "focal_binary",
@@ -238,6 +240,7 @@ CASES: list[LossCase] = [
         reference=_poly1,
         options={"epsilon": 2.0, "label_smoothing": 0.1},
         **_ids_common,
+        multiclass=True,
     ),
     LossCase(
         "poly1_probs",
@@ -249,5 +252,6 @@ CASES: list[LossCase] = [
         grad_inputs=(0, 1),
         none_shape=_no_class_dim,
         make_empty=_empty_pair,
+        multiclass=True,
     ),
 ]

@@ -379,6 +379,7 @@ CASES: list[LossCase] = [
         make_empty=_empty_multiclass,
         make_extreme=_extreme_multiclass,
         compile=True,
+        multiclass=True,
     ),
     LossCase(
         "lovasz_softmax_per_image_all",
@@ -389,6 +390,7 @@ CASES: list[LossCase] = [
         reference=ref_lovasz_softmax,
         options={"per_image": True, "classes": "all"},
         make_empty=_empty_multiclass,
+        multiclass=True,
     ),
     LossCase(
         "lovasz_hinge",

@@ -20,7 +20,7 @@ from .checks import (
     describe,
     set_checks,
 )
-from .dtypes import LOW_PRECISION, compute_dtype, prepare_pair, to_compute
+from .dtypes import LOW_PRECISION, autocast_off, compute_dtype, prepare_pair, to_compute
 from .module import LossModule
 from .options import LossOptions, tensor_option
 from .reduction import REDUCTIONS, Reduction, check_reduction, check_weight, reduce_loss
@@ -46,6 +46,7 @@ __all__ = [
     "LossModule",
     "Mode",
     "Reduction",
+    "autocast_off",
     "check_broadcastable",
     "check_choice",
     "check_class_ids",

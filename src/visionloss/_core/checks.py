@@ -7,8 +7,10 @@ Two kinds of check live here:
 * data checks (class ids in range, probabilities in ``[0, 1]``, non-negative weights) have to read
   the tensor's values, which synchronises the host with the device. They run by default, are
   switched off globally with :func:`set_checks` or the environment variable
-  ``VISIONLOSS_CHECKS=0``, and are skipped while ``torch.compile`` traces, so that they never break
-  ``fullgraph=True``. Switching them off never changes a result.
+  ``VISIONLOSS_CHECKS=0``, and are skipped where the values cannot be read: while ``torch.compile``
+  traces (so that they never break ``fullgraph=True``), on meta tensors (shape inference) and under
+  functorch transforms (``torch.func.vmap``, ``grad``, ``jvp``). Switching them off never changes
+  a result.
 
 Every message names the argument, what was expected and what was given.
 """
@@ -62,9 +64,21 @@ def set_checks(enabled: bool) -> None:
     _checks_on = enabled
 
 
-def checks_enabled() -> bool:
-    """True when data checks should run now: switched on and not inside a ``torch.compile`` trace."""
-    return _checks_on and not torch.compiler.is_compiling()
+def checks_enabled(*tensors: Tensor | None) -> bool:
+    """True when data checks should run now on ``tensors``.
+
+    That is: switched on, not inside a ``torch.compile`` trace, no functorch transform
+    (``vmap``, ``grad``, ``jvp``) active, and none of ``tensors`` on the meta device (no values to
+    read) or wrapped by a transform.
+    """
+    if not _checks_on or torch.compiler.is_compiling():
+        return False
+    if torch._C._are_functorch_transforms_active():
+        return False
+    return not any(
+        t is not None and (t.is_meta or torch._C._functorch.is_functorch_wrapped_tensor(t))
+        for t in tensors
+    )
 
 
 def describe(value: Any) -> str:
@@ -180,9 +194,11 @@ def check_number(
         kind = "a real number or a floating tensor" if allow_tensor else "a real number"
         raise TypeError(f"{name}: expected {kind}, got {describe(value)}")
     value = float(value)
+    # comparisons only (NaN fails `value == value`): under torch.compile(dynamic=True) a float
+    # option is a SymFloat, on which they become guards, where math.isnan would break the graph
     above = value >= low if low_inclusive else value > low
     below = value <= high if high_inclusive else value < high
-    if not (above and below) or math.isnan(value):
+    if not (above and below and value == value):
         left = "[" if low_inclusive else "("
         right = "]" if high_inclusive else ")"
         raise ValueError(f"{name}: expected a value in {left}{low}, {high}{right}, got {value!r}")
@@ -199,7 +215,7 @@ def check_class_ids(
 
     Elements equal to ``ignore_index`` are allowed. A data check: skipped when checks are off.
     """
-    if not checks_enabled() or target.numel() == 0:
+    if not checks_enabled(target) or target.numel() == 0:
         return
     ids = target if ignore_index is None else torch.where(target == ignore_index, 0, target)
     # one pass and one sync for the common case; the offending values only on failure
@@ -218,7 +234,7 @@ def check_probabilities(value: Tensor, name: str) -> None:
 
     NaN and inf are not reported here: they propagate to the loss (never hidden). A data check.
     """
-    if not checks_enabled() or value.numel() == 0:
+    if not checks_enabled(value) or value.numel() == 0:
         return
     value = value.detach()
     low, high = torch.aminmax(value)  # one pass for the common case
@@ -239,7 +255,7 @@ def check_nonnegative_tensor(value: Tensor, name: str, *, strict: bool = False) 
 
     With ``strict`` zero is refused too (a scale that is divided by).
     """
-    if not checks_enabled() or value.numel() == 0:
+    if not checks_enabled(value) or value.numel() == 0:
         return
     bad = value <= 0 if strict else value < 0
     if bool(bad.any()):

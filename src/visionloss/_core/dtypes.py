@@ -1,13 +1,20 @@
-"""The precision policy: half and bfloat16 inputs are computed in float32; the result is float32."""
+"""The precision policy: half and bfloat16 inputs are computed in float32; the result is float32.
+
+Under autocast the same holds: the library's own matrix products and convolutions (the overlap
+sums, the SSIM filter, the embedding distances) run with autocast switched off
+(:func:`autocast_off`), in the compute dtype, so the result does not depend on autocast.
+"""
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 from torch import Tensor
 
 from .checks import check_floating, check_same_shape, check_tensor
 
-__all__ = ["LOW_PRECISION", "compute_dtype", "prepare_pair", "to_compute"]
+__all__ = ["LOW_PRECISION", "autocast_off", "compute_dtype", "prepare_pair", "to_compute"]
 
 LOW_PRECISION: tuple[torch.dtype, ...] = (torch.float16, torch.bfloat16)
 
@@ -45,3 +52,18 @@ def prepare_pair(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     check_same_shape(input, target)
     dtype = compute_dtype(input, target)
     return input.to(dtype), target.to(dtype)
+
+
+def autocast_off(tensor: Tensor) -> contextlib.AbstractContextManager[object]:
+    """A context in which autocast is off for ``tensor``'s device (a no-op where it is not on).
+
+    Wrap the library's own matmuls and convolutions in it: autocast would run them in bfloat16 or
+    float16 (``bmm``, ``conv2d`` and ``matmul`` are on its lower-precision list), against the
+    precision policy. Their inputs are in the compute dtype already (float32 for half inputs).
+    Operations outside it follow autocast as torch's do; the library's are elementwise or on
+    autocast's float32 list, so the result is float32 either way.
+    """
+    device_type = tensor.device.type
+    if torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()

@@ -87,6 +87,7 @@ def reduce_loss(
     else:
         # mean of an empty tensor is NaN in torch; sum / max(count, 1) is 0 with zero gradients
         return total / max(loss.numel(), 1)
-    # A weighted mean may legitimately have a denominator below 1, so replace only an exact 0.
-    safe_count = torch.where(count > 0, count, torch.ones_like(count))
+    # A weighted mean may legitimately have a denominator below 1, so replace only an exact 0
+    # (`== 0`: a NaN weight is not "empty", it propagates).
+    safe_count = torch.where(count == 0, torch.ones_like(count), count)
     return total / safe_count

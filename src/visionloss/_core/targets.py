@@ -105,6 +105,13 @@ def prepare_dense_target(
             f"input: expected shape (N, C, *) for mode={mode!r}, got {tuple(input.shape)}"
         )
 
+    if mode == "multiclass" and input.shape[1] == 1:
+        # softmax over one class is 1 everywhere: the loss would be a constant with zero gradient
+        raise ValueError(
+            f"input: expected at least 2 classes in dim 1 for mode='multiclass' (a softmax over "
+            f"one class is constant), got shape {tuple(input.shape)}; one-channel logits are "
+            f"binary: use mode='binary' (binary_cross_entropy for cross_entropy)"
+        )
     if mode == "multiclass" and integer:
         num_classes = input.shape[1]
         expected = input.shape[:1] + input.shape[2:]

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._core.dtypes import autocast_off
 from . import backend_for, has_triton, reference_backward, triton_covers
 
 TRITON_MODULE = "visionloss.kernels.triton.cross_entropy"
@@ -65,7 +66,8 @@ def cross_entropy_ids_terms(
     # torch: (1 - s) w_y nll + s / C * sum_c w_c (-log p_c), and the mean divides by sum w_y;
     # returned per unit of w_y
     w_y = cw[index]
-    smooth = -torch.einsum("nc...,c->n...", log_probs, cw)
+    with autocast_off(log_probs):  # autocast would run einsum's bmm in bfloat16
+        smooth = -torch.einsum("nc...,c->n...", log_probs, cw)
     w_safe = torch.where(w_y > 0, w_y, torch.ones_like(w_y))
     return (1 - s) * nll + (s / num_classes) * smooth / w_safe
 
@@ -127,7 +129,8 @@ class _CrossEntropyIds(torch.autograd.Function):
         if class_weight is None:
             smooth = num_classes * lse - x.sum(1, dtype=dtype)
         else:
-            weighted = torch.einsum("nc...,c->n...", x.to(dtype), class_weight)
+            with autocast_off(x):  # autocast would run einsum's bmm in bfloat16
+                weighted = torch.einsum("nc...,c->n...", x.to(dtype), class_weight)
             smooth = (lse * class_weight.sum() - weighted) / _unit_weight(class_weight, index)
         return (1 - s) * nll + (s / num_classes) * smooth, e, total
 

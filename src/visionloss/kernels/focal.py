@@ -154,12 +154,14 @@ def binary_target(target: Tensor, ignore_index: int | None, dtype: torch.dtype) 
 
 
 def _class_index(target: Tensor, ignore_index: int | None) -> Tensor:
-    """Class ids with ``ignore_index`` replaced by the valid id 0 (the loss there is masked)."""
+    """Class ids with ``ignore_index`` replaced by the valid id 0 (the loss there is masked).
+
+    Only ``ignore_index`` is replaced: any other id out of ``[0, C)`` (possible with the data
+    checks off) stays, and the gather raises on it as torch's cross-entropy does, rather than
+    being read as class 0 (a clamp would).
+    """
     if ignore_index is None:
         return target.long()
-    if ignore_index < 0:
-        # ids are >= 0 (checked): one clamp instead of a comparison and a `where`
-        return target.clamp_min(0).long()
     zero = torch.zeros((), dtype=target.dtype, device=target.device)
     return torch.where(target != ignore_index, target, zero).long()
 

@@ -9,7 +9,7 @@ convolutions together. The values agree with pytorch-msssim's ``ssim``/``ms_ssim
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -22,6 +22,7 @@ from .._core import (
     LossOptions,
     LossSpec,
     Reduction,
+    autocast_off,
     check_floating,
     check_nonnegative_tensor,
     check_number,
@@ -118,12 +119,13 @@ def _blur(x: Tensor, window: Tensor) -> Tensor:
     spatial = x.dim() - 2
     conv = F.conv2d if spatial == 2 else F.conv3d
     channels = x.shape[1]
-    for axis in range(spatial):
-        shape = [1] * spatial
-        shape[axis] = window.shape[0]
-        # the same 1-D kernel for every channel: an expanded view, groups=channels
-        kernel = window.reshape(1, 1, *shape).expand(channels, 1, *shape)
-        x = conv(x, kernel, groups=channels)
+    with autocast_off(x):  # the filter in the compute dtype, not autocast's bfloat16
+        for axis in range(spatial):
+            shape = [1] * spatial
+            shape[axis] = window.shape[0]
+            # the same 1-D kernel for every channel: an expanded view, groups=channels
+            kernel = window.reshape(1, 1, *shape).expand(channels, 1, *shape)
+            x = conv(x, kernel, groups=channels)
     return x
 
 
@@ -144,11 +146,14 @@ def _ssim_and_cs(x: Tensor, y: Tensor, window: Tensor, opts: SSIMOptions) -> tup
     return ssim_map.flatten(2).mean(-1), cs_map.flatten(2).mean(-1)
 
 
-def _check_size(input: Tensor, minimum: int, requirement: str) -> None:
+def _check_size(input: Tensor, minimum: int, requirement: Callable[[], str]) -> None:
+    # the message is built only on failure: under torch.compile(dynamic=True) the window size is
+    # a SymInt, which an f-string cannot format while tracing
     spatial = tuple(input.shape[2:])
     if min(spatial) < minimum:
         raise ValueError(
-            f"input: expected spatial sizes of at least {requirement}, got spatial shape {spatial}"
+            f"input: expected spatial sizes of at least {requirement()}, "
+            f"got spatial shape {spatial}"
         )
 
 
@@ -221,7 +226,7 @@ def ssim_loss(
 
 def _ssim(input: Tensor, target: Tensor, opts: SSIMOptions, weight: Tensor | None) -> Tensor:
     input, target = _prepare_images(input, target)
-    _check_size(input, opts.window_size, f"window_size={opts.window_size}")
+    _check_size(input, opts.window_size, lambda: f"window_size={opts.window_size}")
     window = _gaussian_window(opts.window_size, opts.sigma, input.dtype, input.device)
     ssim, _ = _ssim_and_cs(input, target, window, opts)
     return reduce_loss(1 - ssim.mean(dim=1), opts.reduction, weight=weight)
@@ -301,7 +306,7 @@ def _ms_ssim(input: Tensor, target: Tensor, opts: MSSSIMOptions, weight: Tensor 
     _check_size(
         input,
         (window_size - 1) * 2 ** (levels - 1) + 1,
-        f"{(window_size - 1) * 2 ** (levels - 1) + 1} ((window_size - 1) * 2**{levels - 1} + 1 "
+        lambda: f"{(window_size - 1) * 2 ** (levels - 1) + 1} ((window_size - 1) * 2**{levels - 1} + 1 "
         f"for window_size={window_size} and {levels} scales)",
     )
     dtype, device = input.dtype, input.device
@@ -321,13 +326,14 @@ def _ms_ssim(input: Tensor, target: Tensor, opts: MSSSIMOptions, weight: Tensor 
     terms.append(ssim)
     stacked = torch.stack(terms)  # (M, N, C)
     exponents = exponents.reshape(-1, 1, 1)
-    positive = stacked > 0
+    # `<= 0`, not `not > 0`: a NaN term is not clamped, it propagates
+    clamped = stacked <= 0
     # prod_j [t_j]_+^{w_j} = exp(sum_j w_j log t_j) when every t_j > 0 (or has w_j = 0, as
     # 0^0 = 1), else 0. The logs see 1 where t_j <= 0, so a clamped term has an exact zero
     # gradient by construction, with no reliance on pow's backward masking 0 * inf at 0.
-    safe = torch.where(positive, stacked, torch.ones((), dtype=dtype, device=device))
+    safe = torch.where(clamped, torch.ones((), dtype=dtype, device=device), stacked)
     log_prod = (exponents * torch.log(safe)).sum(dim=0)
-    kept = (positive | (exponents == 0)).all(dim=0)
+    kept = (~clamped | (exponents == 0)).all(dim=0)
     ms_ssim = torch.where(kept, torch.exp(log_prod), torch.zeros_like(log_prod))
     return reduce_loss(1 - ms_ssim.mean(dim=1), opts.reduction, weight=weight)
 

@@ -230,6 +230,10 @@ def _bce(input: Tensor, target: Tensor, opts: BCEOptions, weight: Tensor | None)
         loss = F.binary_cross_entropy_with_logits(x, y, pos_weight=pos_weight, reduction="none")
     else:
         check_probabilities(input, "input")
+        # torch's binary_cross_entropy refuses NaN and inf (an error on CPU, a device assert on
+        # CUDA; the data check lets them through): it sees 0.5 there and the loss is NaN instead
+        finite = torch.isfinite(x)
+        x = torch.where(finite, x, torch.full((), 0.5, dtype=x.dtype, device=x.device))
         if pos_weight is None:
             loss = F.binary_cross_entropy(x, y, reduction="none")
         else:
@@ -238,6 +242,8 @@ def _bce(input: Tensor, target: Tensor, opts: BCEOptions, weight: Tensor | None)
             neg_log_p = F.binary_cross_entropy(x, torch.ones_like(x), reduction="none")
             neg_log_1mp = F.binary_cross_entropy(x, torch.zeros_like(x), reduction="none")
             loss = pos_weight * y * neg_log_p + (1 - y) * neg_log_1mp
+        nan = torch.full((), torch.nan, dtype=loss.dtype, device=loss.device)
+        loss = torch.where(finite, loss, nan)
     return reduce_loss(loss, opts.reduction, weight=weight, valid=dense.valid)
 
 

@@ -33,6 +33,7 @@ from .._core import (
     LossOptions,
     LossSpec,
     Reduction,
+    autocast_off,
     check_choice,
     check_class_ids,
     check_flag,
@@ -180,9 +181,12 @@ def _distance_matrix(x: Tensor, distance: str) -> Tensor:
     """
     if distance == "cosine":
         unit = F.normalize(x, dim=1, eps=_NORM_EPS)
-        return 1 - unit @ unit.T
+        with autocast_off(x):  # the product in the compute dtype, not autocast's bfloat16
+            return 1 - unit @ unit.T
     sq_norms = x.square().sum(dim=1)
-    squared = torch.clamp(sq_norms[:, None] + sq_norms[None, :] - 2 * (x @ x.T), min=0)
+    with autocast_off(x):
+        products = x @ x.T
+    squared = torch.clamp(sq_norms[:, None] + sq_norms[None, :] - 2 * products, min=0)
     return squared if distance == "squared_euclidean" else _safe_sqrt(squared)
 
 

@@ -124,7 +124,7 @@ def _per_sample_mean(loss: Tensor, weight: Tensor | None, valid: Tensor | None) 
     weighted = reduce_loss(loss, "none", weight=weight, valid=valid).reshape(shape).sum(-1)
     mass = reduce_loss(torch.ones_like(loss), "none", weight=weight, valid=valid)
     mass = mass.reshape(shape).sum(-1)
-    return weighted / torch.where(mass > 0, mass, torch.ones_like(mass))
+    return weighted / torch.where(mass == 0, torch.ones_like(mass), mass)
 
 
 
@@ -139,7 +139,7 @@ def _dice_per_sample(stats: Tensor, opts: DiceCompoundOptions) -> Tensor:
         return loss.mean(-1)
     cw = class_weight.to(loss.dtype)
     total = cw.sum()
-    return (loss * cw).sum(-1) / torch.where(total > 0, total, torch.ones_like(total))
+    return (loss * cw).sum(-1) / torch.where(total == 0, torch.ones_like(total), total)
 
 
 def _ce_terms(scores: Tensor, target: Tensor, dense: DenseTarget, opts: DiceCEOptions) -> Terms:

@@ -204,6 +204,10 @@ def _lovasz_softmax(
     # (errors are in [0, 1]) so that they come after every valid pixel, where they change no
     # weight that multiplies an error
     errors = torch.where(valid, torch.where(fg, 1 - probs, probs), 0.0)
+    # a class id out of [0, C) that is not ignore_index (the data checks off) matches no class:
+    # NaN there, so that the loss is NaN rather than silently computed without it
+    known = (index >= 0) & (index < c)
+    errors = torch.where(known.unsqueeze(1), errors, torch.nan)
     key = torch.where(valid, errors.detach(), -1.0)
     if not opts.per_image:
         # the whole batch as one image: (1, C, N * S)

@@ -47,6 +47,7 @@ from ..._core import (
     LossSpec,
     Mode,
     Reduction,
+    autocast_off,
     check_choice,
     check_class_weight,
     check_flag,
@@ -260,14 +261,15 @@ def overlap_stats(
         if activation == "identity":
             check_probabilities(input, "input")
     x, t = _flatten(input, target, opts.mode)
-    stats = overlap_statistics(
-        x,
-        t,
-        activation=activation,
-        ignore_index=opts.ignore_index,
-        squared=opts.squared_sums,
-        decoded=_decoded(dense, x.shape),
-    )
+    with autocast_off(x):  # the per-class sums (bmm) in the compute dtype, not autocast's
+        stats = overlap_statistics(
+            x,
+            t,
+            activation=activation,
+            ignore_index=opts.ignore_index,
+            squared=opts.squared_sums,
+            decoded=_decoded(dense, x.shape),
+        )
     if opts.batch_dice:
         # one autograd-aware all-reduce of the (4, C) sums: every rank then holds the statistics
         # of the whole global batch
@@ -278,11 +280,13 @@ def overlap_stats(
 def ratio(numerator: Tensor, denominator: Tensor) -> Tensor:
     """``numerator / denominator``, and 1 where the denominator is 0 (an empty, perfect match).
 
-    Only reachable with ``smooth=0``; the double ``where`` keeps the gradient finite there.
+    Only reachable with ``smooth=0``; the double ``where`` keeps the gradient finite there. The
+    test is ``== 0``, not ``> 0``: a NaN denominator (a NaN logit) is not an empty match, and
+    propagates.
     """
-    nonzero = denominator > 0
-    safe = torch.where(nonzero, denominator, torch.ones_like(denominator))
-    return torch.where(nonzero, numerator / safe, torch.ones_like(numerator))
+    empty = denominator == 0
+    safe = torch.where(empty, torch.ones_like(denominator), denominator)
+    return torch.where(empty, torch.ones_like(numerator), numerator / safe)
 
 
 def _score_to_loss(score: Tensor, log_loss: bool) -> Tensor:
@@ -618,12 +622,13 @@ def _focal_tversky(
     index, count = _tversky_index(input, target, opts)
     base = 1 - index
     # x^gamma has an infinite slope at 0 for gamma < 1: below eps the loss is 0, and the inner
-    # `where` keeps pow away from 0 so that the discarded branch cannot send inf * 0 = NaN back
-    positive = base > torch.finfo(base.dtype).eps
+    # `where` keeps pow away from 0 so that the discarded branch cannot send inf * 0 = NaN back;
+    # `<=`, so that a NaN index is not "below eps": it propagates
+    flat = base <= torch.finfo(base.dtype).eps
     loss = torch.where(
-        positive,
-        torch.where(positive, base, torch.ones_like(base)) ** opts.gamma,
+        flat,
         torch.zeros_like(base),
+        torch.where(flat, torch.ones_like(base), base) ** opts.gamma,
     )
     return _reduce_overlap(loss, count, opts, weight)
 
