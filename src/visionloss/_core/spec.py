@@ -32,7 +32,7 @@ FAMILIES: tuple[str, ...] = (
 )
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class LossSpec:
     """One loss of the catalogue.
 
@@ -75,6 +75,14 @@ class LossSpec:
             self.module.__signature__ = _module_signature(  # type: ignore[attr-defined]
                 self.options, self.module.positional_options
             )
+
+    def __repr__(self) -> str:
+        module = f", module={self.module_name}" if self.module is not None else ""
+        required = f", required={self.required}" if self.required else ""
+        return (
+            f"LossSpec(name={self.name!r}, function={self.function_name}{module}, "
+            f"family={self.family!r}{required})"
+        )
 
     @property
     def function_name(self) -> str:
