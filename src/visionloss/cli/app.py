@@ -171,6 +171,15 @@ def demo_command(
         Path, typer.Option("--out", "-o", help="Folder for figures, results.json and .csv.")
     ] = Path("visionloss-demo"),
     seed: Annotated[int, typer.Option(min=0, help="Seed of data, initialisation and batches.")] = 0,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=50,
+            help="Run every task with this many seeds (from --seed on) and report mean, spread "
+            "and a paired test; one seed cannot rank the losses.",
+        ),
+    ] = 1,
     task: Annotated[
         list[Task] | None,
         typer.Option(
@@ -201,12 +210,23 @@ def demo_command(
     the IoU family), triplet embeddings, a VAE, a GAN, and a two-task model (fixed vs
     uncertainty weighting). Prints a results table with the best loss of each task marked, and
     writes figures, results.json and results.csv into --out.
+
+    One seed cannot rank the losses: the best of one run changes with the seed. **--seeds 5** runs
+    every task with five seeds and stars a loss only when a one-sided paired t-test over the seeds
+    says it beats every other loss of its task (summary.md, summary.json).
     """
-    from .demo import run_demo
+    from .demo import run_demo, run_seeds
 
     folder = prepare_out_dir(out)
     size = "tiny" if tiny else ("quick" if quick else "full")
     tasks = [t.value for t in task] if task else None
+    if seeds > 1:
+        reports, _ = run_seeds(
+            folder, seeds=seeds, size=size, seed=seed, tasks=tasks, threads=threads, debug=debug
+        )
+        if any(r.failed for r in reports):
+            raise typer.Exit(1)
+        return
     report = run_demo(folder, size=size, seed=seed, tasks=tasks, threads=threads, debug=debug)
     if report.failed:
         raise typer.Exit(1)
