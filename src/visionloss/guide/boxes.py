@@ -24,7 +24,8 @@ CARDS: dict[str, Card] = {
                   "large box, unlike Smooth L1 on coordinates.",
                   (_SCALE, test("test_smooth_l1_on_coordinates_is_not_scale_invariant"),
                    paper("J. Yu et al., UnitBox, ACM MM 2016, arXiv:1608.01471"))),
-            Claim("Optimises the overlap the detector is evaluated on.",
+            Claim("Optimises the overlap the detector is evaluated on; on the demo's boxes it "
+                  "matched GIoU, DIoU and CIoU within the noise (mean IoU 0.639, 5 seeds).",
                   (plot("boxes"), demo("boxes", "IoU"))),
         ),
         disadvantages=(
@@ -98,14 +99,14 @@ CARDS: dict[str, Card] = {
             Claim("Tells aspect ratios apart where DIoU cannot.",
                   (test("test_diou_cannot_tell_aspect_ratios_apart_ciou_can"), paper(_DIOU))),
             Claim("Keeps DIoU's centre pull and its gradient for disjoint boxes.",
-                  (test(f"{_DISJOINT}[ciou_loss]"), plot("boxes"), demo("boxes", "CIoU"))),
+                  (test(f"{_DISJOINT}[ciou_loss]"), plot("boxes"))),
         ),
         disadvantages=(
             Claim("The aspect term is blind to scale: a box of the right shape at twice the size "
                   "gets CIoU = DIoU.",
                   (test("test_ciou_aspect_term_is_blind_to_scale_eiou_is_not"), paper(_EIOU))),
-            Claim("Its extra term is computed without gradient through alpha and uses atan: "
-                  "more code paths than DIoU for a gain that depends on the data.",
+            Claim("Its gain depends on the data: on the demo's rectangles CIoU (mean IoU 0.640) "
+                  "was not told apart from IoU, GIoU or DIoU over 5 seeds.",
                   (test("test_diou_cannot_tell_aspect_ratios_apart_ciou_can"),
                    demo("boxes", "CIoU"))),
         ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._card import Card, Claim, paper, plot, test
+from ._card import Card, Claim, demo, paper, plot, test
 
 __all__ = ["CARDS"]
 
@@ -48,8 +48,11 @@ CARDS: dict[str, Card] = {
                   "loss is minimised at p = 0.9, so its probabilities are calibrated in the limit.",
                   (test("test_focal_is_not_calibrated_for_soft_labels"),)),
             Claim("Class weights computed from counts (class_weights) give a rare class the same "
-                  "total pull as a frequent one.",
-                  (test("test_class_weights_give_a_rare_class_the_pull_of_a_frequent_one"),)),
+                  "total pull as a frequent one; on the demo's imbalanced digits they raised "
+                  "balanced accuracy from 0.753 to 0.796 (5 seeds, p < 0.001).",
+                  (test("test_class_weights_give_a_rare_class_the_pull_of_a_frequent_one"),
+                   demo("classification", "CE, inverse-frequency weights"),
+                   demo("classification", "cross-entropy"))),
             Claim("Smooth per-pixel gradient whatever the object size, so it trains stably from a "
                   "random start where overlap losses can stall.",
                   (test("test_dice_gradient_unstable_for_tiny_masks"),
@@ -102,6 +105,13 @@ CARDS: dict[str, Card] = {
                   "alpha 0.25 and a prior-initialised bias.",
                   (test("test_focal_downweights_easy_examples_by_one_minus_pt_to_gamma"),
                    paper(_LIN))),
+            Claim("Focusing on hard examples is not re-weighting classes: on the demo's "
+                  "imbalanced digits focal (0.755 balanced accuracy) matched plain CE (0.753) and "
+                  "trailed class-weighted CE (0.796); on its small-object segmentation it had "
+                  "the largest spread over seeds (fg Dice 0.461 ± 0.194).",
+                  (demo("classification", "focal γ=2"),
+                   demo("classification", "CE, inverse-frequency weights"),
+                   demo("segmentation", "focal γ=2"))),
         ),
         alternatives=(
             ("cross_entropy", "balanced data or when calibrated probabilities matter"),

@@ -43,9 +43,12 @@ CARDS: dict[str, Card] = {
         application="Person re-identification, face recognition, image retrieval with P x K "
         "batches (P identities, K images each).",
         advantages=(
-            Claim("Mines informative triplets itself, from the whole batch.",
+            Claim("Mines informative triplets itself, from the whole batch; on the demo's "
+                  "digits semi-hard mining gave the best recall@1 (0.975, above batch-hard's "
+                  "0.963 with p = 0.003 over 5 seeds).",
                   (test("test_batch_all_averages_over_every_valid_triplet"),
-                   demo("embedding", "triplet, semi-hard"), paper(_HERMANS))),
+                   demo("embedding", "triplet, semi-hard"), demo("embedding", "triplet, batch-hard"),
+                   paper(_HERMANS))),
             Claim("Semi-hard mining avoids the collapse that batch-hard can show early: on "
                   "hard, overlapping classes batch-hard drives every embedding to one point "
                   "(mean distance < 0.1, loss = margin), semi-hard keeps them spread (> 3).",

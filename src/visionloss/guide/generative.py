@@ -24,7 +24,10 @@ CARDS: dict[str, Card] = {
             Claim("The non-saturating form keeps a strong gradient when the discriminator "
                   "rejects the fakes (early training), where minimax's gradient is ~1e-3.",
                   (test("test_minimax_generator_saturates_non_saturating_does_not"),
-                   plot("generator"), demo("gan", "non-saturating"), paper(_GOODFELLOW))),
+                   plot("generator"), paper(_GOODFELLOW))),
+            Claim("Starred on the demo's digit GAN: digit score 3.76 ± 0.15 over 5 seeds, ahead "
+                  "of minimax (3.62) and hinge (3.56) by a paired t-test.",
+                  (demo("gan", "non-saturating"), demo("gan", "minimax"), demo("gan", "hinge"))),
             Claim("One function for five published formulations, chosen by kind.",
                   (test("test_wasserstein_generator_loss_is_unbounded_without_a_lipschitz_critic"),)),
         ),
@@ -51,7 +54,6 @@ CARDS: dict[str, Card] = {
             Claim("The hinge kind stops pushing logits beyond ±1, which keeps the discriminator "
                   "from growing over-confident.",
                   (test("test_hinge_discriminator_stops_pushing_beyond_the_margin"),
-                   demo("gan", "hinge"),
                    paper("J. H. Lim, J. C. Ye, Geometric GAN, 2017, arXiv:1705.02894"))),
             Claim("The non-saturating kind is plain BCE on real = 1 and fake = 0.",
                   (test("test_non_saturating_discriminator_vanishes_when_it_wins"),)),
@@ -63,6 +65,9 @@ CARDS: dict[str, Card] = {
                    paper(_GOODFELLOW))),
             Claim("The Wasserstein critic's loss is unbounded without a Lipschitz constraint.",
                   (test("test_wasserstein_generator_loss_is_unbounded_without_a_lipschitz_critic"),)),
+            Claim("The kind matters less than its reputation on small problems: on the demo's "
+                  "digit GAN the hinge pair scored below the non-saturating pair (3.56 vs 3.76).",
+                  (demo("gan", "hinge"), demo("gan", "non-saturating"))),
         ),
         alternatives=(
             ("gradient_penalty", "Wasserstein critics"),
@@ -246,8 +251,7 @@ CARDS: dict[str, Card] = {
         disadvantages=(
             Claim("Alone it is minimised by ignoring the input (mu = 0, log-variance = 0 gives "
                   "0): a strong decoder can make the posterior collapse.",
-                  (test("test_gaussian_kl_matches_monte_carlo_and_is_zero_at_the_prior"),
-                   demo("vae", "β-VAE β=4"))),
+                  (test("test_gaussian_kl_matches_monte_carlo_and_is_zero_at_the_prior"),)),
             Claim("Only diagonal Gaussians; other posteriors need a sampled estimate.",
                   (test("test_gaussian_kl_matches_monte_carlo_and_is_zero_at_the_prior"),)),
         ),
@@ -266,8 +270,11 @@ CARDS: dict[str, Card] = {
                   "balance is the one the ELBO defines.",
                   (test("test_vae_is_reconstruction_plus_beta_kl"), demo("vae", "VAE β=1"),
                    paper(_KINGMA))),
-            Claim("beta trades reconstruction for a more regular latent space (Higgins et al.).",
+            Claim("beta trades likelihood for a more regular latent space (Higgins et al.); in "
+                  "the demo beta 4 cost 2.2 nats of ELBO against beta 1, and beta 0 (a plain "
+                  "autoencoder) gave a far worse ELBO (74.5).",
                   (test("test_vae_is_reconstruction_plus_beta_kl"), demo("vae", "β-VAE β=4"),
+                   demo("vae", "autoencoder β=0"),
                    paper("I. Higgins et al., beta-VAE, ICLR 2017"))),
         ),
         disadvantages=(

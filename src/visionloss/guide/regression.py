@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._card import Card, Claim, paper, plot, test
+from ._card import Card, Claim, demo, paper, plot, test
 
 __all__ = ["CARDS"]
 
@@ -121,6 +121,9 @@ CARDS: dict[str, Card] = {
                   (test("test_smooth_l1_on_coordinates_is_not_scale_invariant"),
                    paper("H. Rezatofighi et al., Generalized Intersection over Union, CVPR 2019, "
                          "arXiv:1902.09630"))),
+            Claim("On the demo's box regression it had the lowest mean IoU (0.626 against "
+                  "0.638 to 0.642 for the IoU family, 5 seeds; GIoU ahead with p = 0.013).",
+                  (demo("boxes", "Smooth L1 (pixels)"), demo("boxes", "GIoU"))),
         ),
         alternatives=(
             ("giou", "box regression judged by IoU: scale invariant, works for disjoint boxes"),

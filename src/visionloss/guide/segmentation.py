@@ -26,7 +26,7 @@ CARDS: dict[str, Card] = {
                   (_BG, plot("overlap"),
                    paper("F. Milletari et al., V-Net, 3DV 2016, arXiv:1606.04797"))),
             Claim("Optimises (a soft form of) the metric most segmentation is scored on.",
-                  (plot("overlap"), demo(_SEG, "Dice"))),
+                  (plot("overlap"), test("test_jaccard_is_stricter_than_dice_on_partial_overlap"))),
         ),
         disadvantages=(
             Claim("Unstable for tiny masks: the per-pixel gradient scales as 1 / object size, "
@@ -36,9 +36,9 @@ CARDS: dict[str, Card] = {
                   "jumps from ~0 to ~1 when probabilities move from 1e-9 to 1e-3; "
                   "batch_dice or a CE term is the usual fix.",
                   (_EMPTY_DICE,)),
-            Claim("Trained alone from a random start it can collapse to all-background on "
-                  "small objects; the demo starts the head at the class priors to avoid it.",
-                  (demo(_SEG, "Dice"),)),
+            Claim("Alone it did not beat cross-entropy on the demo's small-object segmentation "
+                  "(fg Dice 0.670 vs 0.673 over 5 seeds), while Dice + CE beat both (0.701).",
+                  (demo(_SEG, "Dice"), demo(_SEG, "cross-entropy"), demo(_SEG, "Dice + CE"))),
         ),
         alternatives=(
             ("dice_ce", "the robust default for segmentation (nnU-Net): Dice plus CE's stable gradient"),
@@ -87,10 +87,11 @@ CARDS: dict[str, Card] = {
                   (test("test_tversky_half_half_is_dice"),)),
         ),
         disadvantages=(
-            Claim("Two more parameters; the trade-off moves precision for recall, so over-"
-                  "segmentation grows with beta.",
+            Claim("Two more parameters, and recall is bought with precision: on the demo's "
+                  "small objects alpha 0.3 / beta 0.7 scored below plain Dice (fg Dice 0.646 vs "
+                  "0.670 over 5 seeds).",
                   (test("test_tversky_beta_above_alpha_penalises_misses_more"),
-                   demo(_SEG, "Tversky α=0.3 β=0.7"))),
+                   demo(_SEG, "Tversky α=0.3 β=0.7"), demo(_SEG, "Dice"))),
             Claim("Inherits Dice's tiny- and empty-mask instability.",
                   (_TINY, _EMPTY_DICE)),
         ),
@@ -220,8 +221,9 @@ CARDS: dict[str, Card] = {
                   "size plus CE's per-pixel gradient and calibration.",
                   (test("test_compound_losses_are_the_sum_of_their_parts"), _BG,
                    paper("F. Isensee et al., nnU-Net, Nature Methods 2021, arXiv:1809.10486"))),
-            Claim("Among the better losses of the demo's small-object segmentation (see its "
-                  "multi-seed row).",
+            Claim("Starred on the demo's small-object segmentation: fg Dice 0.701 ± 0.043 over "
+                  "5 seeds, ahead of CE, Dice, focal and Tversky by a paired t-test (largest "
+                  "p 0.036).",
                   (demo(_SEG, "Dice + CE"),)),
         ),
         disadvantages=(
