@@ -53,8 +53,12 @@ def test_card_is_attached_to_the_spec(spec):
 
 
 def _all_evidence() -> set[str]:
-    return {e for card in CARDS.values() for c in (*card.advantages, *card.disadvantages)
-            for e in c.evidence}
+    return {
+        e
+        for card in CARDS.values()
+        for c in (*card.advantages, *card.disadvantages)
+        for e in c.evidence
+    }
 
 
 _MODULES: dict[str, object] = {}
@@ -99,8 +103,11 @@ def test_every_named_test_exists():
 def test_every_evidence_test_is_named_by_a_card():
     module = _load("tests/test_guide_evidence.py")
     defined = {n for n in dir(module) if n.startswith("test_")}
-    named = {e.partition("::")[2].partition("[")[0] for e in _all_evidence()
-             if evidence_kind(e) == "test"}
+    named = {
+        e.partition("::")[2].partition("[")[0]
+        for e in _all_evidence()
+        if evidence_kind(e) == "test"
+    }
     assert defined <= named, sorted(defined - named)
 
 
@@ -202,8 +209,11 @@ def test_advise_many_empty_masks_recommend_batch_dice():
 
 @pytest.mark.parametrize(
     ("counts", "rule", "first"),
-    [([100, 90, 80], "C1", "cross_entropy"), ([1000, 50], "C2", "cross_entropy"),
-     ([5000, 10], "C3", "focal")],
+    [
+        ([100, 90, 80], "C1", "cross_entropy"),
+        ([1000, 50], "C2", "cross_entropy"),
+        ([5000, 10], "C3", "focal"),
+    ],
 )
 def test_advise_classification_rules(counts, rule, first):
     labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
@@ -299,8 +309,13 @@ def test_advise_png_with_voc_ignore_value(tmp_path):
 def test_advise_reads_boxes_from_csv_and_json(tmp_path):
     (tmp_path / "b.csv").write_text("x1,y1,x2,y2\n0,0,10,10\n5,5,25,24\n0,0,40,42\n")
     (tmp_path / "b.json").write_text(json.dumps([[0, 0, 10, 10], [5, 5, 25, 24], [0, 0, 40, 42]]))
-    coco = {"annotations": [{"bbox": [0, 0, 10, 10]}, {"bbox": [5, 5, 20, 19]},
-                            {"bbox": [0, 0, 40, 42]}]}
+    coco = {
+        "annotations": [
+            {"bbox": [0, 0, 10, 10]},
+            {"bbox": [5, 5, 20, 19]},
+            {"bbox": [0, 0, 40, 42]},
+        ]
+    }
     (tmp_path / "coco.json").write_text(json.dumps(coco))
     stats = [advise(tmp_path / f).stats for f in ("b.csv", "b.json", "coco.json")]
     assert stats[0] == stats[1] == stats[2]
@@ -365,16 +380,18 @@ def test_advise_too_large_and_wrongly_typed(tmp_path):
 def _task(values: dict[str, float], seed: int):
     from visionloss.cli.demo._common import Row, TaskResult
 
-    return TaskResult("t", "t", "m", True,
-                      rows=[Row(k, {"m": v + 0.001 * seed}) for k, v in values.items()])
+    return TaskResult(
+        "t", "t", "m", True, rows=[Row(k, {"m": v + 0.001 * seed}) for k, v in values.items()]
+    )
 
 
 def test_seeds_summary_stars_a_consistent_lead_only():
     pytest.importorskip("scipy")
     from visionloss.cli.demo.seeds import summarise
 
-    clear = [(s, [_task({"a": 0.5 + 0.01 * (s % 2), "b": 0.6 + 0.01 * (s % 2)}, s)])
-             for s in range(5)]
+    clear = [
+        (s, [_task({"a": 0.5 + 0.01 * (s % 2), "b": 0.6 + 0.01 * (s % 2)}, s)]) for s in range(5)
+    ]
     (summary,) = summarise(clear)
     assert summary.best == "b" and summary.starred == "b"
     noisy_b = [0.6, 0.4, 0.7, 0.45, 0.5]
@@ -397,5 +414,6 @@ def test_paired_p_value_by_hand():
 
     # differences 1, 2, 3: mean 2, sd 1, t = 2 / (1 / sqrt 3) = 3.464, df 2: one-sided p = 0.0371
     assert paired_p_value([2.0, 3.0, 4.0], [1.0, 1.0, 1.0], True) == pytest.approx(0.0371, abs=1e-4)
-    assert paired_p_value([1.0, 1.0, 1.0], [2.0, 3.0, 4.0], False) == pytest.approx(0.0371,
-                                                                                    abs=1e-4)
+    assert paired_p_value([1.0, 1.0, 1.0], [2.0, 3.0, 4.0], False) == pytest.approx(
+        0.0371, abs=1e-4
+    )

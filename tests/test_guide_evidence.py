@@ -84,8 +84,13 @@ def test_smooth_l1_is_huber_over_beta_with_slope_one():
         smooth = VF.smooth_l1_loss(x, torch.zeros_like(x), beta=beta, reduction="none")
         huber = VF.huber_loss(x, torch.zeros_like(x), delta=beta, reduction="none")
         assert torch.allclose(smooth, huber / beta, atol=1e-6)
-        grad = _grad(VF.smooth_l1_loss, torch.tensor([10.0, -10.0]), torch.zeros(2), beta=beta,
-                     reduction="sum")
+        grad = _grad(
+            VF.smooth_l1_loss,
+            torch.tensor([10.0, -10.0]),
+            torch.zeros(2),
+            beta=beta,
+            reduction="sum",
+        )
         assert torch.allclose(grad, torch.tensor([1.0, -1.0]))
 
 
@@ -106,7 +111,9 @@ def test_log_cosh_gradient_is_tanh_smooth_and_bounded():
 
 def test_log_cosh_behaves_like_mse_for_small_residuals():
     r = torch.tensor([0.01, 0.05])
-    assert torch.allclose(VF.log_cosh_loss(r, torch.zeros(2), reduction="none"), r**2 / 2, rtol=1e-3)
+    assert torch.allclose(
+        VF.log_cosh_loss(r, torch.zeros(2), reduction="none"), r**2 / 2, rtol=1e-3
+    )
 
 
 def test_charbonnier_is_smooth_at_zero_and_bounded():
@@ -121,8 +128,9 @@ def test_charbonnier_is_smooth_at_zero_and_bounded():
 def test_charbonnier_eps_sets_where_l1_behaviour_starts():
     # below eps the loss is quadratic (gradient ~ r / eps), above it behaves as L1 (gradient ~ 1)
     eps = 0.1
-    grad = _grad(VF.charbonnier_loss, torch.tensor([0.01, 10.0]), torch.zeros(2), eps=eps,
-                 reduction="sum")
+    grad = _grad(
+        VF.charbonnier_loss, torch.tensor([0.01, 10.0]), torch.zeros(2), eps=eps, reduction="sum"
+    )
     assert grad[0] == pytest.approx(0.01 / math.sqrt(0.01**2 + eps**2), rel=1e-4)  # ~0.1
     assert grad[1] > 0.99
 
@@ -138,8 +146,9 @@ def test_robust_alpha_spans_l2_and_redescending_losses():
 def test_robust_negative_alpha_is_non_convex():
     # a redescending loss has a negative second derivative far out: several minima are possible
     r = torch.linspace(0.0, 20.0, 201, requires_grad=True)
-    (grad,) = torch.autograd.grad(VF.robust_loss(r, torch.zeros_like(r), alpha=-2.0,
-                                                 reduction="sum"), r, create_graph=True)
+    (grad,) = torch.autograd.grad(
+        VF.robust_loss(r, torch.zeros_like(r), alpha=-2.0, reduction="sum"), r, create_graph=True
+    )
     (second,) = torch.autograd.grad(grad.sum(), r)
     assert (second[100:] < 0).all()
 
@@ -159,14 +168,17 @@ def test_focal_downweights_easy_examples_by_one_minus_pt_to_gamma():
 
 def test_focal_gamma_zero_is_cross_entropy():
     logits, target = torch.randn(20, generator=torch.Generator().manual_seed(0)), torch.ones(20)
-    assert torch.allclose(VF.focal_loss(logits, target, gamma=0.0),
-                          F.binary_cross_entropy_with_logits(logits, target))
+    assert torch.allclose(
+        VF.focal_loss(logits, target, gamma=0.0), F.binary_cross_entropy_with_logits(logits, target)
+    )
 
 
 def test_cross_entropy_many_easy_examples_outweigh_few_hard_ones():
     # 1000 easy positives (p = 0.95) and 10 hard ones (p = 0.1): under CE the easy ones carry
     # most of the loss; focal (gamma 2) hands it to the hard ones
-    logits = torch.cat([torch.full((1000,), math.log(0.95 / 0.05)), torch.full((10,), math.log(0.1 / 0.9))])
+    logits = torch.cat(
+        [torch.full((1000,), math.log(0.95 / 0.05)), torch.full((10,), math.log(0.1 / 0.9))]
+    )
     target = torch.ones(1010)
     ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     focal = VF.focal_loss(logits, target, gamma=2.0, reduction="none")
@@ -182,7 +194,8 @@ def test_focal_is_not_calibrated_for_soft_labels():
 
     def expected(fn, **kw):
         return 0.9 * fn(logits, torch.ones_like(p), reduction="none", **kw) + 0.1 * fn(
-            logits, torch.zeros_like(p), reduction="none", **kw)
+            logits, torch.zeros_like(p), reduction="none", **kw
+        )
 
     ce_best = float(p[expected(VF.binary_cross_entropy).argmin()])
     focal_best = float(p[expected(VF.focal_loss, gamma=2.0).argmin()])
@@ -195,8 +208,12 @@ def test_class_weights_give_a_rare_class_the_pull_of_a_frequent_one():
     target = torch.tensor([0] * 99 + [1])
     logits = torch.zeros(100, 2)
     plain = _grad(VF.cross_entropy, logits, target)
-    weighted = _grad(VF.cross_entropy, logits, target,
-                     class_weight=visionloss.class_weights(torch.bincount(target)))
+    weighted = _grad(
+        VF.cross_entropy,
+        logits,
+        target,
+        class_weight=visionloss.class_weights(torch.bincount(target)),
+    )
     pull = lambda g: (g[target == 0].abs().sum(), g[target == 1].abs().sum())  # noqa: E731
     frequent, rare = pull(plain)
     assert frequent > 50 * rare
@@ -255,7 +272,8 @@ def test_poly1_adds_pull_on_confident_examples():
     poly = _grad(VF.poly1_loss, logits, target, epsilon=1.0)
     assert (poly[:, 0].abs() > ce[:, 0].abs()).all()
     assert VF.poly1_loss(logits, target, epsilon=0.0) == pytest.approx(
-        float(VF.cross_entropy(logits, target)))
+        float(VF.cross_entropy(logits, target))
+    )
 
 
 # --- segmentation ---------------------------------------------------------------------------------
@@ -285,7 +303,8 @@ def test_dice_insensitive_to_background_size_unlike_ce():
 def test_jaccard_insensitive_to_background_size():
     small, big = _binary_case(8), _binary_case(64)
     assert VF.jaccard_loss(*small, mode="binary") == pytest.approx(
-        float(VF.jaccard_loss(*big, mode="binary")), rel=1e-4)
+        float(VF.jaccard_loss(*big, mode="binary")), rel=1e-4
+    )
 
 
 def test_dice_gradient_unstable_for_tiny_masks():
@@ -343,7 +362,8 @@ def test_tversky_beta_above_alpha_penalises_misses_more():
 def test_tversky_half_half_is_dice():
     target, misses, _ = _fp_fn_case()
     assert VF.tversky_loss(misses, target, mode="binary") == pytest.approx(
-        float(VF.dice_loss(misses, target, mode="binary")), rel=1e-5)
+        float(VF.dice_loss(misses, target, mode="binary")), rel=1e-5
+    )
 
 
 def test_focal_tversky_gamma_below_one_amplifies_gradient_near_the_optimum():
@@ -370,8 +390,15 @@ def test_generalized_dice_weights_a_small_class_like_a_big_one():
     target[0, 7, :4] = 2
     miss_small = F.one_hot(target, 3).permute(0, 3, 1, 2).float() * 40 - 20
     miss_small[0, :, 7, :4] = torch.tensor([20.0, -20.0, -20.0])[:, None]  # class 2 -> background
-    gd = lambda w: float(VF.generalized_dice_loss(miss_small, target, mode="multiclass",  # noqa: E731
-                                                  weight_type=w))
+    def gd(w):
+        return float(
+            VF.generalized_dice_loss(
+                miss_small,
+                target,
+                mode="multiclass",
+                weight_type=w,
+            )
+        )
     assert gd("uniform") == pytest.approx(0.0625, abs=1e-3)
     assert gd("square") == pytest.approx(0.319, abs=2e-3)
 
@@ -429,8 +456,9 @@ def test_compound_losses_are_the_sum_of_their_parts():
     dice = VF.dice_loss(logits, target, mode="multiclass")
     ce = VF.cross_entropy(logits, target)
     focal = VF.focal_loss(logits, target, mode="multiclass")
-    assert VF.dice_ce_loss(logits, target, lambda_ce=0.5) == pytest.approx(float(dice + 0.5 * ce),
-                                                                            rel=1e-4)
+    assert VF.dice_ce_loss(logits, target, lambda_ce=0.5) == pytest.approx(
+        float(dice + 0.5 * ce), rel=1e-4
+    )
     assert VF.dice_focal_loss(logits, target) == pytest.approx(float(dice + focal), rel=1e-4)
 
 
@@ -491,7 +519,8 @@ def test_box_iou_is_each_kind_by_name():
     target = torch.cat([b, b + 1 + torch.rand(8, 2, generator=g)], dim=1)
     for kind in ("iou", "giou", "diou", "ciou", "eiou"):
         assert VF.box_iou_loss(pred, target, kind=kind) == pytest.approx(
-            float(getattr(VF, f"{kind}_loss")(pred, target)), rel=1e-6)
+            float(getattr(VF, f"{kind}_loss")(pred, target)), rel=1e-6
+        )
 
 
 def test_iou_losses_are_scale_invariant():
@@ -518,8 +547,9 @@ def test_triplet_easy_triplets_give_no_gradient():
 def test_triplet_margin_matches_torch():
     g = torch.Generator().manual_seed(0)
     a, p, n = (torch.randn(16, 8, generator=g) for _ in range(3))
-    assert VF.triplet_margin_loss(a, p, n) == pytest.approx(float(F.triplet_margin_loss(a, p, n)),
-                                                            rel=1e-5)
+    assert VF.triplet_margin_loss(a, p, n) == pytest.approx(
+        float(F.triplet_margin_loss(a, p, n)), rel=1e-5
+    )
 
 
 def _train_embedding(mining: str, seed: int) -> float:
@@ -554,7 +584,8 @@ def test_batch_all_averages_over_every_valid_triplet():
     e = torch.randn(16, 4, generator=g)
     labels = torch.arange(16) % 4
     assert VF.batch_triplet_loss(e, labels, mining="batch_all") <= VF.batch_triplet_loss(
-        e, labels, mining="batch_hard")
+        e, labels, mining="batch_hard"
+    )
 
 
 def test_contrastive_pulls_positives_always_pushes_negatives_only_inside_margin():
@@ -630,14 +661,16 @@ def test_gaussian_nll_learns_the_residual_variance():
     # d/dlogvar [ (y - mu)^2 / (2 var) + logvar / 2 ] = 0 at var = (y - mu)^2
     residual = torch.tensor([0.5, 2.0])
     logvar = torch.log(residual**2)
-    g = _grad(lambda lv: VF.gaussian_nll_loss(torch.zeros(2), residual, lv, reduction="sum"), logvar)
+    g = _grad(
+        lambda lv: VF.gaussian_nll_loss(torch.zeros(2), residual, lv, reduction="sum"), logvar
+    )
     assert torch.allclose(g, torch.zeros(2), atol=1e-6)
 
 
 def test_gaussian_nll_predicted_variance_shrinks_the_mean_gradient():
     target = torch.tensor([3.0])
     grads = [
-        float(_grad(lambda m: VF.gaussian_nll_loss(m, target, torch.tensor([lv])), torch.zeros(1)))
+        float(_grad(VF.gaussian_nll_loss, torch.zeros(1), target, torch.tensor([lv])))
         for lv in (0.0, 2.0, 4.0)
     ]
     assert abs(grads[0]) > abs(grads[1]) > abs(grads[2])  # scaled by 1 / var: hard targets ignored
@@ -654,7 +687,9 @@ def test_ssim_sees_structure_mse_does_not():
     # a brightness shift and random noise of the same MSE: SSIM barely minds the shift
     image = _images()
     shift = image + 0.05
-    noise = image + 0.05 * torch.sign(torch.randn(image.shape, generator=torch.Generator().manual_seed(1)))
+    noise = image + 0.05 * torch.sign(
+        torch.randn(image.shape, generator=torch.Generator().manual_seed(1))
+    )
     assert VF.mse_loss(shift, image) == pytest.approx(float(VF.mse_loss(noise, image)), rel=1e-5)
     assert VF.ssim_loss(noise, image) > 10 * VF.ssim_loss(shift, image)
 
@@ -670,8 +705,9 @@ def test_ms_ssim_needs_images_large_enough_for_every_scale():
     with pytest.raises(ValueError):
         VF.ms_ssim_loss(small, small)
     big = _images()
-    assert VF.ms_ssim_loss(big.expand(1, 1, 64, 64).repeat(1, 1, 3, 3), big.repeat(1, 1, 3, 3)) == \
-        pytest.approx(0.0, abs=1e-5)
+    assert VF.ms_ssim_loss(
+        big.expand(1, 1, 64, 64).repeat(1, 1, 3, 3), big.repeat(1, 1, 3, 3)
+    ) == pytest.approx(0.0, abs=1e-5)
 
 
 def test_ms_ssim_weighs_coarse_structure_that_ssim_misses():
@@ -724,7 +760,8 @@ def test_vae_is_reconstruction_plus_beta_kl():
     kl = VF.gaussian_kl(mu, logvar)
     for beta in (0.5, 4.0):
         assert VF.vae_loss(recon, target, mu, logvar, beta=beta) == pytest.approx(
-            float(rec + beta * kl), rel=1e-5)
+            float(rec + beta * kl), rel=1e-5
+        )
 
 
 def test_vae_bce_reconstruction_has_a_floor_on_grey_targets():

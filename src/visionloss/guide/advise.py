@@ -162,8 +162,9 @@ def _load_pt(path: Path) -> Tensor:
     if isinstance(data, dict) and len(data) == 1:
         data = next(iter(data.values()))
     if not isinstance(data, Tensor):
-        raise AdviseError(f"{path}: expected a tensor of masks, class ids or boxes, got "
-                          f"{type(data).__name__}")
+        raise AdviseError(
+            f"{path}: expected a tensor of masks, class ids or boxes, got {type(data).__name__}"
+        )
     return data
 
 
@@ -189,13 +190,17 @@ def _read_boxes_json(path: Path) -> Tensor:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise AdviseError(f"{path}: cannot read JSON ({_one_line(error)})") from None
     if isinstance(data, dict) and isinstance(data.get("annotations"), list):  # COCO
-        data = [{"x": a["bbox"][0], "y": a["bbox"][1], "w": a["bbox"][2], "h": a["bbox"][3]}
-                for a in data["annotations"] if isinstance(a, dict) and "bbox" in a]
+        data = [
+            {"x": a["bbox"][0], "y": a["bbox"][1], "w": a["bbox"][2], "h": a["bbox"][3]}
+            for a in data["annotations"]
+            if isinstance(a, dict) and "bbox" in a
+        ]
     if isinstance(data, dict) and isinstance(data.get("boxes"), list):
         data = data["boxes"]
     if not isinstance(data, list) or not data:
-        raise AdviseError(f"{path}: expected a list of boxes, {{'boxes': [...]}} or COCO "
-                          "'annotations'")
+        raise AdviseError(
+            f"{path}: expected a list of boxes, {{'boxes': [...]}} or COCO 'annotations'"
+        )
     if all(isinstance(b, (list, tuple)) for b in data):
         return _boxes_tensor(data, path)
     if all(isinstance(b, dict) for b in data):
@@ -216,8 +221,9 @@ def _boxes_from_records(rows: Sequence[dict[str, Any]], path: Path) -> Tensor:
         if all(n in keys for n in names):
             xywh = _boxes_tensor([[r[keys[n]] for n in names] for r in rows], path, check=False)
             return torch.cat([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], dim=1)
-    raise AdviseError(f"{path}: box columns not found (expected x1,y1,x2,y2 or xmin,ymin,xmax,"
-                      "ymax or x,y,w,h)")
+    raise AdviseError(
+        f"{path}: box columns not found (expected x1,y1,x2,y2 or xmin,ymin,xmax,ymax or x,y,w,h)"
+    )
 
 
 def _boxes_tensor(values: Sequence[Sequence[Any]], path: Path | str, check: bool = True) -> Tensor:
@@ -267,8 +273,9 @@ class _Palette:
         if array.ndim == 3 and array.shape[2] == 1:
             array = array[..., 0]
         if array.ndim != 2:
-            raise AdviseError(f"{path}: expected a single-channel or RGB label image, got shape "
-                              f"{array.shape}")
+            raise AdviseError(
+                f"{path}: expected a single-channel or RGB label image, got shape {array.shape}"
+            )
         if array.dtype.kind == "b":
             array = array.astype(np.int64)
         if array.dtype.kind not in "iu":
@@ -287,7 +294,9 @@ def _read_png(path: Path, palette: _Palette, max_bytes: int) -> Tensor:
     try:
         from PIL import Image
     except ImportError:
-        raise AdviseError(f"{path}: reading PNG needs Pillow (pip install 'visionloss[cli]')") from None
+        raise AdviseError(
+            f"{path}: reading PNG needs Pillow (pip install 'visionloss[cli]')"
+        ) from None
     try:
         with Image.open(path) as image:
             image.load()
@@ -316,7 +325,7 @@ class _SegStats:
         self.empty = 0
         self.valid = 0
         self.object_sizes: list[int] = []
-        self._label: Callable[[Any], tuple[Any, int]] | None | bool = None
+        self._label: Callable[[Any], tuple[Any, int]] | bool | None = None
 
     def _grow(self, n: int) -> None:
         while len(self.pixels) < n:
@@ -396,8 +405,10 @@ def _check_ids(data: Tensor, source: str) -> Tensor:
     if data.dtype.is_floating_point:
         finite = torch.isfinite(data).all()
         if not finite or not bool((data == data.round()).all()):
-            raise AdviseError(f"{source}: expected integer class ids, got non-integer "
-                              f"{str(data.dtype).removeprefix('torch.')} values")
+            raise AdviseError(
+                f"{source}: expected integer class ids, got non-integer "
+                f"{str(data.dtype).removeprefix('torch.')} values"
+            )
         data = data.long()
     elif data.dtype == torch.bool:
         data = data.long()
@@ -406,8 +417,9 @@ def _check_ids(data: Tensor, source: str) -> Tensor:
     return data.long()
 
 
-def _segmentation(chunks: Iterable[Tensor], source: str, ignore_index: int | None,
-                  tick: Callable[[], None]) -> dict[str, Any]:
+def _segmentation(
+    chunks: Iterable[Tensor], source: str, ignore_index: int | None, tick: Callable[[], None]
+) -> dict[str, Any]:
     stats = _SegStats(ignore_index)
     for chunk in chunks:
         chunk = _check_ids(chunk, source)
@@ -494,8 +506,9 @@ def _line(name: str, kind: str, index: int) -> str:
 
 
 def _rank(*items: tuple[str, str, list[str]]) -> list[Recommendation]:
-    return [Recommendation(i + 1, loss, expr, reasons) for i, (loss, expr, reasons) in
-            enumerate(items)]
+    return [
+        Recommendation(i + 1, loss, expr, reasons) for i, (loss, expr, reasons) in enumerate(items)
+    ]
 
 
 def _segmentation_rules(stats: dict[str, Any]) -> tuple[list[str], list[Recommendation]]:
@@ -511,47 +524,78 @@ def _segmentation_rules(stats: dict[str, Any]) -> tuple[list[str], list[Recommen
     if e >= 0.2:
         rules = [f"S1 many empty masks (e = {e:.2f} >= 0.2); {facts}"]
         ranked = _rank(
-            ("dice_ce", f"dice_ce(mode={mode}, batch_dice=True{weight_opt})",
-             [_line("dice", "disadvantage", 1), _line("dice_ce", "advantage", 0),
-              "batch_dice=True sums the overlap over the batch, so an image without foreground "
-              "does not score 0 or 1 on its own"]),
-            ("focal", f"focal(mode={mode}, gamma=2.0{alpha_opt})",
-             [_line("focal", "advantage", 0), _line("focal", "advantage", 1)]),
+            (
+                "dice_ce",
+                f"dice_ce(mode={mode}, batch_dice=True{weight_opt})",
+                [
+                    _line("dice", "disadvantage", 1),
+                    _line("dice_ce", "advantage", 0),
+                    "batch_dice=True sums the overlap over the batch, so an image without foreground "
+                    "does not score 0 or 1 on its own",
+                ],
+            ),
+            (
+                "focal",
+                f"focal(mode={mode}, gamma=2.0{alpha_opt})",
+                [_line("focal", "advantage", 0), _line("focal", "advantage", 1)],
+            ),
         )
     elif f < 0.05:
         beta = 0.8 if f < 0.01 else 0.7
-        rules = [f"S2 rare foreground (f = {f:.4f} < 0.05); Tversky beta {beta} "
-                 f"({'f < 0.01' if beta == 0.8 else '0.01 <= f < 0.05'}); {facts}"]
+        rules = [
+            f"S2 rare foreground (f = {f:.4f} < 0.05); Tversky beta {beta} "
+            f"({'f < 0.01' if beta == 0.8 else '0.01 <= f < 0.05'}); {facts}"
+        ]
         ranked = _rank(
-            ("dice_ce", f"dice_ce(mode={mode}{weight_opt})",
-             [_line("dice", "advantage", 0), _line("dice_ce", "advantage", 0)]
-             + ([] if binary else [_line("cross_entropy", "advantage", 1)])),
-            ("tversky", f"tversky(mode={mode}, alpha={round(1 - beta, 2)}, beta={beta})",
-             [_line("tversky", "advantage", 0), _line("tversky", "disadvantage", 0)]),
-            ("focal", f"focal(mode={mode}, gamma=2.0{alpha_opt})",
-             [_line("focal", "advantage", 1), _line("focal", "disadvantage", 0)]),
+            (
+                "dice_ce",
+                f"dice_ce(mode={mode}{weight_opt})",
+                [_line("dice", "advantage", 0), _line("dice_ce", "advantage", 0)]
+                + ([] if binary else [_line("cross_entropy", "advantage", 1)]),
+            ),
+            (
+                "tversky",
+                f"tversky(mode={mode}, alpha={round(1 - beta, 2)}, beta={beta})",
+                [_line("tversky", "advantage", 0), _line("tversky", "disadvantage", 0)],
+            ),
+            (
+                "focal",
+                f"focal(mode={mode}, gamma=2.0{alpha_opt})",
+                [_line("focal", "advantage", 1), _line("focal", "disadvantage", 0)],
+            ),
         )
     elif f < 0.2 or r > 10:
         rules = [f"S3 moderate imbalance (f = {f:.3f} < 0.2 or r = {r:.3g} > 10); {facts}"]
         ranked = _rank(
-            ("dice_ce", f"dice_ce(mode={mode}{weight_opt})",
-             [_line("dice", "advantage", 0)]
-             + ([] if binary else [_line("cross_entropy", "advantage", 1)])),
-            ("focal", f"focal(mode={mode}, gamma=2.0{alpha_opt})",
-             [_line("focal", "advantage", 0)]),
+            (
+                "dice_ce",
+                f"dice_ce(mode={mode}{weight_opt})",
+                [_line("dice", "advantage", 0)]
+                + ([] if binary else [_line("cross_entropy", "advantage", 1)]),
+            ),
+            (
+                "focal",
+                f"focal(mode={mode}, gamma=2.0{alpha_opt})",
+                [_line("focal", "advantage", 0)],
+            ),
         )
     else:
         rules = [f"S4 balanced (f = {f:.3f} >= 0.2, r = {r:.3g} <= 10, e = {e:.2f} < 0.2)"]
         ce = "binary_cross_entropy" if binary else "cross_entropy"
         ranked = _rank(
-            (ce, f"{ce}()", [_line("cross_entropy", "advantage", 0),
-                             _line("cross_entropy", "advantage", 2)]),
+            (
+                ce,
+                f"{ce}()",
+                [_line("cross_entropy", "advantage", 0), _line("cross_entropy", "advantage", 2)],
+            ),
             ("dice_ce", f"dice_ce(mode={mode})", [_line("dice", "advantage", 1)]),
         )
     small = stats.get("object_size_median", math.nan)
     if math.isfinite(small) and small < 16:
-        rules.append(f"small objects (median {small:.0f} pixels < 16): Dice's gradient is "
-                     "unstable for them; keep the CE term")
+        rules.append(
+            f"small objects (median {small:.0f} pixels < 16): Dice's gradient is "
+            "unstable for them; keep the CE term"
+        )
         ranked[0].reasons.append(_line("dice", "disadvantage", 0))
     return rules, ranked
 
@@ -567,16 +611,28 @@ def _classification_rules(stats: dict[str, Any]) -> tuple[list[str], list[Recomm
     weights = _weights(counts, "effective_number", beta=0.999)
     if r <= 100:
         return [f"C2 imbalanced (3 < r = {r:.3g} <= 100)"], _rank(
-            ("cross_entropy", f"cross_entropy(class_weight={weights})",
-             [_line("cross_entropy", "advantage", 1), _line("cross_entropy", "disadvantage", 0)]),
-            ("focal", f"focal(mode='multiclass', gamma=2.0, alpha={weights})",
-             [_line("focal", "advantage", 1)]),
+            (
+                "cross_entropy",
+                f"cross_entropy(class_weight={weights})",
+                [_line("cross_entropy", "advantage", 1), _line("cross_entropy", "disadvantage", 0)],
+            ),
+            (
+                "focal",
+                f"focal(mode='multiclass', gamma=2.0, alpha={weights})",
+                [_line("focal", "advantage", 1)],
+            ),
         )
     return [f"C3 extreme imbalance (r = {r:.3g} > 100)"], _rank(
-        ("focal", f"focal(mode='multiclass', gamma=2.0, alpha={weights})",
-         [_line("focal", "advantage", 0), _line("focal", "advantage", 1)]),
-        ("cross_entropy", f"cross_entropy(class_weight={weights})",
-         [_line("cross_entropy", "advantage", 1)]),
+        (
+            "focal",
+            f"focal(mode='multiclass', gamma=2.0, alpha={weights})",
+            [_line("focal", "advantage", 0), _line("focal", "advantage", 1)],
+        ),
+        (
+            "cross_entropy",
+            f"cross_entropy(class_weight={weights})",
+            [_line("cross_entropy", "advantage", 1)],
+        ),
     )
 
 
@@ -585,14 +641,20 @@ def _boxes_rules(stats: dict[str, Any]) -> tuple[list[str], list[Recommendation]
     rules = []
     if spread > 3:
         rules.append(f"B1 aspect ratios vary (90th/10th percentile {spread:.3g} > 3): CIoU")
-        first = ("ciou", "ciou()", [_line("ciou", "advantage", 0), _line("diou", "disadvantage", 0)])
+        first = (
+            "ciou",
+            "ciou()",
+            [_line("ciou", "advantage", 0), _line("diou", "disadvantage", 0)],
+        )
     else:
         rules.append(f"B1 aspect ratios similar (90th/10th percentile {spread:.3g} <= 3): DIoU")
         first = ("diou", "diou()", [_line("diou", "advantage", 0), _line("diou", "advantage", 1)])
     ranked = _rank(first, ("giou", "giou()", [_line("giou", "advantage", 0)]))
     if stats["scale_spread"] > 4:
-        rules.append(f"sizes vary (scale spread {stats['scale_spread']:.3g} > 4): prefer an IoU "
-                     "loss to Smooth L1 on coordinates")
+        rules.append(
+            f"sizes vary (scale spread {stats['scale_spread']:.3g} > 4): prefer an IoU "
+            "loss to Smooth L1 on coordinates"
+        )
         ranked[0].reasons.append(_line("smooth_l1", "disadvantage", 0))
     if stats.get("anchor_best_iou_mean", 1.0) < 0.5:
         rules.append("anchors fit poorly (mean best IoU < 0.5): starts may not overlap")
@@ -671,6 +733,7 @@ def advise(
             done[0] += 1
             if progress is not None:
                 progress(done[0], total)
+
         return step
 
     source = "memory"
@@ -685,8 +748,12 @@ def advise(
             if task not in ("auto", "segmentation"):
                 raise AdviseError(f"{path}: a folder of label images is segmentation, not {task}")
             palette = _Palette()
-            stats = _segmentation((_read_png(p, palette, max_bytes) for p in files[:MAX_IMAGES]),
-                                  source, ignore_index, tick(len(files)))
+            stats = _segmentation(
+                (_read_png(p, palette, max_bytes) for p in files[:MAX_IMAGES]),
+                source,
+                ignore_index,
+                tick(len(files)),
+            )
             if len(palette.colours) > 1:
                 stats["colour_classes"] = {str(k): v for k, v in palette.colours.items()}
             rules, ranked = _segmentation_rules(stats)
@@ -708,12 +775,16 @@ def advise(
         elif suffix in _IMAGE_SUFFIXES:
             data = _read_png(path, _Palette(), max_bytes)[None]
         else:
-            raise AdviseError(f"{path}: unsupported file type {suffix or '(none)'!r} (expected a "
-                              "folder of PNGs, .npy, .pt, .csv or .json)")
+            raise AdviseError(
+                f"{path}: unsupported file type {suffix or '(none)'!r} (expected a "
+                "folder of PNGs, .npy, .pt, .csv or .json)"
+            )
     elif isinstance(targets, Tensor):
         data = targets.detach().cpu()
     elif isinstance(targets, (list, tuple)):
-        data = _boxes_tensor(targets, "boxes") if task in ("auto", "boxes") else torch.tensor(targets)
+        data = (
+            _boxes_tensor(targets, "boxes") if task in ("auto", "boxes") else torch.tensor(targets)
+        )
         task = "boxes" if task == "auto" else task
     else:
         try:
@@ -721,8 +792,10 @@ def advise(
         except ImportError:  # pragma: no cover
             np = None  # type: ignore[assignment]
         if np is None or not isinstance(targets, np.ndarray):
-            raise TypeError("targets: expected a path, a tensor, a NumPy array or a list of "
-                            f"boxes, got {type(targets).__name__}")
+            raise TypeError(
+                "targets: expected a path, a tensor, a NumPy array or a list of "
+                f"boxes, got {type(targets).__name__}"
+            )
         data = targets
 
     if not isinstance(data, Tensor):  # a NumPy array, possibly memory-mapped: streamed
@@ -743,8 +816,12 @@ def advise(
         if data.ndim < 2:
             raise AdviseError(f"{source}: masks need at least 2 dimensions, got {data.ndim}")
         data = data if data.ndim >= 3 else data[None]
-        stats = _segmentation((data[i : i + _BATCH] for i in range(0, data.shape[0], _BATCH)),
-                              source, ignore_index, tick(data.shape[0]))
+        stats = _segmentation(
+            (data[i : i + _BATCH] for i in range(0, data.shape[0], _BATCH)),
+            source,
+            ignore_index,
+            tick(data.shape[0]),
+        )
         rules, ranked = _segmentation_rules(stats)
     elif task == "classification":
         stats = _classification(data, source, ignore_index)

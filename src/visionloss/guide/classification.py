@@ -7,8 +7,10 @@ from ._card import Card, Claim, demo, paper, plot, test
 __all__ = ["CARDS"]
 
 _LIN = "T.-Y. Lin et al., Focal Loss for Dense Object Detection, ICCV 2017, arXiv:1708.02002"
-_MUKHOTI = ("J. Mukhoti et al., Calibrating Deep Neural Networks using Focal Loss, NeurIPS 2020, "
-            "arXiv:2002.09437")
+_MUKHOTI = (
+    "J. Mukhoti et al., Calibrating Deep Neural Networks using Focal Loss, NeurIPS 2020, "
+    "arXiv:2002.09437"
+)
 
 CARDS: dict[str, Card] = {
     "binary_cross_entropy": Card(
@@ -18,19 +20,29 @@ CARDS: dict[str, Card] = {
         application="Binary and multi-label classification (several labels per image), binary "
         "segmentation masks, objectness scores, the discriminator of a GAN.",
         advantages=(
-            Claim("Each label is its own problem: one channel's gradient does not depend on the "
-                  "others' logits, which is what multi-label targets need (softmax couples them).",
-                  (test("test_bce_treats_each_label_independently"),)),
-            Claim("pos_weight rebalances rare positives by scaling exactly the positive term.",
-                  (test("test_bce_pos_weight_scales_the_positive_term"),)),
+            Claim(
+                "Each label is its own problem: one channel's gradient does not depend on the "
+                "others' logits, which is what multi-label targets need (softmax couples them).",
+                (test("test_bce_treats_each_label_independently"),),
+            ),
+            Claim(
+                "pos_weight rebalances rare positives by scaling exactly the positive term.",
+                (test("test_bce_pos_weight_scales_the_positive_term"),),
+            ),
         ),
         disadvantages=(
-            Claim("A per-pixel mean: on segmentation, the same missed object weighs less in a "
-                  "larger image (diluted by background), unlike Dice.",
-                  (test("test_dice_insensitive_to_background_size_unlike_ce"),)),
-            Claim("Many easy negatives add up to more loss than a few hard positives.",
-                  (test("test_cross_entropy_many_easy_examples_outweigh_few_hard_ones"),
-                   plot("focal"))),
+            Claim(
+                "A per-pixel mean: on segmentation, the same missed object weighs less in a "
+                "larger image (diluted by background), unlike Dice.",
+                (test("test_dice_insensitive_to_background_size_unlike_ce"),),
+            ),
+            Claim(
+                "Many easy negatives add up to more loss than a few hard positives.",
+                (
+                    test("test_cross_entropy_many_easy_examples_outweigh_few_hard_ones"),
+                    plot("focal"),
+                ),
+            ),
         ),
         alternatives=(
             ("focal", "dense detection or masks dominated by easy negatives"),
@@ -44,32 +56,54 @@ CARDS: dict[str, Card] = {
         application="Single-label image classification and multi-class semantic segmentation; "
         "the default to start from and the baseline every other loss is compared with.",
         advantages=(
-            Claim("A proper scoring rule: for a label that is right 90% of the time its expected "
-                  "loss is minimised at p = 0.9, so its probabilities are calibrated in the limit.",
-                  (test("test_focal_is_not_calibrated_for_soft_labels"),)),
-            Claim("Class weights computed from counts (class_weights) give a rare class the same "
-                  "total pull as a frequent one; on the demo's imbalanced digits they raised "
-                  "balanced accuracy from 0.753 to 0.796 (5 seeds, p < 0.001).",
-                  (test("test_class_weights_give_a_rare_class_the_pull_of_a_frequent_one"),
-                   demo("classification", "CE, inverse-frequency weights"),
-                   demo("classification", "cross-entropy"))),
-            Claim("Smooth per-pixel gradient whatever the object size, so it trains stably from a "
-                  "random start where overlap losses can stall.",
-                  (test("test_dice_gradient_unstable_for_tiny_masks"),
-                   test("test_overlap_loss_of_an_empty_mask_jumps_between_zero_and_one"))),
+            Claim(
+                "A proper scoring rule: for a label that is right 90% of the time its expected "
+                "loss is minimised at p = 0.9, so its probabilities are calibrated in the limit.",
+                (test("test_focal_is_not_calibrated_for_soft_labels"),),
+            ),
+            Claim(
+                "Class weights computed from counts (class_weights) give a rare class the same "
+                "total pull as a frequent one; on the demo's imbalanced digits they raised "
+                "balanced accuracy from 0.753 to 0.796 (5 seeds, p < 0.001).",
+                (
+                    test("test_class_weights_give_a_rare_class_the_pull_of_a_frequent_one"),
+                    demo("classification", "CE, inverse-frequency weights"),
+                    demo("classification", "cross-entropy"),
+                ),
+            ),
+            Claim(
+                "Smooth per-pixel gradient whatever the object size, so it trains stably from a "
+                "random start where overlap losses can stall.",
+                (
+                    test("test_dice_gradient_unstable_for_tiny_masks"),
+                    test("test_overlap_loss_of_an_empty_mask_jumps_between_zero_and_one"),
+                ),
+            ),
         ),
         disadvantages=(
-            Claim("Unweighted, a rare class gets a tiny share of the gradient (1 pixel in 100: "
-                  "about 1/99 of the pull).",
-                  (test("test_class_weights_give_a_rare_class_the_pull_of_a_frequent_one"),)),
-            Claim("A per-pixel mean: the same miss is diluted in a larger image.",
-                  (test("test_cross_entropy_dilutes_a_miss_in_a_larger_image"),
-                   test("test_dice_insensitive_to_background_size_unlike_ce"))),
-            Claim("Without label smoothing it keeps pushing the logits apart (the optimum margin "
-                  "is infinite), which makes models over-confident.",
-                  (test("test_cross_entropy_pushes_logits_without_bound_label_smoothing_stops"),
-                   paper("C. Szegedy et al., Rethinking the Inception Architecture, CVPR 2016, "
-                         "arXiv:1512.00567"))),
+            Claim(
+                "Unweighted, a rare class gets a tiny share of the gradient (1 pixel in 100: "
+                "about 1/99 of the pull).",
+                (test("test_class_weights_give_a_rare_class_the_pull_of_a_frequent_one"),),
+            ),
+            Claim(
+                "A per-pixel mean: the same miss is diluted in a larger image.",
+                (
+                    test("test_cross_entropy_dilutes_a_miss_in_a_larger_image"),
+                    test("test_dice_insensitive_to_background_size_unlike_ce"),
+                ),
+            ),
+            Claim(
+                "Without label smoothing it keeps pushing the logits apart (the optimum margin "
+                "is infinite), which makes models over-confident.",
+                (
+                    test("test_cross_entropy_pushes_logits_without_bound_label_smoothing_stops"),
+                    paper(
+                        "C. Szegedy et al., Rethinking the Inception Architecture, CVPR 2016, "
+                        "arXiv:1512.00567"
+                    ),
+                ),
+            ),
         ),
         alternatives=(
             ("focal", "extreme imbalance with many easy examples (dense detection)"),
@@ -85,33 +119,53 @@ CARDS: dict[str, Card] = {
         application="Dense object detection (RetinaNet's classification head), segmentation and "
         "classification with heavy imbalance where most examples are easy negatives.",
         advantages=(
-            Claim("Down-weights easy examples by exactly (1 - p_t)^gamma; gamma = 0 is "
-                  "cross-entropy.",
-                  (test("test_focal_downweights_easy_examples_by_one_minus_pt_to_gamma"),
-                   test("test_focal_gamma_zero_is_cross_entropy"), plot("focal"), paper(_LIN))),
-            Claim("With 1000 easy and 10 hard examples, the hard ones carry most of the focal "
-                  "loss, while under CE the easy ones do.",
-                  (test("test_cross_entropy_many_easy_examples_outweigh_few_hard_ones"),)),
+            Claim(
+                "Down-weights easy examples by exactly (1 - p_t)^gamma; gamma = 0 is "
+                "cross-entropy.",
+                (
+                    test("test_focal_downweights_easy_examples_by_one_minus_pt_to_gamma"),
+                    test("test_focal_gamma_zero_is_cross_entropy"),
+                    plot("focal"),
+                    paper(_LIN),
+                ),
+            ),
+            Claim(
+                "With 1000 easy and 10 hard examples, the hard ones carry most of the focal "
+                "loss, while under CE the easy ones do.",
+                (test("test_cross_entropy_many_easy_examples_outweigh_few_hard_ones"),),
+            ),
         ),
         disadvantages=(
-            Claim("Not a proper scoring rule: for a label right 90% of the time the focal "
-                  "optimum is a less confident p (< 0.85), so its probabilities are biased "
-                  "(often welcome against over-confidence, but not calibrated by design).",
-                  (test("test_focal_is_not_calibrated_for_soft_labels"), paper(_MUKHOTI))),
-            Claim("Hard examples are not always informative: with noisy labels the wrong ones "
-                  "are the hardest, and focal loss concentrates on them.",
-                  (test("test_cross_entropy_many_easy_examples_outweigh_few_hard_ones"),)),
-            Claim("Two hyperparameters (gamma, alpha) interact; Lin et al. pair gamma 2 with "
-                  "alpha 0.25 and a prior-initialised bias.",
-                  (test("test_focal_downweights_easy_examples_by_one_minus_pt_to_gamma"),
-                   paper(_LIN))),
-            Claim("Focusing on hard examples is not re-weighting classes: on the demo's "
-                  "imbalanced digits focal (0.755 balanced accuracy) matched plain CE (0.753) and "
-                  "trailed class-weighted CE (0.796); on its small-object segmentation it had "
-                  "the largest spread over seeds (fg Dice 0.461 ± 0.194).",
-                  (demo("classification", "focal γ=2"),
-                   demo("classification", "CE, inverse-frequency weights"),
-                   demo("segmentation", "focal γ=2"))),
+            Claim(
+                "Not a proper scoring rule: for a label right 90% of the time the focal "
+                "optimum is a less confident p (< 0.85), so its probabilities are biased "
+                "(often welcome against over-confidence, but not calibrated by design).",
+                (test("test_focal_is_not_calibrated_for_soft_labels"), paper(_MUKHOTI)),
+            ),
+            Claim(
+                "Hard examples are not always informative: with noisy labels the wrong ones "
+                "are the hardest, and focal loss concentrates on them.",
+                (test("test_cross_entropy_many_easy_examples_outweigh_few_hard_ones"),),
+            ),
+            Claim(
+                "Two hyperparameters (gamma, alpha) interact; Lin et al. pair gamma 2 with "
+                "alpha 0.25 and a prior-initialised bias.",
+                (
+                    test("test_focal_downweights_easy_examples_by_one_minus_pt_to_gamma"),
+                    paper(_LIN),
+                ),
+            ),
+            Claim(
+                "Focusing on hard examples is not re-weighting classes: on the demo's "
+                "imbalanced digits focal (0.755 balanced accuracy) matched plain CE (0.753) and "
+                "trailed class-weighted CE (0.796); on its small-object segmentation it had "
+                "the largest spread over seeds (fg Dice 0.461 ± 0.194).",
+                (
+                    demo("classification", "focal γ=2"),
+                    demo("classification", "CE, inverse-frequency weights"),
+                    demo("segmentation", "focal γ=2"),
+                ),
+            ),
         ),
         alternatives=(
             ("cross_entropy", "balanced data or when calibrated probabilities matter"),
@@ -125,22 +179,34 @@ CARDS: dict[str, Card] = {
         application="Image classification (ImageNet-style) and detection classification heads, "
         "as a one-line change of cross-entropy.",
         advantages=(
-            Claim("Adds a constant push towards the right class even on confident examples "
-                  "(epsilon > 0), where CE's pull fades; epsilon = 0 gives back CE.",
-                  (test("test_poly1_adds_pull_on_confident_examples"),
-                   paper("Z. Leng et al., PolyLoss, ICLR 2022, arXiv:2204.12511"))),
-            Claim("Same inputs, options and cost as cross-entropy (class weights, ignore_index, "
-                  "label smoothing).",
-                  (test("test_poly1_adds_pull_on_confident_examples"),)),
+            Claim(
+                "Adds a constant push towards the right class even on confident examples "
+                "(epsilon > 0), where CE's pull fades; epsilon = 0 gives back CE.",
+                (
+                    test("test_poly1_adds_pull_on_confident_examples"),
+                    paper("Z. Leng et al., PolyLoss, ICLR 2022, arXiv:2204.12511"),
+                ),
+            ),
+            Claim(
+                "Same inputs, options and cost as cross-entropy (class weights, ignore_index, "
+                "label smoothing).",
+                (test("test_poly1_adds_pull_on_confident_examples"),),
+            ),
         ),
         disadvantages=(
-            Claim("epsilon is one more parameter, and its sign depends on the task (positive for "
-                  "classification, negative for imbalanced detection in Leng et al.).",
-                  (test("test_poly1_adds_pull_on_confident_examples"),
-                   paper("Z. Leng et al., PolyLoss, ICLR 2022, arXiv:2204.12511"))),
-            Claim("It does nothing for class imbalance by itself: a rare class still needs class "
-                  "weights.",
-                  (test("test_class_weights_give_a_rare_class_the_pull_of_a_frequent_one"),)),
+            Claim(
+                "epsilon is one more parameter, and its sign depends on the task (positive for "
+                "classification, negative for imbalanced detection in Leng et al.).",
+                (
+                    test("test_poly1_adds_pull_on_confident_examples"),
+                    paper("Z. Leng et al., PolyLoss, ICLR 2022, arXiv:2204.12511"),
+                ),
+            ),
+            Claim(
+                "It does nothing for class imbalance by itself: a rare class still needs class "
+                "weights.",
+                (test("test_class_weights_give_a_rare_class_the_pull_of_a_frequent_one"),),
+            ),
         ),
         alternatives=(
             ("cross_entropy", "the well-understood default"),

@@ -6,8 +6,10 @@ from ._card import Card, Claim, demo, paper, plot, test
 
 __all__ = ["CARDS"]
 
-_HERMANS = ("A. Hermans, L. Beyer, B. Leibe, In Defense of the Triplet Loss for Person "
-            "Re-Identification, 2017, arXiv:1703.07737")
+_HERMANS = (
+    "A. Hermans, L. Beyer, B. Leibe, In Defense of the Triplet Loss for Person "
+    "Re-Identification, 2017, arXiv:1703.07737"
+)
 _FACENET = "F. Schroff et al., FaceNet, CVPR 2015, arXiv:1503.03832"
 
 CARDS: dict[str, Card] = {
@@ -17,18 +19,26 @@ CARDS: dict[str, Card] = {
         application="Metric learning when triplets are built outside the loss (offline mining, "
         "a fixed triplet dataset); face and product retrieval.",
         advantages=(
-            Claim("Only relative distances matter, and easy triplets cost nothing (zero loss and "
-                  "gradient once the margin is met).",
-                  (test("test_triplet_easy_triplets_give_no_gradient"), plot("embedding"))),
-            Claim("Defaults equal torch's F.triplet_margin_loss.",
-                  (test("test_triplet_margin_matches_torch"),)),
+            Claim(
+                "Only relative distances matter, and easy triplets cost nothing (zero loss and "
+                "gradient once the margin is met).",
+                (test("test_triplet_easy_triplets_give_no_gradient"), plot("embedding")),
+            ),
+            Claim(
+                "Defaults equal torch's F.triplet_margin_loss.",
+                (test("test_triplet_margin_matches_torch"),),
+            ),
         ),
         disadvantages=(
-            Claim("Most random triplets are easy and give no gradient, so without mining "
-                  "training stalls.",
-                  (test("test_triplet_easy_triplets_give_no_gradient"), paper(_HERMANS))),
-            Claim("The margin is in distance units and must be set with the embedding's scale.",
-                  (test("test_triplet_easy_triplets_give_no_gradient"),)),
+            Claim(
+                "Most random triplets are easy and give no gradient, so without mining "
+                "training stalls.",
+                (test("test_triplet_easy_triplets_give_no_gradient"), paper(_HERMANS)),
+            ),
+            Claim(
+                "The margin is in distance units and must be set with the embedding's scale.",
+                (test("test_triplet_easy_triplets_give_no_gradient"),),
+            ),
         ),
         alternatives=(
             ("batch_triplet", "labelled batches: the loss mines its own triplets"),
@@ -43,25 +53,38 @@ CARDS: dict[str, Card] = {
         application="Person re-identification, face recognition, image retrieval with P x K "
         "batches (P identities, K images each).",
         advantages=(
-            Claim("Mines informative triplets itself, from the whole batch; on the demo's "
-                  "digits semi-hard mining gave the best recall@1 (0.975, above batch-hard's "
-                  "0.963 with p = 0.003 over 5 seeds).",
-                  (test("test_batch_all_averages_over_every_valid_triplet"),
-                   demo("embedding", "triplet, semi-hard"), demo("embedding", "triplet, batch-hard"),
-                   paper(_HERMANS))),
-            Claim("Semi-hard mining avoids the collapse that batch-hard can show early: on "
-                  "hard, overlapping classes batch-hard drives every embedding to one point "
-                  "(mean distance < 0.1, loss = margin), semi-hard keeps them spread (> 3).",
-                  (test("test_semi_hard_mining_avoids_the_collapse_batch_hard_shows"),
-                   paper(_FACENET))),
+            Claim(
+                "Mines informative triplets itself, from the whole batch; on the demo's "
+                "digits semi-hard mining gave the best recall@1 (0.975, above batch-hard's "
+                "0.963 with p = 0.003 over 5 seeds).",
+                (
+                    test("test_batch_all_averages_over_every_valid_triplet"),
+                    demo("embedding", "triplet, semi-hard"),
+                    demo("embedding", "triplet, batch-hard"),
+                    paper(_HERMANS),
+                ),
+            ),
+            Claim(
+                "Semi-hard mining avoids the collapse that batch-hard can show early: on "
+                "hard, overlapping classes batch-hard drives every embedding to one point "
+                "(mean distance < 0.1, loss = margin), semi-hard keeps them spread (> 3).",
+                (
+                    test("test_semi_hard_mining_avoids_the_collapse_batch_hard_shows"),
+                    paper(_FACENET),
+                ),
+            ),
         ),
         disadvantages=(
-            Claim("Batch-hard can collapse all embeddings to a point on hard data, a stationary "
-                  "point with loss equal to the margin.",
-                  (test("test_semi_hard_mining_avoids_the_collapse_batch_hard_shows"),)),
-            Claim("Needs batches with several samples per class; the hardest pairs are often "
-                  "label noise.",
-                  (test("test_batch_all_averages_over_every_valid_triplet"), paper(_HERMANS))),
+            Claim(
+                "Batch-hard can collapse all embeddings to a point on hard data, a stationary "
+                "point with loss equal to the margin.",
+                (test("test_semi_hard_mining_avoids_the_collapse_batch_hard_shows"),),
+            ),
+            Claim(
+                "Needs batches with several samples per class; the hardest pairs are often "
+                "label noise.",
+                (test("test_batch_all_averages_over_every_valid_triplet"), paper(_HERMANS)),
+            ),
         ),
         alternatives=(
             ("triplet_margin", "triplets chosen offline"),
@@ -74,21 +97,47 @@ CARDS: dict[str, Card] = {
         application="Siamese networks for verification (signatures, faces, patches), "
         "dimensionality reduction with pair labels.",
         advantages=(
-            Claim("Needs only pair labels (same / different); dissimilar pairs beyond the margin "
-                  "cost nothing.",
-                  (test("test_contrastive_pulls_positives_always_pushes_negatives_only_inside_margin"),
-                   plot("embedding"),
-                   paper("R. Hadsell, S. Chopra, Y. LeCun, Dimensionality Reduction by Learning "
-                         "an Invariant Mapping, CVPR 2006"))),
-            Claim("Simple and cheap: one distance per pair.",
-                  (test("test_contrastive_pulls_positives_always_pushes_negatives_only_inside_margin"),)),
+            Claim(
+                "Needs only pair labels (same / different); dissimilar pairs beyond the margin "
+                "cost nothing.",
+                (
+                    test(
+                        "test_contrastive_pulls_positives_always_pushes_negatives_only_inside_margin"
+                    ),
+                    plot("embedding"),
+                    paper(
+                        "R. Hadsell, S. Chopra, Y. LeCun, Dimensionality Reduction by Learning "
+                        "an Invariant Mapping, CVPR 2006"
+                    ),
+                ),
+            ),
+            Claim(
+                "Simple and cheap: one distance per pair.",
+                (
+                    test(
+                        "test_contrastive_pulls_positives_always_pushes_negatives_only_inside_margin"
+                    ),
+                ),
+            ),
         ),
         disadvantages=(
-            Claim("Similar pairs are pulled all the way to distance 0 (even at 0.1), removing all "
-                  "intra-class variation; triplet losses only ask for a relative margin.",
-                  (test("test_contrastive_pulls_positives_always_pushes_negatives_only_inside_margin"),)),
-            Claim("An absolute margin in distance units, to be tuned with the embedding scale.",
-                  (test("test_contrastive_pulls_positives_always_pushes_negatives_only_inside_margin"),)),
+            Claim(
+                "Similar pairs are pulled all the way to distance 0 (even at 0.1), removing all "
+                "intra-class variation; triplet losses only ask for a relative margin.",
+                (
+                    test(
+                        "test_contrastive_pulls_positives_always_pushes_negatives_only_inside_margin"
+                    ),
+                ),
+            ),
+            Claim(
+                "An absolute margin in distance units, to be tuned with the embedding scale.",
+                (
+                    test(
+                        "test_contrastive_pulls_positives_always_pushes_negatives_only_inside_margin"
+                    ),
+                ),
+            ),
         ),
         alternatives=(
             ("batch_triplet", "class labels and P x K batches"),

@@ -16,26 +16,42 @@ CARDS: dict[str, Card] = {
         application="Dense regression with clean targets: depth, flow or keypoint heatmaps, image "
         "reconstruction when blur is acceptable, the reconstruction term of a Gaussian VAE.",
         advantages=(
-            Claim("Its minimiser is the mean of the targets, so it is the right loss when the "
-                  "noise is Gaussian and the mean is what you want.",
-                  (test("test_mse_fits_the_mean_so_one_outlier_moves_it"),)),
-            Claim("Smooth and convex, with a gradient that shrinks as the residual shrinks, so "
-                  "steps slow down near the optimum.",
-                  (test("test_mse_outlier_pull_grows_linearly"), plot("regression"))),
+            Claim(
+                "Its minimiser is the mean of the targets, so it is the right loss when the "
+                "noise is Gaussian and the mean is what you want.",
+                (test("test_mse_fits_the_mean_so_one_outlier_moves_it"),),
+            ),
+            Claim(
+                "Smooth and convex, with a gradient that shrinks as the residual shrinks, so "
+                "steps slow down near the optimum.",
+                (test("test_mse_outlier_pull_grows_linearly"), plot("regression")),
+            ),
         ),
         disadvantages=(
-            Claim("An outlier's pull grows linearly with its residual: one bad label can dominate "
-                  "a batch.",
-                  (test("test_mse_outlier_pull_grows_linearly"), plot("regression"))),
-            Claim("One outlier moves the fitted value: on [0, 1, 2, 3, 4, 100] MSE's best constant "
-                  "is 18.3, MAE's is the median.",
-                  (test("test_mse_fits_the_mean_so_one_outlier_moves_it"),
-                   test("test_mae_fits_the_median_so_one_outlier_does_not_move_it"))),
-            Claim("For images it averages over plausible outputs, which shows as blur; perceptual "
-                  "and structural losses are preferred for visual quality.",
-                  (test("test_ssim_sees_structure_mse_does_not"),
-                   paper("H. Zhao et al., Loss Functions for Image Restoration with Neural "
-                         "Networks, IEEE TCI 2017, arXiv:1511.08861"))),
+            Claim(
+                "An outlier's pull grows linearly with its residual: one bad label can dominate "
+                "a batch.",
+                (test("test_mse_outlier_pull_grows_linearly"), plot("regression")),
+            ),
+            Claim(
+                "One outlier moves the fitted value: on [0, 1, 2, 3, 4, 100] MSE's best constant "
+                "is 18.3, MAE's is the median.",
+                (
+                    test("test_mse_fits_the_mean_so_one_outlier_moves_it"),
+                    test("test_mae_fits_the_median_so_one_outlier_does_not_move_it"),
+                ),
+            ),
+            Claim(
+                "For images it averages over plausible outputs, which shows as blur; perceptual "
+                "and structural losses are preferred for visual quality.",
+                (
+                    test("test_ssim_sees_structure_mse_does_not"),
+                    paper(
+                        "H. Zhao et al., Loss Functions for Image Restoration with Neural "
+                        "Networks, IEEE TCI 2017, arXiv:1511.08861"
+                    ),
+                ),
+            ),
         ),
         alternatives=(
             ("huber", "targets with occasional outliers: quadratic near zero, bounded gradient"),
@@ -50,20 +66,30 @@ CARDS: dict[str, Card] = {
         application="Regression with outliers or heavy-tailed noise; image restoration and "
         "super-resolution, where L1 gives sharper results than L2.",
         advantages=(
-            Claim("Robust: an outlier pulls with the same force as any other point, so it does not "
-                  "move the fit (the median of [0, 1, 2, 3, 4, 100] stays in [2, 3]).",
-                  (test("test_mae_fits_the_median_so_one_outlier_does_not_move_it"),
-                   plot("regression"))),
-            Claim("Its gradient has constant size, bounded by 1 at every residual.",
-                  (test("test_mae_gradient_does_not_shrink_near_the_target"),)),
+            Claim(
+                "Robust: an outlier pulls with the same force as any other point, so it does not "
+                "move the fit (the median of [0, 1, 2, 3, 4, 100] stays in [2, 3]).",
+                (
+                    test("test_mae_fits_the_median_so_one_outlier_does_not_move_it"),
+                    plot("regression"),
+                ),
+            ),
+            Claim(
+                "Its gradient has constant size, bounded by 1 at every residual.",
+                (test("test_mae_gradient_does_not_shrink_near_the_target"),),
+            ),
         ),
         disadvantages=(
-            Claim("The gradient does not shrink near the target (size 1 at a residual of 0.001), "
-                  "so a fixed learning rate oscillates around the optimum.",
-                  (test("test_mae_gradient_does_not_shrink_near_the_target"), plot("regression"))),
-            Claim("Not differentiable at zero; the sign jump there is what Charbonnier and "
-                  "log-cosh smooth away.",
-                  (test("test_charbonnier_is_smooth_at_zero_and_bounded"),)),
+            Claim(
+                "The gradient does not shrink near the target (size 1 at a residual of 0.001), "
+                "so a fixed learning rate oscillates around the optimum.",
+                (test("test_mae_gradient_does_not_shrink_near_the_target"), plot("regression")),
+            ),
+            Claim(
+                "Not differentiable at zero; the sign jump there is what Charbonnier and "
+                "log-cosh smooth away.",
+                (test("test_charbonnier_is_smooth_at_zero_and_bounded"),),
+            ),
         ),
         alternatives=(
             ("huber", "robustness far away but a gradient that vanishes at the target"),
@@ -77,21 +103,31 @@ CARDS: dict[str, Card] = {
         application="Regression with a few outliers: depth and pose estimation, value targets in "
         "reinforcement learning, box offsets (as Smooth L1).",
         advantages=(
-            Claim("An outlier's gradient is bounded by delta, whatever its residual.",
-                  (test("test_huber_outlier_gradient_is_bounded_by_delta"), plot("regression"),
-                   paper("P. J. Huber, Robust Estimation of a Location Parameter, 1964"))),
-            Claim("Inside delta its gradient equals MSE's, shrinking to zero at the target, so it "
-                  "converges as smoothly as MSE.",
-                  (test("test_huber_outlier_gradient_is_bounded_by_delta"),)),
+            Claim(
+                "An outlier's gradient is bounded by delta, whatever its residual.",
+                (
+                    test("test_huber_outlier_gradient_is_bounded_by_delta"),
+                    plot("regression"),
+                    paper("P. J. Huber, Robust Estimation of a Location Parameter, 1964"),
+                ),
+            ),
+            Claim(
+                "Inside delta its gradient equals MSE's, shrinking to zero at the target, so it "
+                "converges as smoothly as MSE.",
+                (test("test_huber_outlier_gradient_is_bounded_by_delta"),),
+            ),
         ),
         disadvantages=(
-            Claim("delta is in the target's units: rescale the targets and the same delta puts "
-                  "the residuals in the other regime, so it must be tuned per dataset.",
-                  (test("test_huber_needs_delta_in_target_units"),)),
-            Claim("The second derivative jumps at delta (quadratic to linear); log-cosh and "
-                  "Charbonnier are smooth everywhere.",
-                  (test("test_log_cosh_gradient_is_tanh_smooth_and_bounded"),
-                   plot("regression"))),
+            Claim(
+                "delta is in the target's units: rescale the targets and the same delta puts "
+                "the residuals in the other regime, so it must be tuned per dataset.",
+                (test("test_huber_needs_delta_in_target_units"),),
+            ),
+            Claim(
+                "The second derivative jumps at delta (quadratic to linear); log-cosh and "
+                "Charbonnier are smooth everywhere.",
+                (test("test_log_cosh_gradient_is_tanh_smooth_and_bounded"), plot("regression")),
+            ),
         ),
         alternatives=(
             ("smooth_l1", "the same shape with slope 1 beyond beta (detection code bases)"),
@@ -105,25 +141,41 @@ CARDS: dict[str, Card] = {
         application="Bounding-box offset regression in two-stage and one-stage detectors "
         "(Fast/Faster R-CNN, SSD, RetinaNet); keypoint offsets.",
         advantages=(
-            Claim("Outlier gradients are bounded by 1 (slope 1 beyond beta), like MAE, while "
-                  "small residuals get MSE's shrinking gradient.",
-                  (test("test_smooth_l1_is_huber_over_beta_with_slope_one"), plot("regression"))),
-            Claim("It is exactly Huber / beta, so results transfer between the two conventions.",
-                  (test("test_smooth_l1_is_huber_over_beta_with_slope_one"),)),
+            Claim(
+                "Outlier gradients are bounded by 1 (slope 1 beyond beta), like MAE, while "
+                "small residuals get MSE's shrinking gradient.",
+                (test("test_smooth_l1_is_huber_over_beta_with_slope_one"), plot("regression")),
+            ),
+            Claim(
+                "It is exactly Huber / beta, so results transfer between the two conventions.",
+                (test("test_smooth_l1_is_huber_over_beta_with_slope_one"),),
+            ),
         ),
         disadvantages=(
-            Claim("On box coordinates it is not scale invariant: the same relative error costs "
-                  "ten times more on a box ten times bigger, while IoU losses are unchanged.",
-                  (test("test_smooth_l1_on_coordinates_is_not_scale_invariant"),
-                   test("test_iou_losses_are_scale_invariant"))),
-            Claim("Coordinates are penalised independently, not by the overlap the detector is "
-                  "scored on.",
-                  (test("test_smooth_l1_on_coordinates_is_not_scale_invariant"),
-                   paper("H. Rezatofighi et al., Generalized Intersection over Union, CVPR 2019, "
-                         "arXiv:1902.09630"))),
-            Claim("On the demo's box regression it had the lowest mean IoU (0.626 against "
-                  "0.638 to 0.642 for the IoU family, 5 seeds; GIoU ahead with p = 0.013).",
-                  (demo("boxes", "Smooth L1 (pixels)"), demo("boxes", "GIoU"))),
+            Claim(
+                "On box coordinates it is not scale invariant: the same relative error costs "
+                "ten times more on a box ten times bigger, while IoU losses are unchanged.",
+                (
+                    test("test_smooth_l1_on_coordinates_is_not_scale_invariant"),
+                    test("test_iou_losses_are_scale_invariant"),
+                ),
+            ),
+            Claim(
+                "Coordinates are penalised independently, not by the overlap the detector is "
+                "scored on.",
+                (
+                    test("test_smooth_l1_on_coordinates_is_not_scale_invariant"),
+                    paper(
+                        "H. Rezatofighi et al., Generalized Intersection over Union, CVPR 2019, "
+                        "arXiv:1902.09630"
+                    ),
+                ),
+            ),
+            Claim(
+                "On the demo's box regression it had the lowest mean IoU (0.626 against "
+                "0.638 to 0.642 for the IoU family, 5 seeds; GIoU ahead with p = 0.013).",
+                (demo("boxes", "Smooth L1 (pixels)"), demo("boxes", "GIoU")),
+            ),
         ),
         alternatives=(
             ("giou", "box regression judged by IoU: scale invariant, works for disjoint boxes"),
@@ -137,20 +189,30 @@ CARDS: dict[str, Card] = {
         application="Regression that wants Huber's robustness without choosing delta and with a "
         "twice-differentiable loss (second-order optimisers, smooth training curves).",
         advantages=(
-            Claim("Its gradient is tanh(r): bounded by 1 and smooth everywhere, with no parameter "
-                  "to tune.",
-                  (test("test_log_cosh_gradient_is_tanh_smooth_and_bounded"), plot("regression"))),
-            Claim("Behaves like MSE (r^2/2) for small residuals.",
-                  (test("test_log_cosh_behaves_like_mse_for_small_residuals"),)),
+            Claim(
+                "Its gradient is tanh(r): bounded by 1 and smooth everywhere, with no parameter "
+                "to tune.",
+                (test("test_log_cosh_gradient_is_tanh_smooth_and_bounded"), plot("regression")),
+            ),
+            Claim(
+                "Behaves like MSE (r^2/2) for small residuals.",
+                (test("test_log_cosh_behaves_like_mse_for_small_residuals"),),
+            ),
         ),
         disadvantages=(
-            Claim("The switch from quadratic to linear happens at a residual of about 1 in the "
-                  "target's units; rescale targets to move it, as there is no delta.",
-                  (test("test_log_cosh_behaves_like_mse_for_small_residuals"),
-                   test("test_log_cosh_gradient_is_tanh_smooth_and_bounded"))),
-            Claim("Large residuals still pull with force close to 1: less robust than redescending "
-                  "losses that ignore gross outliers.",
-                  (test("test_robust_alpha_spans_l2_and_redescending_losses"), plot("robust"))),
+            Claim(
+                "The switch from quadratic to linear happens at a residual of about 1 in the "
+                "target's units; rescale targets to move it, as there is no delta.",
+                (
+                    test("test_log_cosh_behaves_like_mse_for_small_residuals"),
+                    test("test_log_cosh_gradient_is_tanh_smooth_and_bounded"),
+                ),
+            ),
+            Claim(
+                "Large residuals still pull with force close to 1: less robust than redescending "
+                "losses that ignore gross outliers.",
+                (test("test_robust_alpha_spans_l2_and_redescending_losses"), plot("robust")),
+            ),
         ),
         alternatives=(
             ("huber", "when the threshold between the regimes must be set explicitly"),
@@ -163,19 +225,31 @@ CARDS: dict[str, Card] = {
         application="Image restoration: super-resolution, deblurring, denoising, optical flow "
         "(LapSRN, EDVR and many successors).",
         advantages=(
-            Claim("Smooth at zero (gradient 0 there, no sign jump) with a gradient bounded by 1.",
-                  (test("test_charbonnier_is_smooth_at_zero_and_bounded"), plot("regression"))),
-            Claim("Keeps L1's robustness for residuals above eps.",
-                  (test("test_charbonnier_eps_sets_where_l1_behaviour_starts"),
-                   paper("W.-S. Lai et al., Deep Laplacian Pyramid Networks, CVPR 2017, "
-                         "arXiv:1704.03915"))),
+            Claim(
+                "Smooth at zero (gradient 0 there, no sign jump) with a gradient bounded by 1.",
+                (test("test_charbonnier_is_smooth_at_zero_and_bounded"), plot("regression")),
+            ),
+            Claim(
+                "Keeps L1's robustness for residuals above eps.",
+                (
+                    test("test_charbonnier_eps_sets_where_l1_behaviour_starts"),
+                    paper(
+                        "W.-S. Lai et al., Deep Laplacian Pyramid Networks, CVPR 2017, "
+                        "arXiv:1704.03915"
+                    ),
+                ),
+            ),
         ),
         disadvantages=(
-            Claim("eps sets where the L1 behaviour starts and must match the data's scale: at "
-                  "eps 0.1 a residual of 0.01 gets a tenth of the L1 gradient.",
-                  (test("test_charbonnier_eps_sets_where_l1_behaviour_starts"),)),
-            Claim("Like MAE, its gradient does not shrink for residuals above eps.",
-                  (test("test_charbonnier_eps_sets_where_l1_behaviour_starts"),)),
+            Claim(
+                "eps sets where the L1 behaviour starts and must match the data's scale: at "
+                "eps 0.1 a residual of 0.01 gets a tenth of the L1 gradient.",
+                (test("test_charbonnier_eps_sets_where_l1_behaviour_starts"),),
+            ),
+            Claim(
+                "Like MAE, its gradient does not shrink for residuals above eps.",
+                (test("test_charbonnier_eps_sets_where_l1_behaviour_starts"),),
+            ),
         ),
         alternatives=(
             ("mae", "when exact L1 (and its median) is wanted"),
@@ -190,20 +264,31 @@ CARDS: dict[str, Card] = {
         application="Regression with outliers of unknown amount: depth, flow, registration, "
         "unsupervised image reconstruction; as a drop-in family to search over.",
         advantages=(
-            Claim("One parameter spans MSE (alpha 2) to redescending losses whose gradient falls "
-                  "for large residuals, so gross outliers are ignored.",
-                  (test("test_robust_alpha_spans_l2_and_redescending_losses"), plot("robust"),
-                   paper(_BARRON))),
-            Claim("alpha and scale can be tensors and learnt with the model.",
-                  (test("test_robust_alpha_spans_l2_and_redescending_losses"),)),
+            Claim(
+                "One parameter spans MSE (alpha 2) to redescending losses whose gradient falls "
+                "for large residuals, so gross outliers are ignored.",
+                (
+                    test("test_robust_alpha_spans_l2_and_redescending_losses"),
+                    plot("robust"),
+                    paper(_BARRON),
+                ),
+            ),
+            Claim(
+                "alpha and scale can be tensors and learnt with the model.",
+                (test("test_robust_alpha_spans_l2_and_redescending_losses"),),
+            ),
         ),
         disadvantages=(
-            Claim("For alpha < 1 the loss is non-convex (negative curvature far out): several "
-                  "minima, dependence on initialisation.",
-                  (test("test_robust_negative_alpha_is_non_convex"), plot("robust"))),
-            Claim("A redescending shape gives little gradient to large residuals, also early in "
-                  "training when every residual is large: start near alpha 1 to 2, then lower it.",
-                  (test("test_robust_alpha_spans_l2_and_redescending_losses"), paper(_BARRON))),
+            Claim(
+                "For alpha < 1 the loss is non-convex (negative curvature far out): several "
+                "minima, dependence on initialisation.",
+                (test("test_robust_negative_alpha_is_non_convex"), plot("robust")),
+            ),
+            Claim(
+                "A redescending shape gives little gradient to large residuals, also early in "
+                "training when every residual is large: start near alpha 1 to 2, then lower it.",
+                (test("test_robust_alpha_spans_l2_and_redescending_losses"), paper(_BARRON)),
+            ),
         ),
         alternatives=(
             ("huber", "a convex loss with one threshold is enough"),

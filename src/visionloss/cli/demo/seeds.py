@@ -182,7 +182,11 @@ def markdown(summaries: list[TaskSummary], header: str = "") -> str:
         ]
         for m in s.methods:
             star = " ★" if m.method == s.starred else ""
-            name = f"{m.method} (reference)" if m.reference and "reference" not in m.method else m.method
+            name = (
+                f"{m.method} (reference)"
+                if m.reference and "reference" not in m.method
+                else m.method
+            )
             p = s.p_values.get(m.method)
             per_seed = ", ".join(f"{v:.3f}" for v in m.values)
             p_text = "best" if m.method == s.best else ("" if p is None else f"{p:.3f}")
