@@ -417,3 +417,19 @@ def test_paired_p_value_by_hand():
     assert paired_p_value([1.0, 1.0, 1.0], [2.0, 3.0, 4.0], False) == pytest.approx(
         0.0371, abs=1e-4
     )
+
+
+def test_committed_cards_page_is_up_to_date():
+    # regenerate with: python -c "import visionloss; print(visionloss.guide.cards_markdown(), end='')"
+    #   > docs/guide/cards.md
+    committed = (ROOT / "docs" / "guide" / "cards.md").read_text(encoding="utf-8")
+    assert committed == visionloss.guide.cards_markdown()
+
+
+def test_guide_page_links_only_to_existing_cards_and_tests():
+    page = (ROOT / "docs" / "guide" / "choosing-a-loss.md").read_text(encoding="utf-8")
+    anchors = set(re.findall(r"cards\.md#([a-z0-9_]+)", page))
+    assert anchors and anchors <= set(CARDS), anchors - set(CARDS)
+    module = _load("tests/test_guide_evidence.py")
+    for name in set(re.findall(r"`(test_[a-z0-9_]+)`", page)):
+        assert hasattr(module, name), name

@@ -28,7 +28,17 @@ from .._core import LossSpec
 from . import boxes, classification, embedding, generative, regression, segmentation
 from ._card import Card, Claim, evidence_kind
 
-__all__ = ["CARDS", "Card", "Claim", "attach", "card_dict", "card_for", "evidence_kind", "render"]
+__all__ = [
+    "CARDS",
+    "Card",
+    "Claim",
+    "attach",
+    "card_dict",
+    "card_for",
+    "cards_markdown",
+    "evidence_kind",
+    "render",
+]
 
 CARDS: dict[str, Card] = {
     **regression.CARDS,
@@ -167,6 +177,23 @@ def render(name: str, format: str = "text", formula: Callable[[str], str] | None
     if data["paper"]:
         lines += [heading("Paper"), data["paper"]]
     return "\n".join(lines) + "\n"
+
+
+def cards_markdown() -> str:
+    """Every card in Markdown, in catalogue order, each behind an anchor named after the loss
+    (``docs/guide/cards.md`` is this text; a test keeps it in step with the cards)."""
+    from ..losses import SPECS
+
+    parts = [
+        "# The cards\n\n"
+        "Generated from the guide's cards (`visionloss.guide.cards_markdown()`); do not edit by "
+        "hand. `visionloss explain NAME` prints the same card. Evidence: `tests/...` names a test "
+        "of the suite, *figure* a figure of `visionloss plot`, *demo row* a row of "
+        "[the demo's multi-seed table](demo-results.md).\n"
+    ]
+    for spec in SPECS:
+        parts.append(f'\n<a id="{spec.name}"></a>\n\n' + render(spec.name, "markdown"))
+    return "".join(parts)
 
 
 def attach(specs: tuple[LossSpec, ...] | None = None) -> None:
