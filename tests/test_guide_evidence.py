@@ -311,14 +311,17 @@ def test_dice_gradient_unstable_for_tiny_masks():
     # half-found objects (p = 0.5 on the object, confident background elsewhere): the per-pixel
     # gradient scales as 1 / size, so a 1-pixel object's pixels are pushed 64 times harder than
     # a 64-pixel object's (by hand: dL/dp = -(2/1.5 - 1/2.25) / G on the object)
-    def fg_grad(pixels: int) -> float:
+    def fg_grad(pixels: int, loss=VF.dice_loss, **options) -> float:
         target = torch.zeros(1, 1, 16, 16)
         target.view(-1)[:pixels] = 1
         logits = torch.where(target > 0, 0.0, -20.0)
-        g = _grad(VF.dice_loss, logits, target, mode="binary")
+        g = _grad(loss, logits, target, **options)
         return float(g.view(-1)[:pixels].abs().mean())
 
-    assert fg_grad(1) > 20 * fg_grad(64)
+    assert fg_grad(1, mode="binary") > 20 * fg_grad(64, mode="binary")
+    # cross-entropy's per-pixel gradient is (p - y) / N whatever the object's size
+    bce = VF.binary_cross_entropy
+    assert fg_grad(1, bce) == pytest.approx(fg_grad(64, bce), rel=1e-6)
 
 
 @pytest.mark.parametrize("name", ["dice_loss", "jaccard_loss"])
