@@ -184,7 +184,7 @@ def seeds_table(summaries: list[Any]) -> Any:
     grid = Table(
         title="visionloss demo over seeds: held-out results",
         caption="mean ± std over the seeds; ★ only when a one-sided paired t-test over the seeds "
-        "(p < 0.05) says the best mean beats every other loss; p: that test against the best",
+        "(p < 0.01) says the best mean beats every other loss; p: that test against the best",
     )
     grid.add_column("task / loss", no_wrap=True)
     grid.add_column("mean ± std", justify="right", no_wrap=True)
