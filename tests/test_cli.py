@@ -321,3 +321,84 @@ def test_best_marker_follows_the_metric_direction():
     assert TaskResult("t", "t", "m", True, rows=[ref, *up.rows]).best() == ["b"]  # refs never win
     tie = TaskResult("t", "t", "m", True, rows=[Row("a", {"m": 1.0}), Row("b", {"m": 1.0})])
     assert tie.best() == []  # all equal: no star
+
+
+# --- explain, advise, demo --seeds (the guide, issue 15) -----------------------------------------
+
+
+def test_help_lists_explain_and_advise(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\bexplain\b", out) and re.search(r"\badvise\b", out)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_explain_every_loss_under_the_article_headings(spec, capsys):
+    assert main(["explain", spec.module_name or spec.function_name]) == 0
+    out = capsys.readouterr().out
+    for heading in ("Definition", "Formula", "Application", "Advantages", "Disadvantages",
+                    "Alternatives", "Evidence"):
+        assert f"\n{heading}\n{'-' * len(heading)}\n" in out
+    assert "tests/test_guide_evidence.py::" in out
+
+
+def test_explain_json_and_markdown(capsys):
+    assert main(["explain", "huber_loss", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["name"] == "huber" and data["advantages"] and data["disadvantages"]
+    assert main(["explain", "DiceLoss", "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "### Advantages" in out and "$$" in out
+
+
+def test_explain_unknown_name_is_one_line_and_code_2(capsys):
+    assert main(["explain", "dise"]) == 2
+    _one_line_error(capsys.readouterr().err, "'dise'", "dice")
+
+
+def test_advise_npy_as_json(tmp_path, capsys):
+    import numpy as np
+
+    masks = np.zeros((10, 32, 32), np.int64)
+    masks[:, :3, :3] = 1
+    np.save(tmp_path / "masks.npy", masks)
+    assert main(["advise", str(tmp_path / "masks.npy"), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["task"] == "segmentation"
+    assert data["recommendations"][0]["expression"] == "dice_ce(mode='binary')"
+    visionloss.build_loss(data["recommendations"][1]["expression"])
+
+
+def test_advise_folder_of_pngs_as_text(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    for i in range(3):
+        m = np.zeros((16, 16), np.uint8)
+        m[: 4 + i, :8] = 255
+        Image.fromarray(m).save(tmp_path / f"{i}.png")
+    assert main(["advise", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "foreground_fraction" in out and "Recommendation:" in out
+
+
+def test_advise_bad_file_is_one_line_and_code_1(tmp_path, capsys):
+    bad = tmp_path / "masks.pt"
+    bad.write_bytes(b"not a torch file")
+    assert main(["advise", str(bad)]) == 1
+    _one_line_error(capsys.readouterr().err, str(bad))
+
+
+def test_demo_seeds_writes_a_summary(tmp_path, capsys):
+    assert main(["demo", "--tiny", "--seeds", "3", "-t", "boxes", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1, 2]
+    (task,) = summary["tasks"]
+    assert task["task"] == "boxes" and all(len(m["values"]) == 3 for m in task["methods"])
+    assert "### boxes" in (tmp_path / "summary.md").read_text()
+    assert (tmp_path / "seed-2" / "results.json").is_file()
+
+
+def test_demo_single_seed_says_it_cannot_rank(tmp_path, capsys):
+    assert main(["demo", "--tiny", "-t", "boxes", "--out", str(tmp_path)]) == 0
+    assert "cannot rank" in " ".join(capsys.readouterr().out.split())

@@ -68,6 +68,13 @@ from .compose import (
     register,
 )
 
+# the guide: cards filled into the specs, and advise()
+# isort: split
+from . import guide
+from .guide.advise import advise
+
+guide.attach()
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -75,8 +82,10 @@ __all__ = [
     "LossModule",
     "LossOptions",
     "LossSpec",
+    "advise",
     "checks_enabled",
     "functional",
+    "guide",
     "set_checks",
     # regression
     "CharbonnierLoss",

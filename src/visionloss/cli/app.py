@@ -7,7 +7,7 @@ import enum
 import io
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -69,7 +69,9 @@ def _root(
 ) -> None:
     """Loss functions for computer vision in PyTorch.
 
-    **visionloss list** shows the catalogue, **visionloss plot** draws the loss
+    **visionloss list** shows the catalogue, **visionloss explain NAME** prints a loss's
+    card with its evidence, **visionloss advise TARGETS** recommends a loss from your data,
+    **visionloss plot** draws the loss
     and gradient curves, **visionloss bench** times them against peers, and
     **visionloss demo** trains small models with them on data that ships with
     scikit-learn and scikit-image. Exit codes: 0 success, 1 failure, 2 bad usage.
@@ -128,6 +130,139 @@ def list_command(
     console.print(listing.table(entries, family_name, console.width))
 
 
+class CardFormat(str, enum.Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+class AdviseFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+class AdviseTask(str, enum.Enum):
+    auto = "auto"
+    segmentation = "segmentation"
+    classification = "classification"
+    boxes = "boxes"
+
+
+@app.command("explain")
+def explain_command(
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="The loss: registry name (dice), function name (dice_loss) or Module name "
+            "(DiceLoss).",
+            show_default=False,
+        ),
+    ],
+    format: Annotated[
+        CardFormat,
+        typer.Option("--format", help="text, markdown or json.", case_sensitive=False),
+    ] = CardFormat.text,
+) -> None:
+    """Print a loss's card: Definition, Formula, Application, Advantages, Disadvantages,
+    Alternatives and Evidence.
+
+    Every advantage and disadvantage names its evidence: a test of the suite that would fail if
+    the claim were false, a figure of **visionloss plot**, a row of the demo's multi-seed table,
+    and the paper it comes from.
+    """
+    from visionloss.guide import card_for, render
+
+    from .listing import latex_to_text
+
+    try:
+        card_for(name)
+    except ValueError as error:
+        message = str(error).removeprefix("name: ")
+        raise typer.BadParameter(message, param_hint="'NAME'") from error
+    sys.stdout.write(render(name, format.value, formula=latex_to_text))
+
+
+def _anchors(text: str | None) -> list[tuple[float, float]] | None:
+    if not text:
+        return None
+    try:
+        pairs = [part.split(",") for part in text.replace(" ", "").split(";") if part]
+        return [(float(w), float(h)) for w, h in pairs]
+    except ValueError as error:
+        raise typer.BadParameter(
+            f"expected 'w,h;w,h;...', got {text!r}", param_hint="'--anchors'"
+        ) from error
+
+
+@app.command("advise")
+def advise_command(
+    targets: Annotated[
+        Path,
+        typer.Argument(
+            help="A folder of label PNGs, a .npy/.pt file of masks or class ids, or a .csv/.json "
+            "file of boxes.",
+            show_default=False,
+        ),
+    ],
+    task: Annotated[
+        AdviseTask,
+        typer.Option("--task", help="What the targets are for (auto: from the data).",
+                     case_sensitive=False),
+    ] = AdviseTask.auto,
+    format: Annotated[
+        AdviseFormat, typer.Option("--format", help="text or json.", case_sensitive=False)
+    ] = AdviseFormat.text,
+    ignore_index: Annotated[
+        int | None, typer.Option(help="A label to leave out of the counts.")
+    ] = None,
+    anchors: Annotated[
+        str | None,
+        typer.Option(help="Anchor shapes for boxes, as 'w,h;w,h' (their fit is reported)."),
+    ] = None,
+) -> None:
+    """Statistics of your targets and a ranked loss recommendation with its reasons.
+
+    Reads masks (a folder of PNGs is streamed, one image at a time), class ids or boxes, never
+    running code from the files (.pt with weights_only, .npy without pickle). Reports class
+    frequencies (pixels and images), foreground fraction, empty-mask rate, object sizes and the
+    imbalance ratio (boxes: size and aspect spread, anchor fit), then a **build_loss** expression
+    per choice, chosen by the rules in docs/guide/choosing-a-loss.md, with the card lines that
+    justify it.
+    """
+    from visionloss.guide.advise import AdviseError, advise
+
+    anchor_pairs = _anchors(anchors)
+    progress_bar: Any = None
+    try:
+        if targets.is_dir() and format is AdviseFormat.text:
+            from rich.progress import Progress
+
+            progress_bar = Progress(transient=True)
+            progress_bar.start()
+            bar = progress_bar.add_task("reading masks", total=None)
+
+            def progress(done: int, total: int | None) -> None:
+                progress_bar.update(bar, completed=done, total=total)
+        else:
+            progress = None  # type: ignore[assignment]
+        try:
+            result = advise(
+                targets, task.value, ignore_index=ignore_index, anchors=anchor_pairs,
+                progress=progress,
+            )
+        finally:
+            if progress_bar is not None:
+                progress_bar.stop()
+    except AdviseError as error:
+        raise CliError(str(error)) from error
+    if format is AdviseFormat.json:
+        import json
+
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(result.render())
+
+
 @app.command("plot")
 def plot_command(
     out: Annotated[
@@ -171,6 +306,15 @@ def demo_command(
         Path, typer.Option("--out", "-o", help="Folder for figures, results.json and .csv.")
     ] = Path("visionloss-demo"),
     seed: Annotated[int, typer.Option(min=0, help="Seed of data, initialisation and batches.")] = 0,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=50,
+            help="Run every task with this many seeds (from --seed on) and report mean, spread "
+            "and a paired test; one seed cannot rank the losses.",
+        ),
+    ] = 1,
     task: Annotated[
         list[Task] | None,
         typer.Option(
@@ -201,12 +345,23 @@ def demo_command(
     the IoU family), triplet embeddings, a VAE, a GAN, and a two-task model (fixed vs
     uncertainty weighting). Prints a results table with the best loss of each task marked, and
     writes figures, results.json and results.csv into --out.
+
+    One seed cannot rank the losses: the best of one run changes with the seed. **--seeds 5** runs
+    every task with five seeds and stars a loss only when a one-sided paired t-test over the seeds
+    says it beats every other loss of its task (summary.md, summary.json).
     """
-    from .demo import run_demo
+    from .demo import run_demo, run_seeds
 
     folder = prepare_out_dir(out)
     size = "tiny" if tiny else ("quick" if quick else "full")
     tasks = [t.value for t in task] if task else None
+    if seeds > 1:
+        reports, _ = run_seeds(
+            folder, seeds=seeds, size=size, seed=seed, tasks=tasks, threads=threads, debug=debug
+        )
+        if any(r.failed for r in reports):
+            raise typer.Exit(1)
+        return
     report = run_demo(folder, size=size, seed=seed, tasks=tasks, threads=threads, debug=debug)
     if report.failed:
         raise typer.Exit(1)

@@ -5,6 +5,11 @@ loss, and scores it on held-out data with a metric that does not depend on the l
 with scikit-learn (digits) and scikit-image (the horse silhouette) or is synthetic: nothing is
 downloaded. :func:`run_demo` prints a results table (best loss per task marked) and writes the
 figures, ``results.json`` and ``results.csv`` into the output folder.
+
+One seed cannot rank losses (the best of one run changes with the seed). With ``seeds > 1`` every
+task runs once per seed, each seed's files go to ``seed-<n>/``, and :mod:`.seeds` summarises them:
+mean and spread per loss, and a star only where a paired test over the seeds says the lead is
+larger than the noise (``summary.md``, ``summary.json``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import torch
 
 from ._common import Settings, TaskResult
 
-__all__ = ["TASKS", "DemoReport", "run_demo", "run_task"]
+__all__ = ["TASKS", "DemoReport", "run_demo", "run_seeds", "run_task"]
 
 # task name -> module (one module per task family; vae and gan share the generative one)
 TASKS: dict[str, str] = {
@@ -100,9 +105,110 @@ def run_demo(
     if threads:
         torch.set_num_threads(threads)
     try:
-        return _run(out, size, seed, tasks, debug, console)
+        report = _run(out, size, seed, tasks, debug, console)
     finally:
         torch.set_num_threads(previous_threads)
+    console.print(
+        "[yellow]one seed: the ★ marks the best of this run only and cannot rank the losses "
+        "(the winner changes with the seed); run with --seeds 5 for mean, spread and a paired "
+        "test[/yellow]"
+    )
+    return report
+
+
+def run_seeds(
+    out: Path,
+    *,
+    seeds: int,
+    size: str = "full",
+    seed: int = 0,
+    tasks: list[str] | None = None,
+    threads: int | None = 1,
+    debug: bool = False,
+    console: Any = None,
+) -> tuple[list[DemoReport], list[Any]]:
+    """Run the demo once per seed (``seed`` .. ``seed + seeds - 1``) into ``out/seed-<n>/``, then
+    print and write the summary (``summary.md``, ``summary.json``): mean, spread, paired test."""
+    from rich.console import Console
+
+    from . import seeds as seeds_module
+
+    console = console or Console()
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    reports: list[DemoReport] = []
+    start = time.perf_counter()
+    try:
+        for s in range(seed, seed + seeds):
+            folder = Path(out) / f"seed-{s}"
+            folder.mkdir(parents=True, exist_ok=True)
+            reports.append(_run(folder, size, s, tasks, debug, console))
+    finally:
+        torch.set_num_threads(previous_threads)
+    summaries = seeds_module.summarise([(r.settings.seed, r.results) for r in reports])
+    seconds = time.perf_counter() - start
+    console.print(seeds_table(summaries))
+    for summary in summaries:
+        console.print(f"[bold]{summary.name}[/bold]: {summary.verdict}")
+    header = (
+        f"visionloss demo --seeds {seeds} ({size}, seeds {seed}..{seed + seeds - 1}, "
+        f"{torch.get_num_threads()} threads, {seconds:.0f} s; visionloss {_version()}, "
+        f"torch {torch.__version__})"
+    )
+    (Path(out) / "summary.md").write_text(seeds_module.markdown(summaries, header))
+    payload = {
+        "command": "visionloss demo",
+        "size": size,
+        "seeds": [r.settings.seed for r in reports],
+        "test": f"one-sided paired t-test, alpha {seeds_module.ALPHA}, best vs every other loss",
+        "seconds": round(seconds, 1),
+        "tasks": [s.as_dict() for s in summaries],
+    }
+    (Path(out) / "summary.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    console.print(f"summary in {out}/summary.md and summary.json ({seconds:.1f} s)")
+    return reports, summaries
+
+
+def _version() -> str:
+    import visionloss
+
+    return visionloss.__version__
+
+
+def seeds_table(summaries: list[Any]) -> Any:
+    """The rich table of a multi-seed run: mean ± std per loss, the paired test's verdict."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    grid = Table(
+        title="visionloss demo over seeds: held-out results",
+        caption="mean ± std over the seeds; ★ only when a one-sided paired t-test over the seeds "
+        "(p < 0.01) says the best mean beats every other loss; p: that test against the best",
+    )
+    grid.add_column("task / loss", no_wrap=True)
+    grid.add_column("mean ± std", justify="right", no_wrap=True)
+    grid.add_column("p", justify="right", no_wrap=True)
+    grid.add_column("", no_wrap=True)
+    for s in summaries:
+        arrow = "↑" if s.higher_is_better else "↓"
+        grid.add_row(
+            f"[bold magenta]{s.name}[/bold magenta]: [cyan]{escape(s.metric)} {arrow}[/cyan]",
+            "", "", "",
+        )
+        for m in s.methods:
+            p = s.p_values.get(m.method)
+            star = "[bold yellow]★[/bold yellow]" if m.method == s.starred else ""
+            grid.add_row(
+                "  " + escape(m.method),
+                f"{_fmt(m.mean)} ± {_fmt(m.std)}",
+                "best" if m.method == s.best else ("" if p is None else f"{p:.3f}"),
+                star,
+                style="dim" if m.reference else None,
+                end_section=False,
+            )
+        grid.add_row("", "", "", "", end_section=True)
+    return grid
 
 
 def _run(
