@@ -157,7 +157,12 @@ def render(name: str, format: str = "text", formula: Callable[[str], str] | None
         return out
 
     title = f"{data['name']} ({data['function']}, {data['module']}; {data['family']})"
-    lines = [f"## {title}" if md else title, "" if md else "=" * len(title), data["summary"]]
+    if md:
+        # the heading is the registry name alone, so that its anchor is cards.md#<name>
+        names = f"`{data['function']}`, `{data['module']}`; {data['family']}"
+        lines = [f"## {data['name']}", "", f"*{names}.* {data['summary']}"]
+    else:
+        lines = [title, "=" * len(title), data["summary"]]
     lines += [heading("Definition"), data["definition"]]
     latex = data["formula"]
     shown = f"$$\n{latex}\n$$" if md else (formula(latex) if formula else latex)
@@ -192,7 +197,7 @@ def cards_markdown() -> str:
         "[the demo's multi-seed table](demo-results.md).\n"
     ]
     for spec in SPECS:
-        parts.append(f'\n<a id="{spec.name}"></a>\n\n' + render(spec.name, "markdown"))
+        parts.append("\n" + render(spec.name, "markdown"))
     return "".join(parts)
 
 
