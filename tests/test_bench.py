@@ -64,6 +64,24 @@ def test_round_clock_drops_rounds_where_other_processes_took_the_cpu():
     assert bench.machine_busy_seconds(_stat_line(250)) == pytest.approx(250 * bench._TICK)
 
 
+def test_round_clock_waits_for_the_other_processes_to_leave():
+    busy = [0]
+    windows = iter([1000, 1000, 0])  # ticks others use in each window: loud, loud, quiet
+    clock = bench.RoundClock(0.1, reader=lambda: _stat_line(busy[0]), process_time=lambda: 0.0)
+    real_stop = clock.stop
+
+    def stop() -> bool:
+        busy[0] += next(windows, 0)
+        return real_stop()
+
+    clock.stop = stop  # type: ignore[method-assign]
+    assert clock.wait_quiet(patience=10.0, window=0.001)
+    assert next(windows, None) is None  # it took the third window
+    always_loud = bench.RoundClock(0.1, reader=lambda: _stat_line(busy[0]))
+    always_loud.stop = lambda: False  # type: ignore[method-assign]
+    assert not always_loud.wait_quiet(patience=0.01, window=0.001)
+
+
 def _toy_case(contenders: list[bench.Contender]) -> bench.BenchCase:
     def make(device: torch.device, size: tuple[int, ...]) -> dict[str, torch.Tensor]:
         return {"x": torch.randn(size, device=device, requires_grad=True)}
@@ -171,6 +189,7 @@ def test_paths_pin_the_dispatch_and_restore_it():
 def test_command_prints_machine_and_a_row_per_contender(capsys, tmp_path):
     csv_path = tmp_path / "bench.csv"
     argv = ["--quick", "--case", "cross-entropy 8x", "--rounds", "1", "--min-time", "0.001"]
+    argv += ["--patience", "0"]
     code = bench.main([*argv, "--threads", "1", "--csv", str(csv_path)])
     out = capsys.readouterr().out
     assert code == 0

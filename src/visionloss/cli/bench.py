@@ -151,6 +151,20 @@ class RoundClock:
         busy = machine_busy_seconds(line) if line else 0.0
         return busy, self.process_time(), time.perf_counter()
 
+    def wait_quiet(self, patience: float, window: float = 0.1) -> bool:
+        """Sleep until other processes leave the CPU (a ``window`` in which the machine is busy
+        at most ``threshold`` of one CPU), for at most ``patience`` seconds; True if it did."""
+        if not self.available or patience <= 0:
+            return True
+        deadline = time.perf_counter() + patience
+        while True:
+            self.start()
+            time.sleep(window)
+            if self.stop():
+                return True
+            if time.perf_counter() >= deadline:
+                return False
+
     def start(self) -> None:
         self._start = self._sample()
 
@@ -200,13 +214,15 @@ def measure(
     clock: RoundClock | None = None,
     max_rounds: int | None = None,
     missing: set[str] | None = None,
+    patience: float = 0.0,
 ) -> list[Result]:
     """Time and memory of every contender of ``case`` at the current thread count.
 
     Rounds run every contender (order rotating) for about ``min_time`` seconds each; noisy
     rounds (``clock``) are dropped and more are run, up to ``max_rounds`` (default
     ``3 * rounds``), until ``rounds`` quiet ones are in. If fewer than half are quiet the figures
-    use every round and the note says so. A contender whose module is not installed gets no row:
+    use every round and the note says so. Before each round it waits up to ``patience``
+    seconds for the other processes to leave the CPU. A contender whose module is not installed gets no row:
     its module joins ``missing``. One that fails otherwise gets a row with the error.
     """
     clock = clock or RoundClock()
@@ -243,6 +259,7 @@ def measure(
     while names and quiet < rounds and len(samples) < max_rounds:
         shift = len(samples) % len(names)
         order = names[shift:] + names[:shift]
+        clock.wait_quiet(patience)
         clock.start()
         times = {name: _timed(steps[name], calls[name]) for name in order}
         ok = clock.stop()
@@ -657,6 +674,7 @@ def run_cases(
     threshold: float = 0.1,
     clock: RoundClock | None = None,
     missing: set[str] | None = None,
+    patience: float = 0.0,
 ) -> Iterator[list[Result]]:
     """Measure each case in turn at the current thread count; yields one case's results at a
     time. ``quick``: fewer, shorter rounds (the same sizes)."""
@@ -665,7 +683,15 @@ def run_cases(
     min_time = min_time or (0.1 if quick else 0.25)
     clock = clock or RoundClock(threshold)
     for case in cases:
-        yield measure(case, dev, rounds=rounds, min_time=min_time, clock=clock, missing=missing)
+        yield measure(
+            case,
+            dev,
+            rounds=rounds,
+            min_time=min_time,
+            clock=clock,
+            missing=missing,
+            patience=patience,
+        )
 
 
 def cpu_model() -> str:
@@ -766,6 +792,12 @@ def _parser() -> argparse.ArgumentParser:
         default=0.1,
         help="drop a round where other processes used more than this share of a CPU",
     )
+    parser.add_argument(
+        "--patience",
+        type=float,
+        default=3.0,
+        help="seconds to wait before each round for other processes to leave the CPU",
+    )
     return parser
 
 
@@ -820,6 +852,7 @@ def main(argv: list[str] | None = None) -> int:
                 min_time=args.min_time,
                 clock=clock,
                 missing=missing,
+                patience=args.patience,
             ):
                 results.extend(case_results)
                 for row in format_table(case_results):
