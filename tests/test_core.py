@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import ClassVar
 
 import pytest
 import torch
@@ -237,3 +238,63 @@ class TestDenseTargets:
         torch.testing.assert_close(
             sum_by_class(weights, index, 4), (one_hot * weights.unsqueeze(1)).sum((2, 3))
         )
+
+
+class TestCpuRule:
+    """``auto`` on a CPU tensor picks, per op, the path measured faster on CPU at 1 and 2 threads
+    (docs/BENCHMARKS.md, ``visionloss bench --paths --threads 1 2``); ``fused`` stays reachable."""
+
+    # the path "auto" takes on CPU for each op with a fused Function
+    CPU_DEFAULT: ClassVar[dict[str, str]] = {
+        "log_cosh": "fused",
+        "cross_entropy": "fused",
+        "sigmoid_focal": "fused",
+        "softmax_focal": "reference",
+        "overlap": "fused",
+    }
+
+    def test_backend_for_follows_fused_on_cpu(self):
+        from visionloss.kernels import backend_for, set_kernels
+
+        x = torch.zeros(2)
+        assert backend_for("op", x, has_triton=False) == "fused"
+        assert backend_for("op", x, has_triton=False, fused_on_cpu=False) == "reference"
+        set_kernels("fused")  # the memory-lean path stays available on request
+        assert backend_for("op", x, has_triton=False, fused_on_cpu=False) == "fused"
+
+    def _chosen(self, monkeypatch, module, call) -> str:
+        from visionloss import kernels
+
+        chosen: list[str] = []
+
+        def spy(*args, **kwargs):
+            chosen.append(kernels.backend_for(*args, **kwargs))
+            return chosen[-1]
+
+        monkeypatch.setattr(module, "backend_for", spy)
+        call()
+        assert len(chosen) == 1
+        return chosen[0]
+
+    def test_auto_on_cpu_takes_the_measured_path(self, monkeypatch, gen):
+        from visionloss.kernels import cross_entropy, focal, overlap, pointwise
+
+        x = torch.randn(2, 3, 4, 4, generator=gen, requires_grad=True)
+        ids = torch.randint(0, 3, (2, 4, 4), generator=gen)
+        calls = {
+            "log_cosh": (pointwise, lambda: pointwise.log_cosh(x, torch.zeros_like(x))),
+            "cross_entropy": (cross_entropy, lambda: cross_entropy.cross_entropy_ids(x, ids)),
+            "sigmoid_focal": (
+                focal,
+                lambda: focal.sigmoid_focal(
+                    x, (x > 0).float(), alpha=0.25, gamma=2.0, ignore_index=None
+                ),
+            ),
+            "softmax_focal": (
+                focal,
+                lambda: focal.softmax_focal(x, ids, alpha=None, gamma=2.0, ignore_index=None),
+            ),
+            "overlap": (overlap, lambda: VF.dice_loss(x, ids, mode="multiclass")),
+        }
+        for op, (module, call) in calls.items():
+            assert self._chosen(monkeypatch, module, call) == self.CPU_DEFAULT[op], op

@@ -3,10 +3,20 @@
 For each case every contender (visionloss, the peers that are installed, torch itself and the
 plain composition of torch ops a user would write) gets the same inputs, and two figures:
 
-* forward+backward time: the median over many calls (``torch.utils.benchmark``), with the
-  contenders interleaved round by round in one process so that drift hits them all alike;
+* forward+backward time, measured for a shared, noisy machine: the contenders are interleaved
+  round by round in one process (their order rotating), each timed for about ``min_time``
+  seconds per round; a round in which other processes took the CPU is dropped (the machine's
+  busy time from ``/proc/stat`` over the round, minus this process's own CPU time, above
+  ``threshold`` of the round's wall time); the figures are medians over the quiet rounds, and the
+  ratio to visionloss is the median of the per-round paired ratios;
 * bytes kept for backward: every tensor the autograd graph saves, seen through
   ``torch.autograd.graph.saved_tensors_hooks``, counted once per storage, inputs excluded.
+
+Every row names the sizes it ran: ``--quick`` runs fewer and shorter rounds of the same sizes.
+``--threads 1 2`` measures at each thread count in turn; ``--paths`` adds visionloss with its
+dispatch pinned to the fused Function and to the plain reference (the CPU rule of
+``visionloss.kernels.backend_for``). The report starts with the CPU model read from
+``/proc/cpuinfo``.
 
 Usable without the CLI extra: ``python -m visionloss.cli.bench [--quick] [--device cuda] [--csv F]``;
 ``visionloss bench`` calls the same :func:`main`.
@@ -15,11 +25,16 @@ Usable without the CLI extra: ``python -m visionloss.cli.bench [--quick] [--devi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import os
+import platform
 import statistics
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +46,8 @@ __all__ = [
     "BenchCase",
     "Contender",
     "Result",
+    "RoundClock",
+    "cpu_model",
     "main",
     "measure",
     "run_cases",
@@ -40,6 +57,10 @@ __all__ = [
 ]
 
 Run = Callable[[], Tensor]
+Inputs = dict[str, Tensor]
+
+PEERS_EXTRA = "pip install 'visionloss[peers]'"
+OURS = "visionloss"
 
 
 @dataclass
@@ -47,16 +68,29 @@ class Contender:
     """One implementation of a case: ``build(inputs) -> run`` where ``run()`` returns the loss."""
 
     name: str
-    build: Callable[[dict[str, Tensor]], Run]
+    build: Callable[[Inputs], Run]
 
 
 @dataclass
 class BenchCase:
-    """A loss on fixed inputs and the contenders computing it."""
+    """A loss on inputs of one size and the contenders computing it.
+
+    ``label`` (the row's name) is ``name`` followed by ``size``: the size the inputs are made with,
+    so a row always says what it ran. ``dispatched``: visionloss's op chooses between a fused
+    Function and its reference (``--paths`` then times both).
+    """
 
     name: str
-    make_inputs: Callable[[torch.device, bool], dict[str, Tensor]]
+    size: tuple[int, ...]
+    make_inputs: Callable[[torch.device, tuple[int, ...]], Inputs]
     contenders: list[Contender] = field(default_factory=list)
+    unit: str = ""
+    dispatched: bool = False
+
+    @property
+    def label(self) -> str:
+        text = f"{self.name} {'x'.join(map(str, self.size))}"
+        return f"{text} {self.unit}" if self.unit else text
 
 
 @dataclass
@@ -66,9 +100,89 @@ class Result:
     time_ms: float | None
     saved_bytes: int | None
     note: str = ""
+    threads: int = 0
+    ratio: float | None = None  # median over quiet rounds of time / visionloss's time
+    rounds: str = ""  # "quiet/total"
 
 
-def _step(run: Run, inputs: dict[str, Tensor]) -> Callable[[], None]:
+# --- noisy-round filter ---------------------------------------------------------------------
+
+_TICK = 1.0 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
+
+
+def read_proc_stat() -> str | None:
+    """The first line of ``/proc/stat`` (the machine's CPU times), or ``None`` off Linux."""
+    try:
+        with open("/proc/stat") as handle:
+            return handle.readline()
+    except OSError:
+        return None
+
+
+def machine_busy_seconds(line: str) -> float:
+    """Busy CPU seconds, all CPUs together, from the ``cpu`` line of ``/proc/stat``: user, nice,
+    system, irq, softirq and steal (idle and iowait left out; guest time is inside user)."""
+    fields = [int(v) for v in line.split()[1:9]]
+    fields += [0] * (8 - len(fields))
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) * _TICK
+
+
+class RoundClock:
+    """Tells whether a round was quiet: other processes used at most ``threshold`` of one CPU
+    over the round's wall time (plus two clock ticks of rounding), from ``/proc/stat`` read
+    before and after it against this process's own CPU time. Without ``/proc/stat`` every round
+    counts as quiet (``available`` is then False)."""
+
+    def __init__(
+        self,
+        threshold: float = 0.1,
+        reader: Callable[[], str | None] = read_proc_stat,
+        process_time: Callable[[], float] = time.process_time,
+    ) -> None:
+        self.threshold = threshold
+        self.reader = reader
+        self.process_time = process_time
+        self.available = reader() is not None
+        self._start: tuple[float, float, float] | None = None
+
+    def _sample(self) -> tuple[float, float, float]:
+        line = self.reader()
+        busy = machine_busy_seconds(line) if line else 0.0
+        return busy, self.process_time(), time.perf_counter()
+
+    def wait_quiet(self, patience: float, window: float = 0.1) -> bool:
+        """Sleep until other processes leave the CPU (a ``window`` in which the machine is busy
+        at most ``threshold`` of one CPU), for at most ``patience`` seconds; True if it did."""
+        if not self.available or patience <= 0:
+            return True
+        deadline = time.perf_counter() + patience
+        while True:
+            self.start()
+            time.sleep(window)
+            if self.stop():
+                return True
+            if time.perf_counter() >= deadline:
+                return False
+
+    def start(self) -> None:
+        self._start = self._sample()
+
+    def stop(self) -> bool:
+        """True when the round since :meth:`start` was quiet."""
+        assert self._start is not None, "RoundClock.stop() before start()"
+        busy0, own0, wall0 = self._start
+        busy1, own1, wall1 = self._sample()
+        if not self.available:
+            return True
+        others = (busy1 - busy0) - (own1 - own0)
+        return others <= self.threshold * (wall1 - wall0) + 2 * _TICK
+
+
+# --- measurement ----------------------------------------------------------------------------
+
+
+def _step(run: Run, inputs: Inputs) -> Callable[[], None]:
     grads = [t for t in inputs.values() if t.requires_grad]
 
     def step() -> None:
@@ -78,38 +192,91 @@ def _step(run: Run, inputs: dict[str, Tensor]) -> Callable[[], None]:
     return step
 
 
-def measure(
-    case: BenchCase, device: torch.device, *, quick: bool, rounds: int, min_time: float
-) -> list[Result]:
-    """Time and memory of every contender of ``case``; contenders that cannot run are noted."""
-    from torch.utils.benchmark import Timer
+def _timed(step: Callable[[], None], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        step()
+    return (time.perf_counter() - start) / calls
 
-    inputs = case.make_inputs(device, quick)
+
+def _missing_module(error: BaseException) -> str | None:
+    if isinstance(error, ModuleNotFoundError):
+        return (error.name or str(error)).split(".")[0]
+    return None
+
+
+def measure(
+    case: BenchCase,
+    device: torch.device,
+    *,
+    rounds: int,
+    min_time: float,
+    clock: RoundClock | None = None,
+    max_rounds: int | None = None,
+    missing: set[str] | None = None,
+    patience: float = 0.0,
+) -> list[Result]:
+    """Time and memory of every contender of ``case`` at the current thread count.
+
+    Rounds run every contender (order rotating) for about ``min_time`` seconds each; noisy
+    rounds (``clock``) are dropped and more are run, up to ``max_rounds`` (default
+    ``3 * rounds``), until ``rounds`` quiet ones are in. If fewer than half are quiet the figures
+    use every round and the note says so. Before each round it waits up to ``patience``
+    seconds for the other processes to leave the CPU. A contender whose module is not installed gets no row:
+    its module joins ``missing``. One that fails otherwise gets a row with the error.
+    """
+    clock = clock or RoundClock()
+    max_rounds = max_rounds or 3 * rounds
+    inputs = case.make_inputs(device, case.size)
+    threads = torch.get_num_threads()
     steps: dict[str, Callable[[], None]] = {}
+    calls: dict[str, int] = {}
     results: dict[str, Result] = {}
     for contender in case.contenders:
         try:
             run = contender.build(inputs)
             step = _step(run, inputs)
             step()  # warm-up, and a failure here is reported instead of timed
-            results[contender.name] = Result(
-                case.name, contender.name, None, saved_bytes(run, inputs.values())
-            )
-            steps[contender.name] = step
-        except Exception as error:  # a peer missing or refusing the input: reported, not fatal
+            memory = saved_bytes(run, inputs.values())
+            once = _timed(step, 1)
+        except Exception as error:  # a peer missing or refusing the input
+            module = _missing_module(error)
+            if module is not None and contender.name != OURS:
+                if missing is not None:
+                    missing.add(module)
+                continue
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
-            results[contender.name] = Result(case.name, contender.name, None, None, message[:80])
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):  # interleaved: every contender once per round
-        for name, step in steps.items():
-            # Timer runs at 1 thread unless told: measure at the threads the caller set
-            timer = Timer(
-                stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads()
+            results[contender.name] = Result(
+                case.label, contender.name, None, None, message[:80], threads
             )
-            measurement = timer.blocked_autorange(min_run_time=min_time)
-            times[name].extend(measurement.times)
-    for name, samples in times.items():
-        results[name].time_ms = statistics.median(samples) * 1e3
+            continue
+        results[contender.name] = Result(case.label, contender.name, None, memory, "", threads)
+        steps[contender.name] = step
+        calls[contender.name] = max(1, round(min_time / max(once, 1e-6)))
+    names = list(steps)
+    samples: list[tuple[bool, dict[str, float]]] = []
+    quiet = 0
+    while names and quiet < rounds and len(samples) < max_rounds:
+        shift = len(samples) % len(names)
+        order = names[shift:] + names[:shift]
+        clock.wait_quiet(patience)
+        clock.start()
+        times = {name: _timed(steps[name], calls[name]) for name in order}
+        ok = clock.stop()
+        samples.append((ok, times))
+        quiet += ok
+    kept = [times for ok, times in samples if ok]
+    note = ""
+    if samples and len(kept) < max(1, (rounds + 1) // 2):
+        note = f"noisy: {len(kept)} of {len(samples)} rounds quiet, figures over all rounds"
+        kept = [times for _, times in samples]
+    for name in names:
+        result = results[name]
+        result.time_ms = statistics.median(t[name] for t in kept) * 1e3
+        result.rounds = f"{sum(ok for ok, _ in samples)}/{len(samples)}"
+        result.note = note
+        if OURS in steps:
+            result.ratio = statistics.median(t[name] / t[OURS] for t in kept)
     return list(results.values())
 
 
@@ -126,13 +293,9 @@ def _labels(shape: tuple[int, ...], classes: int, device: torch.device, seed: in
     return torch.randint(0, classes, shape, generator=gen).to(device)
 
 
-def _dense_inputs(shape: tuple[int, ...]) -> Callable[[torch.device, bool], dict[str, Tensor]]:
-    def make(device: torch.device, quick: bool) -> dict[str, Tensor]:
-        full = shape if not quick else (2, shape[1], *tuple(max(8, s // 4) for s in shape[2:]))
-        n, c, *spatial = full
-        return {"logits": _logits(full, device), "target": _labels((n, *spatial), c, device)}
-
-    return make
+def _dense_inputs(device: torch.device, size: tuple[int, ...]) -> dict[str, Tensor]:
+    n, c, *spatial = size
+    return {"logits": _logits(size, device), "target": _labels((n, *spatial), c, device)}
 
 
 def _plain_overlap(logits: Tensor, target: Tensor, alpha: float, beta: float) -> Tensor:
@@ -188,11 +351,10 @@ def _overlap_contenders(kind: str) -> list[Contender]:
     ]
 
 
-def _sigmoid_focal_inputs(device: torch.device, quick: bool) -> dict[str, Tensor]:
-    n = 5000 if quick else 50000
+def _sigmoid_focal_inputs(device: torch.device, size: tuple[int, ...]) -> dict[str, Tensor]:
     gen = torch.Generator().manual_seed(2)
-    target = (torch.rand(n, 80, generator=gen) < 0.01).float().to(device)
-    return {"logits": _logits((n, 80), device), "target": target}
+    target = (torch.rand(size, generator=gen) < 0.01).float().to(device)
+    return {"logits": _logits(size, device), "target": target}
 
 
 def _torchvision_sigmoid_focal(logits: Tensor, target: Tensor) -> Tensor:
@@ -262,20 +424,61 @@ def _softmax_focal_contenders() -> list[Contender]:
     ]
 
 
-def _ce_contenders() -> list[Contender]:
+def _ce_contenders(smoothed_weighted: bool = False) -> list[Contender]:
+    def options(x: dict[str, Tensor]) -> dict[str, Any]:
+        if not smoothed_weighted:
+            return {}
+        classes = x["logits"].shape[1]
+        weight = torch.linspace(0.5, 2.0, classes, device=x["logits"].device)
+        return {"weight": weight, "label_smoothing": 0.1}
+
     def ours(x: dict[str, Tensor]) -> Run:
         import visionloss.functional as VF
 
-        return lambda: VF.cross_entropy(x["logits"], x["target"])
+        opts = options(x)
+        kwargs = {"class_weight": opts["weight"], "label_smoothing": 0.1} if opts else {}
+        return lambda: VF.cross_entropy(x["logits"], x["target"], **kwargs)
 
     def torch_ce(x: dict[str, Tensor]) -> Run:
-        return lambda: F.cross_entropy(x["logits"], x["target"])
+        opts = options(x)
+        return lambda: F.cross_entropy(x["logits"], x["target"], **opts)
 
     return [Contender("visionloss", ours), Contender("torch F.cross_entropy", torch_ce)]
 
 
-def _box_inputs(device: torch.device, quick: bool) -> dict[str, Tensor]:
-    n = 10000 if quick else 100000
+def _pair_inputs(device: torch.device, size: tuple[int, ...]) -> dict[str, Tensor]:
+    gen = torch.Generator().manual_seed(7)
+    target = (torch.randn(size, generator=gen) * 2).to(device)
+    return {"input": _logits(size, device, seed=8), "target": target}
+
+
+def _log_cosh_contenders() -> list[Contender]:
+    def ours(x: dict[str, Tensor]) -> Run:
+        import visionloss.functional as VF
+
+        return lambda: VF.log_cosh_loss(x["input"], x["target"])
+
+    def plain(x: dict[str, Tensor]) -> Run:
+        # what a user writes (it overflows for |d| > 89 in float32; not on these inputs)
+        return lambda: torch.log(torch.cosh(x["input"] - x["target"])).mean()
+
+    return [Contender("visionloss", ours), Contender("plain torch (log of cosh)", plain)]
+
+
+def _huber_contenders() -> list[Contender]:
+    def ours(x: dict[str, Tensor]) -> Run:
+        import visionloss.functional as VF
+
+        return lambda: VF.huber_loss(x["input"], x["target"], delta=1.0)
+
+    def torch_huber(x: dict[str, Tensor]) -> Run:
+        return lambda: F.huber_loss(x["input"], x["target"], delta=1.0)
+
+    return [Contender("visionloss", ours), Contender("torch F.huber_loss", torch_huber)]
+
+
+def _box_inputs(device: torch.device, size: tuple[int, ...]) -> dict[str, Tensor]:
+    (n,) = size
     gen = torch.Generator().manual_seed(3)
 
     def boxes() -> Tensor:
@@ -324,10 +527,10 @@ def _box_contenders(kind: str) -> list[Contender]:
     return [Contender("visionloss", ours), Contender("plain torch (torchvision formula)", plain)]
 
 
-def _triplet_inputs(device: torch.device, quick: bool) -> dict[str, Tensor]:
-    n = 256 if quick else 1024
+def _triplet_inputs(device: torch.device, size: tuple[int, ...]) -> dict[str, Tensor]:
+    n, dim = size
     return {
-        "embeddings": _logits((n, 128), device, seed=4),
+        "embeddings": _logits((n, dim), device, seed=4),
         "labels": _labels((n,), n // 8, device, seed=5),
     }
 
@@ -354,12 +557,11 @@ def _triplet_contenders() -> list[Contender]:
     return [Contender("visionloss", ours), Contender("pytorch-metric-learning", pml)]
 
 
-def _ssim_inputs(device: torch.device, quick: bool) -> dict[str, Tensor]:
-    shape = (2, 3, 64, 64) if quick else (8, 3, 256, 256)
+def _ssim_inputs(device: torch.device, size: tuple[int, ...]) -> dict[str, Tensor]:
     gen = torch.Generator().manual_seed(6)
     return {
-        "input": torch.rand(shape, generator=gen).to(device).requires_grad_(True),
-        "target": torch.rand(shape, generator=gen).to(device),
+        "input": torch.rand(size, generator=gen).to(device).requires_grad_(True),
+        "target": torch.rand(size, generator=gen).to(device),
     }
 
 
@@ -387,25 +589,78 @@ def _ssim_contenders() -> list[Contender]:
     ]
 
 
+def _pinned(build: Callable[[Inputs], Run], backend: str) -> Callable[[Inputs], Run]:
+    """``build`` with visionloss's dispatch pinned to ``backend`` while the loss runs."""
+
+    def pinned_build(x: Inputs) -> Run:
+        from visionloss import kernels
+
+        inner = build(x)
+
+        def run() -> Tensor:
+            before = kernels.get_kernels()
+            kernels.set_kernels(backend)
+            try:
+                return inner()
+            finally:
+                kernels.set_kernels(before)
+
+        return run
+
+    return pinned_build
+
+
+def with_paths(case: BenchCase) -> BenchCase:
+    """``case`` plus visionloss pinned to its fused Function and to its reference."""
+    if not case.dispatched:
+        return case
+    ours = next(c for c in case.contenders if c.name == OURS)
+    extra = [Contender(f"{OURS} [{b}]", _pinned(ours.build, b)) for b in ("fused", "reference")]
+    return BenchCase(
+        case.name,
+        case.size,
+        case.make_inputs,
+        [ours, *extra, *case.contenders[1:]],
+        case.unit,
+        case.dispatched,
+    )
+
+
 def standard_cases() -> list[BenchCase]:
-    """The cases of issue 9 / DESIGN section 5."""
+    """The cases of issue 9 / DESIGN section 5, and the dense and pointwise ops of issue 18."""
+    dense = _dense_inputs
     return [
-        BenchCase("dice 8x6x128x128", _dense_inputs((8, 6, 128, 128)), _overlap_contenders("dice")),
+        BenchCase("dice", (8, 6, 128, 128), dense, _overlap_contenders("dice"), dispatched=True),
         BenchCase(
-            "tversky 8x6x128x128", _dense_inputs((8, 6, 128, 128)), _overlap_contenders("tversky")
+            "tversky", (8, 6, 128, 128), dense, _overlap_contenders("tversky"), dispatched=True
         ),
         BenchCase(
-            "dice 3D 2x4x64x64x64", _dense_inputs((2, 4, 64, 64, 64)), _overlap_contenders("dice")
+            "dice 3D", (2, 4, 64, 64, 64), dense, _overlap_contenders("dice"), dispatched=True
         ),
-        BenchCase("sigmoid focal 50000x80", _sigmoid_focal_inputs, _sigmoid_focal_contenders()),
         BenchCase(
-            "softmax focal 8x19x96x96", _dense_inputs((8, 19, 96, 96)), _softmax_focal_contenders()
+            "sigmoid focal",
+            (50000, 80),
+            _sigmoid_focal_inputs,
+            _sigmoid_focal_contenders(),
+            dispatched=True,
         ),
-        BenchCase("cross-entropy 8x19x96x96", _dense_inputs((8, 19, 96, 96)), _ce_contenders()),
-        BenchCase("giou 100000 boxes", _box_inputs, _box_contenders("giou")),
-        BenchCase("ciou 100000 boxes", _box_inputs, _box_contenders("ciou")),
-        BenchCase("batch-hard triplet 1024x128", _triplet_inputs, _triplet_contenders()),
-        BenchCase("ssim 8x3x256x256", _ssim_inputs, _ssim_contenders()),
+        BenchCase(
+            "softmax focal", (8, 19, 96, 96), dense, _softmax_focal_contenders(), dispatched=True
+        ),
+        BenchCase("cross-entropy", (8, 19, 96, 96), dense, _ce_contenders(), dispatched=True),
+        BenchCase(
+            "cross-entropy smoothed+weighted",
+            (8, 19, 96, 96),
+            dense,
+            _ce_contenders(smoothed_weighted=True),
+            dispatched=True,
+        ),
+        BenchCase("log-cosh", (1024, 1024), _pair_inputs, _log_cosh_contenders(), dispatched=True),
+        BenchCase("huber", (1024, 1024), _pair_inputs, _huber_contenders()),
+        BenchCase("giou", (100000,), _box_inputs, _box_contenders("giou"), unit="boxes"),
+        BenchCase("ciou", (100000,), _box_inputs, _box_contenders("ciou"), unit="boxes"),
+        BenchCase("batch-hard triplet", (1024, 128), _triplet_inputs, _triplet_contenders()),
+        BenchCase("ssim", (8, 3, 256, 256), _ssim_inputs, _ssim_contenders()),
     ]
 
 
@@ -416,27 +671,49 @@ def run_cases(
     quick: bool = False,
     rounds: int | None = None,
     min_time: float | None = None,
+    threshold: float = 0.1,
+    clock: RoundClock | None = None,
+    missing: set[str] | None = None,
+    patience: float = 0.0,
 ) -> Iterator[list[Result]]:
-    """Measure each case in turn; yields the results of one case at a time."""
+    """Measure each case in turn at the current thread count; yields one case's results at a
+    time. ``quick``: fewer, shorter rounds (the same sizes)."""
     dev = torch.device(device)
-    rounds = rounds or (2 if quick else 5)
-    min_time = min_time or (0.05 if quick else 0.3)
+    rounds = rounds or (5 if quick else 11)
+    min_time = min_time or (0.1 if quick else 0.25)
+    clock = clock or RoundClock(threshold)
     for case in cases:
-        yield measure(case, dev, quick=quick, rounds=rounds, min_time=min_time)
+        yield measure(
+            case,
+            dev,
+            rounds=rounds,
+            min_time=min_time,
+            clock=clock,
+            missing=missing,
+            patience=patience,
+        )
+
+
+def cpu_model() -> str:
+    """The CPU's model name as ``/proc/cpuinfo`` gives it (else :func:`platform.processor`)."""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as handle:
+        for line in handle:
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def format_table(results: list[Result]) -> list[list[str]]:
-    """Rows: case, contender, ms, saved MiB, time ratio to visionloss, memory ratio to visionloss."""
+    """Rows: case, threads, contender, ms, saved MiB, time ratio to visionloss (median of the
+    paired per-round ratios), memory ratio to visionloss, quiet/total rounds, note."""
     rows = []
-    by_case: dict[str, list[Result]] = {}
+    groups: dict[tuple[str, int], list[Result]] = {}
     for result in results:
-        by_case.setdefault(result.case, []).append(result)
-    for case, group in by_case.items():
-        ours = next((r for r in group if r.contender == "visionloss"), None)
+        groups.setdefault((result.case, result.threads), []).append(result)
+    for (case, threads), group in groups.items():
+        ours = next((r for r in group if r.contender == OURS), None)
         for r in group:
-            time_ratio = mem_ratio = ""
-            if ours and ours.time_ms and r.time_ms:
-                time_ratio = f"{r.time_ms / ours.time_ms:.2f}x"
+            mem_ratio = ""
             if ours and ours.saved_bytes is not None and r.saved_bytes is not None:
                 if ours.saved_bytes:
                     mem_ratio = f"{r.saved_bytes / ours.saved_bytes:.1f}x"
@@ -445,18 +722,31 @@ def format_table(results: list[Result]) -> list[list[str]]:
             rows.append(
                 [
                     case,
+                    str(threads),
                     r.contender,
                     f"{r.time_ms:.2f}" if r.time_ms is not None else "-",
                     f"{r.saved_bytes / 2**20:.2f}" if r.saved_bytes is not None else "-",
-                    time_ratio,
+                    f"{r.ratio:.2f}x" if r.ratio is not None else "",
                     mem_ratio,
+                    r.rounds,
                     r.note,
                 ]
             )
     return rows
 
 
-HEADER = ["case", "contender", "fwd+bwd ms", "saved MiB", "time vs ours", "memory vs ours", "note"]
+HEADER = [
+    "case",
+    "threads",
+    "contender",
+    "fwd+bwd ms",
+    "saved MiB",
+    "time vs ours",
+    "memory vs ours",
+    "quiet rounds",
+    "note",
+]
+WIDTHS = [44, 8, 34, 11, 10, 13, 15, 13]
 
 
 def write_csv(results: list[Result], path: str) -> None:
@@ -466,15 +756,48 @@ def write_csv(results: list[Result], path: str) -> None:
         writer.writerows(format_table(results))
 
 
+def missing_line(missing: set[str]) -> str:
+    """The one line naming the peers that are not installed and the extra that installs them."""
+    return (
+        f"peers not installed, their rows left out: {', '.join(sorted(missing))} "
+        f"(install them with: {PEERS_EXTRA})"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="visionloss bench", description="forward+backward time and saved memory vs peers"
     )
-    parser.add_argument("--quick", action="store_true", help="small inputs, few repeats")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer, shorter rounds (the same sizes)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--case", action="append", help="run only cases containing this text")
     parser.add_argument("--csv", help="also write the table to this CSV file")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=None, help="torch CPU threads (one or more)"
+    )
+    parser.add_argument(
+        "--paths",
+        action="store_true",
+        help="add visionloss pinned to its fused Function and to its reference",
+    )
+    parser.add_argument("--rounds", type=int, default=None, help="quiet rounds wanted per case")
+    parser.add_argument(
+        "--min-time", type=float, default=None, help="seconds per contender per round"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.1,
+        help="drop a round where other processes used more than this share of a CPU",
+    )
+    parser.add_argument(
+        "--patience",
+        type=float,
+        default=3.0,
+        help="seconds to wait before each round for other processes to leave the CPU",
+    )
     return parser
 
 
@@ -487,19 +810,58 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
     cases = standard_cases()
     if args.case:
-        cases = [c for c in cases if any(text in c.name for text in args.case)]
+        cases = [c for c in cases if any(text in c.label for text in args.case)]
+        if not cases:
+            names = "\n  ".join(c.label for c in standard_cases())
+            print(
+                f"visionloss bench: error: no case matches {', '.join(map(repr, args.case))}; "
+                f"the cases are:\n  {names}",
+                file=sys.stderr,
+            )
+            return 2
+    if args.paths:
+        cases = [with_paths(c) for c in cases]
+    thread_counts = args.threads or [torch.get_num_threads()]
+    clock = RoundClock(args.threshold)
+    print(
+        f"# visionloss bench on {cpu_model()} ({os.cpu_count()} logical CPUs), "
+        f"threads {', '.join(map(str, thread_counts))}; torch {torch.__version__}, "
+        f"python {platform.python_version()}, device {args.device}"
+    )
+    filt = (
+        f"rounds where other processes used more than {args.threshold:.0%} of a CPU "
+        "(/proc/stat) are dropped"
+        if clock.available
+        else "no /proc/stat here: rounds are not filtered"
+    )
+    print(f"# contenders interleaved round by round; {filt}; medians over the quiet rounds")
+    print("".join(h.ljust(w) for h, w in zip(HEADER, WIDTHS, strict=False)) + HEADER[-1])
     results: list[Result] = []
-    widths = [30, 34, 11, 10, 13, 15]
-    print("".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=False)) + "note")
-    for case_results in run_cases(cases, device=args.device, quick=args.quick):
-        results.extend(case_results)
-        for row in format_table(case_results):
-            print("".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + row[-1])
-        sys.stdout.flush()
+    missing: set[str] = set()
+    before = torch.get_num_threads()
+    try:
+        for threads in thread_counts:
+            torch.set_num_threads(threads)
+            for case_results in run_cases(
+                cases,
+                device=args.device,
+                quick=args.quick,
+                rounds=args.rounds,
+                min_time=args.min_time,
+                clock=clock,
+                missing=missing,
+                patience=args.patience,
+            ):
+                results.extend(case_results)
+                for row in format_table(case_results):
+                    print("".join(c.ljust(w) for c, w in zip(row, WIDTHS, strict=False)) + row[-1])
+                sys.stdout.flush()
+    finally:
+        torch.set_num_threads(before)
+    if missing:
+        print(missing_line(missing))
     if args.csv:
         write_csv(results, args.csv)
     return 0

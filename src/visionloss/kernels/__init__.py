@@ -9,7 +9,9 @@ families call that function and never branch on the backend.
 The choice, per process, from ``VISIONLOSS_KERNELS`` or :func:`set_kernels`:
 
 * ``"auto"`` (default): Triton on CUDA tensors when ``triton`` imports and the op has a kernel,
-  the fused Function elsewhere;
+  the fused Function elsewhere, except where an op measured its fused Function slower than its
+  reference on that device (``fused_on_cuda`` / ``fused_on_cpu`` of :func:`backend_for`): the
+  reference there;
 * ``"triton"``: forced; on CPU tensors it runs under ``TRITON_INTERPRET=1``; a case the kernels
   do not cover raises ``NotImplementedError``, never a silent fallback;
 * ``"fused"``: the fused Function on every device;
@@ -161,6 +163,7 @@ def backend_for(
     has_triton: bool,
     covered: bool = True,
     fused_on_cuda: bool = True,
+    fused_on_cpu: bool = True,
     constants: Sequence[Tensor | float | None] = (),
 ) -> str:
     """The implementation an op runs for ``x``: ``"triton"``, ``"fused"`` or ``"reference"``.
@@ -178,6 +181,10 @@ def backend_for(
             an uncovered call raises ``NotImplementedError``; ``"auto"`` then uses the fused path.
         fused_on_cuda: ``False`` where the fused path was measured slower than the reference on
             CUDA: ``"auto"`` then takes the reference for an uncovered CUDA call.
+        fused_on_cpu: ``False`` where the fused path was measured slower than the reference on
+            CPU (at 1 and 2 threads, ``visionloss bench --paths``): ``"auto"`` then takes the
+            reference for a CPU tensor; ``"fused"`` still forces the fused path (its memory
+            advantage stays available).
         constants: the op's tensor options that its fast paths do not differentiate
             (``class_weight``, ``alpha``); numbers and ``None`` are ignored.
     """
@@ -210,6 +217,8 @@ def backend_for(
         if has_triton and covered and triton_available():
             return "triton"
         return "fused" if fused_on_cuda else "reference"
+    if x.device.type == "cpu" and not fused_on_cpu:
+        return "reference"
     return "fused"
 
 

@@ -611,6 +611,10 @@ def softmax_focal(
         x,
         has_triton=has_triton(TRITON_MODULE),
         covered=triton_covers(TRITON_MODULE, x, x, target, alpha=alpha, gamma=gamma, softmax=True),
+        # measured on CPU (AMD EPYC, 8x19x96x96, docs/BENCHMARKS.md): the reference takes 0.86x
+        # the fused path's time at 1 thread and 0.80x at 2, so "auto" takes it on CPU; the fused
+        # path (0.63 MiB saved vs 7.1) stays available with VISIONLOSS_KERNELS=fused
+        fused_on_cpu=False,
         constants=(alpha,),
     )
     if backend == "reference":
