@@ -86,8 +86,9 @@ def test_loss_pages_follow_the_specs(site: Path):
 
 
 def test_benchmarks_are_included(site: Path):
+    # the CPU table's header and the GPU section of docs/BENCHMARKS.md appear in the page
     text = (site / "performance.html").read_text(encoding="utf-8")
-    assert "fwd+bwd ms" in text
+    assert "quiet rounds" in text and "H200" in text
 
 
 def test_mathjax_is_served_locally(site: Path):
