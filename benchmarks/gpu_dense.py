@@ -42,7 +42,6 @@ if "--interpret" in sys.argv:
 import argparse
 import csv
 import math
-import platform
 import statistics
 import time
 import traceback
@@ -52,6 +51,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _gpu_common import bytes_text, first_line, fmt, graph_time_ms, peak_bandwidth, sync
 from torch import Tensor
 
 import visionloss
@@ -261,14 +261,8 @@ class Row:
     samples: list[float] = field(default_factory=list, repr=False)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return (f"{type(error).__name__}: {text[0]}" if text else type(error).__name__)[:120]
 
 
 def _step(run: Run, x: Tensor) -> Callable[[], None]:
@@ -278,31 +272,6 @@ def _step(run: Run, x: Tensor) -> Callable[[], None]:
     return step
 
 
-def _graph_time_ms(step: Callable[[], None], device: torch.device) -> float:
-    """GPU time of one step replayed from a CUDA graph (median of 5 blocks of 20 replays): the
-    device's own time, without the host's launch overhead (large on a virtualised host)."""
-    side = torch.cuda.Stream(device)
-    side.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            step()
-    torch.cuda.current_stream(device).wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        step()
-    graph.replay()
-    _sync(device)
-    times = []
-    for _ in range(5):
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(20):
-            graph.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 20)
-    return statistics.median(times)
 
 
 def correctness(case: Case, device: torch.device) -> dict[str, object]:
@@ -327,25 +296,11 @@ def correctness(case: Case, device: torch.device) -> dict[str, object]:
         again = OURS_ELEMENTWISE[case.kind](x, t)
         result["deterministic"] = bool(torch.equal(ours, again))
     except Exception as error:  # report, keep going
-        result["error"] = _first_line(error)
+        result["error"] = first_line(error)
         traceback.print_exc()
     return result
 
 
-def _peak_bandwidth(device: torch.device) -> tuple[str, float | None]:
-    if device.type != "cuda":
-        return platform.processor() or platform.machine(), None
-    name = torch.cuda.get_device_name(device)
-    upper = name.upper()
-    if "H200" in upper:
-        return name, 4.8e12
-    if "H100" in upper and "PCIE" in upper:
-        return name, 2.0e12
-    if "H100" in upper and "NVL" in upper:
-        return name, 3.9e12
-    if "H100" in upper:
-        return name, 3.35e12
-    return name, None
 
 
 def measure(
@@ -382,7 +337,7 @@ def measure(
             step = _step(run, x)
             step()  # warm-up (compiles the kernels / the graph)
             step()
-            _sync(device)
+            sync(device)
             row.saved_bytes = saved_bytes(run, [x, t])
             steps[name] = step
         except ModuleNotFoundError as error:
@@ -390,7 +345,7 @@ def measure(
                 ": pip install liger-kernel" if "liger" in name else ""
             )
         except Exception as error:
-            row.note = _first_line(error)
+            row.note = first_line(error)
         print(f"  {name}: ready in {time.perf_counter() - started:.1f}s {row.note}", flush=True)
     for _ in range(rounds):
         for name, step in steps.items():
@@ -399,9 +354,9 @@ def measure(
     if device.type == "cuda":
         for name, step in steps.items():
             try:
-                rows[name].graph_ms = _graph_time_ms(step, device)
+                rows[name].graph_ms = graph_time_ms(step, device)
             except Exception as error:  # e.g. a contender that synchronises the host
-                rows[name].note = (rows[name].note + " graph: " + _first_line(error)).strip()
+                rows[name].note = (rows[name].note + " graph: " + first_line(error)).strip()
             if rows[name].graph_ms and peak:
                 rows[name].graph_frac_peak = moved / (rows[name].graph_ms * 1e-3) / peak
     for row in rows.values():
@@ -422,21 +377,8 @@ def measure(
 # --- output ------------------------------------------------------------------------------------
 
 
-def _fmt(value: object, spec: str = "") -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and spec:
-        return format(value, spec)
-    return str(value)
 
 
-def _bytes(value: int | None) -> str:
-    if value is None:
-        return ""
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if value >= scale:
-            return f"{value / scale:.2f} {unit}"
-    return f"{value} B"
 
 
 FIELDS = [
@@ -451,7 +393,7 @@ def write(out: Path, rows: list[Row], checks: list[dict[str, object]], header: l
         writer = csv.writer(handle)
         writer.writerow(FIELDS)
         for row in rows:
-            writer.writerow([_fmt(getattr(row, name)) for name in FIELDS])
+            writer.writerow([fmt(getattr(row, name)) for name in FIELDS])
     lines = ["# Dense and pointwise losses: forward+backward", "", *header, ""]
     lines += ["## Correctness: ours vs reference (float32 reference)", ""]
     lines += [
@@ -461,10 +403,10 @@ def write(out: Path, rows: list[Row], checks: list[dict[str, object]], header: l
     ]
     for c in checks:
         lines.append(
-            f"| {c['case']} | {c['dtype']} | {_fmt(c.get('loss_max_abs_diff'), '.3g')} | "
-            f"{_fmt(c.get('loss_max_abs'), '.3g')} | {_fmt(c.get('grad_max_abs_diff'), '.3g')} | "
-            f"{_fmt(c.get('grad_max_abs'), '.3g')} | {_fmt(c.get('deterministic'))} | "
-            f"{_fmt(c.get('error'))} |"
+            f"| {c['case']} | {c['dtype']} | {fmt(c.get('loss_max_abs_diff'), '.3g')} | "
+            f"{fmt(c.get('loss_max_abs'), '.3g')} | {fmt(c.get('grad_max_abs_diff'), '.3g')} | "
+            f"{fmt(c.get('grad_max_abs'), '.3g')} | {fmt(c.get('deterministic'))} | "
+            f"{fmt(c.get('error'))} |"
         )
     lines += ["", "## Time and memory", ""]
     lines += [
@@ -480,10 +422,10 @@ def write(out: Path, rows: list[Row], checks: list[dict[str, object]], header: l
     ]
     for r in rows:
         lines.append(
-            f"| {r.case} | {r.dtype} | {r.contender} | {_fmt(r.time_ms, '.3f')} | "
-            f"{_fmt(r.ratio, '.2f')} | {_fmt(r.graph_ms, '.3f')} | {_fmt(r.graph_ratio, '.2f')} | "
-            f"{_bytes(r.saved_bytes)} | {_fmt(r.gbps, '.0f')} | {_fmt(r.frac_peak, '.0%')} | "
-            f"{_fmt(r.graph_frac_peak, '.0%')} | {r.note} |"
+            f"| {r.case} | {r.dtype} | {r.contender} | {fmt(r.time_ms, '.3f')} | "
+            f"{fmt(r.ratio, '.2f')} | {fmt(r.graph_ms, '.3f')} | {fmt(r.graph_ratio, '.2f')} | "
+            f"{bytes_text(r.saved_bytes)} | {fmt(r.gbps, '.0f')} | {fmt(r.frac_peak, '.0%')} | "
+            f"{fmt(r.graph_frac_peak, '.0%')} | {r.note} |"
         )
     (out / "gpu_dense.md").write_text("\n".join(lines) + "\n")
 
@@ -531,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (1 if smoke else 3)
     min_time = args.min_time or (0.01 if smoke else 0.05)
     visionloss.set_checks(False)  # no data checks (host syncs) inside the timed steps
-    device_name, peak = _peak_bandwidth(device)
+    device_name, peak = peak_bandwidth(device)
     header = [
         f"- device: {device_name}" + (f" (peak {peak / 1e12:.2f} TB/s)" if peak else ""),
         f"- torch {torch.__version__}, visionloss from {Path(visionloss.__file__).parent}",

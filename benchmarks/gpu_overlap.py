@@ -32,7 +32,6 @@ if "--interpret" in sys.argv:
 
 import argparse
 import csv
-import platform
 import statistics
 import time
 import traceback
@@ -41,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from _gpu_common import bytes_text, first_line, fmt, graph_time_ms, peak_bandwidth, sync
 from torch import Tensor
 
 import visionloss
@@ -215,9 +215,6 @@ TRITON = "triton (stats + dice)"
 # --- measurement -------------------------------------------------------------------------------
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _make_inputs(shape: Shape, device: torch.device, seed: int = 0) -> tuple[Tensor, Tensor]:
@@ -236,47 +233,19 @@ def _step(run: Run, x: Tensor) -> Callable[[], None]:
     return step
 
 
-def _graph_time_ms(step: Callable[[], None], device: torch.device) -> float:
-    """GPU time of one step replayed from a CUDA graph (median of 5 blocks of 20 replays): the
-    device's own time, without the host's launch overhead (large on a virtualised host)."""
-    side = torch.cuda.Stream(device)
-    side.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            step()
-    torch.cuda.current_stream(device).wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        step()
-    graph.replay()
-    _sync(device)
-    times = []
-    for _ in range(5):
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(20):
-            graph.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 20)
-    return statistics.median(times)
 
 
 def _peak_bytes(step: Callable[[], None], device: torch.device) -> int | None:
     if device.type != "cuda":
         return None
-    _sync(device)
+    sync(device)
     base = torch.cuda.memory_allocated(device)
     torch.cuda.reset_peak_memory_stats(device)
     step()
-    _sync(device)
+    sync(device)
     return torch.cuda.max_memory_allocated(device) - base
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return (f"{type(error).__name__}: {text[0]}" if text else type(error).__name__)[:120]
 
 
 def correctness(shape: Shape, device: torch.device) -> dict[str, object]:
@@ -307,25 +276,11 @@ def correctness(shape: Shape, device: torch.device) -> dict[str, object]:
         )
         result["deterministic"] = bool(torch.equal(ours, again))
     except Exception as error:  # report, keep going
-        result["error"] = _first_line(error)
+        result["error"] = first_line(error)
         traceback.print_exc()
     return result
 
 
-def _peak_bandwidth(device: torch.device) -> tuple[str, float | None]:
-    if device.type != "cuda":
-        return platform.processor() or platform.machine(), None
-    name = torch.cuda.get_device_name(device)
-    upper = name.upper()
-    if "H200" in upper:
-        return name, 4.8e12
-    if "H100" in upper and "PCIE" in upper:
-        return name, 2.0e12
-    if "H100" in upper and "NVL" in upper:
-        return name, 3.9e12
-    if "H100" in upper:
-        return name, 3.35e12
-    return name, None
 
 
 def measure(
@@ -356,12 +311,12 @@ def measure(
             step = _step(run, x)
             step()  # warm-up (compiles the kernels / the graph); a failure is reported
             step()
-            _sync(device)
+            sync(device)
             row.saved_bytes = saved_bytes(run, [x, t])
             row.peak_bytes = _peak_bytes(step, device)
             steps[name] = step
         except Exception as error:
-            row.note = _first_line(error)
+            row.note = first_line(error)
         print(f"  {name}: ready in {time.perf_counter() - started:.1f}s {row.note}", flush=True)
     for _ in range(rounds):
         for name, step in steps.items():
@@ -370,9 +325,9 @@ def measure(
     if device.type == "cuda":
         for name, step in steps.items():
             try:
-                rows[name].graph_ms = _graph_time_ms(step, device)
+                rows[name].graph_ms = graph_time_ms(step, device)
             except Exception as error:  # e.g. a contender that synchronises the host
-                rows[name].note = (rows[name].note + " graph: " + _first_line(error)).strip()
+                rows[name].note = (rows[name].note + " graph: " + first_line(error)).strip()
             if rows[name].graph_ms and peak:
                 rows[name].graph_frac_peak = moved / (rows[name].graph_ms * 1e-3) / peak
     base = None
@@ -419,7 +374,7 @@ def tune(shape: Shape, device: torch.device, *, min_time: float) -> list[dict[st
                             measured.blocked_autorange(min_run_time=min_time).median * 1e3
                         )
                     except Exception as error:
-                        entry["note"] = _first_line(error)
+                        entry["note"] = first_line(error)
                     out.append(entry)
     finally:
         tri.TILE_ELEMENTS, tri.NUM_WARPS, tri.PROGRAMS_PER_SM = saved
@@ -429,21 +384,8 @@ def tune(shape: Shape, device: torch.device, *, min_time: float) -> list[dict[st
 # --- output ------------------------------------------------------------------------------------
 
 
-def _fmt(value: object, spec: str = "") -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and spec:
-        return format(value, spec)
-    return str(value)
 
 
-def _bytes(value: int | None) -> str:
-    if value is None:
-        return ""
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if value >= scale:
-            return f"{value / scale:.2f} {unit}"
-    return f"{value} B"
 
 
 def write(
@@ -473,7 +415,7 @@ def write(
         writer = csv.writer(handle)
         writer.writerow(fields)
         for row in rows:
-            writer.writerow([_fmt(getattr(row, name)) for name in fields])
+            writer.writerow([fmt(getattr(row, name)) for name in fields])
     lines = ["# Overlap statistics (Dice): forward+backward", "", *header, ""]
     lines += ["## Correctness: Triton vs reference (float32 reference)", ""]
     lines += [
@@ -483,10 +425,10 @@ def write(
     ]
     for c in checks:
         lines.append(
-            f"| {c['shape']} | {c['dtype']} | {_fmt(c.get('stats_max_abs_diff'), '.3g')} | "
-            f"{_fmt(c.get('stats_max_rel_diff'), '.3g')} | "
-            f"{_fmt(c.get('grad_max_abs_diff'), '.3g')} | {_fmt(c.get('grad_max_abs'), '.3g')} | "
-            f"{_fmt(c.get('deterministic'))} | {_fmt(c.get('error'))} |"
+            f"| {c['shape']} | {c['dtype']} | {fmt(c.get('stats_max_abs_diff'), '.3g')} | "
+            f"{fmt(c.get('stats_max_rel_diff'), '.3g')} | "
+            f"{fmt(c.get('grad_max_abs_diff'), '.3g')} | {fmt(c.get('grad_max_abs'), '.3g')} | "
+            f"{fmt(c.get('deterministic'))} | {fmt(c.get('error'))} |"
         )
     lines += ["", "## Time and memory", ""]
     lines += [
@@ -504,10 +446,10 @@ def write(
     ]
     for r in rows:
         lines.append(
-            f"| {r.shape} | {r.dtype} | {r.contender} | {_fmt(r.time_ms, '.3f')} | "
-            f"{_fmt(r.ratio_to_triton, '.2f')} | {_bytes(r.saved_bytes)} | {_bytes(r.peak_bytes)} | "
-            f"{_fmt(r.gbps, '.0f')} | {_fmt(r.frac_peak, '.0%')} | {_fmt(r.graph_ms, '.3f')} | "
-            f"{_fmt(r.graph_ratio, '.2f')} | {_fmt(r.graph_frac_peak, '.0%')} | {r.note} |"
+            f"| {r.shape} | {r.dtype} | {r.contender} | {fmt(r.time_ms, '.3f')} | "
+            f"{fmt(r.ratio_to_triton, '.2f')} | {bytes_text(r.saved_bytes)} | {bytes_text(r.peak_bytes)} | "
+            f"{fmt(r.gbps, '.0f')} | {fmt(r.frac_peak, '.0%')} | {fmt(r.graph_ms, '.3f')} | "
+            f"{fmt(r.graph_ratio, '.2f')} | {fmt(r.graph_frac_peak, '.0%')} | {r.note} |"
         )
     if tuned:
         lines += ["", "## Triton tile configurations (forward+backward ms)", ""]
@@ -518,7 +460,7 @@ def write(
         for e in tuned:
             lines.append(
                 f"| {e['shape']} | {e['tile']} | {e['warps']} | {e['programs_per_sm']} | "
-                f"{_fmt(e.get('time_ms'), '.3f')} | {_fmt(e.get('note'))} |"
+                f"{fmt(e.get('time_ms'), '.3f')} | {fmt(e.get('note'))} |"
             )
     (out / "gpu_overlap.md").write_text("\n".join(lines) + "\n")
 
@@ -563,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         if TRITON not in names:
             names.insert(0, TRITON)
     visionloss.set_checks(False)  # no data checks (host syncs) inside the timed steps
-    device_name, peak = _peak_bandwidth(device)
+    device_name, peak = peak_bandwidth(device)
     header = [
         f"- device: {device_name}" + (f" (peak {peak / 1e12:.2f} TB/s)" if peak else ""),
         f"- torch {torch.__version__}, visionloss from {Path(visionloss.__file__).parent}",
