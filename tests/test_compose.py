@@ -625,6 +625,8 @@ DESIGN_NAMES = {
     "ssim_loss": "ssim",
     "ms_ssim_loss": "ms_ssim",
     "kl_divergence": "kl_divergence",
+    "js_divergence": "js_divergence",
+    "total_variation_loss": "total_variation",
     "gaussian_kl": "gaussian_kl",
     "vae_loss": "vae",
 }

@@ -48,10 +48,12 @@ from .losses.generative import (
     GaussianKLLoss,
     GaussianNLLLoss,
     GradientPenalty,
+    JSDivergence,
     KLDivergence,
     MSSSIMLoss,
     R1Penalty,
     SSIMLoss,
+    TotalVariationLoss,
     VAELoss,
 )
 
@@ -126,10 +128,12 @@ __all__ = [
     "GaussianKLLoss",
     "GaussianNLLLoss",
     "GradientPenalty",
+    "JSDivergence",
     "KLDivergence",
     "MSSSIMLoss",
     "R1Penalty",
     "SSIMLoss",
+    "TotalVariationLoss",
     "VAELoss",
     # composition
     "CombinedLoss",

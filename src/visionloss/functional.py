@@ -62,10 +62,12 @@ from .losses.generative import (
     gaussian_nll_loss,
     generator_loss,
     gradient_penalty,
+    js_divergence,
     kl_divergence,
     ms_ssim_loss,
     r1_penalty,
     ssim_loss,
+    total_variation_loss,
     vae_loss,
 )
 
@@ -115,9 +117,11 @@ __all__ = [
     "gaussian_nll_loss",
     "generator_loss",
     "gradient_penalty",
+    "js_divergence",
     "kl_divergence",
     "ms_ssim_loss",
     "r1_penalty",
     "ssim_loss",
+    "total_variation_loss",
     "vae_loss",
 ]

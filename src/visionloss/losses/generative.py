@@ -7,9 +7,11 @@
   live in :mod:`visionloss.losses._ssim`).
 * Divergences: :func:`kl_divergence` between categorical distributions, :func:`gaussian_kl`
   between diagonal Gaussians, and the evidence lower bound :func:`vae_loss` (they live in
-  :mod:`visionloss.losses._divergence`).
+  :mod:`visionloss.losses._divergence`), and the Jensen-Shannon :func:`js_divergence`.
+* Pixel priors: :func:`total_variation_loss` (it and :func:`js_divergence` live in
+  :mod:`visionloss.losses._pixel`).
 
-This module re-exports every public name of its two sub-modules, and its :data:`SPECS` is the
+This module re-exports every public name of its three sub-modules, and its :data:`SPECS` is the
 family's whole table: its own rows, then theirs. Half and bfloat16 inputs are computed in float32
 and give a float32 result; every function ends in the shared :func:`~visionloss._core.reduce_loss`.
 """
@@ -42,7 +44,7 @@ from .._core import (
     prepare_pair,
     reduce_loss,
 )
-from . import _divergence, _ssim
+from . import _divergence, _pixel, _ssim
 from ._divergence import (
     GaussianKLLoss,
     KLDivergence,
@@ -54,6 +56,14 @@ from ._divergence import (
     gaussian_kl,
     kl_divergence,
     vae_loss,
+)
+from ._pixel import (
+    JSDivergence,
+    JSDivergenceOptions,
+    TotalVariationLoss,
+    TotalVariationOptions,
+    js_divergence,
+    total_variation_loss,
 )
 from ._ssim import MSSSIMLoss, MSSSIMOptions, SSIMLoss, SSIMOptions, ms_ssim_loss, ssim_loss
 
@@ -67,6 +77,8 @@ __all__ = [
     "GaussianNLLOptions",
     "GradientPenalty",
     "GradientPenaltyOptions",
+    "JSDivergence",
+    "JSDivergenceOptions",
     "KLDivergence",
     "KLDivergenceOptions",
     "MSSSIMLoss",
@@ -77,6 +89,8 @@ __all__ = [
     "SPECS",
     "SSIMLoss",
     "SSIMOptions",
+    "TotalVariationLoss",
+    "TotalVariationOptions",
     "VAELoss",
     "VAEOptions",
     "discriminator_loss",
@@ -84,10 +98,12 @@ __all__ = [
     "gaussian_nll_loss",
     "generator_loss",
     "gradient_penalty",
+    "js_divergence",
     "kl_divergence",
     "ms_ssim_loss",
     "r1_penalty",
     "ssim_loss",
+    "total_variation_loss",
     "vae_loss",
 ]
 
@@ -724,4 +740,4 @@ _SPECS: tuple[LossSpec, ...] = (
 
 #: the family's table: the adversarial losses, penalties and likelihood declared here, then the
 #: rows of the SSIM and divergence sub-modules
-SPECS: tuple[LossSpec, ...] = _SPECS + _ssim.SPECS + _divergence.SPECS
+SPECS: tuple[LossSpec, ...] = _SPECS + _ssim.SPECS + _divergence.SPECS + _pixel.SPECS

@@ -1,0 +1,109 @@
+"""Evidence for the guide's cards of issue 19's pixel, divergence and detection losses.
+
+Each test checks one claim of a card in ``src/visionloss/guide/``; it would fail if the claim were
+false. Kept apart from tests/test_guide_evidence.py so that parallel additions do not collide.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+import visionloss.functional as VF
+
+# --- total_variation ----------------------------------------------------------------------------
+
+
+def test_total_variation_charges_an_edge_its_height_as_a_ramp():
+    # one row rising by 1: a sharp step and a linear ramp have the same TV (1), while the squared
+    # gradient charges the step 1 and the ramp 1/4 (so it smooths edges into ramps); TV keeps them
+    step = torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0]).reshape(1, 1, 1, 5)
+    ramp = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0]).reshape(1, 1, 1, 5)
+    for isotropic in (False, True):
+        tv_step = VF.total_variation_loss(step, isotropic=isotropic)
+        tv_ramp = VF.total_variation_loss(ramp, isotropic=isotropic)
+        torch.testing.assert_close(tv_step, torch.tensor(1.0))
+        torch.testing.assert_close(tv_ramp, torch.tensor(1.0))
+    squared = [torch.diff(v.flatten()).pow(2).sum() for v in (step, ramp)]
+    assert squared[0] == 1.0 and squared[1] == 0.25
+
+
+def test_total_variation_needs_no_target_and_lowers_with_denoising():
+    g = torch.Generator().manual_seed(0)
+    clean = torch.zeros(1, 1, 16, 16)
+    clean[..., 4:12, 4:12] = 1.0
+    noisy = clean + 0.2 * torch.randn(clean.shape, generator=g)
+    x = noisy.clone().requires_grad_(True)
+    opt = torch.optim.SGD([x], lr=0.02)
+    for _ in range(50):
+        # data term plus TV; TV alone takes only the image
+        loss = 0.5 * (x - noisy).pow(2).sum() + 0.1 * VF.total_variation_loss(x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    err_before = (noisy - clean).pow(2).mean()
+    err_after = (x.detach() - clean).pow(2).mean()
+    assert err_after < 0.6 * err_before
+
+
+def test_anisotropic_total_variation_charges_diagonals_more():
+    # a diagonal ramp x_ij = i + j: anisotropic TV counts |dx| + |dy| = 2 per interior pixel, the
+    # isotropic sqrt(dx^2 + dy^2) = sqrt 2: the anisotropic form prefers axis-aligned edges
+    i = torch.arange(8.0)
+    ramp = (i[:, None] + i[None, :]).reshape(1, 1, 8, 8)
+    aniso = VF.total_variation_loss(ramp)
+    iso = VF.total_variation_loss(ramp, isotropic=True)
+    assert aniso == 2 * 8 * 7  # 7 differences of 1 per row and per column, 8 rows and columns
+    assert iso < aniso / 1.3
+    # rotating the ramp by 90 degrees changes neither, but a 45-degree edge costs the anisotropic
+    # form sqrt 2 times what the same edge costs axis-aligned
+    axis = torch.zeros(1, 1, 8, 8)
+    axis[..., :, 4:] = 1.0  # vertical edge of length 8
+    diag = (i[:, None] + i[None, :] >= 8).float().reshape(1, 1, 8, 8)  # staircase diagonal edge
+    ratio = VF.total_variation_loss(diag) / VF.total_variation_loss(axis)
+    assert ratio > 1.7  # 14 / 8: the staircase pays each step in x and in y
+
+
+def test_total_variation_is_a_sum_that_grows_with_resolution():
+    x = torch.zeros(1, 1, 8, 8)
+    x[..., :, 4:] = 1.0
+    up = torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+    torch.testing.assert_close(VF.total_variation_loss(up), 2 * VF.total_variation_loss(x))
+
+
+# --- js_divergence --------------------------------------------------------------------------------
+
+
+def test_js_divergence_is_symmetric_and_bounded_by_log_2():
+    g = torch.Generator().manual_seed(1)
+    p = torch.randn(64, 5, generator=g, dtype=torch.float64) * 4
+    q = torch.randn(64, 5, generator=g, dtype=torch.float64) * 4
+    js_pq = VF.js_divergence(p, q, reduction="none")
+    torch.testing.assert_close(js_pq, VF.js_divergence(q, p, reduction="none"))
+    assert (js_pq >= 0).all() and (js_pq <= math.log(2)).all()
+    kl_pq = VF.kl_divergence(p, q, reduction="none")
+    kl_qp = VF.kl_divergence(q, p, reduction="none")
+    assert not torch.allclose(kl_pq, kl_qp)  # KL, by contrast, is asymmetric
+
+
+def test_js_divergence_is_finite_where_kl_is_infinite():
+    p = torch.tensor([[0.5, 0.5, 0.0]])
+    q = torch.tensor([[0.0, 0.5, 0.5]])
+    assert torch.isinf(VF.kl_divergence(p, q, from_logits=False))
+    js = VF.js_divergence(p, q, from_logits=False)
+    torch.testing.assert_close(js, torch.tensor(0.5 * math.log(2)))
+
+
+def test_js_divergence_saturates_on_disjoint_supports():
+    # far-apart distributions: JS is log 2 whatever the distance, and its gradient vanishes
+    # (Arjovsky et al.'s argument against the original GAN objective)
+    grads = []
+    for gap in (2.0, 20.0):
+        p = torch.tensor([[gap, -gap]], dtype=torch.float64, requires_grad=True)
+        q = torch.tensor([[-gap, gap]], dtype=torch.float64)
+        VF.js_divergence(p, q).backward()
+        grads.append(p.grad.abs().max().item())
+    js_far = VF.js_divergence(torch.tensor([[20.0, -20.0]]), torch.tensor([[-20.0, 20.0]]))
+    torch.testing.assert_close(js_far, torch.tensor(math.log(2)), rtol=0, atol=1e-6)
+    assert grads[1] < 1e-8 < grads[0]
