@@ -107,3 +107,109 @@ def test_js_divergence_saturates_on_disjoint_supports():
     js_far = VF.js_divergence(torch.tensor([[20.0, -20.0]]), torch.tensor([[-20.0, 20.0]]))
     torch.testing.assert_close(js_far, torch.tensor(math.log(2)), rtol=0, atol=1e-6)
     assert grads[1] < 1e-8 < grads[0]
+
+
+# --- varifocal, quality_focal, distribution_focal -------------------------------------------------
+
+
+def _binary_entropy(q: float) -> float:
+    return -(q * math.log(q) + (1 - q) * math.log(1 - q))
+
+
+def test_varifocal_weights_positives_by_iou_and_downweights_easy_negatives():
+    x = torch.tensor([3.0, 3.0, -3.0, 3.0])  # p = 0.95 on all but the third (p = 0.05)
+    q = torch.tensor([0.9, 0.5, 0.0, 0.0])
+    none = VF.varifocal_loss(x, q, reduction="none")
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(x, q, reduction="none")
+    # a confident positive keeps q times its cross-entropy (no (1 - p)^gamma discount)
+    torch.testing.assert_close(none[:2], q[:2] * bce[:2])
+    # an easy negative (p = 0.05) is discounted by 0.75 * 0.05^2 ~ 2e-3; a hard one by 0.68
+    assert none[2] < 2e-3 * bce[2] and none[3] > 0.6 * bce[3]
+
+
+def test_varifocal_and_quality_focal_optimum_is_the_iou():
+    # for a positive of target q, the loss over p is smallest at p = q: the score learns the IoU
+    grid = torch.linspace(-6, 6, 12001, dtype=torch.float64)
+    for q in (0.3, 0.7, 0.9):
+        target = torch.full_like(grid, q)
+        for loss in (VF.varifocal_loss, VF.quality_focal_loss):
+            values = loss(grid, target, reduction="none")
+            best = torch.sigmoid(grid[values.argmin()]).item()
+            assert abs(best - q) < 1e-3, (loss.__name__, q, best)
+
+
+def test_varifocal_mean_is_over_anchors_not_positives():
+    # one positive among 1000 anchors: "mean" is 1000 times smaller than the per-positive value
+    # the papers use (reduction="sum" divided by the number of positives)
+    x = torch.zeros(1000)
+    q = torch.zeros(1000)
+    q[0] = 0.8
+    per_positive = VF.varifocal_loss(x, q, reduction="sum") / 1
+    torch.testing.assert_close(VF.varifocal_loss(x, q), per_positive / 1000)
+
+
+def test_varifocal_alpha_and_gamma_act_on_negatives_only():
+    x = torch.randn(50, generator=torch.Generator().manual_seed(0)) * 2
+    q = torch.where(torch.arange(50) % 2 == 0, 0.6, 0.0)
+    a = VF.varifocal_loss(x, q, reduction="none")
+    b = VF.varifocal_loss(x, q, alpha=0.25, gamma=1.0, reduction="none")
+    positive = q > 0
+    torch.testing.assert_close(a[positive], b[positive])
+    assert not torch.allclose(a[~positive], b[~positive])
+
+
+def test_quality_focal_with_hard_targets_is_the_focal_loss():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(4, 6, generator=g) * 3
+    y = (torch.rand(4, 6, generator=g) > 0.5).float()
+    torch.testing.assert_close(
+        VF.quality_focal_loss(x, y, beta=2.0),
+        VF.focal_loss(x, y, mode="binary", gamma=2.0),
+    )
+
+
+def test_quality_focal_discounts_positives_near_their_target():
+    # a positive of IoU 0.9 predicted at 0.8: QFL weighs its cross-entropy by |0.9 - 0.8|^2 = 0.01,
+    # VFL by 0.9: QFL under-trains rare positives, VarifocalNet's motivation for the asymmetry
+    x = torch.logit(torch.tensor([0.8], dtype=torch.float64))
+    q = torch.tensor([0.9], dtype=torch.float64)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(x, q)
+    torch.testing.assert_close(VF.quality_focal_loss(x, q), 0.01 * bce)
+    torch.testing.assert_close(VF.varifocal_loss(x, q), 0.9 * bce)
+
+
+def test_distribution_focal_recovers_the_continuous_target():
+    targets = torch.tensor([0.0, 2.3, 5.75, 7.0])
+    logits = torch.zeros(4, 8, requires_grad=True)
+    opt = torch.optim.Adam([logits], lr=0.1)
+    for _ in range(500):
+        loss = VF.distribution_focal_loss(logits, targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    expectation = (torch.softmax(logits, -1) * torch.arange(8.0)).sum(-1)
+    torch.testing.assert_close(expectation, targets, rtol=0, atol=0.02)
+
+
+def test_distribution_focal_minimum_is_the_two_bin_entropy():
+    # the optimum puts 1 - frac and frac on the two bins: the loss is then their entropy, 0 only
+    # for integer targets
+    for y, frac in ((2.3, 0.3), (4.0, 0.0), (1.5, 0.5)):
+        probs = torch.zeros(1, 6, dtype=torch.float64)
+        probs[0, int(y)] += 1 - frac
+        probs[0, int(y) + 1] += frac
+        logits = torch.log(probs.clamp_min(1e-300))
+        value = VF.distribution_focal_loss(logits, torch.tensor([y], dtype=torch.float64)).item()
+        expected = 0.0 if frac == 0 else _binary_entropy(frac)
+        assert abs(value - expected) < 1e-9
+
+
+def test_distribution_focal_range_is_fixed_by_the_bins():
+    logits = torch.zeros(2, 16)
+    VF.distribution_focal_loss(logits, torch.tensor([0.0, 15.0]))  # the full range is accepted
+    try:
+        VF.distribution_focal_loss(logits, torch.tensor([3.0, 16.0]))
+    except ValueError as error:
+        assert "[0, 15]" in str(error)
+    else:
+        raise AssertionError("a target beyond the last bin was accepted")

@@ -21,7 +21,15 @@ from .losses.regression import (
 )
 
 # classification
-from .losses.classification import BCELoss, CrossEntropyLoss, FocalLoss, Poly1Loss
+from .losses.classification import (
+    BCELoss,
+    CrossEntropyLoss,
+    DistributionFocalLoss,
+    FocalLoss,
+    Poly1Loss,
+    QualityFocalLoss,
+    VarifocalLoss,
+)
 
 # segmentation
 from .losses.segmentation import (
@@ -102,6 +110,9 @@ __all__ = [
     "CrossEntropyLoss",
     "FocalLoss",
     "Poly1Loss",
+    "VarifocalLoss",
+    "QualityFocalLoss",
+    "DistributionFocalLoss",
     # segmentation
     "DiceCELoss",
     "DiceFocalLoss",

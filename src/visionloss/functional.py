@@ -20,8 +20,11 @@ from .losses.regression import (
 from .losses.classification import (
     binary_cross_entropy,
     cross_entropy,
+    distribution_focal_loss,
     focal_loss,
     poly1_loss,
+    quality_focal_loss,
+    varifocal_loss,
 )
 
 # segmentation
@@ -85,6 +88,9 @@ __all__ = [
     "cross_entropy",
     "focal_loss",
     "poly1_loss",
+    "varifocal_loss",
+    "quality_focal_loss",
+    "distribution_focal_loss",
     # segmentation
     "dice_ce_loss",
     "dice_focal_loss",
