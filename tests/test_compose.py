@@ -630,6 +630,7 @@ DESIGN_NAMES = {
     "kl_divergence": "kl_divergence",
     "js_divergence": "js_divergence",
     "total_variation_loss": "total_variation",
+    "feature_matching_loss": "feature_matching",
     "gaussian_kl": "gaussian_kl",
     "vae_loss": "vae",
 }

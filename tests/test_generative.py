@@ -869,6 +869,7 @@ def test_specs_declare_the_family():
         "vae",
         "total_variation",
         "js_divergence",
+        "feature_matching",
     ]
     for spec in generative.SPECS:
         assert spec.family == "generative" and spec.module is not None and spec.paper

@@ -79,3 +79,47 @@ def test_js_divergence_is_zero_for_equal_distributions_and_means_over_distributi
 def test_option_errors_raise_at_module_construction(module, options, error):
     with pytest.raises(error):
         module(**options)
+
+
+# --- feature matching -----------------------------------------------------------------------------
+
+
+def test_feature_matching_hand_values():
+    real = [torch.zeros(2, 2, 2), torch.zeros(2, 3)]
+    fake = [torch.ones(2, 2, 2), torch.tensor([[0.0, 0.0, 3.0], [1.0, 1.0, 1.0]])]
+    # per sample: layer 1 mean |1| = 1; layer 2 mean |.| = 1 and 1 -> (2, 2)
+    none = VF.feature_matching_loss(real, fake, reduction="none")
+    torch.testing.assert_close(none, torch.tensor([2.0, 2.0]))
+    # squared: layer 2 of sample 0 is 9 / 3 = 3, of sample 1 is 1
+    l2 = VF.feature_matching_loss(real, fake, distance="l2", reduction="none")
+    torch.testing.assert_close(l2, torch.tensor([4.0, 2.0]))
+
+
+def test_feature_matching_detach_real_option():
+    real = torch.randn(3, 4, requires_grad=True)
+    fake = torch.randn(3, 4, requires_grad=True)
+    VF.feature_matching_loss(real, fake, detach_real=False).backward()
+    assert real.grad is not None
+    torch.testing.assert_close(real.grad, -fake.grad)
+
+
+def test_feature_matching_structure_errors():
+    with pytest.raises(ValueError, match="as many feature maps"):
+        VF.feature_matching_loss([torch.zeros(2, 3)], [torch.zeros(2, 3), torch.zeros(2, 3)])
+    with pytest.raises(ValueError, match="fake_features"):
+        VF.feature_matching_loss([torch.zeros(2, 3)], [torch.zeros(2, 4)])
+    with pytest.raises(ValueError, match="a batch of 2"):
+        VF.feature_matching_loss(
+            [torch.zeros(2, 3), torch.zeros(3, 3)], [torch.zeros(2, 3), torch.zeros(3, 3)]
+        )
+    with pytest.raises(TypeError, match="real_features"):
+        VF.feature_matching_loss({"a": torch.zeros(2)}, torch.zeros(2))
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [({"distance": "l3"}, ValueError), ({"detach_real": None}, TypeError)],
+)
+def test_feature_matching_option_errors_raise_at_module_construction(options, error):
+    with pytest.raises(error):
+        visionloss.FeatureMatchingLoss(**options)

@@ -213,3 +213,62 @@ def test_distribution_focal_range_is_fixed_by_the_bins():
         assert "[0, 15]" in str(error)
     else:
         raise AssertionError("a target beyond the last bin was accepted")
+
+
+# --- feature_matching -----------------------------------------------------------------------------
+
+
+def test_feature_matching_keeps_a_gradient_where_minimax_saturates():
+    # a discriminator with one hidden layer that rejects the fakes confidently (logit ~ -60):
+    # the minimax generator loss has a vanishing gradient there, feature matching does not
+    torch.manual_seed(0)
+    w1 = torch.randn(8, 16)
+    real = torch.randn(32, 8) + 3.0
+    fake = (torch.randn(32, 8) - 3.0).requires_grad_(True)
+
+    def features(x):
+        return x @ w1
+
+    w2 = features(real).mean(0) - features(fake.detach()).mean(0)
+    scale = 60.0 / (features(fake.detach()) @ w2).abs().mean()
+    logit_fake = (features(fake) @ w2) * scale
+    assert (logit_fake < -10).all()
+    (g_minimax,) = torch.autograd.grad(VF.generator_loss(logit_fake, kind="minimax"), fake)
+    fm = VF.feature_matching_loss(features(real), features(fake))
+    (g_fm,) = torch.autograd.grad(fm, fake)
+    assert g_minimax.abs().max() < 1e-6 and g_fm.abs().mean() > 1e-3
+
+
+def test_feature_matching_flattens_scales_and_sums_layers():
+    g = torch.Generator().manual_seed(4)
+    real = [[torch.randn(2, 3, 4, 4, generator=g), torch.randn(2, 5, generator=g)],
+            [torch.randn(2, 3, 2, 2, generator=g)]]
+    fake = [[torch.randn(2, 3, 4, 4, generator=g), torch.randn(2, 5, generator=g)],
+            [torch.randn(2, 3, 2, 2, generator=g)]]
+    nested = VF.feature_matching_loss(real, fake)
+    separate = sum(
+        VF.feature_matching_loss(r, f) for rs, fs in zip(real, fake, strict=True) for r, f in zip(rs, fs, strict=True)
+    )
+    torch.testing.assert_close(nested, separate)
+    # doubling the layers doubles the loss: its weight depends on the discriminator's depth
+    flat_real = [t for rs in real for t in rs]
+    flat_fake = [t for fs in fake for t in fs]
+    doubled = VF.feature_matching_loss(flat_real * 2, flat_fake * 2)
+    torch.testing.assert_close(doubled, 2 * nested)
+
+
+def test_feature_matching_is_blind_to_what_the_discriminator_ignores():
+    # a ReLU layer maps every negative value to 0: two different fakes with the same features
+    # score 0; the term needs the adversarial loss (and a discriminator that sees the difference)
+    real = torch.tensor([[1.0, -2.0, -3.0]])
+    fake = torch.tensor([[1.0, -9.0, -0.5]])
+    assert not torch.equal(real, fake)
+    loss = VF.feature_matching_loss(torch.relu(real), torch.relu(fake))
+    assert loss == 0
+
+
+def test_feature_matching_trains_only_the_generator():
+    real = torch.randn(4, 6, requires_grad=True)
+    fake = torch.randn(4, 6, requires_grad=True)
+    VF.feature_matching_loss(real, fake).backward()
+    assert real.grad is None and fake.grad is not None and fake.grad.abs().sum() > 0

@@ -53,6 +53,7 @@ from .losses.embedding import BatchTripletLoss, ContrastiveLoss, TripletMarginLo
 # generative
 from .losses.generative import (
     AdversarialLoss,
+    FeatureMatchingLoss,
     GaussianKLLoss,
     GaussianNLLLoss,
     GradientPenalty,
@@ -136,6 +137,7 @@ __all__ = [
     "TripletMarginLoss",
     # generative
     "AdversarialLoss",
+    "FeatureMatchingLoss",
     "GaussianKLLoss",
     "GaussianNLLLoss",
     "GradientPenalty",

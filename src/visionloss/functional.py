@@ -61,6 +61,7 @@ from .losses.embedding import batch_triplet_loss, contrastive_loss, triplet_marg
 # generative
 from .losses.generative import (
     discriminator_loss,
+    feature_matching_loss,
     gaussian_kl,
     gaussian_nll_loss,
     generator_loss,
@@ -119,6 +120,7 @@ __all__ = [
     "triplet_margin_loss",
     # generative
     "discriminator_loss",
+    "feature_matching_loss",
     "gaussian_kl",
     "gaussian_nll_loss",
     "generator_loss",

@@ -187,6 +187,23 @@ def _tv_extreme(dtype):
     return (x.reshape(1, 1, 3, 3),)
 
 
+def _feature_maps(gen, dtype):
+    real = torch.randn(3, 4, 3, 3, generator=gen, dtype=torch.float64)
+    fake = real + torch.randn(3, 4, 3, 3, generator=gen, dtype=torch.float64)
+    return real.to(dtype), fake.to(dtype)
+
+
+def _feature_maps_extreme(dtype):
+    big = _big(dtype)
+    real = torch.tensor([[big, -big, 0.0], [0.0, 1.0, -big]], dtype=dtype)
+    fake = torch.tensor([[-big, -big, big], [0.0, -1.0, big]], dtype=dtype)
+    return real, fake
+
+
+def _feature_maps_empty(dtype):
+    return torch.zeros(0, 4, 3, dtype=dtype), torch.zeros(0, 4, 3, dtype=dtype)
+
+
 def _tv_empty(dtype):
     return (torch.zeros(0, 2, 4, 4, dtype=dtype),)
 
@@ -300,6 +317,11 @@ def _js_reference(p, q, dim=1, from_logits=True):
     m = (p + q) / 2
     # xlogy: 0 log 0 = 0 (the probability rows have no zeros; the logits rows none either)
     return 0.5 * (torch.xlogy(p, p / m) + torch.xlogy(q, q / m)).sum(dim)
+
+
+def _feature_matching_reference(real, fake, distance="l1", detach_real=True):
+    d = (fake - real).abs() if distance == "l1" else (fake - real) ** 2
+    return d.reshape(d.shape[0], -1).mean(1)
 
 
 def _first_shape(inputs):
@@ -505,5 +527,28 @@ CASES: list[LossCase] = [
         options={"dim": -1, "from_logits": False},
         grad_inputs=(0, 1),
         make_empty=_kl_empty,
+    ),
+    LossCase(
+        "feature_matching",
+        VF.feature_matching_loss,
+        visionloss.FeatureMatchingLoss,
+        _feature_maps,
+        none_shape=_batch,
+        reference=_feature_matching_reference,
+        grad_inputs=(1,),  # the real features are detached (targets): only the fakes get a gradient
+        make_empty=_feature_maps_empty,
+        make_extreme=_feature_maps_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "feature_matching_l2",
+        VF.feature_matching_loss,
+        visionloss.FeatureMatchingLoss,
+        _feature_maps,
+        none_shape=_batch,
+        reference=_feature_matching_reference,
+        options={"distance": "l2", "detach_real": False},
+        grad_inputs=(0, 1),
+        make_empty=_feature_maps_empty,
     ),
 ]

@@ -527,4 +527,47 @@ CARDS: dict[str, Card] = {
             ("cross_entropy", "hard or fixed soft labels"),
         ),
     ),
+    "feature_matching": Card(
+        definition="The L1 (or L2) distance between a discriminator's intermediate features on "
+        "real and on generated images, averaged within each layer and summed over the layers "
+        "(and over the discriminators of a multi-scale ensemble); the real features are targets.",
+        application="An extra generator term in conditional and image-to-image GANs "
+        "(pix2pixHD, SPADE) and in GAN vocoders (MelGAN, HiFi-GAN), next to the adversarial loss.",
+        advantages=(
+            Claim(
+                "A dense target that keeps its gradient where the discriminator is confident: "
+                "with the fakes rejected at logit -60, the minimax gradient is below 1e-6 while "
+                "feature matching's stays.",
+                (
+                    test("test_feature_matching_keeps_a_gradient_where_minimax_saturates", _I19C),
+                    paper("T. Salimans et al., Improved Techniques for Training GANs, NeurIPS "
+                          "2016, arXiv:1606.03498"),
+                ),
+            ),
+            Claim(
+                "One call over the nested layer lists of several discriminators; only the "
+                "generator is trained (the real features are detached by default).",
+                (
+                    test("test_feature_matching_flattens_scales_and_sums_layers", _I19C),
+                    test("test_feature_matching_trains_only_the_generator", _I19C),
+                ),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "Blind to whatever the discriminator ignores: two different fakes with the same "
+                "features score the same, so it supplements the adversarial loss, not replaces it.",
+                (test("test_feature_matching_is_blind_to_what_the_discriminator_ignores", _I19C),),
+            ),
+            Claim(
+                "Layers are summed, so its scale follows the discriminator's depth and number of "
+                "scales: the weight (pix2pixHD's 10) is retuned when the discriminator changes.",
+                (test("test_feature_matching_flattens_scales_and_sums_layers", _I19C),),
+            ),
+        ),
+        alternatives=(
+            ("generator", "the adversarial term it is added to"),
+            ("mae", "a pixel-wise L1 to a paired target"),
+        ),
+    ),
 }

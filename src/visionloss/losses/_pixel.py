@@ -1,8 +1,10 @@
-"""Pixel-level terms of the generative family: total variation and the Jensen-Shannon divergence.
+"""Pixel and feature terms of the generative family: total variation, Jensen-Shannon, feature matching.
 
 Imported and re-exported by :mod:`visionloss.losses.generative`: :func:`total_variation_loss`, the
-smoothness prior of denoising, inpainting and style transfer, and :func:`js_divergence`, the
-symmetric and bounded counterpart of :func:`~visionloss.losses.generative.kl_divergence`. Half and
+smoothness prior of denoising, inpainting and style transfer, :func:`js_divergence`, the
+symmetric and bounded counterpart of :func:`~visionloss.losses.generative.kl_divergence`, and
+:func:`feature_matching_loss`, the GAN generator's distance between the discriminator's
+intermediate features on real and generated images. Half and
 bfloat16 inputs are computed in float32 and give a float32 result; every function ends in the shared
 :func:`~visionloss._core.reduce_loss`.
 """
@@ -10,7 +12,9 @@ bfloat16 inputs are computed in float32 and give a float32 result; every functio
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, TypeAlias, get_args
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +25,7 @@ from .._core import (
     LossOptions,
     LossSpec,
     Reduction,
+    check_choice,
     check_flag,
     check_floating,
     check_probabilities,
@@ -31,16 +36,27 @@ from .._core import (
 from ._divergence import KLDivergenceOptions, _normalise_dim
 
 __all__ = [
+    "FeatureDistance",
+    "FeatureMatchingLoss",
+    "FeatureMatchingOptions",
+    "Features",
     "JSDivergence",
     "JSDivergenceOptions",
     "SPECS",
     "TotalVariationLoss",
     "TotalVariationOptions",
+    "feature_matching_loss",
     "js_divergence",
     "total_variation_loss",
 ]
 
 _LOG_2 = math.log(2.0)
+
+FeatureDistance = Literal["l1", "l2"]
+_FEATURE_DISTANCES: tuple[str, ...] = get_args(FeatureDistance)
+#: one feature map, a list of them (the layers of one discriminator), or a list of such lists
+#: (the layers of each discriminator of a multi-scale ensemble)
+Features: TypeAlias = Tensor | Sequence[Tensor] | Sequence[Sequence[Tensor]]
 
 
 # --- options: declared once, checked when built ---------------------------------------------------
@@ -57,6 +73,16 @@ class TotalVariationOptions(LossOptions):
 @dataclass(frozen=True, kw_only=True)
 class JSDivergenceOptions(KLDivergenceOptions):
     """The options of :func:`js_divergence`: those of the KL divergence (``dim``, ``from_logits``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureMatchingOptions(LossOptions):
+    distance: FeatureDistance = "l1"
+    detach_real: bool = True
+
+    def validate(self) -> None:
+        check_choice(self.distance, "distance", _FEATURE_DISTANCES)
+        check_flag(self.detach_real, "detach_real")
 
 
 # --- total variation ------------------------------------------------------------------------------
@@ -234,6 +260,107 @@ def _js_divergence(
     return reduce_loss(terms.sum(dim=dim), opts.reduction, weight=weight)
 
 
+# --- feature matching -----------------------------------------------------------------------------
+
+
+def feature_matching_loss(
+    real_features: Features,
+    fake_features: Features,
+    *,
+    distance: FeatureDistance = "l1",
+    detach_real: bool = True,
+    weight: Tensor | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""GAN feature matching: the distance between a discriminator's features on real and fakes.
+
+    .. math::
+        \ell_i = \sum_{k} rac{1}{|F_k|} \sum_{j} d\left(F_k(x)_{ij},\, F_k(G(z))_{ij}
+ight)
+
+    per sample :math:`i`, over the feature maps :math:`F_k` (every layer of every discriminator
+    given), with :math:`d` the absolute (``"l1"``, default, pix2pixHD, MelGAN, HiFi-GAN) or
+    squared (``"l2"``) difference averaged over each map's elements :math:`|F_k|` (channels and
+    positions): each layer counts once whatever its size, and layers are summed (scale the
+    result to weigh it against the adversarial term; pix2pixHD uses 10). The real features are
+    targets: with ``detach_real`` (default) no gradient flows into them, so the call does not
+    train the discriminator.
+
+    Args:
+        real_features: the discriminator's intermediate outputs on real images: one tensor
+            ``(N, *)``, a list of them (one per layer), or a list of such lists (one per
+            discriminator of a multi-scale ensemble; nesting is flattened).
+        fake_features: the same on generated images, the same structure and shapes.
+        distance: ``"l1"`` (default) or ``"l2"``.
+        detach_real: whether to stop the gradient into ``real_features``. Default True.
+        weight: optional non-negative ``(N,)`` sample weights.
+        reduction: ``"mean"`` (default, over the batch), ``"sum"`` or ``"none"`` (``(N,)``).
+
+    References:
+        T. Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016,
+        arXiv:1606.03498; T.-C. Wang et al., "High-Resolution Image Synthesis and Semantic
+        Manipulation with Conditional GANs" (pix2pixHD), CVPR 2018, arXiv:1711.11585.
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> real = [torch.zeros(1, 2, 2, 2), torch.zeros(1, 4)]
+        >>> fake = [torch.ones(1, 2, 2, 2), torch.full((1, 4), 0.5)]
+        >>> VF.feature_matching_loss(real, fake)  # 1 + 0.5
+        tensor(1.5000)
+    """
+    opts = FeatureMatchingOptions(distance=distance, detach_real=detach_real, reduction=reduction)
+    return _feature_matching(real_features, fake_features, opts, weight)
+
+
+def _flatten_features(features: Features, name: str) -> list[Tensor]:
+    if isinstance(features, Tensor):
+        return [features]
+    if not isinstance(features, (list, tuple)):
+        raise TypeError(f"{name}: expected a tensor or a list of tensors, got {type(features)}")
+    flat: list[Tensor] = []
+    for item in features:
+        if isinstance(item, (list, tuple)):
+            flat.extend(_flatten_features(item, name))
+        else:
+            flat.append(check_floating(item, name))
+    return flat
+
+
+def _feature_matching(
+    real_features: Features,
+    fake_features: Features,
+    opts: FeatureMatchingOptions,
+    weight: Tensor | None,
+) -> Tensor:
+    real = _flatten_features(real_features, "real_features")
+    fake = _flatten_features(fake_features, "fake_features")
+    if len(real) != len(fake) or not real:
+        raise ValueError(
+            "fake_features: expected as many feature maps as real_features (at least one), got "
+            f"{len(fake)} and {len(real)}"
+        )
+    batch = fake[0].shape[0] if fake[0].dim() > 0 else -1
+    total: Tensor | None = None
+    for k, (r, f) in enumerate(zip(real, fake, strict=True)):
+        check_floating(r, "real_features")
+        check_floating(f, "fake_features")
+        check_same_shape(r, f, f"real_features[{k}]", f"fake_features[{k}]")
+        if f.dim() < 1 or f.shape[0] != batch:
+            raise ValueError(
+                f"fake_features[{k}]: expected a batch of {batch} (N, *) maps, got shape "
+                f"{tuple(f.shape)}"
+            )
+        dtype = compute_dtype(r, f)
+        r = (r.detach() if opts.detach_real else r).to(dtype)
+        diff = f.to(dtype) - r
+        d = diff.abs() if opts.distance == "l1" else diff * diff
+        per_sample = d.flatten(1).mean(dim=1) if d.dim() > 1 else d
+        total = per_sample if total is None else total + per_sample.to(total.dtype)
+    assert total is not None
+    return reduce_loss(total, opts.reduction, weight=weight)
+
+
 # --- Modules: documented by their spec, forward is one call to the core -------------------------
 
 
@@ -247,6 +374,14 @@ class JSDivergence(LossModule):
     def forward(self, p_logits: Tensor, q_logits: Tensor, weight: Tensor | None = None) -> Tensor:
         """p_logits, q_logits: the two distributions' logits (categories on ``dim``); weight."""
         return _js_divergence(p_logits, q_logits, self.opts, weight)
+
+
+class FeatureMatchingLoss(LossModule):
+    def forward(
+        self, real_features: Features, fake_features: Features, weight: Tensor | None = None
+    ) -> Tensor:
+        """real_features, fake_features: a tensor, a list or a list of lists; weight: ``(N,)``."""
+        return _feature_matching(real_features, fake_features, self.opts, weight)
 
 
 # --- the catalogue rows (concatenated into the generative family's table) ------------------------
@@ -271,5 +406,14 @@ SPECS: tuple[LossSpec, ...] = (
         r"\; M = \tfrac12 (P + Q)",
         paper="J. Lin, Divergence measures based on the Shannon entropy, IEEE Trans. Inf. Theory "
         "1991",
+    ),
+    LossSpec(
+        "feature_matching", feature_matching_loss, FeatureMatchingLoss, FeatureMatchingOptions,
+        "generative",
+        summary="GAN feature matching: L1 (or L2) between the discriminator's features on real "
+        "and generated images, each layer averaged, layers (and scales) summed.",
+        formula=r"\sum_k \operatorname{mean}_j \left|F_k(x)_j - F_k(G(z))_j\right|",
+        paper="T. Salimans et al., Improved Techniques for Training GANs, NeurIPS 2016, "
+        "arXiv:1606.03498; T.-C. Wang et al., pix2pixHD, CVPR 2018, arXiv:1711.11585",
     ),
 )

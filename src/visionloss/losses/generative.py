@@ -8,7 +8,8 @@
 * Divergences: :func:`kl_divergence` between categorical distributions, :func:`gaussian_kl`
   between diagonal Gaussians, and the evidence lower bound :func:`vae_loss` (they live in
   :mod:`visionloss.losses._divergence`), and the Jensen-Shannon :func:`js_divergence`.
-* Pixel priors: :func:`total_variation_loss` (it and :func:`js_divergence` live in
+* Pixel priors and feature terms: :func:`total_variation_loss`, the GAN generator's
+  :func:`feature_matching_loss` (they and :func:`js_divergence` live in
   :mod:`visionloss.losses._pixel`).
 
 This module re-exports every public name of its three sub-modules, and its :data:`SPECS` is the
@@ -58,10 +59,15 @@ from ._divergence import (
     vae_loss,
 )
 from ._pixel import (
+    FeatureDistance,
+    FeatureMatchingLoss,
+    FeatureMatchingOptions,
+    Features,
     JSDivergence,
     JSDivergenceOptions,
     TotalVariationLoss,
     TotalVariationOptions,
+    feature_matching_loss,
     js_divergence,
     total_variation_loss,
 )
@@ -72,6 +78,10 @@ __all__ = [
     "AdversarialKind",
     "AdversarialLoss",
     "AdversarialOptions",
+    "FeatureDistance",
+    "FeatureMatchingLoss",
+    "FeatureMatchingOptions",
+    "Features",
     "GaussianKLLoss",
     "GaussianNLLLoss",
     "GaussianNLLOptions",
@@ -94,6 +104,7 @@ __all__ = [
     "VAELoss",
     "VAEOptions",
     "discriminator_loss",
+    "feature_matching_loss",
     "gaussian_kl",
     "gaussian_nll_loss",
     "generator_loss",
