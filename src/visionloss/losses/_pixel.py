@@ -275,8 +275,7 @@ def feature_matching_loss(
     r"""GAN feature matching: the distance between a discriminator's features on real and fakes.
 
     .. math::
-        \ell_i = \sum_{k} rac{1}{|F_k|} \sum_{j} d\left(F_k(x)_{ij},\, F_k(G(z))_{ij}
-ight)
+        \ell_i = \sum_{k} \frac{1}{|F_k|} \sum_{j} d\left(F_k(x)_{ij},\, F_k(G(z))_{ij}\right)
 
     per sample :math:`i`, over the feature maps :math:`F_k` (every layer of every discriminator
     given), with :math:`d` the absolute (``"l1"``, default, pix2pixHD, MelGAN, HiFi-GAN) or
