@@ -361,6 +361,21 @@ KORNIA = Peer(
             "VF.ssim_loss(img1, img2, window_size=5, data_range=1.0)",
             "kornia's loss is (1 - SSIM) / 2 and pads to the input size by default; ours is "
             "1 - SSIM on the valid map", atol=1e-5),
+        Row("total_variation",
+            "KL.total_variation(img1).sum(-1).mean()",
+            "VF.total_variation_loss(img1)",
+            "kornia keeps one value per (image, channel); ours sums the channels, one per image"),
+        Row('total_variation(reduction="sum")',
+            'KL.total_variation(vol1.flatten(1, 2), reduction="sum").sum()',
+            'VF.total_variation_loss(vol1.flatten(1, 2).unsqueeze(2), reduction="sum")',
+            "kornia differences only the last two axes; ours every spatial axis of a volume, so "
+            "kornia's slice-wise TV is ours over a depth of 1"),
+        Row("js_div_loss_2d",
+            "KL.js_div_loss_2d(x.flatten(2).softmax(-1).view_as(x), "
+            "x.flip(1).flatten(2).softmax(-1).view_as(x))",
+            "VF.js_divergence(x.flatten(2), x.flip(1).flatten(2), dim=-1)",
+            "kornia takes spatial probability heatmaps; ours logits (or probabilities with "
+            "from_logits=False) along dim: flatten H, W"),
         Row("charbonnier_loss",
             'KL.charbonnier_loss(res, zeros, reduction="mean")',
             "VF.charbonnier_loss(res, zeros, eps=1.0)",
@@ -376,16 +391,13 @@ KORNIA = Peer(
             'VF.robust_loss(res, zeros, alpha=float("-inf"))'),
     ),
     gaps=(
-        Gap("total_variation", "planned (`total_variation_loss`)",
-            missing="total_variation_loss"),
         Gap("psnr_loss", "not provided (use -10 log10(mse_loss) if needed)",
             missing="psnr_loss"),
         Gap("MS_SSIMLoss", "kornia's blends MS-SSIM with an L1 term and uses its own scales; "
             "`ms_ssim_loss` follows pytorch-msssim"),
         Gap("HausdorffERLoss", "planned (`hausdorff_dt_loss`)", missing="hausdorff_dt_loss"),
-        Gap("kl_div_loss_2d, js_div_loss_2d", "`kl_divergence` compares class distributions "
-            "along a dim; the spatial-heatmap form and JS are not provided",
-            missing="js_divergence"),
+        Gap("kl_div_loss_2d, js_div_loss_2d", "no heatmap form: flatten the spatial dims and "
+            "pass `dim=-1` to `kl_divergence` or `js_divergence` (see the `js_div_loss_2d` row)"),
         Gap("inverse_depth_smoothness_loss, mutual_information_loss", "not provided"),
     ),
 )

@@ -973,7 +973,15 @@ def test_specs_declare_the_family():
     from visionloss.losses import classification
 
     names = {spec.name: spec for spec in classification.SPECS}
-    assert list(names) == ["binary_cross_entropy", "cross_entropy", "focal", "poly1"]
+    assert list(names) == [
+        "binary_cross_entropy",
+        "cross_entropy",
+        "focal",
+        "poly1",
+        "varifocal",
+        "quality_focal",
+        "distribution_focal",
+    ]
     for spec in classification.SPECS:
         assert spec.family == "classification" and spec.module is not None
         assert spec.module.spec is spec

@@ -867,6 +867,9 @@ def test_specs_declare_the_family():
         "kl_divergence",
         "gaussian_kl",
         "vae",
+        "total_variation",
+        "js_divergence",
+        "feature_matching",
     ]
     for spec in generative.SPECS:
         assert spec.family == "generative" and spec.module is not None and spec.paper

@@ -21,7 +21,15 @@ from .losses.regression import (
 )
 
 # classification
-from .losses.classification import BCELoss, CrossEntropyLoss, FocalLoss, Poly1Loss
+from .losses.classification import (
+    BCELoss,
+    CrossEntropyLoss,
+    DistributionFocalLoss,
+    FocalLoss,
+    Poly1Loss,
+    QualityFocalLoss,
+    VarifocalLoss,
+)
 
 # segmentation
 from .losses.segmentation import (
@@ -45,13 +53,16 @@ from .losses.embedding import BatchTripletLoss, ContrastiveLoss, TripletMarginLo
 # generative
 from .losses.generative import (
     AdversarialLoss,
+    FeatureMatchingLoss,
     GaussianKLLoss,
     GaussianNLLLoss,
     GradientPenalty,
+    JSDivergence,
     KLDivergence,
     MSSSIMLoss,
     R1Penalty,
     SSIMLoss,
+    TotalVariationLoss,
     VAELoss,
 )
 
@@ -100,6 +111,9 @@ __all__ = [
     "CrossEntropyLoss",
     "FocalLoss",
     "Poly1Loss",
+    "VarifocalLoss",
+    "QualityFocalLoss",
+    "DistributionFocalLoss",
     # segmentation
     "DiceCELoss",
     "DiceFocalLoss",
@@ -123,13 +137,16 @@ __all__ = [
     "TripletMarginLoss",
     # generative
     "AdversarialLoss",
+    "FeatureMatchingLoss",
     "GaussianKLLoss",
     "GaussianNLLLoss",
     "GradientPenalty",
+    "JSDivergence",
     "KLDivergence",
     "MSSSIMLoss",
     "R1Penalty",
     "SSIMLoss",
+    "TotalVariationLoss",
     "VAELoss",
     # composition
     "CombinedLoss",

@@ -20,8 +20,11 @@ from .losses.regression import (
 from .losses.classification import (
     binary_cross_entropy,
     cross_entropy,
+    distribution_focal_loss,
     focal_loss,
     poly1_loss,
+    quality_focal_loss,
+    varifocal_loss,
 )
 
 # segmentation
@@ -58,14 +61,17 @@ from .losses.embedding import batch_triplet_loss, contrastive_loss, triplet_marg
 # generative
 from .losses.generative import (
     discriminator_loss,
+    feature_matching_loss,
     gaussian_kl,
     gaussian_nll_loss,
     generator_loss,
     gradient_penalty,
+    js_divergence,
     kl_divergence,
     ms_ssim_loss,
     r1_penalty,
     ssim_loss,
+    total_variation_loss,
     vae_loss,
 )
 
@@ -83,6 +89,9 @@ __all__ = [
     "cross_entropy",
     "focal_loss",
     "poly1_loss",
+    "varifocal_loss",
+    "quality_focal_loss",
+    "distribution_focal_loss",
     # segmentation
     "dice_ce_loss",
     "dice_focal_loss",
@@ -111,13 +120,16 @@ __all__ = [
     "triplet_margin_loss",
     # generative
     "discriminator_loss",
+    "feature_matching_loss",
     "gaussian_kl",
     "gaussian_nll_loss",
     "generator_loss",
     "gradient_penalty",
+    "js_divergence",
     "kl_divergence",
     "ms_ssim_loss",
     "r1_penalty",
     "ssim_loss",
+    "total_variation_loss",
     "vae_loss",
 ]

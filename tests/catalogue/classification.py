@@ -94,6 +94,59 @@ def _no_class_dim(inputs):
     return (inputs[0].shape[0], *inputs[0].shape[2:])
 
 
+def _scores(gen, dtype):
+    # dense detection: (N, A, C) logits; about half the targets 0 (negatives), the rest IoUs
+    x = (torch.randn(3, 5, C, generator=gen, dtype=torch.float64) * 3).to(dtype)
+    iou = torch.rand(3, 5, C, generator=gen, dtype=torch.float64) * 0.8 + 0.1
+    positive = torch.rand(3, 5, C, generator=gen) > 0.5
+    return x, torch.where(positive, iou, 0.0).to(dtype)
+
+
+def _scores_with_label(gen, dtype):
+    x, q = _scores(gen, dtype)
+    label = q > 0
+    label[0, 0, 0] = True  # a positive of IoU 0: weight 0 with a label, a negative without
+    q[0, 0, 0] = 0.0
+    return x, q, label
+
+
+def _soft_scores(gen, dtype):
+    x = (torch.randn(3, 5, C, generator=gen, dtype=torch.float64) * 3).to(dtype)
+    y = (torch.rand(3, 5, C, generator=gen, dtype=torch.float64) * 0.8 + 0.1).to(dtype)
+    return x, y
+
+
+def _extreme_scores(dtype):
+    big = 65504.0 if dtype == torch.float16 else 1e4
+    x = torch.tensor([[big, -big, big, -big, 0.0]], dtype=dtype)
+    return x, torch.tensor([[1.0, 0.0, 0.0, 0.5, 0.3]], dtype=dtype)
+
+
+_BINS = 8
+
+
+def _edges(gen, dtype):
+    # (N, A, 4 edges, bins) logits; continuous targets in [0, bins - 1]
+    x = (torch.randn(3, 2, 4, _BINS, generator=gen, dtype=torch.float64) * 2).to(dtype)
+    y = torch.rand(3, 2, 4, generator=gen, dtype=torch.float64) * (_BINS - 1)
+    return x, y.to(dtype)
+
+
+def _extreme_edges(dtype):
+    big = 65504.0 if dtype == torch.float16 else 1e4
+    x = torch.full((3, _BINS), -big, dtype=dtype)
+    x[:, 0] = big
+    return x, torch.tensor([0.0, _BINS - 1.0, 3.5], dtype=dtype)
+
+
+def _empty_edges(dtype):
+    return torch.zeros(0, 4, _BINS, dtype=dtype), torch.zeros(0, 4, dtype=dtype)
+
+
+def _without_bins(inputs):
+    return tuple(inputs[0].shape[:-1])
+
+
 # --- references ---------------------------------------------------------------------------------
 
 
@@ -144,6 +197,27 @@ def _poly1(x, y, epsilon=1.0, label_smoothing=0.0):
 
 _sigmoid = dict(none_shape=_same_shape, make_empty=_empty_pair)
 _ids_common = dict(none_shape=_no_class_dim, make_empty=_empty_ids, make_extreme=_extreme_ids)
+
+def _varifocal(x, q, label=None, alpha=0.75, gamma=2.0):
+    positive = q > 0 if label is None else label.bool()
+    log_p, log_not_p = _log_sigmoid(x), _log_sigmoid(-x)
+    pos = -q * (q * log_p + (1 - q) * log_not_p)
+    neg = -alpha * torch.exp(gamma * log_p) * log_not_p
+    return torch.where(positive, pos, neg)
+
+
+def _quality_focal(x, y, beta=2.0):
+    log_p, log_not_p = _log_sigmoid(x), _log_sigmoid(-x)
+    return -(torch.abs(y - torch.exp(log_p)) ** beta) * ((1 - y) * log_not_p + y * log_p)
+
+
+def _distribution_focal(x, y):
+    # the two-bin target is the triangular kernel max(0, 1 - |i - y|) over the bins i
+    bins = torch.arange(x.shape[-1], dtype=x.dtype)
+    t = torch.clamp(1 - (bins - y.unsqueeze(-1)).abs(), min=0)
+    log_s = x - torch.logsumexp(x, dim=-1, keepdim=True)
+    return -(t * log_s).sum(-1)
+
 
 CASES: list[LossCase] = [
     LossCase(
@@ -253,5 +327,57 @@ CASES: list[LossCase] = [
         none_shape=_no_class_dim,
         make_empty=_empty_pair,
         multiclass=True,
+    ),
+    LossCase(
+        "varifocal",
+        VF.varifocal_loss,
+        visionloss.VarifocalLoss,
+        _scores,
+        reference=_varifocal,
+        none_shape=_same_shape,
+        make_empty=_empty_pair,
+        make_extreme=_extreme_scores,
+        compile=True,
+    ),
+    LossCase(
+        "varifocal_label",
+        VF.varifocal_loss,
+        visionloss.VarifocalLoss,
+        _scores_with_label,
+        reference=_varifocal,
+        options={"alpha": 0.25, "gamma": 1.5},
+        none_shape=_same_shape,
+    ),
+    LossCase(
+        "quality_focal",
+        VF.quality_focal_loss,
+        visionloss.QualityFocalLoss,
+        _scores,
+        reference=_quality_focal,
+        none_shape=_same_shape,
+        make_empty=_empty_pair,
+        make_extreme=_extreme_scores,
+        compile=True,
+    ),
+    LossCase(
+        "quality_focal_soft",
+        VF.quality_focal_loss,
+        visionloss.QualityFocalLoss,
+        _soft_scores,
+        reference=_quality_focal,
+        options={"beta": 1.5},
+        grad_inputs=(0, 1),
+        none_shape=_same_shape,
+    ),
+    LossCase(
+        "distribution_focal",
+        VF.distribution_focal_loss,
+        visionloss.DistributionFocalLoss,
+        _edges,
+        reference=_distribution_focal,
+        none_shape=_without_bins,
+        make_empty=_empty_edges,
+        make_extreme=_extreme_edges,
+        compile=True,
     ),
 ]

@@ -173,6 +173,41 @@ def _vae_empty(dtype):
     )
 
 
+def _tv_images(shape):
+    def make(gen, dtype):
+        return (torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype),)
+
+    return make
+
+
+def _tv_extreme(dtype):
+    big = _big(dtype)
+    # steps of +-2 big along both axes, and flat regions (zero differences)
+    x = torch.tensor([[big, -big, -big], [big, big, 0.0], [0.0, 0.0, 0.0]], dtype=dtype)
+    return (x.reshape(1, 1, 3, 3),)
+
+
+def _feature_maps(gen, dtype):
+    real = torch.randn(3, 4, 3, 3, generator=gen, dtype=torch.float64)
+    fake = real + torch.randn(3, 4, 3, 3, generator=gen, dtype=torch.float64)
+    return real.to(dtype), fake.to(dtype)
+
+
+def _feature_maps_extreme(dtype):
+    big = _big(dtype)
+    real = torch.tensor([[big, -big, 0.0], [0.0, 1.0, -big]], dtype=dtype)
+    fake = torch.tensor([[-big, -big, big], [0.0, -1.0, big]], dtype=dtype)
+    return real, fake
+
+
+def _feature_maps_empty(dtype):
+    return torch.zeros(0, 4, 3, dtype=dtype), torch.zeros(0, 4, 3, dtype=dtype)
+
+
+def _tv_empty(dtype):
+    return (torch.zeros(0, 2, 4, 4, dtype=dtype),)
+
+
 # --- references -------------------------------------------------------------------------------------
 
 
@@ -261,6 +296,32 @@ def _vae_reference(recon, target, mu, logvar, beta=1.0, reconstruction="bce"):
         rec = (recon - target) ** 2
     kl = _gaussian_kl_reference(mu.flatten(1), logvar.flatten(1))
     return rec.flatten(1).sum(1) + beta * kl
+
+
+def _tv_reference(x, isotropic=False):
+    # forward differences written out with slicing, the last one along each axis 0 (Neumann)
+    diffs = []
+    for axis in range(2, x.dim()):
+        n = x.shape[axis]
+        d = x.narrow(axis, 1, n - 1) - x.narrow(axis, 0, n - 1)
+        zero = torch.zeros_like(x.narrow(axis, 0, 1))
+        diffs.append(torch.cat([d, zero], dim=axis))
+    if isotropic:
+        return torch.stack(diffs).pow(2).sum(0).sqrt().flatten(1).sum(1)
+    return sum(d.abs().flatten(1).sum(1) for d in diffs)
+
+
+def _js_reference(p, q, dim=1, from_logits=True):
+    if from_logits:
+        p, q = torch.softmax(p, dim), torch.softmax(q, dim)
+    m = (p + q) / 2
+    # xlogy: 0 log 0 = 0 (the probability rows have no zeros; the logits rows none either)
+    return 0.5 * (torch.xlogy(p, p / m) + torch.xlogy(q, q / m)).sum(dim)
+
+
+def _feature_matching_reference(real, fake, distance="l1", detach_real=True):
+    d = (fake - real).abs() if distance == "l1" else (fake - real) ** 2
+    return d.reshape(d.shape[0], -1).mean(1)
 
 
 def _first_shape(inputs):
@@ -420,5 +481,74 @@ CASES: list[LossCase] = [
         grad_inputs=(0, 1, 2, 3),
         make_empty=_vae_empty,
         # no extreme row: the squared error's gradient 2 * 6e4 does not fit float16 (as mse)
+    ),
+    LossCase(
+        "total_variation",
+        VF.total_variation_loss,
+        visionloss.TotalVariationLoss,
+        _tv_images((3, 2, 5, 6)),
+        none_shape=_batch,
+        reference=_tv_reference,
+        make_empty=_tv_empty,
+        make_extreme=_tv_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "total_variation_isotropic_3d",
+        VF.total_variation_loss,
+        visionloss.TotalVariationLoss,
+        _tv_images((2, 2, 3, 4, 5)),
+        none_shape=_batch,
+        reference=_tv_reference,
+        options={"isotropic": True},
+        make_empty=_tv_empty,
+        make_extreme=_tv_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "js_divergence",
+        VF.js_divergence,
+        visionloss.JSDivergence,
+        _kl_logits,
+        none_shape=lambda inputs: (inputs[0].shape[0], inputs[0].shape[2]),
+        reference=_js_reference,
+        grad_inputs=(0, 1),
+        make_empty=_kl_empty,
+        make_extreme=_kl_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "js_divergence_probs",
+        VF.js_divergence,
+        visionloss.JSDivergence,
+        _kl_probs,
+        none_shape=lambda inputs: tuple(inputs[0].shape[:-1]),
+        reference=_js_reference,
+        options={"dim": -1, "from_logits": False},
+        grad_inputs=(0, 1),
+        make_empty=_kl_empty,
+    ),
+    LossCase(
+        "feature_matching",
+        VF.feature_matching_loss,
+        visionloss.FeatureMatchingLoss,
+        _feature_maps,
+        none_shape=_batch,
+        reference=_feature_matching_reference,
+        grad_inputs=(1,),  # the real features are detached (targets): only the fakes get a gradient
+        make_empty=_feature_maps_empty,
+        make_extreme=_feature_maps_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "feature_matching_l2",
+        VF.feature_matching_loss,
+        visionloss.FeatureMatchingLoss,
+        _feature_maps,
+        none_shape=_batch,
+        reference=_feature_matching_reference,
+        options={"distance": "l2", "detach_real": False},
+        grad_inputs=(0, 1),
+        make_empty=_feature_maps_empty,
     ),
 ]

@@ -108,3 +108,26 @@ def test_ssim_equals_kornia_valid_map_mean(spatial):
     theirs = ssim_map.flatten(1).mean(1)
     ours = VF.ssim_loss(x, y, window_size=5, reduction="none")
     torch.testing.assert_close(1 - ours, theirs, **TOL)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 7, 9), (1, 2, 1, 5), (3, 1, 6, 1)])
+def test_total_variation_equals_kornia(shape):
+    kornia = pytest.importorskip("kornia")
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(sum(shape)), dtype=torch.float64)
+    theirs = kornia.losses.total_variation(x)  # (N, C), anisotropic, summed
+    torch.testing.assert_close(VF.total_variation_loss(x, reduction="none"), theirs.sum(-1), **TOL)
+    torch.testing.assert_close(VF.total_variation_loss(x), theirs.sum(-1).mean(), **TOL)
+
+
+def test_js_divergence_equals_kornia_js_div_loss_2d():
+    kornia = pytest.importorskip("kornia")
+    g = torch.Generator().manual_seed(3)
+    logits = [torch.randn(2, 3, 4, 5, generator=g, dtype=torch.float64) for _ in range(2)]
+    p, q = (t.flatten(2).softmax(-1) for t in logits)
+    p[0, 0, :3] = 0.0  # zeros in one heatmap only, where the other is positive
+    theirs = kornia.losses.js_div_loss_2d(p.view(2, 3, 4, 5), q.view(2, 3, 4, 5), reduction="none")
+    ours = VF.js_divergence(p, q, dim=-1, from_logits=False, reduction="none")
+    torch.testing.assert_close(ours, theirs, **TOL)
+    ours = VF.js_divergence(logits[0].flatten(2), logits[1].flatten(2), dim=-1)
+    theirs = kornia.losses.js_div_loss_2d(*(t.flatten(2).softmax(-1).view_as(t) for t in logits))
+    torch.testing.assert_close(ours, theirs, **TOL)

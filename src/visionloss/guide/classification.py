@@ -1,4 +1,5 @@
-"""Cards of the classification losses: BCE, cross-entropy, focal, Poly-1."""
+"""Cards of the classification losses: BCE, cross-entropy, focal, Poly-1, and the dense
+detection heads' varifocal, quality focal and distribution focal losses."""
 
 from __future__ import annotations
 
@@ -11,6 +12,18 @@ _MUKHOTI = (
     "J. Mukhoti et al., Calibrating Deep Neural Networks using Focal Loss, NeurIPS 2020, "
     "arXiv:2002.09437"
 )
+
+_I19C = "tests/test_guide_evidence_i19c.py"
+_VFL = (
+    "H. Zhang, Y. Wang, F. Dayoub, N. Sünderhauf, VarifocalNet: An IoU-aware Dense Object "
+    "Detector, CVPR 2021, arXiv:2008.13367"
+)
+_GFL = (
+    "X. Li et al., Generalized Focal Loss: Learning Qualified and Distributed Bounding Boxes "
+    "for Dense Object Detection, NeurIPS 2020, arXiv:2006.04388"
+)
+_OPTIMUM_IS_IOU = test("test_varifocal_and_quality_focal_optimum_is_the_iou", _I19C)
+_MEAN_OVER_ANCHORS = test("test_varifocal_mean_is_over_anchors_not_positives", _I19C)
 
 CARDS: dict[str, Card] = {
     "binary_cross_entropy": Card(
@@ -213,6 +226,119 @@ CARDS: dict[str, Card] = {
         alternatives=(
             ("cross_entropy", "the well-understood default"),
             ("focal", "imbalance with many easy negatives"),
+        ),
+    ),
+    "varifocal": Card(
+        definition="Binary cross-entropy of the classification logits to an IoU-aware target q "
+        "(the IoU of a positive's box at its class, 0 elsewhere), weighted by q on positives "
+        "and by alpha p^gamma on negatives: focal on the negatives only.",
+        application="The classification head of dense and query-based detectors that rank "
+        "boxes by a localisation-aware score: VarifocalNet, RT-DETR, several YOLO variants.",
+        advantages=(
+            Claim(
+                "Its optimum for a positive is p = q, the IoU: the score ranks boxes by "
+                "localisation quality, which NMS and AP reward.",
+                (_OPTIMUM_IS_IOU, paper(_VFL)),
+            ),
+            Claim(
+                "Asymmetric: a confident positive keeps q times its cross-entropy (no focal "
+                "discount), while easy negatives are discounted by alpha p^gamma.",
+                (
+                    test(
+                        "test_varifocal_weights_positives_by_iou_and_downweights_easy_negatives",
+                        _I19C,
+                    ),
+                ),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "Needs the IoU of every positive from the box branch, and the normalisation by "
+                "the number of positives is the caller's: 'mean' over all anchors is far "
+                "smaller (use 'sum' / num_pos).",
+                (_MEAN_OVER_ANCHORS,),
+            ),
+            Claim(
+                "Two hyperparameters (alpha, gamma) that act on the negatives only, tuned with "
+                "the negative-to-positive ratio of the detector.",
+                (test("test_varifocal_alpha_and_gamma_act_on_negatives_only", _I19C),),
+            ),
+        ),
+        alternatives=(
+            ("quality_focal", "the GFL head, which focuses positives and negatives alike"),
+            ("focal", "hard 0/1 targets without a quality score"),
+        ),
+    ),
+    "quality_focal": Card(
+        definition="GFL's quality focal loss: binary cross-entropy of the logits to a soft "
+        "IoU target y, scaled by |y - sigma|^beta; with 0/1 targets it is the focal loss.",
+        application="Joint classification-quality heads of dense detectors (GFL, GFLv2, "
+        "NanoDet, PP-PicoDet), and any sigmoid classifier with soft targets.",
+        advantages=(
+            Claim(
+                "One score for class and localisation quality: its optimum is sigma = y, so "
+                "the train-time quality target and the test-time ranking score coincide.",
+                (_OPTIMUM_IS_IOU, paper(_GFL)),
+            ),
+            Claim(
+                "Extends the focal loss to continuous targets: at y in {0, 1} it is exactly "
+                "the focal loss (gamma = beta, no alpha).",
+                (test("test_quality_focal_with_hard_targets_is_the_focal_loss", _I19C),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "Positives are discounted too: a positive of IoU 0.9 predicted at 0.8 weighs "
+                "0.01 of its cross-entropy (VFL: 0.9), so rare positives can be under-trained.",
+                (test("test_quality_focal_discounts_positives_near_their_target", _I19C),
+                 paper(_VFL)),
+            ),
+            Claim(
+                "Like VFL, needs a per-positive IoU target and the caller's normalisation by "
+                "the number of positives.",
+                (_MEAN_OVER_ANCHORS,),
+            ),
+        ),
+        alternatives=(
+            ("varifocal", "to keep the positives' full weight"),
+            ("focal", "hard 0/1 targets"),
+        ),
+    ),
+    "distribution_focal": Card(
+        definition="GFL's distribution focal loss: a box edge's distance is predicted as a "
+        "softmax over n bins and trained by cross-entropy to the two bins around the "
+        "continuous target, each weighted by its nearness.",
+        application="Box regression of GFL and the YOLOv8 family (with a CIoU loss on the "
+        "decoded box): each of the four edges gets a distribution over 16 or 17 bins.",
+        advantages=(
+            Claim(
+                "Sub-bin precision from a classification: trained alone, the distribution's "
+                "expectation converges to the continuous target (within 0.02 bins in the test).",
+                (test("test_distribution_focal_recovers_the_continuous_target", _I19C),
+                 paper(_GFL)),
+            ),
+            Claim(
+                "Represents an edge's uncertainty: the distribution may spread over several "
+                "bins on ambiguous edges instead of committing to one value (a Dirac delta).",
+                (test("test_distribution_focal_minimum_is_the_two_bin_entropy", _I19C),
+                 paper(_GFL)),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "The range is fixed by the number of bins: targets beyond n - 1 must be clamped "
+                "by the caller (YOLOv8 clamps to reg_max - 1.01); they raise here.",
+                (test("test_distribution_focal_range_is_fixed_by_the_bins", _I19C),),
+            ),
+            Claim(
+                "Its minimum is the entropy of the two-bin target, 0 only at integer targets, "
+                "so the value does not read as an error; pair it with an IoU loss on the box.",
+                (test("test_distribution_focal_minimum_is_the_two_bin_entropy", _I19C),),
+            ),
+        ),
+        alternatives=(
+            ("ciou", "the IoU-based term it is paired with on the decoded box"),
+            ("smooth_l1", "a direct regression of the distance"),
         ),
     ),
 }

@@ -14,6 +14,12 @@ _ZHAO = (
 )
 _KINGMA = "D. P. Kingma, M. Welling, Auto-Encoding Variational Bayes, ICLR 2014, arXiv:1312.6114"
 _KL_MEAN = test("test_kl_mean_over_elements_is_wrong_batchmean_is_right")
+_I19C = "tests/test_guide_evidence_i19c.py"
+_TV_EDGE = test("test_total_variation_charges_an_edge_its_height_as_a_ramp", _I19C)
+_ROF = (
+    "L. I. Rudin, S. Osher, E. Fatemi, Nonlinear total variation based noise removal "
+    "algorithms, Physica D 1992"
+)
 
 CARDS: dict[str, Card] = {
     "generator": Card(
@@ -435,6 +441,133 @@ CARDS: dict[str, Card] = {
         alternatives=(
             ("gaussian_kl", "to build a custom ELBO"),
             ("mse", "a deterministic autoencoder"),
+        ),
+    ),
+    "total_variation": Card(
+        definition="Total variation of an image or volume: the sum over channels and pixels of "
+        "the absolute forward differences along each axis (anisotropic, default) or of their "
+        "Euclidean norm (isotropic); one value per sample, needing no target.",
+        application="A smoothness prior: denoising and inpainting, style transfer and feature "
+        "inversion (to suppress high-frequency artefacts), regularising predicted flow or "
+        "depth fields.",
+        advantages=(
+            Claim(
+                "Edge-preserving: a sharp step costs its height, the same as a smooth ramp of the "
+                "same rise, whereas a squared-gradient penalty favours blurring it into the ramp.",
+                (
+                    _TV_EDGE,
+                    paper(_ROF),
+                ),
+            ),
+            Claim(
+                "Needs no target: added to a data term it removes noise (50 gradient steps on a "
+                "noisy square cut the error by more than 40% in the test).",
+                (test("test_total_variation_needs_no_target_and_lowers_with_denoising", _I19C),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "The anisotropic default favours axis-aligned edges (a staircase diagonal edge "
+                "costs 1.75 times an axis-aligned one of the same length); the isotropic form "
+                "is rotation-invariant up to the grid.",
+                (test("test_anisotropic_total_variation_charges_diagonals_more", _I19C),),
+            ),
+            Claim(
+                "A sum, not a mean: doubling the resolution doubles it, so its weight must be "
+                "retuned with the image size; it also turns smooth gradients into flat patches "
+                "(staircasing).",
+                (
+                    test("test_total_variation_is_a_sum_that_grows_with_resolution", _I19C),
+                    paper(_ROF),
+                ),
+            ),
+        ),
+        alternatives=(
+            ("ssim", "to compare with a reference image rather than regularise one"),
+            ("mae", "a pixel-wise L1 to a reference instead of a prior on the differences"),
+        ),
+    ),
+    "js_divergence": Card(
+        definition="Jensen-Shannon divergence between categorical distributions: the mean KL "
+        "of each to their mixture M = (P + Q) / 2; symmetric and bounded by log 2; the mean is "
+        "over distributions.",
+        application="A symmetric consistency loss between two predicted distributions "
+        "(augmented views, co-training, AugMix's consistency term), label-noise-robust "
+        "distillation, comparing heatmaps.",
+        advantages=(
+            Claim(
+                "Symmetric and bounded in [0, log 2], so neither argument order nor a single "
+                "overconfident prediction can make it explode.",
+                (test("test_js_divergence_is_symmetric_and_bounded_by_log_2", _I19C),),
+            ),
+            Claim(
+                "Finite where KL is infinite: a category that one distribution gives 0 and the "
+                "other does not is still charged a finite amount.",
+                (test("test_js_divergence_is_finite_where_kl_is_infinite", _I19C),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "Saturates at log 2 on disjoint supports, where its gradient vanishes: the "
+                "reason the original GAN objective (a JS divergence) stalls.",
+                (
+                    test("test_js_divergence_saturates_on_disjoint_supports", _I19C),
+                    paper("M. Arjovsky, S. Chintala, L. Bottou, Wasserstein GAN, ICML 2017, "
+                          "arXiv:1701.07875"),
+                ),
+            ),
+            Claim(
+                "Twice the work of a KL (two logs and a mixture per category), and its optimum "
+                "is no longer the maximum-likelihood one of cross-entropy to a fixed target.",
+                (test("test_js_divergence_is_symmetric_and_bounded_by_log_2", _I19C),),
+            ),
+        ),
+        alternatives=(
+            ("kl_divergence", "when one side is a fixed target (distillation from a teacher)"),
+            ("cross_entropy", "hard or fixed soft labels"),
+        ),
+    ),
+    "feature_matching": Card(
+        definition="The L1 (or L2) distance between a discriminator's intermediate features on "
+        "real and on generated images, averaged within each layer and summed over the layers "
+        "(and over the discriminators of a multi-scale ensemble); the real features are targets.",
+        application="An extra generator term in conditional and image-to-image GANs "
+        "(pix2pixHD, SPADE) and in GAN vocoders (MelGAN, HiFi-GAN), next to the adversarial loss.",
+        advantages=(
+            Claim(
+                "A dense target that keeps its gradient where the discriminator is confident: "
+                "with the fakes rejected at logit -60, the minimax gradient is below 1e-6 while "
+                "feature matching's stays.",
+                (
+                    test("test_feature_matching_keeps_a_gradient_where_minimax_saturates", _I19C),
+                    paper("T. Salimans et al., Improved Techniques for Training GANs, NeurIPS "
+                          "2016, arXiv:1606.03498"),
+                ),
+            ),
+            Claim(
+                "One call over the nested layer lists of several discriminators; only the "
+                "generator is trained (the real features are detached by default).",
+                (
+                    test("test_feature_matching_flattens_scales_and_sums_layers", _I19C),
+                    test("test_feature_matching_trains_only_the_generator", _I19C),
+                ),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "Blind to whatever the discriminator ignores: two different fakes with the same "
+                "features score the same, so it supplements the adversarial loss, not replaces it.",
+                (test("test_feature_matching_is_blind_to_what_the_discriminator_ignores", _I19C),),
+            ),
+            Claim(
+                "Layers are summed, so its scale follows the discriminator's depth and number of "
+                "scales: the weight (pix2pixHD's 10) is retuned when the discriminator changes.",
+                (test("test_feature_matching_flattens_scales_and_sums_layers", _I19C),),
+            ),
+        ),
+        alternatives=(
+            ("generator", "the adversarial term it is added to"),
+            ("mae", "a pixel-wise L1 to a paired target"),
         ),
     ),
 }

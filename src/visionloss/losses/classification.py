@@ -1,4 +1,5 @@
-"""Classification losses: binary and multi-class cross-entropy, focal loss, Poly-1.
+"""Classification losses: binary and multi-class cross-entropy, focal loss, Poly-1, and the
+dense-detection heads' varifocal, quality focal and distribution focal losses.
 
 Dense targets follow the three modes of :mod:`visionloss._core.targets` (``"binary"``,
 ``"multilabel"``, ``"multiclass"``); integer class ids are gathered, never expanded to a one-hot
@@ -11,7 +12,10 @@ options object, its Module (``forward`` is one call to the core) and its row of 
 The cross-entropy and focal terms that the segmentation family shares (``dice_ce_loss`` and
 ``dice_focal_loss`` compute one softmax and call them) live in
 :mod:`visionloss.losses._dense_terms`; the fused kernels and their references in
-:mod:`visionloss.kernels.cross_entropy` and :mod:`visionloss.kernels.focal`.
+:mod:`visionloss.kernels.cross_entropy` and :mod:`visionloss.kernels.focal`. The detection losses
+(:func:`varifocal_loss`, :func:`quality_focal_loss`, :func:`distribution_focal_loss`) live in
+:mod:`visionloss.losses._detection`; this module re-exports them and its :data:`SPECS` ends with
+their rows.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from .._core import (
 from ..distributed import sync_sum
 from ..kernels import cross_entropy as _ce
 from ..kernels import focal as _focal
+from . import _detection
 from ._dense_terms import (
     check_focal_alpha_length,
     check_focal_options,
@@ -54,21 +59,39 @@ from ._dense_terms import (
     merge_weights,
     unchecked_cross_entropy_terms,
 )
+from ._detection import (
+    DistributionFocalLoss,
+    QualityFocalLoss,
+    QualityFocalOptions,
+    VarifocalLoss,
+    VarifocalOptions,
+    distribution_focal_loss,
+    quality_focal_loss,
+    varifocal_loss,
+)
 
 __all__ = [
     "BCELoss",
     "BCEOptions",
     "CrossEntropyLoss",
     "CrossEntropyOptions",
+    "DistributionFocalLoss",
     "FocalLoss",
     "FocalOptions",
     "Poly1Loss",
     "Poly1Options",
+    "QualityFocalLoss",
+    "QualityFocalOptions",
     "SPECS",
+    "VarifocalLoss",
+    "VarifocalOptions",
     "binary_cross_entropy",
     "cross_entropy",
+    "distribution_focal_loss",
     "focal_loss",
     "poly1_loss",
+    "quality_focal_loss",
+    "varifocal_loss",
 ]
 
 
@@ -593,7 +616,7 @@ class Poly1Loss(LossModule):
 
 # --- the family's catalogue -----------------------------------------------------------------------
 
-SPECS: tuple[LossSpec, ...] = (
+_SPECS: tuple[LossSpec, ...] = (
     LossSpec(
         "binary_cross_entropy", binary_cross_entropy, BCELoss, BCEOptions, "classification",
         summary="Binary cross-entropy of logits (or probabilities), with a positive-class weight "
@@ -624,3 +647,5 @@ SPECS: tuple[LossSpec, ...] = (
         "Loss Functions, ICLR 2022, arXiv:2204.12511",
     ),
 )
+
+SPECS: tuple[LossSpec, ...] = _SPECS + _detection.SPECS

@@ -7,9 +7,12 @@
   live in :mod:`visionloss.losses._ssim`).
 * Divergences: :func:`kl_divergence` between categorical distributions, :func:`gaussian_kl`
   between diagonal Gaussians, and the evidence lower bound :func:`vae_loss` (they live in
-  :mod:`visionloss.losses._divergence`).
+  :mod:`visionloss.losses._divergence`), and the Jensen-Shannon :func:`js_divergence`.
+* Pixel priors and feature terms: :func:`total_variation_loss`, the GAN generator's
+  :func:`feature_matching_loss` (they and :func:`js_divergence` live in
+  :mod:`visionloss.losses._pixel`).
 
-This module re-exports every public name of its two sub-modules, and its :data:`SPECS` is the
+This module re-exports every public name of its three sub-modules, and its :data:`SPECS` is the
 family's whole table: its own rows, then theirs. Half and bfloat16 inputs are computed in float32
 and give a float32 result; every function ends in the shared :func:`~visionloss._core.reduce_loss`.
 """
@@ -42,7 +45,7 @@ from .._core import (
     prepare_pair,
     reduce_loss,
 )
-from . import _divergence, _ssim
+from . import _divergence, _pixel, _ssim
 from ._divergence import (
     GaussianKLLoss,
     KLDivergence,
@@ -55,6 +58,19 @@ from ._divergence import (
     kl_divergence,
     vae_loss,
 )
+from ._pixel import (
+    FeatureDistance,
+    FeatureMatchingLoss,
+    FeatureMatchingOptions,
+    Features,
+    JSDivergence,
+    JSDivergenceOptions,
+    TotalVariationLoss,
+    TotalVariationOptions,
+    feature_matching_loss,
+    js_divergence,
+    total_variation_loss,
+)
 from ._ssim import MSSSIMLoss, MSSSIMOptions, SSIMLoss, SSIMOptions, ms_ssim_loss, ssim_loss
 
 __all__ = [
@@ -62,11 +78,17 @@ __all__ = [
     "AdversarialKind",
     "AdversarialLoss",
     "AdversarialOptions",
+    "FeatureDistance",
+    "FeatureMatchingLoss",
+    "FeatureMatchingOptions",
+    "Features",
     "GaussianKLLoss",
     "GaussianNLLLoss",
     "GaussianNLLOptions",
     "GradientPenalty",
     "GradientPenaltyOptions",
+    "JSDivergence",
+    "JSDivergenceOptions",
     "KLDivergence",
     "KLDivergenceOptions",
     "MSSSIMLoss",
@@ -77,17 +99,22 @@ __all__ = [
     "SPECS",
     "SSIMLoss",
     "SSIMOptions",
+    "TotalVariationLoss",
+    "TotalVariationOptions",
     "VAELoss",
     "VAEOptions",
     "discriminator_loss",
+    "feature_matching_loss",
     "gaussian_kl",
     "gaussian_nll_loss",
     "generator_loss",
     "gradient_penalty",
+    "js_divergence",
     "kl_divergence",
     "ms_ssim_loss",
     "r1_penalty",
     "ssim_loss",
+    "total_variation_loss",
     "vae_loss",
 ]
 
@@ -724,4 +751,4 @@ _SPECS: tuple[LossSpec, ...] = (
 
 #: the family's table: the adversarial losses, penalties and likelihood declared here, then the
 #: rows of the SSIM and divergence sub-modules
-SPECS: tuple[LossSpec, ...] = _SPECS + _ssim.SPECS + _divergence.SPECS
+SPECS: tuple[LossSpec, ...] = _SPECS + _ssim.SPECS + _divergence.SPECS + _pixel.SPECS
