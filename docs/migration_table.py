@@ -292,6 +292,11 @@ SMP = Peer(
             "SL.SoftBCEWithLogitsLoss(smooth_factor=0.1)(bx, by)",
             "VF.binary_cross_entropy(bx, by, label_smoothing=0.2)",
             "smp moves targets to s and 1 - s, ours to s/2 and 1 - s/2: label_smoothing = 2 s"),
+        Row("MCCLoss",
+            "SL.MCCLoss()(torch.sigmoid(bx), by)",
+            'VF.mcc_loss(bx, by, mode="binary", batch_dice=True, smooth=0.0)',
+            "smp takes probabilities, pools the batch (our batch_dice) and adds eps=1e-5 to "
+            "each soft count", rtol=1e-4, atol=1e-5),
         Row("SoftCrossEntropyLoss(smooth_factor=s)",
             "SL.SoftCrossEntropyLoss(smooth_factor=0.1)(x, labels)",
             "VF.cross_entropy(x, labels, label_smoothing=0.1)"),
@@ -299,7 +304,6 @@ SMP = Peer(
     gaps=(
         Gap("absent classes zeroed", "ours counts a class absent from the target (its loss is "
             "about 1 with a small smooth); drop it with class_weight if you want smp's rule"),
-        Gap("MCCLoss", "planned (`mcc_loss`)", missing="mcc_loss"),
         Gap("FocalLoss(normalized=True, reduced_threshold=...)",
             "our `normalize=True` divides by the positive count (RetinaNet), not by the sum of "
             "focal terms; no reduced threshold"),

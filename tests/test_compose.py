@@ -608,6 +608,8 @@ DESIGN_NAMES = {
     "lovasz_hinge_loss": "lovasz_hinge",
     "dice_ce_loss": "dice_ce",
     "dice_focal_loss": "dice_focal",
+    "topk_cross_entropy": "topk_cross_entropy",
+    "mcc_loss": "mcc",
     "box_iou_loss": "box_iou",
     "iou_loss": "iou",
     "giou_loss": "giou",

@@ -33,6 +33,8 @@ from .losses.segmentation import (
     JaccardLoss,
     LovaszHingeLoss,
     LovaszSoftmaxLoss,
+    MCCLoss,
+    TopKCrossEntropyLoss,
     TverskyLoss,
 )
 
@@ -109,6 +111,8 @@ __all__ = [
     "JaccardLoss",
     "LovaszHingeLoss",
     "LovaszSoftmaxLoss",
+    "MCCLoss",
+    "TopKCrossEntropyLoss",
     "TverskyLoss",
     # boxes
     "BoxIoULoss",

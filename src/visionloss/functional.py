@@ -34,6 +34,8 @@ from .losses.segmentation import (
     jaccard_loss,
     lovasz_hinge_loss,
     lovasz_softmax_loss,
+    mcc_loss,
+    topk_cross_entropy,
     tversky_loss,
 )
 
@@ -92,6 +94,8 @@ __all__ = [
     "jaccard_loss",
     "lovasz_hinge_loss",
     "lovasz_softmax_loss",
+    "mcc_loss",
+    "topk_cross_entropy",
     "tversky_loss",
     # boxes
     "box_convert",

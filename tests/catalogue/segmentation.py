@@ -6,6 +6,8 @@ per-class loop for Lovász. They share no code with the implementation.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -252,6 +254,36 @@ def ref_dice_focal(x, t, *, lambda_dice=1.0, lambda_focal=1.0, gamma=2.0, **opti
     return lambda_dice * dice + lambda_focal * focal
 
 
+def ref_topk_cross_entropy(x, t, *, k=0.1, class_weight=None, label_smoothing=0.0, **options):
+    # per sample: torch's unreduced CE of the valid pixels, sorted, the first ceil(k V) averaged
+    cw = None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float64)
+    losses = []
+    for a, b in zip(x, t, strict=True):
+        ce = F.cross_entropy(
+            a[None].double(), b[None], weight=cw, ignore_index=IGNORE,
+            label_smoothing=label_smoothing, reduction="none",
+        ).reshape(-1)
+        ce = ce[b.reshape(-1) != IGNORE]
+        kept = math.ceil(round(k * ce.numel(), 9))
+        losses.append(torch.sort(ce, descending=True).values[:kept].mean())
+    return torch.stack(losses)
+
+
+def ref_mcc(x, t, *, smooth=1e-5, mode, **options):
+    # Matthews's formula on the soft counts: TN = V - TP - FP - FN
+    inter, pred, tgt = ref_stats(x, t, mode=mode)
+    if mode == "multiclass":
+        count = (t != IGNORE).flatten(1).sum(1, keepdim=True).double()
+    else:
+        count = (t != IGNORE).reshape(t.shape[0], t.shape[1] if mode != "binary" else 1, -1)
+        count = count.sum(-1).double()
+    tp, fp, fn = inter, pred - inter, tgt - inter
+    tn = count - tp - fp - fn
+    num = tp * tn - fp * fn
+    den = ((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)).sqrt()
+    return 1 - num / (den + smooth)
+
+
 # --- the rows -----------------------------------------------------------------------------------
 
 
@@ -425,5 +457,51 @@ CASES: list[LossCase] = [
         options={"mode": "multilabel", "lambda_focal": 2.0, "gamma": 2.0},
         make_empty=_empty_dense,
         make_extreme=_extreme_dense,
+    ),
+    LossCase(
+        "topk_cross_entropy",
+        VF.topk_cross_entropy,
+        visionloss.TopKCrossEntropyLoss,
+        _multiclass,
+        _n,
+        reference=ref_topk_cross_entropy,
+        options={"k": 0.3, "label_smoothing": 0.1},
+        make_empty=_empty_multiclass,
+        make_extreme=_extreme_multiclass,
+        compile=True,
+        multiclass=True,
+    ),
+    LossCase(
+        "topk_cross_entropy_class_weight",
+        VF.topk_cross_entropy,
+        visionloss.TopKCrossEntropyLoss,
+        _multiclass,
+        _n,
+        reference=ref_topk_cross_entropy,
+        options={"k": 0.5, "class_weight": [1.0, 2.0, 0.5]},
+        multiclass=True,
+    ),
+    LossCase(
+        "mcc_multiclass",
+        VF.mcc_loss,
+        visionloss.MCCLoss,
+        _multiclass,
+        _nc,
+        reference=ref_mcc,
+        options={"mode": "multiclass"},
+        make_empty=_empty_multiclass,
+        make_extreme=_extreme_multiclass,
+        compile=True,
+    ),
+    LossCase(
+        "mcc_binary",
+        VF.mcc_loss,
+        visionloss.MCCLoss,
+        _binary_hard,
+        lambda inputs: (inputs[0].shape[0], 1),
+        reference=ref_mcc,
+        options={"mode": "binary"},
+        make_empty=_empty_binary,
+        make_extreme=_extreme_binary,
     ),
 ]

@@ -1,16 +1,18 @@
 """Segmentation losses: the overlap family (Dice, Jaccard, Tversky, focal Tversky, generalized
-Dice), Lovász, and Dice combined with cross-entropy or focal loss.
+Dice), Lovász, Dice combined with cross-entropy or focal loss, top-k cross-entropy and MCC.
 
-A package of three sub-families, each with its options, functions, Modules and spec table:
-:mod:`.overlap` (and the overlap core the others stand on), :mod:`.lovasz` and :mod:`.compound`.
+A package of sub-families, each with its options, functions, Modules and spec table:
+:mod:`.overlap` (and the overlap core the others stand on), :mod:`.lovasz`, :mod:`.compound`
+and :mod:`.extra`.
 Everything public is re-exported here; :data:`SPECS` is their tables in catalogue order.
 """
 
 from __future__ import annotations
 
 from ..._core import LossSpec
-from . import compound, lovasz, overlap
+from . import compound, extra, lovasz, overlap
 from .compound import DiceCELoss, DiceFocalLoss, dice_ce_loss, dice_focal_loss
+from .extra import MCCLoss, TopKCrossEntropyLoss, mcc_loss, topk_cross_entropy
 from .lovasz import LovaszHingeLoss, LovaszSoftmaxLoss, lovasz_hinge_loss, lovasz_softmax_loss
 from .overlap import (
     DiceLoss,
@@ -34,7 +36,9 @@ __all__ = [
     "JaccardLoss",
     "LovaszHingeLoss",
     "LovaszSoftmaxLoss",
+    "MCCLoss",
     "SPECS",
+    "TopKCrossEntropyLoss",
     "TverskyLoss",
     "dice_ce_loss",
     "dice_focal_loss",
@@ -44,7 +48,9 @@ __all__ = [
     "jaccard_loss",
     "lovasz_hinge_loss",
     "lovasz_softmax_loss",
+    "mcc_loss",
+    "topk_cross_entropy",
     "tversky_loss",
 ]
 
-SPECS: tuple[LossSpec, ...] = overlap.SPECS + lovasz.SPECS + compound.SPECS
+SPECS: tuple[LossSpec, ...] = overlap.SPECS + lovasz.SPECS + compound.SPECS + extra.SPECS
