@@ -976,3 +976,124 @@ def test_auto_on_cuda_never_takes_the_fused_overlap_path():
         == "reference"
     )
     assert backend_for("overlap", x, has_triton=False, fused_on_cuda=True) == "fused"
+
+
+# --- top-k cross-entropy and MCC (issue 19) ------------------------------------------------------
+
+
+def test_topk_cross_entropy_hand_values():
+    # four pixels of class 0: two at logits (0, 0) with CE log 2, two at (3, 0) with CE
+    # softplus(-3) = 0.048587; k = 0.5 keeps the two hardest: log 2
+    x = torch.zeros(1, 2, 4, dtype=torch.float64)
+    x[0, 0, :2] = 3.0
+    t = torch.zeros(1, 4, dtype=torch.long)
+    assert VF.topk_cross_entropy(x, t, k=0.5).item() == pytest.approx(math.log(2))
+    # k = 0.75: ceil(3) = 3 pixels, (2 log 2 + softplus(-3)) / 3
+    expected = (2 * math.log(2) + math.log1p(math.exp(-3))) / 3
+    assert VF.topk_cross_entropy(x, t, k=0.75).item() == pytest.approx(expected)
+    # k = 0.3 of 10 pixels keeps exactly 3 (0.3 * 10 is 3.0000000000000004 in floating point)
+    x10 = torch.arange(10, dtype=torch.float64).reshape(1, 1, 10) * torch.tensor([[[-1.0], [0.0]]])
+    t10 = torch.zeros(1, 10, dtype=torch.long)
+    ce = F.cross_entropy(x10, t10, reduction="none")[0]
+    top3 = ce.sort(descending=True).values[:3].mean()
+    assert torch.allclose(VF.topk_cross_entropy(x10, t10, k=0.3), top3)
+
+
+def test_topk_cross_entropy_with_k_one_is_the_per_sample_cross_entropy():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, 5, 6, generator=gen, dtype=torch.float64)
+    t = torch.randint(0, 4, (3, 5, 6), generator=gen)
+    t[0, 0, :4] = -100
+    per_sample = torch.stack([F.cross_entropy(a[None], b[None]) for a, b in zip(x, t)])
+    got = VF.topk_cross_entropy(x, t, k=1.0, reduction="none")
+    torch.testing.assert_close(got, per_sample)
+
+
+def test_topk_cross_entropy_never_selects_ignored_pixels_and_skips_empty_samples():
+    x = torch.zeros(2, 2, 4, dtype=torch.float64)
+    x[:, 1, 0] = 20.0  # a very wrong pixel ...
+    t = torch.zeros(2, 4, dtype=torch.long)
+    t[0, 0] = -100  # ... ignored in sample 0
+    t[1] = -100  # sample 1 all ignored
+    loss = VF.topk_cross_entropy(x, t, k=0.25, reduction="none")
+    assert loss[0].item() == pytest.approx(math.log(2))
+    assert loss[1].item() == 0.0
+    assert VF.topk_cross_entropy(x, t, k=0.25).item() == pytest.approx(math.log(2))
+
+
+def test_topk_cross_entropy_probability_targets_match_class_ids():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 3, 4, 4, generator=gen, dtype=torch.float64)
+    t = torch.randint(0, 3, (2, 4, 4), generator=gen)
+    onehot = F.one_hot(t, 3).movedim(-1, 1).double()
+    torch.testing.assert_close(
+        VF.topk_cross_entropy(x, onehot, k=0.2), VF.topk_cross_entropy(x, t, k=0.2)
+    )
+
+
+def test_mcc_hand_values():
+    probs = torch.tensor([[[0.8, 0.6, 0.3, 0.1]]], dtype=torch.float64)
+    target = torch.tensor([[[1, 1, 0, 0]]])
+    # TP 1.4, FP 0.4, FN 0.6, TN 1.6: MCC = (2.24 - 0.24) / sqrt(1.8 * 2.0 * 2.0 * 2.2)
+    expected = 1 - 2.0 / (math.sqrt(1.8 * 2.0 * 2.0 * 2.2) + 1e-5)
+    got = VF.mcc_loss(probs, target, mode="binary", from_logits=False)
+    assert got.item() == pytest.approx(expected, rel=1e-12)
+    # perfect: 0; inverted: 2 (up to the smooth term)
+    hard = target.double()
+    assert VF.mcc_loss(hard, target, mode="binary", from_logits=False).item() == pytest.approx(
+        0.0, abs=1e-5
+    )
+    assert VF.mcc_loss(1 - hard, target, mode="binary", from_logits=False).item() == (
+        pytest.approx(2.0, abs=1e-5)
+    )
+
+
+def test_mcc_undefined_class_scores_zero():
+    # a class absent from the target: TP + FN = 0, MCC undefined, score 0 (scikit-learn's rule)
+    probs = torch.tensor([[[0.2, 0.7, 0.1]]], dtype=torch.float64, requires_grad=True)
+    target = torch.zeros(1, 1, 3, dtype=torch.long)
+    loss = VF.mcc_loss(probs, target, mode="binary", from_logits=False, smooth=0.0)
+    assert loss.item() == 1.0
+    loss.backward()
+    assert probs.grad is not None and torch.all(probs.grad == 0)
+
+
+def test_mcc_multiclass_equals_multilabel_on_the_one_hot():
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 3, 5, 5, generator=gen, dtype=torch.float64)
+    t = torch.randint(0, 3, (2, 5, 5), generator=gen)
+    probs = x.softmax(1)
+    onehot = F.one_hot(t, 3).movedim(-1, 1)
+    torch.testing.assert_close(
+        VF.mcc_loss(x, t, mode="multiclass", reduction="none"),
+        VF.mcc_loss(probs, onehot, mode="multilabel", from_logits=False, reduction="none"),
+    )
+
+
+def test_mcc_matches_smp_over_seeds():
+    from peers.test_migration import _smp_losses
+
+    smp = _smp_losses()
+    for seed in range(3):
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.randn(3, 1, 8, 9, generator=gen, dtype=torch.float64) * 2
+        y = (torch.rand(3, 1, 8, 9, generator=gen) < 0.3).double()
+        theirs = smp.MCCLoss()(torch.sigmoid(x), y)
+        ours = VF.mcc_loss(x, y, mode="binary", batch_dice=True, smooth=0.0)
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("module", "options", "error"),
+    [
+        (visionloss.TopKCrossEntropyLoss, {"k": 0.0}, ValueError),
+        (visionloss.TopKCrossEntropyLoss, {"k": 1.5}, ValueError),
+        (visionloss.TopKCrossEntropyLoss, {"k": "0.1"}, TypeError),
+        (visionloss.TopKCrossEntropyLoss, {"label_smoothing": 2.0}, ValueError),
+        (visionloss.MCCLoss, {"mode": "softmax"}, ValueError),
+        (visionloss.MCCLoss, {"mode": "binary", "smooth": -1.0}, ValueError),
+    ],
+)
+def test_topk_and_mcc_options_raise_at_construction(module, options, error):
+    with pytest.raises(error):
+        module(**options)

@@ -12,6 +12,7 @@ _EMPTY_DICE = test("test_overlap_loss_of_an_empty_mask_jumps_between_zero_and_on
 _EMPTY_JAC = test("test_overlap_loss_of_an_empty_mask_jumps_between_zero_and_one[jaccard_loss]")
 _BERMAN = "M. Berman et al., The Lovász-Softmax loss, CVPR 2018, arXiv:1705.08790"
 _SEG = "segmentation"
+_EV = "tests/test_guide_evidence_seg.py"
 
 CARDS: dict[str, Card] = {
     "dice": Card(
@@ -362,6 +363,96 @@ CARDS: dict[str, Card] = {
         alternatives=(
             ("dice_ce", "the simpler, better-tested default"),
             ("focal_tversky", "recall of small structures"),
+        ),
+    ),
+    "topk_cross_entropy": Card(
+        definition="Cross-entropy averaged over only the hardest k fraction of each sample's "
+        "valid pixels (bootstrapped CE); the rest of the pixels leave the loss and its gradient. "
+        "k = 1 is plain cross-entropy.",
+        application="Segmentation where most pixels are easy background and the errors sit "
+        "in a few hard regions (boundaries, small objects); nnU-Net's TopK10 and, with Dice, "
+        "one of the robust compounds of Ma et al.'s loss benchmark.",
+        advantages=(
+            Claim(
+                "Not diluted by easy pixels: with 5 hard pixels among 100, top-5% CE is the "
+                "hard pixels' loss, about 19 times plain CE.",
+                (
+                    test("test_topk_ce_is_not_diluted_by_easy_pixels", _EV),
+                    paper("Z. Wu et al., Bridging Category-level and Instance-level Semantic "
+                          "Image Segmentation, arXiv:1605.06885"),
+                ),
+            ),
+            Claim(
+                "One knob between hard-example mining and cross-entropy: k = 1 is exactly CE.",
+                (test("test_topk_ce_with_k_one_is_cross_entropy", _EV),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "Pixels outside the top k get no gradient at all, so with a small k most of "
+                "the image is not trained on in a step.",
+                (test("test_topk_ce_gives_easy_pixels_no_gradient", _EV),),
+            ),
+            Claim(
+                "Sensitive to label noise: a confidently mislabelled pixel is always selected "
+                "and, with k = 5% of 100 pixels, makes up over 95% of the loss.",
+                (test("test_topk_ce_is_dominated_by_a_mislabelled_pixel", _EV),),
+            ),
+        ),
+        alternatives=(
+            ("focal", "a smooth down-weighting of easy pixels instead of a hard cut"),
+            ("cross_entropy", "clean labels and no strong easy/hard imbalance"),
+            ("dice_ce", "a region term alongside the pixel term"),
+        ),
+        references=(
+            "J. Ma et al., Loss odyssey in medical image segmentation, Medical Image Analysis "
+            "2021, arXiv:2005.13449",
+        ),
+    ),
+    "mcc": Card(
+        definition="One minus the soft Matthews correlation coefficient, the correlation "
+        "between prediction and target computed from the four soft counts TP, FP, FN and TN, "
+        "per sample and class; 0 is perfect, 1 uncorrelated, 2 inverted.",
+        application="Binary segmentation with strong foreground/background imbalance where "
+        "both kinds of error matter (skin lesions in Abhishek and Hamarneh's study).",
+        advantages=(
+            Claim(
+                "Counts true negatives and is balanced: any constant prediction scores MCC 0 "
+                "(loss 1) whatever the foreground share, while Dice scores predicting "
+                "foreground everywhere on a 90% foreground image at 0.1.",
+                (
+                    test("test_mcc_scores_a_constant_prediction_zero_whatever_the_foreground_"
+                         "share", _EV),
+                    paper("D. Chicco, G. Jurman, The advantages of the Matthews correlation "
+                          "coefficient over F1 score and accuracy, BMC Genomics 2020"),
+                ),
+            ),
+            Claim(
+                "Symmetric in foreground and background: swapping both leaves the loss "
+                "unchanged, where Dice changes by more than 0.2.",
+                (test("test_mcc_is_symmetric_in_foreground_and_background_unlike_dice", _EV),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "Undefined for a class absent from the target: the loss is then a constant 1 "
+                "with zero gradient, so empty masks give no signal against false positives.",
+                (test("test_mcc_of_a_class_absent_from_the_target_is_constant", _EV),),
+            ),
+            Claim(
+                "Each class absent from a sample adds that constant 1 to the per-class mean, "
+                "so the reported value mixes signal with a floor set by class presence; less "
+                "benchmarked than Dice.",
+                (
+                    test("test_mcc_of_a_class_absent_from_the_target_is_constant", _EV),
+                    paper("K. Abhishek, G. Hamarneh, Matthews Correlation Coefficient Loss for "
+                          "Deep Convolutional Networks, ISBI 2021, arXiv:2010.13454"),
+                ),
+            ),
+        ),
+        alternatives=(
+            ("dice", "the standard overlap loss, scored by the usual metric"),
+            ("dice_ce", "empty masks in the data"),
         ),
     ),
 }

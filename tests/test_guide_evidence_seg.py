@@ -1,0 +1,109 @@
+"""Evidence for the guide's cards of the segmentation losses added in issue 19 (top-k
+cross-entropy, MCC, clDice, boundary): each test checks one advantage or disadvantage a card
+states. Expected values are derived by hand in the comments; inputs are small and deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import visionloss.functional as VF
+
+
+def _grad(fn, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    x = x.detach().clone().requires_grad_(True)
+    fn(x, *args, **kwargs).backward()
+    assert x.grad is not None
+    return x.grad
+
+
+def _few_hard_pixels() -> tuple[torch.Tensor, torch.Tensor]:
+    # 100 pixels of class 0: 95 easy (logit margin 6, CE 0.0025) and 5 hard (margin -2, CE 2.13)
+    x = torch.zeros(1, 2, 100, dtype=torch.float64)
+    x[0, 0, :95] = 6.0
+    x[0, 1, 95:] = 2.0
+    return x, torch.zeros(1, 100, dtype=torch.long)
+
+
+# --- top-k cross-entropy ------------------------------------------------------------------------
+
+
+def test_topk_ce_is_not_diluted_by_easy_pixels():
+    # CE averages the 5 hard pixels with 95 easy ones: about 0.05 * 2.13 = 0.11; top-5% keeps
+    # only the hard ones, 2.13, about 19 times more
+    x, t = _few_hard_pixels()
+    hard = math.log1p(math.exp(2.0))
+    ce = F.cross_entropy(x, t).item()
+    topk = VF.topk_cross_entropy(x, t, k=0.05).item()
+    assert topk == pytest.approx(hard)
+    assert topk > 15 * ce
+
+
+def test_topk_ce_gives_easy_pixels_no_gradient():
+    x, t = _few_hard_pixels()
+    grad = _grad(VF.topk_cross_entropy, x, t, k=0.05)
+    assert torch.all(grad[..., :95] == 0)
+    assert torch.all(grad[..., 95:].abs() > 0.1)
+
+
+def test_topk_ce_with_k_one_is_cross_entropy():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 3, 6, 6, generator=gen, dtype=torch.float64)
+    t = torch.randint(0, 3, (1, 6, 6), generator=gen)
+    torch.testing.assert_close(VF.topk_cross_entropy(x, t, k=1.0), F.cross_entropy(x, t))
+
+
+def test_topk_ce_is_dominated_by_a_mislabelled_pixel():
+    # every pixel confidently right (margin 6) except one whose label is wrong (margin -8):
+    # with k = 0.05 of 100 pixels the loss is the mean of 5, the wrong pixel's CE 8.0003 / 5
+    # = 1.6 of it, while CE gives it 1/100
+    x = torch.zeros(1, 2, 100, dtype=torch.float64)
+    x[0, 0] = 6.0
+    t = torch.zeros(1, 100, dtype=torch.long)
+    t[0, 0] = 1  # the wrong label
+    wrong = math.log1p(math.exp(6.0))
+    topk = VF.topk_cross_entropy(x, t, k=0.05).item()
+    share = (wrong / 5) / topk
+    assert share > 0.95
+    assert F.cross_entropy(x, t).item() < wrong / 50
+
+
+# --- MCC ----------------------------------------------------------------------------------------
+
+
+def test_mcc_scores_a_constant_prediction_zero_whatever_the_foreground_share():
+    # 90 of 100 pixels foreground; predict 0.9 everywhere: TP TN - FP FN = 0, so MCC is 0 (loss
+    # 1), while Dice rewards it: 1 - 2 * 81 / (90 + 90) = 0.1
+    target = torch.zeros(1, 1, 100, dtype=torch.long)
+    target[..., :90] = 1
+    probs = torch.full((1, 1, 100), 0.9, dtype=torch.float64)
+    mcc = VF.mcc_loss(probs, target, mode="binary", from_logits=False).item()
+    dice = VF.dice_loss(probs, target, mode="binary", from_logits=False).item()
+    assert mcc == pytest.approx(1.0)
+    assert dice == pytest.approx(0.1, abs=1e-6)
+
+
+def test_mcc_is_symmetric_in_foreground_and_background_unlike_dice():
+    gen = torch.Generator().manual_seed(3)
+    probs = torch.rand(1, 1, 50, generator=gen, dtype=torch.float64)
+    target = (torch.rand(1, 1, 50, generator=gen) < 0.2).long()
+    kw = {"mode": "binary", "from_logits": False}
+    mcc, mcc_swapped = VF.mcc_loss(probs, target, **kw), VF.mcc_loss(1 - probs, 1 - target, **kw)
+    dice, dice_swapped = VF.dice_loss(probs, target, **kw), VF.dice_loss(1 - probs, 1 - target, **kw)
+    torch.testing.assert_close(mcc, mcc_swapped)
+    assert abs(dice.item() - dice_swapped.item()) > 0.2
+
+
+def test_mcc_of_a_class_absent_from_the_target_is_constant():
+    # no foreground in the target: MCC undefined, the loss is 1 and its gradient 0 whatever the
+    # prediction, so an empty mask gives no signal to remove false positives
+    target = torch.zeros(1, 1, 10, dtype=torch.long)
+    for p in (0.01, 0.9):
+        probs = torch.full((1, 1, 10), p, dtype=torch.float64)
+        grad = _grad(VF.mcc_loss, probs, target, mode="binary", from_logits=False)
+        assert VF.mcc_loss(probs, target, mode="binary", from_logits=False).item() == 1.0
+        assert torch.all(grad == 0)
