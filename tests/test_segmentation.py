@@ -1004,7 +1004,7 @@ def test_topk_cross_entropy_with_k_one_is_the_per_sample_cross_entropy():
     x = torch.randn(3, 4, 5, 6, generator=gen, dtype=torch.float64)
     t = torch.randint(0, 4, (3, 5, 6), generator=gen)
     t[0, 0, :4] = -100
-    per_sample = torch.stack([F.cross_entropy(a[None], b[None]) for a, b in zip(x, t)])
+    per_sample = torch.stack([F.cross_entropy(a[None], b[None]) for a, b in zip(x, t, strict=True)])
     got = VF.topk_cross_entropy(x, t, k=1.0, reduction="none")
     torch.testing.assert_close(got, per_sample)
 
