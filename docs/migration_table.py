@@ -196,6 +196,12 @@ MONAI = Peer(
             'reduction="none")',
             "a scalar alpha weighs class 0 by 1 - a and the others by a; MONAI's map is "
             "(N, C, H, W), 0 outside the target channel, so its mean is ours divided by C"),
+        Row("SoftclDiceLoss(sigmoid=True), one channel",
+            'ML.SoftclDiceLoss(sigmoid=True, reduction="none")(bx, by)',
+            'VF.soft_cldice_loss(bx, by, mode="binary", reduction="none").squeeze(1)',
+            "same soft skeleton and smooth=1; MONAI adds 1e-4 to the harmonic mean's "
+            "denominator and pools the classes of a sample (ours is per class: equal for one "
+            "channel)", rtol=1e-3, atol=2e-4),
         Row("BoxGIoULoss",
             "ML.BoxGIoULoss()(pred_boxes, true_boxes)",
             "VF.giou_loss(pred_boxes, true_boxes)",
@@ -209,7 +215,6 @@ MONAI = Peer(
         Gap("MaskedDiceLoss", "no masked Dice; with integer targets, set the masked-out pixels "
             "to `ignore_index` and they leave every sum", missing="masked_dice_loss"),
         Gap("HausdorffDTLoss", "planned (`hausdorff_dt_loss`)", missing="hausdorff_dt_loss"),
-        Gap("SoftclDiceLoss", "planned (`soft_cldice_loss`)", missing="soft_cldice_loss"),
         Gap("ContrastiveLoss (MONAI's NT-Xent)", "planned (`nt_xent_loss`)",
             missing="nt_xent_loss"),
         Gap("PerceptualLoss, SSIMLoss, registration losses (BendingEnergy, LNCC, GMI)",

@@ -610,6 +610,7 @@ DESIGN_NAMES = {
     "dice_focal_loss": "dice_focal",
     "topk_cross_entropy": "topk_cross_entropy",
     "mcc_loss": "mcc",
+    "soft_cldice_loss": "soft_cldice",
     "box_iou_loss": "box_iou",
     "iou_loss": "iou",
     "giou_loss": "giou",

@@ -107,3 +107,53 @@ def test_mcc_of_a_class_absent_from_the_target_is_constant():
         grad = _grad(VF.mcc_loss, probs, target, mode="binary", from_logits=False)
         assert VF.mcc_loss(probs, target, mode="binary", from_logits=False).item() == 1.0
         assert torch.all(grad == 0)
+
+
+# --- soft clDice --------------------------------------------------------------------------------
+
+
+def _bars() -> torch.Tensor:
+    # a 5-pixel-wide bar (rows 2-6) and a 1-pixel line (row 10), 20 pixels long, in a 13 x 24 image
+    target = torch.zeros(1, 1, 13, 24, dtype=torch.float64)
+    target[..., 2:7, 2:22] = 1.0
+    target[..., 10, 2:22] = 1.0
+    return target
+
+
+def test_cldice_tells_a_lost_thin_vessel_from_a_thinner_thick_one():
+    # A misses the thin line (20 pixels); B misses one edge row of the thick bar (20 pixels):
+    # Dice sees the same 20 missed pixels, clDice sees A lose a whole skeleton branch
+    target = _bars()
+    a, b = target.clone(), target.clone()
+    a[..., 10, :] = 0.0
+    b[..., 6, :] = 0.0
+    kw = {"mode": "binary", "from_logits": False}
+    dice_a, dice_b = VF.dice_loss(a, target, **kw), VF.dice_loss(b, target, **kw)
+    cl_a, cl_b = VF.soft_cldice_loss(a, target, **kw), VF.soft_cldice_loss(b, target, **kw)
+    torch.testing.assert_close(dice_a, dice_b)
+    assert cl_a > 5 * cl_b
+    assert cl_a > 0.2
+
+
+def test_cldice_alone_accepts_a_prediction_of_only_the_centre_line():
+    # predicting only the bar's centre row (and the thin line): its skeleton lies in the target
+    # and covers the target's skeleton, so clDice is about 0 while Dice is large
+    target = _bars()
+    pred = torch.zeros_like(target)
+    pred[..., 4, 2:22] = 1.0
+    pred[..., 10, 2:22] = 1.0
+    kw = {"mode": "binary", "from_logits": False}
+    assert VF.soft_cldice_loss(pred, target, **kw).item() < 0.05
+    # Dice: 2 * 40 / (40 + 120) = 0.5, a loss of 0.5
+    assert VF.dice_loss(pred, target, **kw).item() == pytest.approx(0.5, abs=1e-6)
+
+
+def test_soft_skeleton_of_a_thick_bar_needs_enough_iterations():
+    # a 9-pixel-wide bar (radius 4): with fewer than 4 erosions its soft skeleton is empty, so
+    # the bar leaves both ratios; with 4 it is the centre row (1 pixel wide across the bar)
+    bar = torch.zeros(1, 1, 13, 30, dtype=torch.float64)
+    bar[..., 2:11, 2:28] = 1.0
+    for iterations in range(4):
+        assert VF.soft_skeleton(bar, iterations).sum().item() == 0.0
+    middle = VF.soft_skeleton(bar, 4)[0, 0, :, 15]
+    assert int((middle > 0.5).sum()) == 1

@@ -1097,3 +1097,68 @@ def test_mcc_matches_smp_over_seeds():
 def test_topk_and_mcc_options_raise_at_construction(module, options, error):
     with pytest.raises(error):
         module(**options)
+
+
+# --- soft clDice (issue 19) -----------------------------------------------------------------------
+
+
+def test_soft_cldice_hand_values():
+    line = torch.zeros(1, 1, 5, 6, dtype=torch.float64)
+    line[0, 0, 2, :] = 1.0  # a 1-pixel line is its own soft skeleton
+    torch.testing.assert_close(VF.soft_skeleton(line, 3), line)
+    kw = {"mode": "binary", "from_logits": False}
+    assert VF.soft_cldice_loss(line, line.long(), **kw).item() == 0.0
+    # prediction: half the line (3 pixels). Its skeleton lies in the target: precision
+    # (3 + 1) / (3 + 1) = 1; it covers 3 of the target's 6 skeleton pixels: sensitivity
+    # (3 + 1) / (6 + 1) = 4/7; loss 1 - 2 (4/7) / (1 + 4/7) = 3/11
+    half = line.clone()
+    half[..., 3:] = 0.0
+    got = VF.soft_cldice_loss(half, line.long(), **kw).item()
+    assert got == pytest.approx(3 / 11)
+
+
+def test_soft_cldice_3d_and_ignored_positions():
+    tube = torch.zeros(1, 1, 5, 5, 7, dtype=torch.float64)
+    tube[0, 0, 2, 2, :] = 1.0  # a 1-voxel tube along the last axis
+    torch.testing.assert_close(VF.soft_skeleton(tube, 2), tube)
+    kw = {"mode": "binary", "from_logits": False}
+    assert VF.soft_cldice_loss(tube, tube.long(), **kw).item() == 0.0
+    # ignored voxels leave every sum: a wrong prediction there changes nothing
+    target = tube.long()
+    target[..., 0, 0, :] = -100
+    noisy = tube.clone()
+    noisy[..., 0, 0, :] = 1.0
+    assert VF.soft_cldice_loss(noisy, target, **kw).item() == 0.0
+    # a sample with every position ignored gives 0 and leaves the mean
+    empty = torch.full_like(target, -100)
+    assert VF.soft_cldice_loss(noisy, empty, **kw, reduction="none").item() == 0.0
+
+
+def test_soft_cldice_multiclass_equals_multilabel_on_the_one_hot():
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 3, 7, 8, generator=gen, dtype=torch.float64)
+    t = torch.randint(0, 3, (2, 7, 8), generator=gen)
+    onehot = F.one_hot(t, 3).movedim(-1, 1)
+    torch.testing.assert_close(
+        VF.soft_cldice_loss(x, t, mode="multiclass", reduction="none"),
+        VF.soft_cldice_loss(x.softmax(1), onehot, mode="multilabel", from_logits=False,
+                            reduction="none"),
+    )
+
+
+def test_soft_cldice_rejects_shapes_without_two_or_three_spatial_dims():
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+        VF.soft_cldice_loss(torch.zeros(2, 5, 5), torch.zeros(2, 5, 5), mode="binary")
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        VF.soft_cldice_loss(torch.zeros(2, 3, 5), torch.zeros(2, 5, dtype=torch.long),
+                            mode="multiclass")
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [({"iterations": -1}, ValueError), ({"iterations": 1.5}, TypeError),
+     ({"iterations": True}, TypeError), ({"smooth": -1.0}, ValueError)],
+)
+def test_soft_cldice_options_raise_at_construction(options, error):
+    with pytest.raises(error):
+        visionloss.SoftClDiceLoss(mode="binary", **options)

@@ -34,6 +34,7 @@ from .losses.segmentation import (
     LovaszHingeLoss,
     LovaszSoftmaxLoss,
     MCCLoss,
+    SoftClDiceLoss,
     TopKCrossEntropyLoss,
     TverskyLoss,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "LovaszHingeLoss",
     "LovaszSoftmaxLoss",
     "MCCLoss",
+    "SoftClDiceLoss",
     "TopKCrossEntropyLoss",
     "TverskyLoss",
     # boxes

@@ -35,6 +35,8 @@ from .losses.segmentation import (
     lovasz_hinge_loss,
     lovasz_softmax_loss,
     mcc_loss,
+    soft_cldice_loss,
+    soft_skeleton,
     topk_cross_entropy,
     tversky_loss,
 )
@@ -95,6 +97,8 @@ __all__ = [
     "lovasz_hinge_loss",
     "lovasz_softmax_loss",
     "mcc_loss",
+    "soft_cldice_loss",
+    "soft_skeleton",
     "topk_cross_entropy",
     "tversky_loss",
     # boxes

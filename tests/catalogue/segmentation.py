@@ -284,6 +284,60 @@ def ref_mcc(x, t, *, smooth=1e-5, mode, **options):
     return 1 - num / (den + smooth)
 
 
+def _shifts(x, fill, reduce, offsets):
+    # min or max over the given neighbour offsets, borders padded with `fill`
+    dims = x.dim() - 2
+    padded = F.pad(x, (1, 1) * dims, value=fill)
+    out = None
+    for off in offsets:
+        index = [slice(None), slice(None)] + [
+            slice(1 + o, 1 + o + n) for o, n in zip(off, x.shape[2:], strict=True)
+        ]
+        part = padded[tuple(index)]
+        out = part if out is None else reduce(out, part)
+    return out
+
+
+def _ref_skeleton(x, iterations):
+    dims = x.dim() - 2
+    cross = [tuple(0 for _ in range(dims))] + [
+        tuple(s if d == a else 0 for d in range(dims)) for a in range(dims) for s in (-1, 1)
+    ]
+    cube = [tuple(o) for o in torch.cartesian_prod(*[torch.tensor([-1, 0, 1])] * dims).tolist()]
+    if dims == 1:
+        cube = [(o,) for o in cube]
+
+    def erode(a):
+        return _shifts(a, math.inf, torch.minimum, cross)
+
+    def opening(a):
+        return _shifts(erode(a), -math.inf, torch.maximum, cube)
+
+    skel = (x - opening(x)).clamp(min=0)
+    for _ in range(iterations):
+        x = erode(x)
+        delta = (x - opening(x)).clamp(min=0)
+        skel = skel + (delta - skel * delta).clamp(min=0)
+    return skel
+
+
+def ref_soft_cldice(x, t, *, mode, iterations=3, smooth=1.0, **options):
+    x = x.double()
+    if mode == "multiclass":
+        p = x.softmax(1)
+        v = (t != IGNORE).unsqueeze(1).double().expand_as(p)
+        g = F.one_hot(t.clamp(min=0), x.shape[1]).movedim(-1, 1).double() * v
+    else:
+        p = torch.sigmoid(x)
+        v = (t != IGNORE).double()
+        g = t.clamp(min=0).double() * v
+    sp, sg = _ref_skeleton(p, iterations), _ref_skeleton(g, iterations)
+    dims = tuple(range(2, p.dim()))
+    prec = ((sp * g).sum(dims) + smooth) / ((sp * v).sum(dims) + smooth)
+    sens = ((sg * p * v).sum(dims) + smooth) / (sg.sum(dims) + smooth)
+    return 1 - 2 * prec * sens / (prec + sens)
+
+
 # --- the rows -----------------------------------------------------------------------------------
 
 
@@ -501,6 +555,29 @@ CASES: list[LossCase] = [
         lambda inputs: (inputs[0].shape[0], 1),
         reference=ref_mcc,
         options={"mode": "binary"},
+        make_empty=_empty_binary,
+        make_extreme=_extreme_binary,
+    ),
+    LossCase(
+        "soft_cldice_multiclass",
+        VF.soft_cldice_loss,
+        visionloss.SoftClDiceLoss,
+        _multiclass,
+        _nc,
+        reference=ref_soft_cldice,
+        options={"mode": "multiclass", "iterations": 2},
+        make_empty=_empty_multiclass,
+        make_extreme=_extreme_multiclass,
+        compile=True,
+    ),
+    LossCase(
+        "soft_cldice_binary",
+        VF.soft_cldice_loss,
+        visionloss.SoftClDiceLoss,
+        _binary_hard,
+        lambda inputs: (inputs[0].shape[0], 1),
+        reference=ref_soft_cldice,
+        options={"mode": "binary", "smooth": 0.5},
         make_empty=_empty_binary,
         make_extreme=_extreme_binary,
     ),

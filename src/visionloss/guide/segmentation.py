@@ -455,4 +455,47 @@ CARDS: dict[str, Card] = {
             ("dice_ce", "empty masks in the data"),
         ),
     ),
+    "soft_cldice": Card(
+        definition="One minus the harmonic mean of topology precision (the predicted soft "
+        "skeleton inside the target) and topology sensitivity (the target's skeleton covered "
+        "by the prediction), per sample and class; skeletons come from iterated soft min/max "
+        "pooling.",
+        application="Tubular and curvilinear structures whose connectivity matters more than "
+        "their width: vessels, airways, neurons, roads, cracks; in 2D and 3D, usually added "
+        "to Dice.",
+        advantages=(
+            Claim(
+                "Sees topology that Dice cannot: missing a whole 1-pixel vessel and shaving "
+                "one row off a thick one cost Dice the same 20 pixels, while clDice penalises "
+                "the lost vessel more than 5 times as much.",
+                (
+                    test("test_cldice_tells_a_lost_thin_vessel_from_a_thinner_thick_one", _EV),
+                    paper("S. Shit et al., clDice, CVPR 2021, arXiv:2003.07311"),
+                ),
+            ),
+            Claim(
+                "Differentiable skeleton from pooling only, in 2D and 3D, on the device; the "
+                "same skeleton as MONAI's SoftclDiceLoss.",
+                (test("test_soft_skeleton_and_cldice_match_monai",
+                      "tests/peers/test_segmentation_peers.py"),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "Alone it ignores width: a prediction of only the centre lines scores about 0 "
+                "while its Dice loss is 0.5, so it needs a Dice (or CE) term beside it.",
+                (test("test_cldice_alone_accepts_a_prediction_of_only_the_centre_line", _EV),),
+            ),
+            Claim(
+                "iterations must reach the structures' radius: with fewer erosions a thick "
+                "structure has an empty soft skeleton and drops out of the loss; more "
+                "iterations cost more pooling passes.",
+                (test("test_soft_skeleton_of_a_thick_bar_needs_enough_iterations", _EV),),
+            ),
+        ),
+        alternatives=(
+            ("dice", "the region term to combine it with (the paper's Dice + clDice)"),
+            ("tversky", "thin structures that are under-segmented, without topology"),
+        ),
+    ),
 }

@@ -1,16 +1,18 @@
 """Segmentation losses: the overlap family (Dice, Jaccard, Tversky, focal Tversky, generalized
-Dice), Lovász, Dice combined with cross-entropy or focal loss, top-k cross-entropy and MCC.
+Dice), Lovász, Dice combined with cross-entropy or focal loss, top-k cross-entropy, MCC
+and soft clDice.
 
 A package of sub-families, each with its options, functions, Modules and spec table:
-:mod:`.overlap` (and the overlap core the others stand on), :mod:`.lovasz`, :mod:`.compound`
-and :mod:`.extra`.
+:mod:`.overlap` (and the overlap core the others stand on), :mod:`.lovasz`, :mod:`.compound`,
+:mod:`.extra` and :mod:`.boundary`.
 Everything public is re-exported here; :data:`SPECS` is their tables in catalogue order.
 """
 
 from __future__ import annotations
 
 from ..._core import LossSpec
-from . import compound, extra, lovasz, overlap
+from . import boundary, compound, extra, lovasz, overlap
+from .boundary import SoftClDiceLoss, soft_cldice_loss, soft_skeleton
 from .compound import DiceCELoss, DiceFocalLoss, dice_ce_loss, dice_focal_loss
 from .extra import MCCLoss, TopKCrossEntropyLoss, mcc_loss, topk_cross_entropy
 from .lovasz import LovaszHingeLoss, LovaszSoftmaxLoss, lovasz_hinge_loss, lovasz_softmax_loss
@@ -38,6 +40,7 @@ __all__ = [
     "LovaszSoftmaxLoss",
     "MCCLoss",
     "SPECS",
+    "SoftClDiceLoss",
     "TopKCrossEntropyLoss",
     "TverskyLoss",
     "dice_ce_loss",
@@ -49,8 +52,13 @@ __all__ = [
     "lovasz_hinge_loss",
     "lovasz_softmax_loss",
     "mcc_loss",
+    "soft_cldice_loss",
+    "soft_skeleton",
     "topk_cross_entropy",
     "tversky_loss",
 ]
 
-SPECS: tuple[LossSpec, ...] = overlap.SPECS + lovasz.SPECS + compound.SPECS + extra.SPECS
+SPECS: tuple[LossSpec, ...] = (
+    overlap.SPECS + lovasz.SPECS + compound.SPECS + extra.SPECS
+    + boundary.SPECS
+)
