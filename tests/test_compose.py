@@ -611,6 +611,7 @@ DESIGN_NAMES = {
     "topk_cross_entropy": "topk_cross_entropy",
     "mcc_loss": "mcc",
     "soft_cldice_loss": "soft_cldice",
+    "boundary_loss": "boundary",
     "box_iou_loss": "box_iou",
     "iou_loss": "iou",
     "giou_loss": "giou",

@@ -157,3 +157,50 @@ def test_soft_skeleton_of_a_thick_bar_needs_enough_iterations():
         assert VF.soft_skeleton(bar, iterations).sum().item() == 0.0
     middle = VF.soft_skeleton(bar, 4)[0, 0, :, 15]
     assert int((middle > 0.5).sum()) == 1
+
+
+# --- boundary loss ------------------------------------------------------------------------------
+
+
+def _block(start: int, stop: int, length: int = 40) -> torch.Tensor:
+    mask = torch.zeros(1, 1, length, dtype=torch.float64)
+    mask[..., start:stop] = 1.0
+    return mask
+
+
+def test_boundary_loss_grows_with_the_distance_where_dice_is_flat():
+    # target [2, 6); a predicted block of the same size, not overlapping, at growing offsets:
+    # Dice is 1 at every offset (no overlap), the boundary loss is the mean distance, growing
+    target = _block(2, 6)
+    phi = VF.signed_distance_map(target, dtype=torch.float64)
+    kw = {"mode": "binary", "from_logits": False}
+    dice, boundary = [], []
+    for start in (8, 14, 26):
+        pred = _block(start, start + 4)
+        dice.append(VF.dice_loss(pred, target, **kw).item())
+        boundary.append(VF.boundary_loss(pred, phi, **kw).item())
+    assert dice == pytest.approx([1.0, 1.0, 1.0], abs=1e-5)
+    assert boundary[0] < boundary[1] < boundary[2]
+    # offset 8 -> 11: distances 3, 4, 5, 6 from the target's last pixel; mean over 40 positions
+    assert boundary[0] == pytest.approx((3 + 4 + 5 + 6) / 40)
+
+
+def test_boundary_loss_of_a_target_without_contour_is_zero():
+    # an empty (or full) target has a zero distance map: no loss and no gradient whatever the
+    # prediction, so the boundary term says nothing about false positives on empty images
+    phi = VF.signed_distance_map(torch.zeros(1, 1, 10, 10))
+    x = torch.randn(1, 1, 10, 10, generator=torch.Generator().manual_seed(0))
+    grad = _grad(VF.boundary_loss, x, phi, mode="binary")
+    assert VF.boundary_loss(x, phi, mode="binary").item() == 0.0
+    assert torch.all(grad == 0)
+
+
+def test_boundary_loss_minimum_depends_on_the_target_size():
+    # a perfect prediction scores -sum of the interior depths / S: -1/40 for a 3-pixel target,
+    # -(1 + 2 + 3 + 2 + 1)/40 for a 7-pixel one; the values are not comparable across images
+    kw = {"mode": "binary", "from_logits": False}
+    small, large = _block(5, 8), _block(5, 12)
+    phi_small = VF.signed_distance_map(small, dtype=torch.float64)
+    phi_large = VF.signed_distance_map(large, dtype=torch.float64)
+    assert VF.boundary_loss(small, phi_small, **kw).item() == pytest.approx(-1 / 40)
+    assert VF.boundary_loss(large, phi_large, **kw).item() == pytest.approx(-9 / 40)

@@ -1162,3 +1162,76 @@ def test_soft_cldice_rejects_shapes_without_two_or_three_spatial_dims():
 def test_soft_cldice_options_raise_at_construction(options, error):
     with pytest.raises(error):
         visionloss.SoftClDiceLoss(mode="binary", **options)
+
+
+# --- signed distance maps and the boundary loss (issue 19) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shape", "spacing"),
+    [((2, 3, 17, 19), None), ((1, 2, 7, 8, 9), (2.0, 1.0, 0.5)), ((2, 1, 30), None)],
+)
+def test_signed_distance_map_matches_scipy(shape, spacing):
+    # Kervadec et al.'s one_hot2dist with SciPy's exact EDT: distance(neg) * neg
+    # - (distance(pos) - 1) * pos, and 0 for a mask without a contour
+    ndimage = pytest.importorskip("scipy.ndimage")
+    gen = torch.Generator().manual_seed(0)
+    mask = torch.rand(*shape, generator=gen) < 0.3
+    mask[0, 0] = False  # an empty mask
+    got = VF.signed_distance_map(mask, spacing=spacing, dtype=torch.float64)
+    expected = torch.zeros(shape, dtype=torch.float64)
+    for n in range(shape[0]):
+        for c in range(shape[1]):
+            pos = mask[n, c].numpy()
+            neg = ~pos
+            if pos.any() and neg.any():
+                d_neg = ndimage.distance_transform_edt(neg, sampling=spacing)
+                d_pos = ndimage.distance_transform_edt(pos, sampling=spacing)
+                expected[n, c] = torch.from_numpy(d_neg * neg - (d_pos - 1) * pos)
+    torch.testing.assert_close(got, expected)
+
+
+def test_signed_distance_map_hand_values_and_errors():
+    mask = torch.tensor([[[0, 1, 1, 1, 0, 0]]])
+    expected = torch.tensor([[[1.0, 0.0, -1.0, 0.0, 1.0, 2.0]]])
+    torch.testing.assert_close(VF.signed_distance_map(mask), expected)
+    # a diagonal neighbour is sqrt(2) away
+    square = torch.zeros(1, 1, 3, 3, dtype=torch.bool)
+    square[0, 0, 0, 0] = True
+    assert VF.signed_distance_map(square)[0, 0, 2, 2].item() == pytest.approx(2 * math.sqrt(2))
+    assert torch.all(VF.signed_distance_map(torch.ones(1, 2, 4, 4)) == 0)
+    with pytest.raises(ValueError, match="spacing"):
+        VF.signed_distance_map(square, spacing=(1.0,))
+    with pytest.raises(ValueError, match="mask"):
+        VF.signed_distance_map(torch.zeros(4, 4))
+
+
+def test_boundary_loss_hand_values_and_class_weight():
+    phi = VF.signed_distance_map(torch.tensor([[[0, 1, 1, 1, 0, 0]]]))
+    kw = {"mode": "binary", "from_logits": False}
+    # the target itself: -1 / 6 (the minimum); everything foreground: (1 + 0 - 1 + 0 + 1 + 2) / 6
+    target = torch.tensor([[[0.0, 1.0, 1.0, 1.0, 0.0, 0.0]]])
+    assert VF.boundary_loss(target, phi, **kw).item() == pytest.approx(-1 / 6)
+    assert VF.boundary_loss(torch.ones(1, 1, 6), phi, **kw).item() == pytest.approx(0.5)
+    # class_weight [0, 1] is the paper's idc=[1]: the mean over the foreground channel
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 2, 6, 7, generator=gen, dtype=torch.float64)
+    labels = torch.randint(0, 2, (2, 6, 7), generator=gen)
+    dist = VF.signed_distance_map(F.one_hot(labels, 2).movedim(-1, 1), dtype=torch.float64)
+    expected = (x.softmax(1)[:, 1] * dist[:, 1]).mean()
+    got = VF.boundary_loss(x, dist, class_weight=[0.0, 1.0])
+    torch.testing.assert_close(got, expected)
+    with pytest.raises(ValueError, match="class_weight"):
+        VF.boundary_loss(x[:, :1], dist[:, :1], mode="binary", class_weight=[1.0])
+    with pytest.raises(ValueError, match="distance_map"):
+        VF.boundary_loss(x, dist[:, :1])
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [({"mode": "softmax"}, ValueError), ({"from_logits": 1}, TypeError),
+     ({"class_weight": [-1.0, 1.0]}, ValueError)],
+)
+def test_boundary_options_raise_at_construction(options, error):
+    with pytest.raises(error):
+        visionloss.BoundaryLoss(**options)

@@ -25,6 +25,7 @@ from .losses.classification import BCELoss, CrossEntropyLoss, FocalLoss, Poly1Lo
 
 # segmentation
 from .losses.segmentation import (
+    BoundaryLoss,
     DiceCELoss,
     DiceFocalLoss,
     DiceLoss,
@@ -104,6 +105,7 @@ __all__ = [
     "FocalLoss",
     "Poly1Loss",
     # segmentation
+    "BoundaryLoss",
     "DiceCELoss",
     "DiceFocalLoss",
     "DiceLoss",

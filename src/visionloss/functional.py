@@ -26,6 +26,7 @@ from .losses.classification import (
 
 # segmentation
 from .losses.segmentation import (
+    boundary_loss,
     dice_ce_loss,
     dice_focal_loss,
     dice_loss,
@@ -35,6 +36,7 @@ from .losses.segmentation import (
     lovasz_hinge_loss,
     lovasz_softmax_loss,
     mcc_loss,
+    signed_distance_map,
     soft_cldice_loss,
     soft_skeleton,
     topk_cross_entropy,
@@ -88,6 +90,7 @@ __all__ = [
     "focal_loss",
     "poly1_loss",
     # segmentation
+    "boundary_loss",
     "dice_ce_loss",
     "dice_focal_loss",
     "dice_loss",
@@ -97,6 +100,7 @@ __all__ = [
     "lovasz_hinge_loss",
     "lovasz_softmax_loss",
     "mcc_loss",
+    "signed_distance_map",
     "soft_cldice_loss",
     "soft_skeleton",
     "topk_cross_entropy",

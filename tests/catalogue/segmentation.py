@@ -338,6 +338,56 @@ def ref_soft_cldice(x, t, *, mode, iterations=3, smooth=1.0, **options):
     return 1 - 2 * prec * sens / (prec + sens)
 
 
+def _ref_signed_distance(mask):
+    # brute force over every pair of positions: distance to the nearest position of the other
+    # kind; Kervadec's convention (outside: d(fg); inside: -(d(bg) - 1); 0 without a contour)
+    out = torch.zeros(mask.shape, dtype=torch.float64)
+    for n in range(mask.shape[0]):
+        for c in range(mask.shape[1]):
+            m = mask[n, c].bool()
+            if m.all() or not m.any():
+                continue
+            coords = torch.stack(torch.meshgrid(
+                *[torch.arange(k, dtype=torch.float64) for k in m.shape], indexing="ij"
+            ), -1).reshape(-1, m.dim())
+            d = torch.cdist(coords, coords)
+            flat = m.reshape(-1)
+            to_fg = d[:, flat].min(1).values
+            to_bg = d[:, ~flat].min(1).values
+            out[n, c] = torch.where(flat, 1 - to_bg, to_fg).reshape(m.shape)
+    return out
+
+
+def _boundary_multiclass(gen: torch.Generator, dtype: torch.dtype):
+    x = torch.randn(N, C, H, W, generator=gen, dtype=torch.float64) * 2
+    t = torch.randint(0, C, (N, H, W), generator=gen)
+    phi = _ref_signed_distance(F.one_hot(t, C).movedim(-1, 1))
+    return x.to(dtype), phi.to(dtype)
+
+
+def _boundary_binary(gen: torch.Generator, dtype: torch.dtype):
+    x = torch.randn(N, 1, H, W, generator=gen, dtype=torch.float64) * 2
+    phi = _ref_signed_distance(torch.rand(N, 1, H, W, generator=gen) < 0.4)
+    return x.to(dtype), phi.to(dtype)
+
+
+def _empty_boundary(dtype: torch.dtype):
+    return torch.zeros(0, C, H, W, dtype=dtype), torch.zeros(0, C, H, W, dtype=dtype)
+
+
+def _extreme_boundary(dtype: torch.dtype):
+    x, _ = _extreme_multiclass(dtype)
+    phi = _ref_signed_distance(F.one_hot(_labels(torch.Generator().manual_seed(3)).clamp(min=0), C)
+                               .movedim(-1, 1))
+    return x, phi.to(dtype)
+
+
+def ref_boundary(x, phi, *, mode="multiclass", class_weight=None, **options):
+    x = x.double()
+    p = x.softmax(1) if mode == "multiclass" else torch.sigmoid(x)
+    return p * phi.double()
+
+
 # --- the rows -----------------------------------------------------------------------------------
 
 
@@ -580,5 +630,26 @@ CASES: list[LossCase] = [
         options={"mode": "binary", "smooth": 0.5},
         make_empty=_empty_binary,
         make_extreme=_extreme_binary,
+    ),
+    LossCase(
+        "boundary_multiclass",
+        VF.boundary_loss,
+        visionloss.BoundaryLoss,
+        _boundary_multiclass,
+        lambda inputs: tuple(inputs[0].shape),
+        reference=ref_boundary,
+        make_empty=_empty_boundary,
+        make_extreme=_extreme_boundary,
+        compile=True,
+    ),
+    LossCase(
+        "boundary_binary",
+        VF.boundary_loss,
+        visionloss.BoundaryLoss,
+        _boundary_binary,
+        lambda inputs: tuple(inputs[0].shape),
+        reference=ref_boundary,
+        options={"mode": "binary"},
+        make_empty=_empty_binary,
     ),
 ]

@@ -498,4 +498,52 @@ CARDS: dict[str, Card] = {
             ("tversky", "thin structures that are under-segmented, without topology"),
         ),
     ),
+    "boundary": Card(
+        definition="The predicted probabilities integrated against the target's signed "
+        "distance map (negative inside, positive outside the contour): up to a constant, the "
+        "region between the predicted and target contours weighted by its distance to the "
+        "target's.",
+        application="Highly unbalanced segmentation (small lesions, thin structures) as a "
+        "second term beside Dice or generalized Dice, its weight raised during training "
+        "(Kervadec et al.'s schedule); one of the robust compounds of Ma et al.'s benchmark.",
+        advantages=(
+            Claim(
+                "A signal where the masks do not overlap: moving a predicted blob away from the "
+                "target raises the loss with the distance, while Dice stays at 1.",
+                (
+                    test("test_boundary_loss_grows_with_the_distance_where_dice_is_flat", _EV),
+                    paper("H. Kervadec et al., Boundary loss for highly unbalanced segmentation, "
+                          "MIDL 2019, arXiv:1812.07032"),
+                ),
+            ),
+            Claim(
+                "Its distance maps are exact and computed on the device in pure PyTorch "
+                "(signed_distance_map, 1 to 3 dims, anisotropic spacing), equal to the "
+                "SciPy-based original; no optional dependency.",
+                (test("test_signed_distance_map_matches_scipy", "tests/test_segmentation.py"),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "No signal on an empty (or full) target: the map is 0, so false positives on "
+                "empty images cost nothing; it needs a regional loss beside it.",
+                (test("test_boundary_loss_of_a_target_without_contour_is_zero", _EV),),
+            ),
+            Claim(
+                "Not normalised: negative, with a minimum set by the target's size and shape, "
+                "so values are not comparable across images and its weight against Dice must "
+                "be tuned or scheduled.",
+                (test("test_boundary_loss_minimum_depends_on_the_target_size", _EV),),
+            ),
+        ),
+        alternatives=(
+            ("generalized_dice", "the regional term the paper pairs it with"),
+            ("dice_ce", "a default without precomputed distance maps"),
+            ("soft_cldice", "thin tubular structures whose connectivity matters"),
+        ),
+        references=(
+            "J. Ma et al., Loss odyssey in medical image segmentation, Medical Image Analysis "
+            "2021, arXiv:2005.13449",
+        ),
+    ),
 }

@@ -1,6 +1,6 @@
 """Segmentation losses: the overlap family (Dice, Jaccard, Tversky, focal Tversky, generalized
-Dice), Lovász, Dice combined with cross-entropy or focal loss, top-k cross-entropy, MCC
-and soft clDice.
+Dice), Lovász, Dice combined with cross-entropy or focal loss, top-k cross-entropy, MCC,
+soft clDice and the boundary loss.
 
 A package of sub-families, each with its options, functions, Modules and spec table:
 :mod:`.overlap` (and the overlap core the others stand on), :mod:`.lovasz`, :mod:`.compound`,
@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from ..._core import LossSpec
 from . import boundary, compound, extra, lovasz, overlap
-from .boundary import SoftClDiceLoss, soft_cldice_loss, soft_skeleton
+from .boundary import (
+    BoundaryLoss,
+    SoftClDiceLoss,
+    boundary_loss,
+    signed_distance_map,
+    soft_cldice_loss,
+    soft_skeleton,
+)
 from .compound import DiceCELoss, DiceFocalLoss, dice_ce_loss, dice_focal_loss
 from .extra import MCCLoss, TopKCrossEntropyLoss, mcc_loss, topk_cross_entropy
 from .lovasz import LovaszHingeLoss, LovaszSoftmaxLoss, lovasz_hinge_loss, lovasz_softmax_loss
@@ -30,6 +37,7 @@ from .overlap import (
 )
 
 __all__ = [
+    "BoundaryLoss",
     "DiceCELoss",
     "DiceFocalLoss",
     "DiceLoss",
@@ -43,6 +51,7 @@ __all__ = [
     "SoftClDiceLoss",
     "TopKCrossEntropyLoss",
     "TverskyLoss",
+    "boundary_loss",
     "dice_ce_loss",
     "dice_focal_loss",
     "dice_loss",
@@ -52,6 +61,7 @@ __all__ = [
     "lovasz_hinge_loss",
     "lovasz_softmax_loss",
     "mcc_loss",
+    "signed_distance_map",
     "soft_cldice_loss",
     "soft_skeleton",
     "topk_cross_entropy",
