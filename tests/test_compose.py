@@ -612,6 +612,7 @@ DESIGN_NAMES = {
     "mcc_loss": "mcc",
     "soft_cldice_loss": "soft_cldice",
     "boundary_loss": "boundary",
+    "hausdorff_dt_loss": "hausdorff_dt",
     "box_iou_loss": "box_iou",
     "iou_loss": "iou",
     "giou_loss": "giou",

@@ -204,3 +204,51 @@ def test_boundary_loss_minimum_depends_on_the_target_size():
     phi_large = VF.signed_distance_map(large, dtype=torch.float64)
     assert VF.boundary_loss(small, phi_small, **kw).item() == pytest.approx(-1 / 40)
     assert VF.boundary_loss(large, phi_large, **kw).item() == pytest.approx(-9 / 40)
+
+
+# --- Hausdorff DT loss --------------------------------------------------------------------------
+
+
+def _with_pixel(position: int, value: float) -> torch.Tensor:
+    pred = _block(5, 10).unsqueeze(0)  # (1, 1, 1, 40): 2D for the loss
+    pred[..., position] = value
+    return pred
+
+
+def test_hausdorff_dt_weighs_a_far_false_positive_by_its_squared_distance():
+    # target [5, 10); one extra pixel next to it (index 10) or far away (index 20): Dice sees
+    # one extra pixel either way; Hausdorff DT weighs it (d_P^2 + d_G^2): 1 + 1 against 1 + 121
+    target = _block(5, 10).unsqueeze(0).long()
+    kw = {"mode": "binary", "from_logits": False}
+    near, far = _with_pixel(10, 1.0), _with_pixel(20, 1.0)
+    hd_near = VF.hausdorff_dt_loss(near, target, **kw).item()
+    hd_far = VF.hausdorff_dt_loss(far, target, **kw).item()
+    assert hd_near == pytest.approx(2 / 40)
+    assert hd_far == pytest.approx(122 / 40)
+    torch.testing.assert_close(VF.dice_loss(near, target, **kw), VF.dice_loss(far, target, **kw))
+
+
+def test_hausdorff_dt_jumps_when_a_probability_crosses_one_half():
+    # the far pixel at 0.49 is outside the thresholded prediction (d_P = 11) and at 0.51 inside
+    # it (d_P = 1): raising a false positive's probability lowers the loss, 0.49^2 * 242 / 40
+    # -> 0.51^2 * 122 / 40, since the distance weights carry no gradient
+    target = _block(5, 10).unsqueeze(0).long()
+    kw = {"mode": "binary", "from_logits": False}
+    below = VF.hausdorff_dt_loss(_with_pixel(20, 0.49), target, **kw).item()
+    above = VF.hausdorff_dt_loss(_with_pixel(20, 0.51), target, **kw).item()
+    assert below == pytest.approx(0.49**2 * 242 / 40)
+    assert above == pytest.approx(0.51**2 * 122 / 40)
+    assert above < 0.6 * below
+
+
+def test_hausdorff_dt_grows_with_the_image_resolution():
+    # the same scene at twice the resolution: distances double, so with alpha 2 the far false
+    # positive's term is about 4 times larger (per position, after the mean)
+    kw = {"mode": "binary", "from_logits": False}
+    target = _block(5, 10).unsqueeze(0).long()
+    pred = _with_pixel(20, 1.0)
+    fine_target = target.repeat_interleave(2, -1)
+    fine_pred = pred.repeat_interleave(2, -1)
+    coarse = VF.hausdorff_dt_loss(pred, target, **kw).item()
+    fine = VF.hausdorff_dt_loss(fine_pred, fine_target, **kw).item()
+    assert fine > 3 * coarse

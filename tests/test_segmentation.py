@@ -1235,3 +1235,28 @@ def test_boundary_loss_hand_values_and_class_weight():
 def test_boundary_options_raise_at_construction(options, error):
     with pytest.raises(error):
         visionloss.BoundaryLoss(**options)
+
+
+def test_hausdorff_dt_hand_values_and_ignored_positions():
+    target = torch.tensor([[[[0, 1, 1, 0, 0]]]])
+    probs = torch.tensor([[[[0.0, 1.0, 1.0, 1.0, 0.0]]]], dtype=torch.float64)
+    kw = {"mode": "binary", "from_logits": False}
+    # one wrong pixel (index 3): error 1, d_P = 1 (inside the prediction, next to its edge),
+    # d_G = 1 (next to the target): (1 + 1) / 5, alpha 2; alpha 0: (1 + 1) / 5 as well
+    assert VF.hausdorff_dt_loss(probs, target, **kw).item() == pytest.approx(0.4)
+    # a far false positive weighs its distance squared: index 4 wrong instead, d_G = 2, d_P of
+    # the prediction [1, 2, 4]: 1 -> (4 + 1) / 5
+    far = torch.tensor([[[[0.0, 1.0, 1.0, 0.0, 1.0]]]], dtype=torch.float64)
+    assert VF.hausdorff_dt_loss(far, target, **kw).item() == pytest.approx(1.0)
+    # the wrong pixel ignored: it leaves the mean (4 valid positions, no error)
+    ignored = target.clone()
+    ignored[..., 4] = -100
+    assert VF.hausdorff_dt_loss(far, ignored, **kw).item() == 0.0
+
+
+@pytest.mark.parametrize(
+    ("options", "error"), [({"alpha": -1.0}, ValueError), ({"mode": "x"}, ValueError)]
+)
+def test_hausdorff_dt_options_raise_at_construction(options, error):
+    with pytest.raises(error):
+        visionloss.HausdorffDTLoss(**{"mode": "binary", **options})

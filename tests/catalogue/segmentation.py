@@ -388,6 +388,40 @@ def ref_boundary(x, phi, *, mode="multiclass", class_weight=None, **options):
     return p * phi.double()
 
 
+def _ref_unsigned_distance(mask):
+    # brute force: inside the mask the distance to the nearest background position, outside to
+    # the nearest foreground one; 0 for a mask without a contour
+    out = torch.zeros(mask.shape, dtype=torch.float64)
+    for n in range(mask.shape[0]):
+        for c in range(mask.shape[1]):
+            m = mask[n, c].bool()
+            if m.all() or not m.any():
+                continue
+            coords = torch.stack(torch.meshgrid(
+                *[torch.arange(k, dtype=torch.float64) for k in m.shape], indexing="ij"
+            ), -1).reshape(-1, m.dim())
+            d = torch.cdist(coords, coords)
+            flat = m.reshape(-1)
+            other = torch.where(flat.unsqueeze(1), (~flat).unsqueeze(0), flat.unsqueeze(0))
+            out[n, c] = d.masked_fill(~other, math.inf).min(1).values.reshape(m.shape)
+    return out
+
+
+def ref_hausdorff_dt(x, t, *, mode, alpha=2.0, **options):
+    x = x.double()
+    if mode == "multiclass":
+        p = x.softmax(1)
+        v = (t != IGNORE).unsqueeze(1).double().expand_as(p)
+        g = F.one_hot(t.clamp(min=0), x.shape[1]).movedim(-1, 1).double() * v
+    else:
+        p = torch.sigmoid(x)
+        v = (t != IGNORE).double()
+        g = t.clamp(min=0).double() * v
+    field = _ref_unsigned_distance(p > 0.5) ** alpha + _ref_unsigned_distance(g > 0.5) ** alpha
+    dims = tuple(range(2, p.dim()))
+    return ((p - g) ** 2 * field * v).sum(dims) / v.sum(dims)
+
+
 # --- the rows -----------------------------------------------------------------------------------
 
 
@@ -651,5 +685,28 @@ CASES: list[LossCase] = [
         reference=ref_boundary,
         options={"mode": "binary"},
         make_empty=_empty_binary,
+    ),
+    LossCase(
+        "hausdorff_dt_multiclass",
+        VF.hausdorff_dt_loss,
+        visionloss.HausdorffDTLoss,
+        _multiclass,
+        _nc,
+        reference=ref_hausdorff_dt,
+        options={"mode": "multiclass"},
+        make_empty=_empty_multiclass,
+        make_extreme=_extreme_multiclass,
+        compile=True,
+    ),
+    LossCase(
+        "hausdorff_dt_binary",
+        VF.hausdorff_dt_loss,
+        visionloss.HausdorffDTLoss,
+        _binary_hard,
+        lambda inputs: (inputs[0].shape[0], 1),
+        reference=ref_hausdorff_dt,
+        options={"mode": "binary", "alpha": 1.0},
+        make_empty=_empty_binary,
+        make_extreme=_extreme_binary,
     ),
 ]

@@ -222,3 +222,18 @@ def test_soft_skeleton_and_cldice_match_monai(spatial):
     for c in range(3):
         theirs = SoftclDiceLoss(iter_=2, reduction="none")(probs[:, c : c + 1], onehot[:, c : c + 1])
         torch.testing.assert_close(ours[:, c], theirs, rtol=1e-3, atol=2e-4)
+
+
+@pytest.mark.parametrize("spatial", [(9, 10), (5, 6, 7)])
+def test_hausdorff_dt_matches_monai(spatial):
+    # MONAI computes the distance fields with SciPy on the host; ours are exact in PyTorch
+    from monai.losses import HausdorffDTLoss
+
+    x, t = _batch(2, c=3, spatial=spatial, dtype=torch.float64)
+    onehot = torch.nn.functional.one_hot(t, 3).movedim(-1, 1).double()
+    theirs = HausdorffDTLoss(softmax=True, include_background=True, reduction="none")(x, onehot)
+    ours = VF.hausdorff_dt_loss(x, t, mode="multiclass", reduction="none")
+    torch.testing.assert_close(ours, theirs.reshape(ours.shape))
+    theirs = HausdorffDTLoss(sigmoid=True, alpha=1.0, reduction="none")(x, onehot)
+    ours = VF.hausdorff_dt_loss(x, onehot, mode="multilabel", alpha=1.0, reduction="none")
+    torch.testing.assert_close(ours[:, 1:], theirs.reshape(ours[:, 1:].shape))

@@ -546,4 +546,54 @@ CARDS: dict[str, Card] = {
             "2021, arXiv:2005.13449",
         ),
     ),
+    "hausdorff_dt": Card(
+        definition="The squared error of each pixel weighted by its distances to the predicted "
+        "and target contours raised to alpha (2): a differentiable stand-in for the Hausdorff "
+        "distance, the largest deviation between the two contours.",
+        application="Segmentation scored by the Hausdorff distance (organs, tumours in "
+        "radiotherapy planning), as a term beside Dice or CE once training has converged "
+        "roughly (Karimi and Salcudean; Ma et al.'s benchmark).",
+        advantages=(
+            Claim(
+                "Weighs an error by how far it lies from the contours: a false positive 11 "
+                "pixels away costs 61 times one next to the edge, where Dice counts both as "
+                "one pixel.",
+                (
+                    test("test_hausdorff_dt_weighs_a_far_false_positive_by_its_squared_"
+                         "distance", _EV),
+                    paper("D. Karimi, S. E. Salcudean, Reducing the Hausdorff Distance in "
+                          "Medical Image Segmentation with CNNs, IEEE TMI 2020, "
+                          "arXiv:1904.10030"),
+                ),
+            ),
+            Claim(
+                "Equal to MONAI's HausdorffDTLoss in 2D and 3D, with its distance fields "
+                "computed exactly on the device (no SciPy, no host round trip).",
+                (test("test_hausdorff_dt_matches_monai",
+                      "tests/peers/test_segmentation_peers.py"),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "The weights come from the thresholded prediction without gradient and jump "
+                "as a probability crosses 0.5: raising a far false positive from 0.49 to 0.51 "
+                "lowers the loss by 40%.",
+                (test("test_hausdorff_dt_jumps_when_a_probability_crosses_one_half", _EV),),
+            ),
+            Claim(
+                "Its scale grows with the resolution (distances squared): the same scene at "
+                "twice the resolution gives over 3 times the loss, so its weight against a "
+                "regional term must be retuned; each call also runs two distance transforms.",
+                (test("test_hausdorff_dt_grows_with_the_image_resolution", _EV),),
+            ),
+        ),
+        alternatives=(
+            ("boundary", "a contour-distance term that is linear in the prediction"),
+            ("dice_ce", "the regional default to pair it with"),
+        ),
+        references=(
+            "J. Ma et al., Loss odyssey in medical image segmentation, Medical Image Analysis "
+            "2021, arXiv:2005.13449",
+        ),
+    ),
 }

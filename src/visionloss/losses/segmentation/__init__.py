@@ -1,6 +1,6 @@
 """Segmentation losses: the overlap family (Dice, Jaccard, Tversky, focal Tversky, generalized
 Dice), Lovász, Dice combined with cross-entropy or focal loss, top-k cross-entropy, MCC,
-soft clDice and the boundary loss.
+soft clDice, the boundary and Hausdorff DT losses.
 
 A package of sub-families, each with its options, functions, Modules and spec table:
 :mod:`.overlap` (and the overlap core the others stand on), :mod:`.lovasz`, :mod:`.compound`,
@@ -14,8 +14,10 @@ from ..._core import LossSpec
 from . import boundary, compound, extra, lovasz, overlap
 from .boundary import (
     BoundaryLoss,
+    HausdorffDTLoss,
     SoftClDiceLoss,
     boundary_loss,
+    hausdorff_dt_loss,
     signed_distance_map,
     soft_cldice_loss,
     soft_skeleton,
@@ -43,6 +45,7 @@ __all__ = [
     "DiceLoss",
     "FocalTverskyLoss",
     "GeneralizedDiceLoss",
+    "HausdorffDTLoss",
     "JaccardLoss",
     "LovaszHingeLoss",
     "LovaszSoftmaxLoss",
@@ -57,6 +60,7 @@ __all__ = [
     "dice_loss",
     "focal_tversky_loss",
     "generalized_dice_loss",
+    "hausdorff_dt_loss",
     "jaccard_loss",
     "lovasz_hinge_loss",
     "lovasz_softmax_loss",
