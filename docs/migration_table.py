@@ -196,6 +196,23 @@ MONAI = Peer(
             'reduction="none")',
             "a scalar alpha weighs class 0 by 1 - a and the others by a; MONAI's map is "
             "(N, C, H, W), 0 outside the target channel, so its mean is ours divided by C"),
+        Row("SoftclDiceLoss(sigmoid=True), one channel",
+            'ML.SoftclDiceLoss(sigmoid=True, reduction="none")(bx, by)',
+            'VF.soft_cldice_loss(bx, by, mode="binary", reduction="none").squeeze(1)',
+            "same soft skeleton and smooth=1; MONAI adds 1e-4 to the harmonic mean's "
+            "denominator and pools the classes of a sample (ours is per class: equal for one "
+            "channel)", rtol=1e-3, atol=2e-4),
+        Row("HausdorffDTLoss(include_background=True), binary",
+            'ML.HausdorffDTLoss(sigmoid=True, include_background=True, reduction="none")'
+            "(bx, by).flatten()",
+            'VF.hausdorff_dt_loss(bx, by, mode="binary", reduction="none").flatten()',
+            "the same distance fields (MONAI's from SciPy on the host, ours exact in PyTorch "
+            "on the device)"),
+        Row("HausdorffDTLoss(softmax=True, include_background=False)",
+            "ML.HausdorffDTLoss(softmax=True, to_onehot_y=True)(x, labels[:, None])",
+            'VF.hausdorff_dt_loss(x, labels, mode="multiclass", '
+            "class_weight=[0.0, 1.0, 1.0, 1.0])",
+            "MONAI drops class 0 by default: class weight 0 here"),
         Row("BoxGIoULoss",
             "ML.BoxGIoULoss()(pred_boxes, true_boxes)",
             "VF.giou_loss(pred_boxes, true_boxes)",
@@ -208,8 +225,6 @@ MONAI = Peer(
         Gap("other_act=...", "only softmax and sigmoid (or probabilities with from_logits=False)"),
         Gap("MaskedDiceLoss", "no masked Dice; with integer targets, set the masked-out pixels "
             "to `ignore_index` and they leave every sum", missing="masked_dice_loss"),
-        Gap("HausdorffDTLoss", "planned (`hausdorff_dt_loss`)", missing="hausdorff_dt_loss"),
-        Gap("SoftclDiceLoss", "planned (`soft_cldice_loss`)", missing="soft_cldice_loss"),
         Gap("ContrastiveLoss (MONAI's NT-Xent)", "planned (`nt_xent_loss`)",
             missing="nt_xent_loss"),
         Gap("PerceptualLoss, SSIMLoss, registration losses (BendingEnergy, LNCC, GMI)",
@@ -292,6 +307,11 @@ SMP = Peer(
             "SL.SoftBCEWithLogitsLoss(smooth_factor=0.1)(bx, by)",
             "VF.binary_cross_entropy(bx, by, label_smoothing=0.2)",
             "smp moves targets to s and 1 - s, ours to s/2 and 1 - s/2: label_smoothing = 2 s"),
+        Row("MCCLoss",
+            "SL.MCCLoss()(torch.sigmoid(bx), by)",
+            'VF.mcc_loss(bx, by, mode="binary", batch_dice=True, smooth=0.0)',
+            "smp takes probabilities, pools the batch (our batch_dice) and adds eps=1e-5 to "
+            "each soft count", rtol=1e-4, atol=1e-5),
         Row("SoftCrossEntropyLoss(smooth_factor=s)",
             "SL.SoftCrossEntropyLoss(smooth_factor=0.1)(x, labels)",
             "VF.cross_entropy(x, labels, label_smoothing=0.1)"),
@@ -299,7 +319,6 @@ SMP = Peer(
     gaps=(
         Gap("absent classes zeroed", "ours counts a class absent from the target (its loss is "
             "about 1 with a small smooth); drop it with class_weight if you want smp's rule"),
-        Gap("MCCLoss", "planned (`mcc_loss`)", missing="mcc_loss"),
         Gap("FocalLoss(normalized=True, reduced_threshold=...)",
             "our `normalize=True` divides by the positive count (RetinaNet), not by the sum of "
             "focal terms; no reduced threshold"),
@@ -395,7 +414,9 @@ KORNIA = Peer(
             missing="psnr_loss"),
         Gap("MS_SSIMLoss", "kornia's blends MS-SSIM with an L1 term and uses its own scales; "
             "`ms_ssim_loss` follows pytorch-msssim"),
-        Gap("HausdorffERLoss", "planned (`hausdorff_dt_loss`)", missing="hausdorff_dt_loss"),
+        Gap("HausdorffERLoss", "the erosion-based variant is not provided; "
+            "`hausdorff_dt_loss` is the distance-transform variant of the same paper (Karimi "
+            "and Salcudean)"),
         Gap("kl_div_loss_2d, js_div_loss_2d", "no heatmap form: flatten the spatial dims and "
             "pass `dim=-1` to `kl_divergence` or `js_divergence` (see the `js_div_loss_2d` row)"),
         Gap("inverse_depth_smoothness_loss, mutual_information_loss", "not provided"),

@@ -817,13 +817,19 @@ def test_modules_are_declared_by_their_specs():
         "lovasz_hinge",
         "dice_ce",
         "dice_focal",
+        "topk_cross_entropy",
+        "mcc",
+        "soft_cldice",
+        "boundary",
+        "hausdorff_dt",
     ]
     for spec in segmentation.SPECS:
         module = spec.module
         assert spec.family == "segmentation" and spec.paper and spec.formula
         assert module.spec is spec and "__init__" not in module.__dict__
         assert module.__doc__.startswith(spec.function.__doc__.strip().splitlines()[0])
-        assert spec.function_name == f"{spec.name}_loss"
+        # the registry name is the function's without "_loss" (topk_cross_entropy has none)
+        assert spec.function_name in (f"{spec.name}_loss", spec.name)
         assert getattr(segmentation, spec.function_name) is spec.function
     assert visionloss.DiceLoss.spec.required == ("mode",)
     assert visionloss.DiceCELoss.spec.required == ()  # mode="multiclass" by default
@@ -976,3 +982,287 @@ def test_auto_on_cuda_never_takes_the_fused_overlap_path():
         == "reference"
     )
     assert backend_for("overlap", x, has_triton=False, fused_on_cuda=True) == "fused"
+
+
+# --- top-k cross-entropy and MCC (issue 19) ------------------------------------------------------
+
+
+def test_topk_cross_entropy_hand_values():
+    # four pixels of class 0: two at logits (0, 0) with CE log 2, two at (3, 0) with CE
+    # softplus(-3) = 0.048587; k = 0.5 keeps the two hardest: log 2
+    x = torch.zeros(1, 2, 4, dtype=torch.float64)
+    x[0, 0, :2] = 3.0
+    t = torch.zeros(1, 4, dtype=torch.long)
+    assert VF.topk_cross_entropy(x, t, k=0.5).item() == pytest.approx(math.log(2))
+    # k = 0.75: ceil(3) = 3 pixels, (2 log 2 + softplus(-3)) / 3
+    expected = (2 * math.log(2) + math.log1p(math.exp(-3))) / 3
+    assert VF.topk_cross_entropy(x, t, k=0.75).item() == pytest.approx(expected)
+    # k = 0.3 of 10 pixels keeps exactly 3 (0.3 * 10 is 3.0000000000000004 in floating point)
+    x10 = torch.arange(10, dtype=torch.float64).reshape(1, 1, 10) * torch.tensor([[[-1.0], [0.0]]])
+    t10 = torch.zeros(1, 10, dtype=torch.long)
+    ce = F.cross_entropy(x10, t10, reduction="none")[0]
+    top3 = ce.sort(descending=True).values[:3].mean()
+    assert torch.allclose(VF.topk_cross_entropy(x10, t10, k=0.3), top3)
+
+
+def test_topk_cross_entropy_with_k_one_is_the_per_sample_cross_entropy():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, 5, 6, generator=gen, dtype=torch.float64)
+    t = torch.randint(0, 4, (3, 5, 6), generator=gen)
+    t[0, 0, :4] = -100
+    per_sample = torch.stack([F.cross_entropy(a[None], b[None]) for a, b in zip(x, t, strict=True)])
+    got = VF.topk_cross_entropy(x, t, k=1.0, reduction="none")
+    torch.testing.assert_close(got, per_sample)
+
+
+def test_topk_cross_entropy_never_selects_ignored_pixels_and_skips_empty_samples():
+    x = torch.zeros(2, 2, 4, dtype=torch.float64)
+    x[:, 1, 0] = 20.0  # a very wrong pixel ...
+    t = torch.zeros(2, 4, dtype=torch.long)
+    t[0, 0] = -100  # ... ignored in sample 0
+    t[1] = -100  # sample 1 all ignored
+    loss = VF.topk_cross_entropy(x, t, k=0.25, reduction="none")
+    assert loss[0].item() == pytest.approx(math.log(2))
+    assert loss[1].item() == 0.0
+    assert VF.topk_cross_entropy(x, t, k=0.25).item() == pytest.approx(math.log(2))
+
+
+def test_topk_cross_entropy_probability_targets_match_class_ids():
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 3, 4, 4, generator=gen, dtype=torch.float64)
+    t = torch.randint(0, 3, (2, 4, 4), generator=gen)
+    onehot = F.one_hot(t, 3).movedim(-1, 1).double()
+    torch.testing.assert_close(
+        VF.topk_cross_entropy(x, onehot, k=0.2), VF.topk_cross_entropy(x, t, k=0.2)
+    )
+
+
+def test_mcc_hand_values():
+    probs = torch.tensor([[[0.8, 0.6, 0.3, 0.1]]], dtype=torch.float64)
+    target = torch.tensor([[[1, 1, 0, 0]]])
+    # TP 1.4, FP 0.4, FN 0.6, TN 1.6: MCC = (2.24 - 0.24) / sqrt(1.8 * 2.0 * 2.0 * 2.2)
+    expected = 1 - 2.0 / (math.sqrt(1.8 * 2.0 * 2.0 * 2.2) + 1e-5)
+    got = VF.mcc_loss(probs, target, mode="binary", from_logits=False)
+    assert got.item() == pytest.approx(expected, rel=1e-12)
+    # perfect: 0; inverted: 2 (up to the smooth term)
+    hard = target.double()
+    assert VF.mcc_loss(hard, target, mode="binary", from_logits=False).item() == pytest.approx(
+        0.0, abs=1e-5
+    )
+    assert VF.mcc_loss(1 - hard, target, mode="binary", from_logits=False).item() == (
+        pytest.approx(2.0, abs=1e-5)
+    )
+
+
+def test_mcc_undefined_class_scores_zero():
+    # a class absent from the target: TP + FN = 0, MCC undefined, score 0 (scikit-learn's rule)
+    probs = torch.tensor([[[0.2, 0.7, 0.1]]], dtype=torch.float64, requires_grad=True)
+    target = torch.zeros(1, 1, 3, dtype=torch.long)
+    loss = VF.mcc_loss(probs, target, mode="binary", from_logits=False, smooth=0.0)
+    assert loss.item() == 1.0
+    loss.backward()
+    assert probs.grad is not None and torch.all(probs.grad == 0)
+
+
+def test_mcc_multiclass_equals_multilabel_on_the_one_hot():
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 3, 5, 5, generator=gen, dtype=torch.float64)
+    t = torch.randint(0, 3, (2, 5, 5), generator=gen)
+    probs = x.softmax(1)
+    onehot = F.one_hot(t, 3).movedim(-1, 1)
+    torch.testing.assert_close(
+        VF.mcc_loss(x, t, mode="multiclass", reduction="none"),
+        VF.mcc_loss(probs, onehot, mode="multilabel", from_logits=False, reduction="none"),
+    )
+
+
+def test_mcc_matches_smp_over_seeds():
+    from peers.test_migration import _smp_losses
+
+    smp = _smp_losses()
+    for seed in range(3):
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.randn(3, 1, 8, 9, generator=gen, dtype=torch.float64) * 2
+        y = (torch.rand(3, 1, 8, 9, generator=gen) < 0.3).double()
+        theirs = smp.MCCLoss()(torch.sigmoid(x), y)
+        ours = VF.mcc_loss(x, y, mode="binary", batch_dice=True, smooth=0.0)
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("module", "options", "error"),
+    [
+        (visionloss.TopKCrossEntropyLoss, {"k": 0.0}, ValueError),
+        (visionloss.TopKCrossEntropyLoss, {"k": 1.5}, ValueError),
+        (visionloss.TopKCrossEntropyLoss, {"k": "0.1"}, TypeError),
+        (visionloss.TopKCrossEntropyLoss, {"label_smoothing": 2.0}, ValueError),
+        (visionloss.MCCLoss, {"mode": "softmax"}, ValueError),
+        (visionloss.MCCLoss, {"mode": "binary", "smooth": -1.0}, ValueError),
+    ],
+)
+def test_topk_and_mcc_options_raise_at_construction(module, options, error):
+    with pytest.raises(error):
+        module(**options)
+
+
+# --- soft clDice (issue 19) -----------------------------------------------------------------------
+
+
+def test_soft_cldice_hand_values():
+    line = torch.zeros(1, 1, 5, 6, dtype=torch.float64)
+    line[0, 0, 2, :] = 1.0  # a 1-pixel line is its own soft skeleton
+    torch.testing.assert_close(VF.soft_skeleton(line, 3), line)
+    kw = {"mode": "binary", "from_logits": False}
+    assert VF.soft_cldice_loss(line, line.long(), **kw).item() == 0.0
+    # prediction: half the line (3 pixels). Its skeleton lies in the target: precision
+    # (3 + 1) / (3 + 1) = 1; it covers 3 of the target's 6 skeleton pixels: sensitivity
+    # (3 + 1) / (6 + 1) = 4/7; loss 1 - 2 (4/7) / (1 + 4/7) = 3/11
+    half = line.clone()
+    half[..., 3:] = 0.0
+    got = VF.soft_cldice_loss(half, line.long(), **kw).item()
+    assert got == pytest.approx(3 / 11)
+
+
+def test_soft_cldice_3d_and_ignored_positions():
+    tube = torch.zeros(1, 1, 5, 5, 7, dtype=torch.float64)
+    tube[0, 0, 2, 2, :] = 1.0  # a 1-voxel tube along the last axis
+    torch.testing.assert_close(VF.soft_skeleton(tube, 2), tube)
+    kw = {"mode": "binary", "from_logits": False}
+    assert VF.soft_cldice_loss(tube, tube.long(), **kw).item() == 0.0
+    # ignored voxels leave every sum: a wrong prediction there changes nothing
+    target = tube.long()
+    target[..., 0, 0, :] = -100
+    noisy = tube.clone()
+    noisy[..., 0, 0, :] = 1.0
+    assert VF.soft_cldice_loss(noisy, target, **kw).item() == 0.0
+    # a sample with every position ignored gives 0 and leaves the mean
+    empty = torch.full_like(target, -100)
+    assert VF.soft_cldice_loss(noisy, empty, **kw, reduction="none").item() == 0.0
+
+
+def test_soft_cldice_multiclass_equals_multilabel_on_the_one_hot():
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 3, 7, 8, generator=gen, dtype=torch.float64)
+    t = torch.randint(0, 3, (2, 7, 8), generator=gen)
+    onehot = F.one_hot(t, 3).movedim(-1, 1)
+    torch.testing.assert_close(
+        VF.soft_cldice_loss(x, t, mode="multiclass", reduction="none"),
+        VF.soft_cldice_loss(x.softmax(1), onehot, mode="multilabel", from_logits=False,
+                            reduction="none"),
+    )
+
+
+def test_soft_cldice_rejects_shapes_without_two_or_three_spatial_dims():
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+        VF.soft_cldice_loss(torch.zeros(2, 5, 5), torch.zeros(2, 5, 5), mode="binary")
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        VF.soft_cldice_loss(torch.zeros(2, 3, 5), torch.zeros(2, 5, dtype=torch.long),
+                            mode="multiclass")
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [({"iterations": -1}, ValueError), ({"iterations": 1.5}, TypeError),
+     ({"iterations": True}, TypeError), ({"smooth": -1.0}, ValueError)],
+)
+def test_soft_cldice_options_raise_at_construction(options, error):
+    with pytest.raises(error):
+        visionloss.SoftClDiceLoss(mode="binary", **options)
+
+
+# --- signed distance maps and the boundary loss (issue 19) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shape", "spacing"),
+    [((2, 3, 17, 19), None), ((1, 2, 7, 8, 9), (2.0, 1.0, 0.5)), ((2, 1, 30), None)],
+)
+def test_signed_distance_map_matches_scipy(shape, spacing):
+    # Kervadec et al.'s one_hot2dist with SciPy's exact EDT: distance(neg) * neg
+    # - (distance(pos) - 1) * pos, and 0 for a mask without a contour
+    ndimage = pytest.importorskip("scipy.ndimage")
+    gen = torch.Generator().manual_seed(0)
+    mask = torch.rand(*shape, generator=gen) < 0.3
+    mask[0, 0] = False  # an empty mask
+    got = VF.signed_distance_map(mask, spacing=spacing, dtype=torch.float64)
+    expected = torch.zeros(shape, dtype=torch.float64)
+    for n in range(shape[0]):
+        for c in range(shape[1]):
+            pos = mask[n, c].numpy()
+            neg = ~pos
+            if pos.any() and neg.any():
+                d_neg = ndimage.distance_transform_edt(neg, sampling=spacing)
+                d_pos = ndimage.distance_transform_edt(pos, sampling=spacing)
+                expected[n, c] = torch.from_numpy(d_neg * neg - (d_pos - 1) * pos)
+    torch.testing.assert_close(got, expected)
+
+
+def test_signed_distance_map_hand_values_and_errors():
+    mask = torch.tensor([[[0, 1, 1, 1, 0, 0]]])
+    expected = torch.tensor([[[1.0, 0.0, -1.0, 0.0, 1.0, 2.0]]])
+    torch.testing.assert_close(VF.signed_distance_map(mask), expected)
+    # a diagonal neighbour is sqrt(2) away
+    square = torch.zeros(1, 1, 3, 3, dtype=torch.bool)
+    square[0, 0, 0, 0] = True
+    assert VF.signed_distance_map(square)[0, 0, 2, 2].item() == pytest.approx(2 * math.sqrt(2))
+    assert torch.all(VF.signed_distance_map(torch.ones(1, 2, 4, 4)) == 0)
+    with pytest.raises(ValueError, match="spacing"):
+        VF.signed_distance_map(square, spacing=(1.0,))
+    with pytest.raises(ValueError, match="mask"):
+        VF.signed_distance_map(torch.zeros(4, 4))
+
+
+def test_boundary_loss_hand_values_and_class_weight():
+    phi = VF.signed_distance_map(torch.tensor([[[0, 1, 1, 1, 0, 0]]]))
+    kw = {"mode": "binary", "from_logits": False}
+    # the target itself: -1 / 6 (the minimum); everything foreground: (1 + 0 - 1 + 0 + 1 + 2) / 6
+    target = torch.tensor([[[0.0, 1.0, 1.0, 1.0, 0.0, 0.0]]])
+    assert VF.boundary_loss(target, phi, **kw).item() == pytest.approx(-1 / 6)
+    assert VF.boundary_loss(torch.ones(1, 1, 6), phi, **kw).item() == pytest.approx(0.5)
+    # class_weight [0, 1] is the paper's idc=[1]: the mean over the foreground channel
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 2, 6, 7, generator=gen, dtype=torch.float64)
+    labels = torch.randint(0, 2, (2, 6, 7), generator=gen)
+    dist = VF.signed_distance_map(F.one_hot(labels, 2).movedim(-1, 1), dtype=torch.float64)
+    expected = (x.softmax(1)[:, 1] * dist[:, 1]).mean()
+    got = VF.boundary_loss(x, dist, class_weight=[0.0, 1.0])
+    torch.testing.assert_close(got, expected)
+    with pytest.raises(ValueError, match="class_weight"):
+        VF.boundary_loss(x[:, :1], dist[:, :1], mode="binary", class_weight=[1.0])
+    with pytest.raises(ValueError, match="distance_map"):
+        VF.boundary_loss(x, dist[:, :1])
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [({"mode": "softmax"}, ValueError), ({"from_logits": 1}, TypeError),
+     ({"class_weight": [-1.0, 1.0]}, ValueError)],
+)
+def test_boundary_options_raise_at_construction(options, error):
+    with pytest.raises(error):
+        visionloss.BoundaryLoss(**options)
+
+
+def test_hausdorff_dt_hand_values_and_ignored_positions():
+    target = torch.tensor([[[[0, 1, 1, 0, 0]]]])
+    probs = torch.tensor([[[[0.0, 1.0, 1.0, 1.0, 0.0]]]], dtype=torch.float64)
+    kw = {"mode": "binary", "from_logits": False}
+    # one wrong pixel (index 3): error 1, d_P = 1 (inside the prediction, next to its edge),
+    # d_G = 1 (next to the target): (1 + 1) / 5, alpha 2; alpha 0: (1 + 1) / 5 as well
+    assert VF.hausdorff_dt_loss(probs, target, **kw).item() == pytest.approx(0.4)
+    # a far false positive weighs its distance squared: index 4 wrong instead, d_G = 2, d_P of
+    # the prediction [1, 2, 4]: 1 -> (4 + 1) / 5
+    far = torch.tensor([[[[0.0, 1.0, 1.0, 0.0, 1.0]]]], dtype=torch.float64)
+    assert VF.hausdorff_dt_loss(far, target, **kw).item() == pytest.approx(1.0)
+    # the wrong pixel ignored: it leaves the mean (4 valid positions, no error)
+    ignored = target.clone()
+    ignored[..., 4] = -100
+    assert VF.hausdorff_dt_loss(far, ignored, **kw).item() == 0.0
+
+
+@pytest.mark.parametrize(
+    ("options", "error"), [({"alpha": -1.0}, ValueError), ({"mode": "x"}, ValueError)]
+)
+def test_hausdorff_dt_options_raise_at_construction(options, error):
+    with pytest.raises(error):
+        visionloss.HausdorffDTLoss(**{"mode": "binary", **options})

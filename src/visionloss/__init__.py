@@ -33,14 +33,19 @@ from .losses.classification import (
 
 # segmentation
 from .losses.segmentation import (
+    BoundaryLoss,
     DiceCELoss,
     DiceFocalLoss,
     DiceLoss,
     FocalTverskyLoss,
     GeneralizedDiceLoss,
+    HausdorffDTLoss,
     JaccardLoss,
     LovaszHingeLoss,
     LovaszSoftmaxLoss,
+    MCCLoss,
+    SoftClDiceLoss,
+    TopKCrossEntropyLoss,
     TverskyLoss,
 )
 
@@ -115,14 +120,19 @@ __all__ = [
     "QualityFocalLoss",
     "DistributionFocalLoss",
     # segmentation
+    "BoundaryLoss",
     "DiceCELoss",
     "DiceFocalLoss",
     "DiceLoss",
     "FocalTverskyLoss",
     "GeneralizedDiceLoss",
+    "HausdorffDTLoss",
     "JaccardLoss",
     "LovaszHingeLoss",
     "LovaszSoftmaxLoss",
+    "MCCLoss",
+    "SoftClDiceLoss",
+    "TopKCrossEntropyLoss",
     "TverskyLoss",
     # boxes
     "BoxIoULoss",

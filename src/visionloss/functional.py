@@ -29,14 +29,21 @@ from .losses.classification import (
 
 # segmentation
 from .losses.segmentation import (
+    boundary_loss,
     dice_ce_loss,
     dice_focal_loss,
     dice_loss,
     focal_tversky_loss,
     generalized_dice_loss,
+    hausdorff_dt_loss,
     jaccard_loss,
     lovasz_hinge_loss,
     lovasz_softmax_loss,
+    mcc_loss,
+    signed_distance_map,
+    soft_cldice_loss,
+    soft_skeleton,
+    topk_cross_entropy,
     tversky_loss,
 )
 
@@ -93,14 +100,21 @@ __all__ = [
     "quality_focal_loss",
     "distribution_focal_loss",
     # segmentation
+    "boundary_loss",
     "dice_ce_loss",
     "dice_focal_loss",
     "dice_loss",
     "focal_tversky_loss",
     "generalized_dice_loss",
+    "hausdorff_dt_loss",
     "jaccard_loss",
     "lovasz_hinge_loss",
     "lovasz_softmax_loss",
+    "mcc_loss",
+    "signed_distance_map",
+    "soft_cldice_loss",
+    "soft_skeleton",
+    "topk_cross_entropy",
     "tversky_loss",
     # boxes
     "box_convert",

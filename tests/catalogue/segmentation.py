@@ -6,6 +6,8 @@ per-class loop for Lovász. They share no code with the implementation.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -252,6 +254,174 @@ def ref_dice_focal(x, t, *, lambda_dice=1.0, lambda_focal=1.0, gamma=2.0, **opti
     return lambda_dice * dice + lambda_focal * focal
 
 
+def ref_topk_cross_entropy(x, t, *, k=0.1, class_weight=None, label_smoothing=0.0, **options):
+    # per sample: torch's unreduced CE of the valid pixels, sorted, the first ceil(k V) averaged
+    cw = None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float64)
+    losses = []
+    for a, b in zip(x, t, strict=True):
+        ce = F.cross_entropy(
+            a[None].double(), b[None], weight=cw, ignore_index=IGNORE,
+            label_smoothing=label_smoothing, reduction="none",
+        ).reshape(-1)
+        ce = ce[b.reshape(-1) != IGNORE]
+        kept = math.ceil(round(k * ce.numel(), 9))
+        losses.append(torch.sort(ce, descending=True).values[:kept].mean())
+    return torch.stack(losses)
+
+
+def ref_mcc(x, t, *, smooth=1e-5, mode, **options):
+    # Matthews's formula on the soft counts: TN = V - TP - FP - FN
+    inter, pred, tgt = ref_stats(x, t, mode=mode)
+    if mode == "multiclass":
+        count = (t != IGNORE).flatten(1).sum(1, keepdim=True).double()
+    else:
+        count = (t != IGNORE).reshape(t.shape[0], t.shape[1] if mode != "binary" else 1, -1)
+        count = count.sum(-1).double()
+    tp, fp, fn = inter, pred - inter, tgt - inter
+    tn = count - tp - fp - fn
+    num = tp * tn - fp * fn
+    den = ((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)).sqrt()
+    return 1 - num / (den + smooth)
+
+
+def _shifts(x, fill, reduce, offsets):
+    # min or max over the given neighbour offsets, borders padded with `fill`
+    dims = x.dim() - 2
+    padded = F.pad(x, (1, 1) * dims, value=fill)
+    out = None
+    for off in offsets:
+        index = [slice(None), slice(None)] + [
+            slice(1 + o, 1 + o + n) for o, n in zip(off, x.shape[2:], strict=True)
+        ]
+        part = padded[tuple(index)]
+        out = part if out is None else reduce(out, part)
+    return out
+
+
+def _ref_skeleton(x, iterations):
+    dims = x.dim() - 2
+    cross = [tuple(0 for _ in range(dims))] + [
+        tuple(s if d == a else 0 for d in range(dims)) for a in range(dims) for s in (-1, 1)
+    ]
+    cube = [tuple(o) for o in torch.cartesian_prod(*[torch.tensor([-1, 0, 1])] * dims).tolist()]
+    if dims == 1:
+        cube = [(o,) for o in cube]
+
+    def erode(a):
+        return _shifts(a, math.inf, torch.minimum, cross)
+
+    def opening(a):
+        return _shifts(erode(a), -math.inf, torch.maximum, cube)
+
+    skel = (x - opening(x)).clamp(min=0)
+    for _ in range(iterations):
+        x = erode(x)
+        delta = (x - opening(x)).clamp(min=0)
+        skel = skel + (delta - skel * delta).clamp(min=0)
+    return skel
+
+
+def ref_soft_cldice(x, t, *, mode, iterations=3, smooth=1.0, **options):
+    x = x.double()
+    if mode == "multiclass":
+        p = x.softmax(1)
+        v = (t != IGNORE).unsqueeze(1).double().expand_as(p)
+        g = F.one_hot(t.clamp(min=0), x.shape[1]).movedim(-1, 1).double() * v
+    else:
+        p = torch.sigmoid(x)
+        v = (t != IGNORE).double()
+        g = t.clamp(min=0).double() * v
+    sp, sg = _ref_skeleton(p, iterations), _ref_skeleton(g, iterations)
+    dims = tuple(range(2, p.dim()))
+    prec = ((sp * g).sum(dims) + smooth) / ((sp * v).sum(dims) + smooth)
+    sens = ((sg * p * v).sum(dims) + smooth) / (sg.sum(dims) + smooth)
+    return 1 - 2 * prec * sens / (prec + sens)
+
+
+def _ref_signed_distance(mask):
+    # brute force over every pair of positions: distance to the nearest position of the other
+    # kind; Kervadec's convention (outside: d(fg); inside: -(d(bg) - 1); 0 without a contour)
+    out = torch.zeros(mask.shape, dtype=torch.float64)
+    for n in range(mask.shape[0]):
+        for c in range(mask.shape[1]):
+            m = mask[n, c].bool()
+            if m.all() or not m.any():
+                continue
+            coords = torch.stack(torch.meshgrid(
+                *[torch.arange(k, dtype=torch.float64) for k in m.shape], indexing="ij"
+            ), -1).reshape(-1, m.dim())
+            d = torch.cdist(coords, coords)
+            flat = m.reshape(-1)
+            to_fg = d[:, flat].min(1).values
+            to_bg = d[:, ~flat].min(1).values
+            out[n, c] = torch.where(flat, 1 - to_bg, to_fg).reshape(m.shape)
+    return out
+
+
+def _boundary_multiclass(gen: torch.Generator, dtype: torch.dtype):
+    x = torch.randn(N, C, H, W, generator=gen, dtype=torch.float64) * 2
+    t = torch.randint(0, C, (N, H, W), generator=gen)
+    phi = _ref_signed_distance(F.one_hot(t, C).movedim(-1, 1))
+    return x.to(dtype), phi.to(dtype)
+
+
+def _boundary_binary(gen: torch.Generator, dtype: torch.dtype):
+    x = torch.randn(N, 1, H, W, generator=gen, dtype=torch.float64) * 2
+    phi = _ref_signed_distance(torch.rand(N, 1, H, W, generator=gen) < 0.4)
+    return x.to(dtype), phi.to(dtype)
+
+
+def _empty_boundary(dtype: torch.dtype):
+    return torch.zeros(0, C, H, W, dtype=dtype), torch.zeros(0, C, H, W, dtype=dtype)
+
+
+def _extreme_boundary(dtype: torch.dtype):
+    x, _ = _extreme_multiclass(dtype)
+    phi = _ref_signed_distance(F.one_hot(_labels(torch.Generator().manual_seed(3)).clamp(min=0), C)
+                               .movedim(-1, 1))
+    return x, phi.to(dtype)
+
+
+def ref_boundary(x, phi, *, mode="multiclass", class_weight=None, **options):
+    x = x.double()
+    p = x.softmax(1) if mode == "multiclass" else torch.sigmoid(x)
+    return p * phi.double()
+
+
+def _ref_unsigned_distance(mask):
+    # brute force: inside the mask the distance to the nearest background position, outside to
+    # the nearest foreground one; 0 for a mask without a contour
+    out = torch.zeros(mask.shape, dtype=torch.float64)
+    for n in range(mask.shape[0]):
+        for c in range(mask.shape[1]):
+            m = mask[n, c].bool()
+            if m.all() or not m.any():
+                continue
+            coords = torch.stack(torch.meshgrid(
+                *[torch.arange(k, dtype=torch.float64) for k in m.shape], indexing="ij"
+            ), -1).reshape(-1, m.dim())
+            d = torch.cdist(coords, coords)
+            flat = m.reshape(-1)
+            other = torch.where(flat.unsqueeze(1), (~flat).unsqueeze(0), flat.unsqueeze(0))
+            out[n, c] = d.masked_fill(~other, math.inf).min(1).values.reshape(m.shape)
+    return out
+
+
+def ref_hausdorff_dt(x, t, *, mode, alpha=2.0, **options):
+    x = x.double()
+    if mode == "multiclass":
+        p = x.softmax(1)
+        v = (t != IGNORE).unsqueeze(1).double().expand_as(p)
+        g = F.one_hot(t.clamp(min=0), x.shape[1]).movedim(-1, 1).double() * v
+    else:
+        p = torch.sigmoid(x)
+        v = (t != IGNORE).double()
+        g = t.clamp(min=0).double() * v
+    field = _ref_unsigned_distance(p > 0.5) ** alpha + _ref_unsigned_distance(g > 0.5) ** alpha
+    dims = tuple(range(2, p.dim()))
+    return ((p - g) ** 2 * field * v).sum(dims) / v.sum(dims)
+
+
 # --- the rows -----------------------------------------------------------------------------------
 
 
@@ -425,5 +595,118 @@ CASES: list[LossCase] = [
         options={"mode": "multilabel", "lambda_focal": 2.0, "gamma": 2.0},
         make_empty=_empty_dense,
         make_extreme=_extreme_dense,
+    ),
+    LossCase(
+        "topk_cross_entropy",
+        VF.topk_cross_entropy,
+        visionloss.TopKCrossEntropyLoss,
+        _multiclass,
+        _n,
+        reference=ref_topk_cross_entropy,
+        options={"k": 0.3, "label_smoothing": 0.1},
+        make_empty=_empty_multiclass,
+        make_extreme=_extreme_multiclass,
+        compile=True,
+        multiclass=True,
+    ),
+    LossCase(
+        "topk_cross_entropy_class_weight",
+        VF.topk_cross_entropy,
+        visionloss.TopKCrossEntropyLoss,
+        _multiclass,
+        _n,
+        reference=ref_topk_cross_entropy,
+        options={"k": 0.5, "class_weight": [1.0, 2.0, 0.5]},
+        multiclass=True,
+    ),
+    LossCase(
+        "mcc_multiclass",
+        VF.mcc_loss,
+        visionloss.MCCLoss,
+        _multiclass,
+        _nc,
+        reference=ref_mcc,
+        options={"mode": "multiclass"},
+        make_empty=_empty_multiclass,
+        make_extreme=_extreme_multiclass,
+        compile=True,
+    ),
+    LossCase(
+        "mcc_binary",
+        VF.mcc_loss,
+        visionloss.MCCLoss,
+        _binary_hard,
+        lambda inputs: (inputs[0].shape[0], 1),
+        reference=ref_mcc,
+        options={"mode": "binary"},
+        make_empty=_empty_binary,
+        make_extreme=_extreme_binary,
+    ),
+    LossCase(
+        "soft_cldice_multiclass",
+        VF.soft_cldice_loss,
+        visionloss.SoftClDiceLoss,
+        _multiclass,
+        _nc,
+        reference=ref_soft_cldice,
+        options={"mode": "multiclass", "iterations": 2},
+        make_empty=_empty_multiclass,
+        make_extreme=_extreme_multiclass,
+        compile=True,
+    ),
+    LossCase(
+        "soft_cldice_binary",
+        VF.soft_cldice_loss,
+        visionloss.SoftClDiceLoss,
+        _binary_hard,
+        lambda inputs: (inputs[0].shape[0], 1),
+        reference=ref_soft_cldice,
+        options={"mode": "binary", "smooth": 0.5},
+        make_empty=_empty_binary,
+        make_extreme=_extreme_binary,
+    ),
+    LossCase(
+        "boundary_multiclass",
+        VF.boundary_loss,
+        visionloss.BoundaryLoss,
+        _boundary_multiclass,
+        lambda inputs: tuple(inputs[0].shape),
+        reference=ref_boundary,
+        make_empty=_empty_boundary,
+        make_extreme=_extreme_boundary,
+        compile=True,
+    ),
+    LossCase(
+        "boundary_binary",
+        VF.boundary_loss,
+        visionloss.BoundaryLoss,
+        _boundary_binary,
+        lambda inputs: tuple(inputs[0].shape),
+        reference=ref_boundary,
+        options={"mode": "binary"},
+        make_empty=_empty_binary,
+    ),
+    LossCase(
+        "hausdorff_dt_multiclass",
+        VF.hausdorff_dt_loss,
+        visionloss.HausdorffDTLoss,
+        _multiclass,
+        _nc,
+        reference=ref_hausdorff_dt,
+        options={"mode": "multiclass"},
+        make_empty=_empty_multiclass,
+        make_extreme=_extreme_multiclass,
+        compile=True,
+    ),
+    LossCase(
+        "hausdorff_dt_binary",
+        VF.hausdorff_dt_loss,
+        visionloss.HausdorffDTLoss,
+        _binary_hard,
+        lambda inputs: (inputs[0].shape[0], 1),
+        reference=ref_hausdorff_dt,
+        options={"mode": "binary", "alpha": 1.0},
+        make_empty=_empty_binary,
+        make_extreme=_extreme_binary,
     ),
 ]

@@ -197,3 +197,43 @@ def test_saved_bytes_at_least_5x_below_monai():
     print(f"\nsaved for backward: visionloss {ours} B, MONAI {theirs} B")
     assert theirs >= x.numel() * 4  # MONAI keeps at least the softmax (and its one-hot products)
     assert ours * 5 <= theirs
+
+
+@pytest.mark.parametrize("spatial", [(9, 10), (6, 7, 8)])
+def test_soft_skeleton_and_cldice_match_monai(spatial):
+    # the skeleton is the same composition of pools: equal to rounding; the loss differs by
+    # MONAI's 1e-4 in the harmonic mean's denominator
+    from monai.losses import SoftclDiceLoss
+    from monai.losses.cldice import soft_skel
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 1, *spatial, generator=gen, dtype=torch.float64) * 2
+    y = (torch.rand(3, 1, *spatial, generator=gen) < 0.4).double()
+    p = torch.sigmoid(x)
+    torch.testing.assert_close(VF.soft_skeleton(p, 3), soft_skel(p, 3))
+    theirs = SoftclDiceLoss(sigmoid=True, reduction="none")(x, y)
+    ours = VF.soft_cldice_loss(x, y, mode="binary", reduction="none").squeeze(1)
+    torch.testing.assert_close(ours, theirs, rtol=1e-3, atol=2e-4)
+    # one class of a multiclass input: MONAI pools the classes, so compare class by class
+    xm, tm = _batch(1, c=3, spatial=spatial)
+    onehot = torch.nn.functional.one_hot(tm, 3).movedim(-1, 1).float()
+    ours = VF.soft_cldice_loss(xm, tm, mode="multiclass", iterations=2, reduction="none")
+    probs = xm.softmax(1)
+    for c in range(3):
+        theirs = SoftclDiceLoss(iter_=2, reduction="none")(probs[:, c : c + 1], onehot[:, c : c + 1])
+        torch.testing.assert_close(ours[:, c], theirs, rtol=1e-3, atol=2e-4)
+
+
+@pytest.mark.parametrize("spatial", [(9, 10), (5, 6, 7)])
+def test_hausdorff_dt_matches_monai(spatial):
+    # MONAI computes the distance fields with SciPy on the host; ours are exact in PyTorch
+    from monai.losses import HausdorffDTLoss
+
+    x, t = _batch(2, c=3, spatial=spatial, dtype=torch.float64)
+    onehot = torch.nn.functional.one_hot(t, 3).movedim(-1, 1).double()
+    theirs = HausdorffDTLoss(softmax=True, include_background=True, reduction="none")(x, onehot)
+    ours = VF.hausdorff_dt_loss(x, t, mode="multiclass", reduction="none")
+    torch.testing.assert_close(ours, theirs.reshape(ours.shape))
+    theirs = HausdorffDTLoss(sigmoid=True, alpha=1.0, reduction="none")(x, onehot)
+    ours = VF.hausdorff_dt_loss(x, onehot, mode="multilabel", alpha=1.0, reduction="none")
+    torch.testing.assert_close(ours[:, 1:], theirs.reshape(ours[:, 1:].shape))

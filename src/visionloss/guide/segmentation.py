@@ -12,6 +12,7 @@ _EMPTY_DICE = test("test_overlap_loss_of_an_empty_mask_jumps_between_zero_and_on
 _EMPTY_JAC = test("test_overlap_loss_of_an_empty_mask_jumps_between_zero_and_one[jaccard_loss]")
 _BERMAN = "M. Berman et al., The Lovász-Softmax loss, CVPR 2018, arXiv:1705.08790"
 _SEG = "segmentation"
+_EV = "tests/test_guide_evidence_seg.py"
 
 CARDS: dict[str, Card] = {
     "dice": Card(
@@ -362,6 +363,237 @@ CARDS: dict[str, Card] = {
         alternatives=(
             ("dice_ce", "the simpler, better-tested default"),
             ("focal_tversky", "recall of small structures"),
+        ),
+    ),
+    "topk_cross_entropy": Card(
+        definition="Cross-entropy averaged over only the hardest k fraction of each sample's "
+        "valid pixels (bootstrapped CE); the rest of the pixels leave the loss and its gradient. "
+        "k = 1 is plain cross-entropy.",
+        application="Segmentation where most pixels are easy background and the errors sit "
+        "in a few hard regions (boundaries, small objects); nnU-Net's TopK10 and, with Dice, "
+        "one of the robust compounds of Ma et al.'s loss benchmark.",
+        advantages=(
+            Claim(
+                "Not diluted by easy pixels: with 5 hard pixels among 100, top-5% CE is the "
+                "hard pixels' loss, about 19 times plain CE.",
+                (
+                    test("test_topk_ce_is_not_diluted_by_easy_pixels", _EV),
+                    paper("Z. Wu et al., Bridging Category-level and Instance-level Semantic "
+                          "Image Segmentation, arXiv:1605.06885"),
+                ),
+            ),
+            Claim(
+                "One knob between hard-example mining and cross-entropy: k = 1 is exactly CE.",
+                (test("test_topk_ce_with_k_one_is_cross_entropy", _EV),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "Pixels outside the top k get no gradient at all, so with a small k most of "
+                "the image is not trained on in a step.",
+                (test("test_topk_ce_gives_easy_pixels_no_gradient", _EV),),
+            ),
+            Claim(
+                "Sensitive to label noise: a confidently mislabelled pixel is always selected "
+                "and, with k = 5% of 100 pixels, makes up over 95% of the loss.",
+                (test("test_topk_ce_is_dominated_by_a_mislabelled_pixel", _EV),),
+            ),
+        ),
+        alternatives=(
+            ("focal", "a smooth down-weighting of easy pixels instead of a hard cut"),
+            ("cross_entropy", "clean labels and no strong easy/hard imbalance"),
+            ("dice_ce", "a region term alongside the pixel term"),
+        ),
+        references=(
+            "J. Ma et al., Loss odyssey in medical image segmentation, Medical Image Analysis "
+            "2021, arXiv:2005.13449",
+        ),
+    ),
+    "mcc": Card(
+        definition="One minus the soft Matthews correlation coefficient, the correlation "
+        "between prediction and target computed from the four soft counts TP, FP, FN and TN, "
+        "per sample and class; 0 is perfect, 1 uncorrelated, 2 inverted.",
+        application="Binary segmentation with strong foreground/background imbalance where "
+        "both kinds of error matter (skin lesions in Abhishek and Hamarneh's study).",
+        advantages=(
+            Claim(
+                "Counts true negatives and is balanced: any constant prediction scores MCC 0 "
+                "(loss 1) whatever the foreground share, while Dice scores predicting "
+                "foreground everywhere on a 90% foreground image at 0.1.",
+                (
+                    test("test_mcc_scores_a_constant_prediction_zero_whatever_the_foreground_"
+                         "share", _EV),
+                    paper("D. Chicco, G. Jurman, The advantages of the Matthews correlation "
+                          "coefficient over F1 score and accuracy, BMC Genomics 2020"),
+                ),
+            ),
+            Claim(
+                "Symmetric in foreground and background: swapping both leaves the loss "
+                "unchanged, where Dice changes by more than 0.2.",
+                (test("test_mcc_is_symmetric_in_foreground_and_background_unlike_dice", _EV),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "Undefined for a class absent from the target: the loss is then a constant 1 "
+                "with zero gradient, so empty masks give no signal against false positives.",
+                (test("test_mcc_of_a_class_absent_from_the_target_is_constant", _EV),),
+            ),
+            Claim(
+                "Each class absent from a sample adds that constant 1 to the per-class mean, "
+                "so the reported value mixes signal with a floor set by class presence; less "
+                "benchmarked than Dice.",
+                (
+                    test("test_mcc_of_a_class_absent_from_the_target_is_constant", _EV),
+                    paper("K. Abhishek, G. Hamarneh, Matthews Correlation Coefficient Loss for "
+                          "Deep Convolutional Networks, ISBI 2021, arXiv:2010.13454"),
+                ),
+            ),
+        ),
+        alternatives=(
+            ("dice", "the standard overlap loss, scored by the usual metric"),
+            ("dice_ce", "empty masks in the data"),
+        ),
+    ),
+    "soft_cldice": Card(
+        definition="One minus the harmonic mean of topology precision (the predicted soft "
+        "skeleton inside the target) and topology sensitivity (the target's skeleton covered "
+        "by the prediction), per sample and class; skeletons come from iterated soft min/max "
+        "pooling.",
+        application="Tubular and curvilinear structures whose connectivity matters more than "
+        "their width: vessels, airways, neurons, roads, cracks; in 2D and 3D, usually added "
+        "to Dice.",
+        advantages=(
+            Claim(
+                "Sees topology that Dice cannot: missing a whole 1-pixel vessel and shaving "
+                "one row off a thick one cost Dice the same 20 pixels, while clDice penalises "
+                "the lost vessel more than 5 times as much.",
+                (
+                    test("test_cldice_tells_a_lost_thin_vessel_from_a_thinner_thick_one", _EV),
+                    paper("S. Shit et al., clDice, CVPR 2021, arXiv:2003.07311"),
+                ),
+            ),
+            Claim(
+                "Differentiable skeleton from pooling only, in 2D and 3D, on the device; the "
+                "same skeleton as MONAI's SoftclDiceLoss.",
+                (test("test_soft_skeleton_and_cldice_match_monai",
+                      "tests/peers/test_segmentation_peers.py"),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "Alone it ignores width: a prediction of only the centre lines scores about 0 "
+                "while its Dice loss is 0.5, so it needs a Dice (or CE) term beside it.",
+                (test("test_cldice_alone_accepts_a_prediction_of_only_the_centre_line", _EV),),
+            ),
+            Claim(
+                "iterations must reach the structures' radius: with fewer erosions a thick "
+                "structure has an empty soft skeleton and drops out of the loss; more "
+                "iterations cost more pooling passes.",
+                (test("test_soft_skeleton_of_a_thick_bar_needs_enough_iterations", _EV),),
+            ),
+        ),
+        alternatives=(
+            ("dice", "the region term to combine it with (the paper's Dice + clDice)"),
+            ("tversky", "thin structures that are under-segmented, without topology"),
+        ),
+    ),
+    "boundary": Card(
+        definition="The predicted probabilities integrated against the target's signed "
+        "distance map (negative inside, positive outside the contour): up to a constant, the "
+        "region between the predicted and target contours weighted by its distance to the "
+        "target's.",
+        application="Highly unbalanced segmentation (small lesions, thin structures) as a "
+        "second term beside Dice or generalized Dice, its weight raised during training "
+        "(Kervadec et al.'s schedule); one of the robust compounds of Ma et al.'s benchmark.",
+        advantages=(
+            Claim(
+                "A signal where the masks do not overlap: moving a predicted blob away from the "
+                "target raises the loss with the distance, while Dice stays at 1.",
+                (
+                    test("test_boundary_loss_grows_with_the_distance_where_dice_is_flat", _EV),
+                    paper("H. Kervadec et al., Boundary loss for highly unbalanced segmentation, "
+                          "MIDL 2019, arXiv:1812.07032"),
+                ),
+            ),
+            Claim(
+                "Its distance maps are exact and computed on the device in pure PyTorch "
+                "(signed_distance_map, 1 to 3 dims, anisotropic spacing), equal to the "
+                "SciPy-based original; no optional dependency.",
+                (test("test_signed_distance_map_matches_scipy", "tests/test_segmentation.py"),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "No signal on an empty (or full) target: the map is 0, so false positives on "
+                "empty images cost nothing; it needs a regional loss beside it.",
+                (test("test_boundary_loss_of_a_target_without_contour_is_zero", _EV),),
+            ),
+            Claim(
+                "Not normalised: negative, with a minimum set by the target's size and shape, "
+                "so values are not comparable across images and its weight against Dice must "
+                "be tuned or scheduled.",
+                (test("test_boundary_loss_minimum_depends_on_the_target_size", _EV),),
+            ),
+        ),
+        alternatives=(
+            ("generalized_dice", "the regional term the paper pairs it with"),
+            ("dice_ce", "a default without precomputed distance maps"),
+            ("soft_cldice", "thin tubular structures whose connectivity matters"),
+        ),
+        references=(
+            "J. Ma et al., Loss odyssey in medical image segmentation, Medical Image Analysis "
+            "2021, arXiv:2005.13449",
+        ),
+    ),
+    "hausdorff_dt": Card(
+        definition="The squared error of each pixel weighted by its distances to the predicted "
+        "and target contours raised to alpha (2): a differentiable stand-in for the Hausdorff "
+        "distance, the largest deviation between the two contours.",
+        application="Segmentation scored by the Hausdorff distance (organs, tumours in "
+        "radiotherapy planning), as a term beside Dice or CE once training has converged "
+        "roughly (Karimi and Salcudean; Ma et al.'s benchmark).",
+        advantages=(
+            Claim(
+                "Weighs an error by how far it lies from the contours: a false positive 11 "
+                "pixels away costs 61 times one next to the edge, where Dice counts both as "
+                "one pixel.",
+                (
+                    test("test_hausdorff_dt_weighs_a_far_false_positive_by_its_squared_"
+                         "distance", _EV),
+                    paper("D. Karimi, S. E. Salcudean, Reducing the Hausdorff Distance in "
+                          "Medical Image Segmentation with CNNs, IEEE TMI 2020, "
+                          "arXiv:1904.10030"),
+                ),
+            ),
+            Claim(
+                "Equal to MONAI's HausdorffDTLoss in 2D and 3D, with its distance fields "
+                "computed exactly on the device (no SciPy, no host round trip).",
+                (test("test_hausdorff_dt_matches_monai",
+                      "tests/peers/test_segmentation_peers.py"),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "The weights come from the thresholded prediction without gradient and jump "
+                "as a probability crosses 0.5: raising a far false positive from 0.49 to 0.51 "
+                "lowers the loss by 40%.",
+                (test("test_hausdorff_dt_jumps_when_a_probability_crosses_one_half", _EV),),
+            ),
+            Claim(
+                "Its scale grows with the resolution (distances squared): the same scene at "
+                "twice the resolution gives over 3 times the loss, so its weight against a "
+                "regional term must be retuned; each call also runs two distance transforms.",
+                (test("test_hausdorff_dt_grows_with_the_image_resolution", _EV),),
+            ),
+        ),
+        alternatives=(
+            ("boundary", "a contour-distance term that is linear in the prediction"),
+            ("dice_ce", "the regional default to pair it with"),
+        ),
+        references=(
+            "J. Ma et al., Loss odyssey in medical image segmentation, Medical Image Analysis "
+            "2021, arXiv:2005.13449",
         ),
     ),
 }
