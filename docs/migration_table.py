@@ -486,6 +486,14 @@ PML = Peer(
             "losses.TripletMarginLoss(margin=0.0, smooth_loss=True, "
             "distance=distances.LpDistance(normalize_embeddings=False))(emb, emb_labels)",
             'VF.batch_triplet_loss(emb, emb_labels, mining="batch_all", soft_margin=True)'),
+        Row("NTXentLoss (two views concatenated, labels marking the pairs)",
+            "losses.NTXentLoss(temperature=0.5)(emb, torch.arange(6).repeat(2))",
+            "VF.nt_xent_loss(emb[:6], emb[6:], temperature=0.5)",
+            "ours takes the two views apart; pml's default temperature is 0.07, ours SimCLR's 0.5"),
+        Row("SupConLoss",
+            "losses.SupConLoss(temperature=0.1)(emb, emb_labels)",
+            "VF.supervised_contrastive_loss(emb, emb_labels, temperature=0.1)",
+            "anchors without a positive are left out of the mean in both"),
     ),
     gaps=(
         Gap("ContrastiveLoss(pos_margin, neg_margin)", "ours is Hadsell et al.'s squared, halved "
@@ -495,9 +503,6 @@ PML = Peer(
             "per positive pair (the closest farther one), pml every negative in the window"),
         Gap("ThresholdReducer, ClassWeightedReducer, PerAnchorReducer, DivisorReducer",
             "reduce the `reduction='none'` result yourself"),
-        Gap("NTXentLoss", "planned (`nt_xent_loss`)", missing="nt_xent_loss"),
-        Gap("SupConLoss", "planned (`supervised_contrastive_loss`)",
-            missing="supervised_contrastive_loss"),
         Gap("ArcFaceLoss, CosFaceLoss", "planned (`arcface_loss`, `cosface_loss`)",
             missing="arcface_loss"),
         Gap("MultiSimilarityLoss", "planned (`multi_similarity_loss`)",

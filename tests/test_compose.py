@@ -617,6 +617,8 @@ DESIGN_NAMES = {
     "triplet_margin_loss": "triplet_margin",
     "batch_triplet_loss": "batch_triplet",
     "contrastive_loss": "contrastive",
+    "nt_xent_loss": "nt_xent",
+    "supervised_contrastive_loss": "supervised_contrastive",
     "generator_loss": "generator",
     "discriminator_loss": "discriminator",
     "gradient_penalty": "gradient_penalty",

@@ -703,3 +703,129 @@ def test_streamed_batch_all_saves_o_b_squared_bytes(soft):
     # the (B, B, B) form kept at least one float32 triplet tensor: 4 B^3 = 64 MiB here; the
     # streamed form keeps a few (B, B) matrices (distances, masks, sort indices, prefix sums)
     assert saved < 64 * b * b < 4 * b**3
+
+
+# =================================================================================================
+# NT-Xent and supervised contrastive (losses/_contrastive.py)
+# =================================================================================================
+
+
+def test_nt_xent_hand_values():
+    # two orthogonal samples, identical views, tau = 1: each row sees its positive at s = 1 and
+    # two negatives at s = 0 (the other sample's two views), so l = -log(e / (e + 2))
+    z1 = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    loss = VF.nt_xent_loss(z1, z1.clone(), temperature=1.0, reduction="none")
+    expected = -math.log(math.e / (math.e + 2))
+    torch.testing.assert_close(loss, torch.full((4,), expected, dtype=torch.float64))
+    # tau = 0.5 (the default) doubles the logits: -log(e^2 / (e^2 + 2))
+    torch.testing.assert_close(
+        VF.nt_xent_loss(z1, z1.clone()), torch.tensor(-math.log(math.e**2 / (math.e**2 + 2)),
+                                                       dtype=torch.float64)
+    )
+
+
+def test_nt_xent_is_scale_invariant_and_symmetric_in_the_views():
+    gen = torch.Generator().manual_seed(3)
+    z1, z2 = torch.randn(6, 5, generator=gen), torch.randn(6, 5, generator=gen)
+    loss = VF.nt_xent_loss(z1, z2, reduction="none")
+    torch.testing.assert_close(VF.nt_xent_loss(3 * z1, 0.2 * z2, reduction="none"), loss)
+    swapped = VF.nt_xent_loss(z2, z1, reduction="none")
+    torch.testing.assert_close(swapped, loss.roll(6))
+
+
+def test_nt_xent_is_stable_at_a_small_temperature():
+    gen = torch.Generator().manual_seed(4)
+    z1 = torch.randn(8, 16, generator=gen, requires_grad=True)
+    z2 = torch.randn(8, 16, generator=gen)
+    loss = VF.nt_xent_loss(z1, z2, temperature=1e-3)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(z1.grad).all()
+
+
+def test_supervised_contrastive_hand_values():
+    # rows 0, 1 coincide (label 0), row 2 orthogonal (label 1, alone): tau = 1 gives
+    # l_0 = l_1 = -log(e / (e + 1)) and row 2 is skipped (no positive)
+    x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1])
+    loss = VF.supervised_contrastive_loss(x, labels, temperature=1.0, reduction="none")
+    value = -math.log(math.e / (math.e + 1))
+    torch.testing.assert_close(loss, torch.tensor([value, value, 0.0], dtype=torch.float64))
+    # the mean runs over the two anchors with a positive
+    torch.testing.assert_close(
+        VF.supervised_contrastive_loss(x, labels, temperature=1.0),
+        torch.tensor(value, dtype=torch.float64),
+    )
+
+
+def test_supervised_contrastive_with_pair_labels_is_nt_xent():
+    # labels marking only the two views of a sample: SupCon reduces to NT-Xent (Khosla, sec. 3.2)
+    gen = torch.Generator().manual_seed(5)
+    z1, z2 = torch.randn(5, 4, generator=gen), torch.randn(5, 4, generator=gen)
+    labels = torch.arange(5).repeat(2)
+    torch.testing.assert_close(
+        VF.supervised_contrastive_loss(torch.cat([z1, z2]), labels, temperature=0.3,
+                                       reduction="none"),
+        VF.nt_xent_loss(z1, z2, temperature=0.3, reduction="none"),
+    )
+
+
+def test_supervised_contrastive_without_any_positive_gives_zero_with_zero_grads():
+    x = torch.randn(4, 3, requires_grad=True)
+    loss = VF.supervised_contrastive_loss(x, torch.arange(4))
+    loss.backward()
+    assert loss.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x))
+
+
+def _nt_xent_views():
+    gen = torch.Generator().manual_seed(11)
+    z1 = torch.randn(8, 3, generator=gen, dtype=torch.float64)
+    return z1, z1 + 0.4 * torch.randn(8, 3, generator=gen, dtype=torch.float64)
+
+
+_NT_XENT_SHARDS = (slice(0, 3), slice(3, 8))  # uneven: 3 and 5 samples
+
+
+def _nt_xent_sync_worker(rank: int, world_size: int):
+    z1, z2 = _nt_xent_views()
+    rows = _NT_XENT_SHARDS[rank]
+    a, b = z1[rows].clone().requires_grad_(True), z2[rows].clone().requires_grad_(True)
+    loss = VF.nt_xent_loss(a, b, temperature=0.2, sync=True)
+    loss.backward()
+    torch.distributed.barrier()  # see _sync_worker
+    return loss.detach(), a.grad, b.grad
+
+
+def test_nt_xent_sync_two_uneven_ranks_equal_one_process():
+    per_rank = run_on_ranks(_nt_xent_sync_worker, 2)
+    z1, z2 = (t.clone().requires_grad_(True) for t in _nt_xent_views())
+    loss = VF.nt_xent_loss(z1, z2, temperature=0.2)
+    loss.backward()
+    for rank, (rank_loss, grad1, grad2) in enumerate(per_rank):
+        rows = _NT_XENT_SHARDS[rank]
+        torch.testing.assert_close(rank_loss, loss.detach())
+        # DDP convention: each rank's gradient for its rows is K = 2 times the single one
+        torch.testing.assert_close(grad1, 2 * z1.grad[rows])
+        torch.testing.assert_close(grad2, 2 * z2.grad[rows])
+
+
+@pytest.mark.parametrize(
+    ("module", "options", "error", "message"),
+    [
+        (visionloss.NTXentLoss, {"temperature": 0.0}, ValueError, "temperature: expected"),
+        (visionloss.NTXentLoss, {"sync": "yes"}, TypeError, "sync: expected a bool"),
+        (visionloss.SupervisedContrastiveLoss, {"temperature": -1.0}, ValueError,
+         "temperature: expected"),
+    ],
+)
+def test_contrastive_softmax_options_raise_when_the_module_is_built(
+    module, options, error, message
+):
+    with pytest.raises(error, match=message):
+        module(**options)
+
+
+def test_nt_xent_and_supcon_shape_errors():
+    with pytest.raises(ValueError, match="z2"):
+        VF.nt_xent_loss(torch.randn(3, 2), torch.randn(4, 2))
+    with pytest.raises(ValueError, match="labels"):
+        VF.supervised_contrastive_loss(torch.randn(3, 2), torch.tensor([0, 1]))

@@ -40,7 +40,13 @@ from .losses.segmentation import (
 from .losses.boxes import BoxIoULoss, CIoULoss, DIoULoss, EIoULoss, GIoULoss, IoULoss
 
 # embedding
-from .losses.embedding import BatchTripletLoss, ContrastiveLoss, TripletMarginLoss
+from .losses.embedding import (
+    BatchTripletLoss,
+    ContrastiveLoss,
+    NTXentLoss,
+    SupervisedContrastiveLoss,
+    TripletMarginLoss,
+)
 
 # generative
 from .losses.generative import (
@@ -120,6 +126,8 @@ __all__ = [
     # embedding
     "BatchTripletLoss",
     "ContrastiveLoss",
+    "NTXentLoss",
+    "SupervisedContrastiveLoss",
     "TripletMarginLoss",
     # generative
     "AdversarialLoss",

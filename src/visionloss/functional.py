@@ -53,7 +53,13 @@ from .losses.boxes import (
 )
 
 # embedding
-from .losses.embedding import batch_triplet_loss, contrastive_loss, triplet_margin_loss
+from .losses.embedding import (
+    batch_triplet_loss,
+    contrastive_loss,
+    nt_xent_loss,
+    supervised_contrastive_loss,
+    triplet_margin_loss,
+)
 
 # generative
 from .losses.generative import (
@@ -108,6 +114,8 @@ __all__ = [
     # embedding
     "batch_triplet_loss",
     "contrastive_loss",
+    "nt_xent_loss",
+    "supervised_contrastive_loss",
     "triplet_margin_loss",
     # generative
     "discriminator_loss",

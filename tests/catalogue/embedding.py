@@ -185,3 +185,111 @@ CASES: list[LossCase] = [
         make_empty=_pairs_empty,
     ),
 ]
+
+
+# --- the softmax-contrastive losses (losses/_contrastive.py) -------------------------------------
+
+
+def _views(gen: torch.Generator, dtype: torch.dtype):
+    z1 = torch.randn(5, 4, generator=gen, dtype=torch.float64)
+    z2 = z1 + 0.5 * torch.randn(5, 4, generator=gen, dtype=torch.float64)
+    return z1.to(dtype), z2.to(dtype)
+
+
+def _views_empty(dtype: torch.dtype):
+    return torch.zeros(0, 4, dtype=dtype), torch.zeros(0, 4, dtype=dtype)
+
+
+def _views_extreme(dtype: torch.dtype):
+    # saturated rows and an exact tie; no all-zero row: the cosine's gradient there is
+    # 1 / norm floor = 1e8 (as torch's F.normalize), which a float16 input's .grad cannot hold
+    big = 6e4 if dtype == torch.float16 else 1e4
+    z1 = torch.tensor([[big, -big], [big, big], [-big, big]], dtype=dtype)
+    z2 = torch.tensor([[big, -big], [big, big], [big, -big]], dtype=dtype)
+    return z1, z2
+
+
+def _cosine_matrix(x):
+    unit = x / x.norm(dim=1, keepdim=True)
+    return unit @ unit.T
+
+
+def _nt_xent_reference(z1, z2, temperature=0.5):
+    # SimCLR's algorithm 1 written as a loop over the 2N anchors
+    z = torch.cat([z1, z2])
+    s = _cosine_matrix(z) / temperature
+    n2, n = z.shape[0], z1.shape[0]
+    out = []
+    for i in range(n2):
+        p = (i + n) % n2
+        den = sum(torch.exp(s[i, k]) for k in range(n2) if k != i)
+        out.append(-torch.log(torch.exp(s[i, p]) / den))
+    return torch.stack(out)
+
+
+def _two_rows(inputs):
+    return (2 * inputs[0].shape[0],)
+
+
+def _supcon_reference(x, labels, temperature=0.1):
+    s = _cosine_matrix(x) / temperature
+    b = x.shape[0]
+    out = []
+    for i in range(b):
+        den = sum(torch.exp(s[i, a]) for a in range(b) if a != i)
+        pos = [p for p in range(b) if p != i and labels[p] == labels[i]]
+        terms = [torch.log(torch.exp(s[i, p]) / den) for p in pos]
+        out.append(-sum(terms) / len(pos) if pos else s.new_zeros(()))
+    return torch.stack(out)
+
+
+CASES += [
+    LossCase(
+        "nt_xent",
+        VF.nt_xent_loss,
+        visionloss.NTXentLoss,
+        _views,
+        _two_rows,
+        reference=_nt_xent_reference,
+        grad_inputs=(0, 1),
+        weighted=False,
+        make_empty=_views_empty,
+        make_extreme=_views_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "nt_xent_cold",
+        VF.nt_xent_loss,
+        visionloss.NTXentLoss,
+        _views,
+        _two_rows,
+        reference=_nt_xent_reference,
+        options={"temperature": 0.05},
+        grad_inputs=(0, 1),
+        weighted=False,
+        make_empty=_views_empty,
+    ),
+    LossCase(
+        "supervised_contrastive",
+        VF.supervised_contrastive_loss,
+        visionloss.SupervisedContrastiveLoss,
+        _labelled,
+        _rows,
+        reference=_supcon_reference,
+        weighted=False,
+        make_empty=_labelled_empty,
+        make_extreme=_labelled_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "supervised_contrastive_warm",
+        VF.supervised_contrastive_loss,
+        visionloss.SupervisedContrastiveLoss,
+        _labelled,
+        _rows,
+        reference=_supcon_reference,
+        options={"temperature": 0.5},
+        weighted=False,
+        make_empty=_labelled_empty,
+    ),
+]

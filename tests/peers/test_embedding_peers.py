@@ -209,3 +209,31 @@ def test_contrastive_per_pair_against_pml():
     expected[neg] = 0.5 * out["neg_loss"]["losses"] ** 2
     got = VF.contrastive_loss(x1, x2, same, margin=margin, reduction="none")
     torch.testing.assert_close(got, expected)
+
+
+# --- NT-Xent and SupCon ---------------------------------------------------------------------------
+# pml's NTXentLoss takes the two views concatenated, with labels marking the pairs; with one
+# positive per row its per-pair losses are our 2N rows. Its SupConLoss reduces with
+# AvgNonZeroReducer (anchors without a positive give 0 and drop out: our mean).
+
+
+@pytest.mark.parametrize("temperature", [0.07, 0.5])
+def test_nt_xent_matches_pml(temperature):
+    gen = torch.Generator().manual_seed(0)
+    z1 = torch.randn(7, 5, generator=gen, dtype=torch.float64)
+    z2 = z1 + 0.5 * torch.randn(7, 5, generator=gen, dtype=torch.float64)
+    theirs = losses.NTXentLoss(temperature=temperature)(
+        torch.cat([z1, z2]), torch.arange(7).repeat(2)
+    )
+    ours = VF.nt_xent_loss(z1, z2, temperature=temperature)
+    torch.testing.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("temperature", [0.1, 0.7])
+def test_supervised_contrastive_matches_pml(temperature):
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(12, 4, generator=gen, dtype=torch.float64)
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 4, 4, 4, 5])  # 2 and 5 alone
+    theirs = losses.SupConLoss(temperature=temperature)(x, labels)
+    ours = VF.supervised_contrastive_loss(x, labels, temperature=temperature)
+    torch.testing.assert_close(ours, theirs)

@@ -1,4 +1,5 @@
-"""Cards of the embedding losses: triplet margin, mined batch triplet, contrastive."""
+"""Cards of the embedding losses: triplet margin, mined batch triplet, contrastive, NT-Xent,
+supervised contrastive."""
 
 from __future__ import annotations
 
@@ -11,6 +12,18 @@ _HERMANS = (
     "Re-Identification, 2017, arXiv:1703.07737"
 )
 _FACENET = "F. Schroff et al., FaceNet, CVPR 2015, arXiv:1503.03832"
+_SIMCLR = (
+    "T. Chen, S. Kornblith, M. Norouzi, G. Hinton, A Simple Framework for Contrastive Learning "
+    "of Visual Representations, ICML 2020, arXiv:2002.05709"
+)
+_SUPCON = "P. Khosla et al., Supervised Contrastive Learning, NeurIPS 2020, arXiv:2004.11362"
+_WANG_LIU = (
+    "F. Wang, H. Liu, Understanding the Behaviour of Contrastive Loss, CVPR 2021, "
+    "arXiv:2012.09740"
+)
+# the evidence tests of the cards added in issue 19 live in their own file
+_E19 = "tests/test_guide_evidence_embedding.py"
+_EMB = "tests/test_embedding.py"
 
 CARDS: dict[str, Card] = {
     "triplet_margin": Card(
@@ -143,6 +156,94 @@ CARDS: dict[str, Card] = {
         alternatives=(
             ("batch_triplet", "class labels and P x K batches"),
             ("triplet_margin", "relative rather than absolute distances"),
+        ),
+    ),
+    "nt_xent": Card(
+        definition="SimCLR's NT-Xent (InfoNCE): the two augmented views of a sample are a "
+        "positive pair and every other row of the batch a negative; each row takes a softmax "
+        "over its 2N - 1 temperature-scaled cosine similarities and must pick its other view.",
+        application="Self-supervised pre-training of image encoders without labels (SimCLR, "
+        "MoCo-style objectives), then a linear probe or fine-tuning on the labelled task.",
+        advantages=(
+            Claim(
+                "Needs no labels: the augmentations define the positives, and the loss falls "
+                "as the two views of each sample align relative to the rest of the batch.",
+                (test("test_nt_xent_needs_no_labels_and_falls_as_the_views_align", _E19),
+                 paper(_SIMCLR)),
+            ),
+            Claim(
+                "Weighs hard negatives by their softmax probability: at a low temperature "
+                "almost all of the push goes to the closest negatives.",
+                (test("test_nt_xent_weighs_hard_negatives_more_at_a_low_temperature", _E19),
+                 paper(_WANG_LIU)),
+            ),
+            Claim(
+                "With sync=True the negatives come from every rank: K processes compute "
+                "exactly the loss of one process with the global batch.",
+                (test("test_nt_xent_sync_two_uneven_ranks_equal_one_process", _EMB),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "The negatives are the batch: the value of an uninformative embedding is "
+                "log(2N - 1), values are not comparable across batch sizes, and SimCLR needs "
+                "large batches (its accuracy still rose at 4096).",
+                (test("test_nt_xent_value_grows_with_the_batch_as_log_2n_minus_1", _E19),
+                 paper(_SIMCLR)),
+            ),
+            Claim(
+                "Other samples of the same class are negatives too and are pushed apart "
+                "(class collision).",
+                (test("test_nt_xent_pushes_apart_samples_of_the_same_class", _E19),
+                 paper(_SUPCON)),
+            ),
+            Claim(
+                "The temperature is a sensitive hyperparameter: it sets how strongly hard "
+                "negatives dominate (SimCLR tunes it per batch size).",
+                (test("test_nt_xent_weighs_hard_negatives_more_at_a_low_temperature", _E19),
+                 paper(_SIMCLR)),
+            ),
+        ),
+        alternatives=(
+            ("supervised_contrastive", "labels are available: same-class samples as positives"),
+            ("batch_triplet", "labelled P x K batches and a margin rather than a softmax"),
+        ),
+    ),
+    "supervised_contrastive": Card(
+        definition="SupCon (the L_out form): NT-Xent where every other sample with the anchor's "
+        "label is a positive; the log-probabilities of the positives are averaged per anchor.",
+        application="Supervised representation learning with class labels (pre-training before "
+        "a linear classifier), fine-grained retrieval, labelled multi-view batches.",
+        advantages=(
+            Claim(
+                "Same-class samples are pulled together instead of being pushed apart as "
+                "NT-Xent's negatives.",
+                (test("test_supervised_contrastive_pulls_together_samples_of_the_same_class",
+                      _E19), paper(_SUPCON)),
+            ),
+            Claim(
+                "Reduces exactly to NT-Xent when the labels mark only the two views of each "
+                "sample, so one loss covers both settings.",
+                (test("test_supervised_contrastive_with_pair_labels_is_nt_xent", _EMB),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "An anchor alone in its class contributes nothing (a batch of singletons gives "
+                "0 and no gradient): batches need several samples per class.",
+                (test("test_supervised_contrastive_without_any_positive_gives_zero_with_zero_"
+                      "grads", _EMB),),
+            ),
+            Claim(
+                "Like NT-Xent it leans on large batches and a tuned temperature (the paper "
+                "trains with batches of 6144 at tau = 0.1).",
+                (test("test_nt_xent_value_grows_with_the_batch_as_log_2n_minus_1", _E19),
+                 paper(_SUPCON)),
+            ),
+        ),
+        alternatives=(
+            ("nt_xent", "no labels: the two views are the only positives"),
+            ("batch_triplet", "a margin on distances with mined triplets"),
         ),
     ),
 }

@@ -1,5 +1,9 @@
 """Embedding (metric-learning) losses: triplet margin, batch triplet mining, contrastive.
 
+The softmax-contrastive losses (NT-Xent, supervised contrastive) live in
+:mod:`visionloss.losses._contrastive` and are re-exported here, their specs appended to
+:data:`SPECS`.
+
 The three losses share one distance helper (:func:`_paired_distance` for rows that are paired,
 :func:`_distance_matrix` for every pair of a batch) and the two batch triplet losses share one
 private core (:func:`_triplet_core`: the ``(B, B)`` distance matrix and the positive and negative
@@ -46,6 +50,15 @@ from .._core import (
     reduce_loss,
 )
 from ..distributed import gather_cat, is_synced
+from ._contrastive import SPECS as _CONTRASTIVE_SPECS
+from ._contrastive import (
+    NTXentLoss,
+    NTXentOptions,
+    SupervisedContrastiveLoss,
+    SupervisedContrastiveOptions,
+    nt_xent_loss,
+    supervised_contrastive_loss,
+)
 
 __all__ = [
     "BatchTripletLoss",
@@ -54,11 +67,17 @@ __all__ = [
     "ContrastiveOptions",
     "Distance",
     "Mining",
+    "NTXentLoss",
+    "NTXentOptions",
     "SPECS",
+    "SupervisedContrastiveLoss",
+    "SupervisedContrastiveOptions",
     "TripletMarginLoss",
     "TripletMarginOptions",
     "batch_triplet_loss",
     "contrastive_loss",
+    "nt_xent_loss",
+    "supervised_contrastive_loss",
     "triplet_margin_loss",
 ]
 
@@ -757,4 +776,5 @@ SPECS: tuple[LossSpec, ...] = (
         paper="R. Hadsell, S. Chopra, Y. LeCun, Dimensionality Reduction by Learning an Invariant "
         "Mapping, CVPR 2006",
     ),
+    *_CONTRASTIVE_SPECS,
 )

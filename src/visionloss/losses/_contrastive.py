@@ -1,0 +1,301 @@
+"""Softmax-contrastive embedding losses: NT-Xent (SimCLR / InfoNCE) and supervised contrastive.
+
+Both compare every pair of a batch by cosine similarity divided by a temperature and take a
+softmax over each row of that ``(B, B)`` matrix, the row's own entry left out. They are
+re-exported (and their specs listed) by :mod:`visionloss.losses.embedding`. Half and bfloat16
+embeddings are computed in float32; the result is float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .._core import (
+    LossModule,
+    LossOptions,
+    LossSpec,
+    Reduction,
+    autocast_off,
+    check_flag,
+    check_floating,
+    check_number,
+    check_same_shape,
+    check_tensor,
+    compute_dtype,
+    reduce_loss,
+)
+from ..distributed import gather_cat, is_synced
+
+__all__ = [
+    "NTXentLoss",
+    "NTXentOptions",
+    "SPECS",
+    "SupervisedContrastiveLoss",
+    "SupervisedContrastiveOptions",
+    "nt_xent_loss",
+    "supervised_contrastive_loss",
+]
+
+# Floor of the norms before the cosine similarity (torch's cosine_similarity default): a zero
+# embedding has similarity 0 to everything instead of NaN.
+_NORM_EPS = 1e-8
+
+
+def _check_rows(value: Any, name: str) -> Tensor:
+    rows = check_floating(value, name)
+    if rows.dim() != 2:
+        raise ValueError(f"{name}: expected a 2-D tensor (N, D), got shape {tuple(rows.shape)}")
+    return rows
+
+
+def _check_labels(labels: Any, n: int) -> Tensor:
+    ids = check_tensor(labels, "labels")
+    if ids.is_floating_point() or ids.is_complex():
+        raise TypeError(f"labels: expected an integer or bool tensor, got dtype {ids.dtype}")
+    if ids.shape != (n,):
+        raise ValueError(
+            f"labels: expected shape ({n},), one label per row of embeddings, "
+            f"got {tuple(ids.shape)}"
+        )
+    return ids
+
+
+def _scaled_cosine(x: Tensor, temperature: float) -> tuple[Tensor, Tensor]:
+    """``(B, B)`` cosine similarities over ``temperature`` and the ``(B, B)`` not-self mask."""
+    unit = F.normalize(x, dim=1, eps=_NORM_EPS)
+    with autocast_off(x):  # the product in the compute dtype, not autocast's bfloat16
+        logits = (unit @ unit.T) / temperature
+    index = torch.arange(x.shape[0], device=x.device)
+    return logits, index[:, None] != index[None, :]
+
+
+def _log_denominator(logits: Tensor, others: Tensor) -> Tensor:
+    """``(B,)`` log-sum-exp of each row over the other rows (the row's own entry left out).
+
+    ``where`` with ``-inf`` rather than a subtraction: the own entry gets an exact zero weight
+    and zero gradient; logsumexp subtracts the row maximum itself, so any temperature is stable.
+    """
+    masked = torch.where(others, logits, torch.full_like(logits, float("-inf")))
+    return torch.logsumexp(masked, dim=1)
+
+
+# --- options ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class NTXentOptions(LossOptions):
+    temperature: float = 0.5
+    sync: bool = False
+    process_group: object | None = None
+
+    def validate(self) -> None:
+        check_number(self.temperature, "temperature", low=0.0, low_inclusive=False)
+        check_flag(self.sync, "sync")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SupervisedContrastiveOptions(LossOptions):
+    temperature: float = 0.1
+
+    def validate(self) -> None:
+        check_number(self.temperature, "temperature", low=0.0, low_inclusive=False)
+
+
+# --- NT-Xent ---------------------------------------------------------------------------------------
+
+
+def nt_xent_loss(
+    z1: Tensor,
+    z2: Tensor,
+    *,
+    temperature: float = 0.5,
+    sync: bool = False,
+    process_group: object | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""NT-Xent (SimCLR's normalised temperature-scaled cross-entropy, a form of InfoNCE).
+
+    The two views are stacked, :math:`z = [z_1; z_2]` (:math:`2N` rows), and each row's positive
+    is the other view of the same sample, :math:`p(i) = i \pm N`. With the cosine similarity
+    :math:`s_{ij} = z_i^\top z_j / (\lVert z_i \rVert \lVert z_j \rVert)` (norms floored at
+    ``1e-8``) and the temperature :math:`\tau`:
+
+    .. math::
+        \ell_i = -\log \frac{\exp(s_{i,p(i)} / \tau)}{\sum_{k \ne i} \exp(s_{ik} / \tau)}
+
+    a :math:`(2N - 1)`-way softmax over the positive and the :math:`2N - 2` negatives (every
+    other row of both views). ``"none"`` gives the :math:`2N` values in the order of :math:`z`
+    (the rows of ``z1``, then those of ``z2``); ``"mean"`` is SimCLR's average over the
+    :math:`2N` rows. An empty batch gives 0.0.
+
+    pytorch-metric-learning's ``NTXentLoss(temperature=t)(torch.cat([z1, z2]),
+    torch.arange(N).repeat(2))`` is the same mean (its default temperature is 0.07, ours
+    SimCLR's 0.5); it adds ``1e-45``-scale ``small_val`` inside its logarithm (a difference below
+    float32 resolution for any loss that is not about 100).
+
+    Args:
+        z1: ``(N, D)`` floating embeddings of the first view (the projection head's output).
+        z2: ``(N, D)``, the second view of the same N samples, same order.
+        temperature: :math:`\tau > 0`. Default 0.5.
+        sync: with an initialised ``torch.distributed`` process group, gather both views from
+            every rank (autograd-aware, ranks may hold different N) first, so that the negatives
+            come from the global batch: every rank computes the loss of one process with the
+            concatenated batch (the views of rank 0, then rank 1, ...), and each rank's rows get
+            the gradients of every rank's loss (K times the single-process gradient with K ranks:
+            DDP's convention). ``"none"`` then has :math:`2 \sum_r N_r` values (the global first
+            views, then the global second views). A no-op without a process group.
+            Default ``False``.
+        process_group: the group to gather over (default: the world).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(2N,)``).
+
+    References:
+        T. Chen, S. Kornblith, M. Norouzi, G. Hinton, "A Simple Framework for Contrastive
+        Learning of Visual Representations", ICML 2020, arXiv:2002.05709. A. van den Oord, Y. Li,
+        O. Vinyals, "Representation Learning with Contrastive Predictive Coding", 2018,
+        arXiv:1807.03748.
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> z1 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> VF.nt_xent_loss(z1, z1.clone(), temperature=1.0, reduction="none")
+        tensor([0.5514, 0.5514, 0.5514, 0.5514])
+    """
+    opts = NTXentOptions(
+        temperature=temperature, sync=sync, process_group=process_group, reduction=reduction
+    )
+    return _nt_xent(z1, z2, opts)
+
+
+def _nt_xent(z1: Tensor, z2: Tensor, opts: NTXentOptions) -> Tensor:
+    _check_rows(z1, "z1")
+    check_floating(z2, "z2")
+    check_same_shape(z1, z2, "z1", "z2")
+    dtype = compute_dtype(z1, z2)
+    z1, z2 = z1.to(dtype), z2.to(dtype)
+    if is_synced(opts.sync, opts.process_group):
+        z1, _ = gather_cat(z1, sync=opts.sync, process_group=opts.process_group)
+        z2, _ = gather_cat(z2, sync=opts.sync, process_group=opts.process_group)
+
+    n = z1.shape[0]
+    z = torch.cat([z1, z2], dim=0)
+    logits, others = _scaled_cosine(z, opts.temperature)
+    # the positive of row i is row i + N (first view) or i - N (second view)
+    partner = torch.arange(2 * n, device=z.device).roll(n)
+    positive = logits.gather(1, partner[:, None]).squeeze(1)
+    loss = _log_denominator(logits, others) - positive
+    return reduce_loss(loss, opts.reduction)
+
+
+# --- supervised contrastive ------------------------------------------------------------------------
+
+
+def supervised_contrastive_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    *,
+    temperature: float = 0.1,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Supervised contrastive loss (SupCon, the :math:`\mathcal{L}^{sup}_{out}` form).
+
+    Every sample of the same label is a positive. With the cosine similarities :math:`s_{ij}`
+    (norms floored at ``1e-8``), :math:`P(i)` the other rows with :math:`i`'s label and
+    :math:`A(i)` every other row:
+
+    .. math::
+        \ell_i = -\frac{1}{|P(i)|} \sum_{p \in P(i)}
+        \log \frac{\exp(s_{ip} / \tau)}{\sum_{a \in A(i)} \exp(s_{ia} / \tau)}
+
+    (the average of the log-probabilities outside the logarithm: Khosla et al.'s "out" form,
+    the better one in their table 2). An anchor without a positive is skipped: 0 in ``"none"``
+    and left out of the mean; a batch where no anchor has a positive gives 0.0 with zero
+    gradients. For several views per sample, concatenate the views and repeat the labels.
+
+    Differences from the references: the authors' code multiplies the loss by
+    ``temperature / base_temperature`` (0.07), which only rescales it (not done here);
+    pytorch-metric-learning's ``SupConLoss`` averages with ``AvgNonZeroReducer`` (the anchors
+    with a nonzero loss, which are those with a positive except in a degenerate tie) and adds
+    ``small_val`` to :math:`|P(i)|`: the same value as ours to float precision.
+
+    Args:
+        embeddings: ``(B, D)`` floating embeddings.
+        labels: ``(B,)`` integer (or bool) class labels.
+        temperature: :math:`\tau > 0`. Default 0.1 (as pytorch-metric-learning; the paper
+            trains with 0.1).
+        reduction: ``"mean"`` (default; over the anchors with a positive), ``"sum"`` or
+            ``"none"`` (shape ``(B,)``).
+
+    References:
+        P. Khosla, P. Teterwak, C. Wang, A. Sarna, Y. Tian, P. Isola, A. Maschinot, C. Liu,
+        D. Krishnan, "Supervised Contrastive Learning", NeurIPS 2020, arXiv:2004.11362.
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+        >>> VF.supervised_contrastive_loss(x, torch.tensor([0, 0, 1]), temperature=1.0,
+        ...                                reduction="none")
+        tensor([0.3133, 0.3133, 0.0000])
+    """
+    opts = SupervisedContrastiveOptions(temperature=temperature, reduction=reduction)
+    return _supervised_contrastive(embeddings, labels, opts)
+
+
+def _supervised_contrastive(
+    embeddings: Tensor, labels: Tensor, opts: SupervisedContrastiveOptions
+) -> Tensor:
+    _check_rows(embeddings, "embeddings")
+    _check_labels(labels, embeddings.shape[0])
+    x = embeddings.to(compute_dtype(embeddings))
+    logits, others = _scaled_cosine(x, opts.temperature)
+    positive = (labels[:, None] == labels[None, :]) & others
+    count = positive.sum(dim=1)
+    valid = count > 0
+    # mean over P(i) of s_ip, then minus the log-denominator (the same for every p of a row)
+    pos_sum = torch.where(positive, logits, torch.zeros_like(logits)).sum(dim=1)
+    pos_mean = pos_sum / torch.clamp(count, min=1).to(logits.dtype)
+    loss = _log_denominator(logits, others) - pos_mean
+    # an anchor alone in its class (or in the batch: log-sum-exp of nothing is -inf) is skipped
+    loss = torch.where(valid, loss, torch.zeros_like(loss))
+    return reduce_loss(loss, opts.reduction, valid=valid)
+
+
+# --- Modules ---------------------------------------------------------------------------------------
+
+
+class NTXentLoss(LossModule):
+    def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
+        """z1, z2: ``(N, D)`` embeddings of two views of the same N samples."""
+        return _nt_xent(z1, z2, self.opts)
+
+
+class SupervisedContrastiveLoss(LossModule):
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        """embeddings: ``(B, D)``; labels: ``(B,)`` integer class labels."""
+        return _supervised_contrastive(embeddings, labels, self.opts)
+
+
+SPECS: tuple[LossSpec, ...] = (
+    LossSpec(
+        "nt_xent", nt_xent_loss, NTXentLoss, NTXentOptions, "embedding",
+        summary="SimCLR's NT-Xent / InfoNCE: each view must pick its other view among the "
+        "2N - 1 other rows of the batch by temperature-scaled cosine similarity.",
+        formula=r"-\log \frac{e^{s_{i,p(i)}/\tau}}{\sum_{k \ne i} e^{s_{ik}/\tau}}",
+        paper="T. Chen, S. Kornblith, M. Norouzi, G. Hinton, A Simple Framework for Contrastive "
+        "Learning of Visual Representations, ICML 2020, arXiv:2002.05709",
+    ),
+    LossSpec(
+        "supervised_contrastive", supervised_contrastive_loss, SupervisedContrastiveLoss,
+        SupervisedContrastiveOptions, "embedding",
+        summary="SupCon: NT-Xent with every same-label sample as a positive (the L_out form).",
+        formula=r"-\frac{1}{|P(i)|}\sum_{p \in P(i)} \log \frac{e^{s_{ip}/\tau}}"
+        r"{\sum_{a \ne i} e^{s_{ia}/\tau}}",
+        paper="P. Khosla et al., Supervised Contrastive Learning, NeurIPS 2020, arXiv:2004.11362",
+    ),
+)
