@@ -619,6 +619,8 @@ DESIGN_NAMES = {
     "contrastive_loss": "contrastive",
     "nt_xent_loss": "nt_xent",
     "supervised_contrastive_loss": "supervised_contrastive",
+    "arcface_loss": "arcface",
+    "cosface_loss": "cosface",
     "generator_loss": "generator",
     "discriminator_loss": "discriminator",
     "gradient_penalty": "gradient_penalty",

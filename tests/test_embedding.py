@@ -587,7 +587,10 @@ def test_invalid_options_raise_when_the_module_is_built(module, options, error, 
 def test_specs_declare_the_family():
     from visionloss.losses import embedding
 
-    assert [s.name for s in embedding.SPECS] == ["triplet_margin", "batch_triplet", "contrastive"]
+    assert [s.name for s in embedding.SPECS] == [
+        "triplet_margin", "batch_triplet", "contrastive", "nt_xent", "supervised_contrastive",
+        "arcface", "cosface",
+    ]
     for spec in embedding.SPECS:
         assert spec.family == "embedding" and spec.module is not None
         assert spec.module.spec is spec
@@ -829,3 +832,100 @@ def test_nt_xent_and_supcon_shape_errors():
         VF.nt_xent_loss(torch.randn(3, 2), torch.randn(4, 2))
     with pytest.raises(ValueError, match="labels"):
         VF.supervised_contrastive_loss(torch.randn(3, 2), torch.tensor([0, 1]))
+
+
+# =================================================================================================
+# ArcFace and CosFace (losses/_contrastive.py)
+# =================================================================================================
+
+
+def test_arcface_and_cosface_hand_values():
+    # embedding on centre 0, orthogonal to centre 1: theta_0 = 0, theta_1 = pi/2
+    centers = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    x = torch.tensor([[2.0, 0.0]], dtype=torch.float64)
+    y = torch.tensor([0])
+    # ArcFace, m = 0.5, s = 2: target logit 2 cos(0.5) (up to the clamp at 1 - 1e-6), other 0
+    t = 2 * math.cos(math.acos(1 - 1e-6) + 0.5)
+    expected = -t + math.log(math.exp(t) + 1)
+    torch.testing.assert_close(
+        VF.arcface_loss(x, y, centers, margin=0.5, scale=2.0),
+        torch.tensor(expected, dtype=torch.float64),
+    )
+    # CosFace, m = 0.35, s = 2: target logit 2 (1 - 0.35)
+    t = 2 * 0.65
+    torch.testing.assert_close(
+        VF.cosface_loss(x, y, centers, scale=2.0),
+        torch.tensor(-t + math.log(math.exp(t) + 1), dtype=torch.float64),
+    )
+
+
+def test_arcface_falls_back_beyond_pi_minus_m():
+    # theta = pi (embedding opposite its centre): cos(theta + m) would rise again, the target is
+    # cos(theta) - m sin(m) instead, and the gradient stays finite
+    centers = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    x = torch.tensor([[-1.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    loss = VF.arcface_loss(x, torch.tensor([0]), centers, margin=0.5, scale=1.0)
+    t = -(1 - 1e-6) - 0.5 * math.sin(0.5)  # the clamped cosine is not used past pi - m
+    t = -1.0 - 0.5 * math.sin(0.5)
+    torch.testing.assert_close(loss, torch.tensor(-t + math.log(math.exp(t) + 1),
+                                                  dtype=torch.float64))
+    loss.backward()
+    assert torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("on", [1.0, -1.0])
+def test_arcface_gradient_is_finite_exactly_on_or_opposite_the_centre(on):
+    centers = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], requires_grad=True)
+    x = torch.tensor([[on, 0.0, 0.0]], requires_grad=True)
+    VF.arcface_loss(x, torch.tensor([0]), centers).backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(centers.grad).all()
+
+
+@pytest.mark.parametrize("kind", ["arcface", "cosface"])
+def test_margin_module_owns_its_centres_as_a_parameter(kind):
+    module_cls = {"arcface": visionloss.ArcFaceLoss, "cosface": visionloss.CosFaceLoss}[kind]
+    function = {"arcface": VF.arcface_loss, "cosface": VF.cosface_loss}[kind]
+    module = module_cls(num_classes=7, embedding_dim=3, scale=8.0)
+    assert [name for name, _ in module.named_parameters()] == ["centers"]
+    assert module.centers.shape == (7, 3) and module.centers.requires_grad
+    assert set(module.state_dict()) == {"centers"}
+    x, y = torch.randn(5, 3), torch.tensor([0, 6, 2, 2, 5])
+    torch.testing.assert_close(module(x, y), function(x, y, module.centers, scale=8.0))
+    # trained by an optimizer over the Module's parameters
+    before = module.centers.detach().clone()
+    opt = torch.optim.SGD(module.parameters(), lr=0.1)
+    module(x, y).backward()
+    opt.step()
+    assert not torch.equal(before, module.centers.detach())
+    # follows .to() and loads from a state dict
+    double = module.to(torch.float64)
+    assert double.centers.dtype == torch.float64
+    other = module_cls(num_classes=7, embedding_dim=3, scale=8.0).double()
+    other.load_state_dict(double.state_dict())
+    torch.testing.assert_close(other.centers, double.centers)
+
+
+@pytest.mark.parametrize(
+    ("module", "options", "error", "message"),
+    [
+        (visionloss.ArcFaceLoss, {}, TypeError, "needs the option 'num_classes'"),
+        (visionloss.CosFaceLoss, {"num_classes": 3}, TypeError, "needs the option 'embedding_d"),
+        (visionloss.ArcFaceLoss, {"num_classes": 0, "embedding_dim": 2}, ValueError,
+         "num_classes: expected a positive int"),
+        (visionloss.ArcFaceLoss, {"num_classes": 3, "embedding_dim": 2, "margin": 2.0},
+         ValueError, "margin: expected a value"),
+        (visionloss.CosFaceLoss, {"num_classes": 3, "embedding_dim": 2, "scale": 0.0},
+         ValueError, "scale: expected a value"),
+    ],
+)
+def test_margin_options_raise_when_the_module_is_built(module, options, error, message):
+    with pytest.raises(error, match=message):
+        module(**options)
+
+
+def test_margin_shape_and_label_errors():
+    centers = torch.randn(4, 3)
+    with pytest.raises(ValueError, match="centers"):
+        VF.arcface_loss(torch.randn(2, 3), torch.tensor([0, 1]), torch.randn(4, 5))
+    with pytest.raises(ValueError, match="labels"):
+        VF.cosface_loss(torch.randn(2, 3), torch.tensor([0, 4]), centers)

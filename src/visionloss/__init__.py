@@ -41,8 +41,10 @@ from .losses.boxes import BoxIoULoss, CIoULoss, DIoULoss, EIoULoss, GIoULoss, Io
 
 # embedding
 from .losses.embedding import (
+    ArcFaceLoss,
     BatchTripletLoss,
     ContrastiveLoss,
+    CosFaceLoss,
     NTXentLoss,
     SupervisedContrastiveLoss,
     TripletMarginLoss,
@@ -124,8 +126,10 @@ __all__ = [
     "GIoULoss",
     "IoULoss",
     # embedding
+    "ArcFaceLoss",
     "BatchTripletLoss",
     "ContrastiveLoss",
+    "CosFaceLoss",
     "NTXentLoss",
     "SupervisedContrastiveLoss",
     "TripletMarginLoss",

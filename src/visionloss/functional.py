@@ -54,8 +54,10 @@ from .losses.boxes import (
 
 # embedding
 from .losses.embedding import (
+    arcface_loss,
     batch_triplet_loss,
     contrastive_loss,
+    cosface_loss,
     nt_xent_loss,
     supervised_contrastive_loss,
     triplet_margin_loss,
@@ -112,8 +114,10 @@ __all__ = [
     "xyxy_to_cxcywh",
     "xyxy_to_xywh",
     # embedding
+    "arcface_loss",
     "batch_triplet_loss",
     "contrastive_loss",
+    "cosface_loss",
     "nt_xent_loss",
     "supervised_contrastive_loss",
     "triplet_margin_loss",

@@ -7,6 +7,8 @@ mining references (explicit loops over triplets) live in tests/test_embedding.py
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 import visionloss
@@ -291,5 +293,100 @@ CASES += [
         options={"temperature": 0.5},
         weighted=False,
         make_empty=_labelled_empty,
+    ),
+]
+
+
+# --- the margin softmaxes (ArcFace, CosFace): embeddings, labels, class centres ------------------
+
+
+def _classified(gen: torch.Generator, dtype: torch.dtype):
+    centers = torch.randn(5, 4, generator=gen, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2])
+    x = centers[labels] + 0.8 * torch.randn(8, 4, generator=gen, dtype=torch.float64)
+    return x.to(dtype), labels, centers.to(dtype)
+
+
+def _classified_empty(dtype: torch.dtype):
+    return torch.zeros(0, 4, dtype=dtype), torch.zeros(0, dtype=torch.long), torch.ones(5, 4,
+                                                                                     dtype=dtype)
+
+
+def _classified_extreme(dtype: torch.dtype):
+    # saturated rows; row 0 exactly on its centre (cos = 1: the arccos clamp), row 1 exactly
+    # opposite its centre (cos = -1: ArcFace's fallback beyond pi - m)
+    big = 6e4 if dtype == torch.float16 else 1e4
+    centers = big * torch.tensor(
+        [[1.0, 0, 0, 0], [0, 1, 0, 0], [-1, -1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+    )
+    x = big * torch.tensor([[1.0, 0, 0, 0], [0, -1, 0, 0], [1, 1, 0, 0]])
+    return x.to(dtype), torch.tensor([0, 1, 2]), centers.to(dtype)
+
+
+def _margin_reference(kind):
+    def reference(x, labels, centers, margin=None, scale=64.0, num_classes=None,
+                  embedding_dim=None):
+        m = {"arcface": 0.5, "cosface": 0.35}[kind] if margin is None else margin
+        cos = torch.nn.functional.normalize(x, dim=1) @ torch.nn.functional.normalize(
+            centers, dim=1).T
+        out = []
+        for i in range(x.shape[0]):
+            y = int(labels[i])
+            c = cos[i, y]
+            if kind == "cosface":
+                t = c - m
+            else:
+                theta = torch.acos(c)
+                t = torch.cos(theta + m) if theta + m <= torch.pi else c - m * math.sin(m)
+            logits = [scale * (t if j == y else cos[i, j]) for j in range(centers.shape[0])]
+            out.append(-torch.log_softmax(torch.stack(logits), 0)[y])
+        return torch.stack(out)
+
+    return reference
+
+
+_MARGIN_SHAPES = {"num_classes": 5, "embedding_dim": 4}
+
+CASES += [
+    LossCase(
+        "arcface",
+        VF.arcface_loss,
+        visionloss.ArcFaceLoss,
+        _classified,
+        _rows,
+        reference=_margin_reference("arcface"),
+        options=_MARGIN_SHAPES,
+        grad_inputs=(0, 2),
+        weighted=False,
+        make_empty=_classified_empty,
+        make_extreme=_classified_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "arcface_small_scale",
+        VF.arcface_loss,
+        visionloss.ArcFaceLoss,
+        _classified,
+        _rows,
+        reference=_margin_reference("arcface"),
+        options={**_MARGIN_SHAPES, "margin": 1.2, "scale": 4.0},
+        grad_inputs=(0, 2),
+        weighted=False,
+        make_empty=_classified_empty,
+        make_extreme=_classified_extreme,
+    ),
+    LossCase(
+        "cosface",
+        VF.cosface_loss,
+        visionloss.CosFaceLoss,
+        _classified,
+        _rows,
+        reference=_margin_reference("cosface"),
+        options=_MARGIN_SHAPES,
+        grad_inputs=(0, 2),
+        weighted=False,
+        make_empty=_classified_empty,
+        make_extreme=_classified_extreme,
+        compile=True,
     ),
 ]

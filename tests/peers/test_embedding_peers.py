@@ -237,3 +237,30 @@ def test_supervised_contrastive_matches_pml(temperature):
     theirs = losses.SupConLoss(temperature=temperature)(x, labels)
     ours = VF.supervised_contrastive_loss(x, labels, temperature=temperature)
     torch.testing.assert_close(ours, theirs)
+
+
+# --- ArcFace and CosFace: pml's weight W is (D, C) (our centres transposed); its ArcFace margin
+# is in degrees. The centres are copied from our Module into pml's.
+
+
+@pytest.mark.parametrize(("kind", "margin", "scale"),
+                         [("arcface", 0.5, 64.0), ("arcface", 0.2, 10.0),
+                          ("cosface", 0.35, 64.0), ("cosface", 0.1, 5.0)])
+def test_margin_losses_match_pml(kind, margin, scale):
+    import math
+
+    import visionloss
+
+    torch.manual_seed(0)
+    b, d, c = 16, 6, 5
+    x = torch.randn(b, d, dtype=torch.float64)
+    y = torch.randint(0, c, (b,))
+    ours_cls = {"arcface": visionloss.ArcFaceLoss, "cosface": visionloss.CosFaceLoss}[kind]
+    ours = ours_cls(num_classes=c, embedding_dim=d, margin=margin, scale=scale).double()
+    if kind == "arcface":
+        theirs = losses.ArcFaceLoss(c, d, margin=math.degrees(margin), scale=scale)
+    else:
+        theirs = losses.CosFaceLoss(c, d, margin=margin, scale=scale)
+    theirs = theirs.double()
+    theirs.W.data = ours.centers.detach().T.clone()
+    torch.testing.assert_close(ours(x, y), theirs(x, y))

@@ -1,5 +1,5 @@
 """Cards of the embedding losses: triplet margin, mined batch triplet, contrastive, NT-Xent,
-supervised contrastive."""
+supervised contrastive, ArcFace, CosFace."""
 
 from __future__ import annotations
 
@@ -16,13 +16,21 @@ _SIMCLR = (
     "T. Chen, S. Kornblith, M. Norouzi, G. Hinton, A Simple Framework for Contrastive Learning "
     "of Visual Representations, ICML 2020, arXiv:2002.05709"
 )
+_ARCFACE = (
+    "J. Deng, J. Guo, N. Xue, S. Zafeiriou, ArcFace: Additive Angular Margin Loss for Deep Face "
+    "Recognition, CVPR 2019, arXiv:1801.07698"
+)
+_COSFACE = (
+    "H. Wang et al., CosFace: Large Margin Cosine Loss for Deep Face Recognition, CVPR 2018, "
+    "arXiv:1801.09414"
+)
 _SUPCON = "P. Khosla et al., Supervised Contrastive Learning, NeurIPS 2020, arXiv:2004.11362"
 _WANG_LIU = (
     "F. Wang, H. Liu, Understanding the Behaviour of Contrastive Loss, CVPR 2021, "
     "arXiv:2012.09740"
 )
-# the evidence tests of the cards added in issue 19 live in their own file
-_E19 = "tests/test_guide_evidence_embedding.py"
+# the evidence tests of the cards added in issue 19 (one block at the end of the file)
+_E19 = "tests/test_guide_evidence.py"
 _EMB = "tests/test_embedding.py"
 
 CARDS: dict[str, Card] = {
@@ -244,6 +252,94 @@ CARDS: dict[str, Card] = {
         alternatives=(
             ("nt_xent", "no labels: the two views are the only positives"),
             ("batch_triplet", "a margin on distances with mined triplets"),
+        ),
+    ),
+    "arcface": Card(
+        definition="A softmax over C learnt class centres on the cosine of the angle between "
+        "the normalised embedding and each centre, scaled by s, with an additive angular "
+        "margin m on the true class: its logit is s cos(theta + m).",
+        application="Face recognition and verification, person and product re-identification: "
+        "many identities, embeddings compared by cosine at test time.",
+        advantages=(
+            Claim(
+                "The margin is constant in angle (geodesic): a sample must beat every other "
+                "centre by m radians, so it keeps being pulled after a plain softmax would "
+                "have stopped.",
+                (test("test_margin_losses_keep_pulling_a_sample_already_classified", _E19),
+                 paper(_ARCFACE)),
+            ),
+            Claim(
+                "A classification loss per sample: no pair or triplet mining, no dependence on "
+                "the batch's composition.",
+                (test("test_margin_losses_are_per_sample_and_need_no_mining", _E19),),
+            ),
+            Claim(
+                "The Module owns the centres as a Parameter, trained, moved and saved with the "
+                "network; its value equals pytorch-metric-learning's ArcFaceLoss.",
+                (test("test_margin_module_owns_its_centres_as_a_parameter[arcface]", _EMB),
+                 test("test_margin_losses_match_pml", "tests/peers/test_embedding_peers.py")),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "The scale s must be large enough: with s = 1 even perfectly separated classes "
+                "keep a loss above 1, so s and m are tuned together.",
+                (test("test_margin_losses_cannot_reach_zero_with_a_small_scale", _E19),
+                 paper(_ARCFACE)),
+            ),
+            Claim(
+                "cos(theta + m) rises again beyond theta = pi - m and arccos has an infinite "
+                "slope at cos = 1: a fallback and a clamp are needed (both built in).",
+                (test("test_arcface_falls_back_beyond_pi_minus_m", _EMB),
+                 test("test_arcface_gradient_is_finite_exactly_on_or_opposite_the_centre", _EMB)),
+            ),
+            Claim(
+                "C x D centre parameters: memory and compute grow with the number of "
+                "identities.",
+                (test("test_margin_module_owns_its_centres_as_a_parameter[arcface]", _EMB),),
+            ),
+        ),
+        alternatives=(
+            ("cosface", "a margin on the cosine: no arccos, smooth everywhere"),
+            ("batch_triplet", "no fixed set of classes (open-set, new identities in training)"),
+            ("supervised_contrastive", "labels but no class centres to store"),
+        ),
+    ),
+    "cosface": Card(
+        definition="A softmax over C learnt class centres on scaled cosines, the true class's "
+        "cosine lowered by a margin m: its logit is s (cos theta - m).",
+        application="Face recognition and verification, re-identification, any "
+        "many-class embedding compared by cosine at test time.",
+        advantages=(
+            Claim(
+                "No arccos: smooth everywhere, finite gradients with the embedding on or "
+                "opposite its centre, no fallback branch.",
+                (test("test_margin_losses_keep_pulling_a_sample_already_classified", _E19),
+                 test("test_margin_module_owns_its_centres_as_a_parameter[cosface]", _EMB),
+                 paper(_COSFACE)),
+            ),
+            Claim(
+                "A classification loss per sample: no mining, independent of the batch; its "
+                "value equals pytorch-metric-learning's CosFaceLoss.",
+                (test("test_margin_losses_are_per_sample_and_need_no_mining", _E19),
+                 test("test_margin_losses_match_pml", "tests/peers/test_embedding_peers.py")),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "The scale s must be large enough: with s = 1 even perfectly separated classes "
+                "keep a loss above 1.",
+                (test("test_margin_losses_cannot_reach_zero_with_a_small_scale", _E19),
+                 paper(_COSFACE)),
+            ),
+            Claim(
+                "C x D centre parameters, growing with the number of identities.",
+                (test("test_margin_module_owns_its_centres_as_a_parameter[cosface]", _EMB),),
+            ),
+        ),
+        alternatives=(
+            ("arcface", "a margin constant in angle"),
+            ("batch_triplet", "no fixed set of classes"),
         ),
     ),
 }

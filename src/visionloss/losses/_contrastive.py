@@ -1,19 +1,23 @@
-"""Softmax-contrastive embedding losses: NT-Xent (SimCLR / InfoNCE) and supervised contrastive.
+"""Softmax embedding losses on cosine similarities: NT-Xent (SimCLR / InfoNCE), supervised
+contrastive, and the margin softmaxes ArcFace and CosFace.
 
-Both compare every pair of a batch by cosine similarity divided by a temperature and take a
-softmax over each row of that ``(B, B)`` matrix, the row's own entry left out. They are
-re-exported (and their specs listed) by :mod:`visionloss.losses.embedding`. Half and bfloat16
-embeddings are computed in float32; the result is float32.
+NT-Xent and SupCon compare every pair of a batch by cosine similarity divided by a temperature
+and take a softmax over each row of that ``(B, B)`` matrix, the row's own entry left out. ArcFace
+and CosFace compare each embedding with ``C`` class centres and take a softmax over the classes
+with a margin on the true class. They are re-exported (and their specs listed) by
+:mod:`visionloss.losses.embedding`. Half and bfloat16 inputs are computed in float32; the result
+is float32.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from .._core import (
     LossModule,
@@ -21,6 +25,7 @@ from .._core import (
     LossSpec,
     Reduction,
     autocast_off,
+    check_class_ids,
     check_flag,
     check_floating,
     check_number,
@@ -32,11 +37,17 @@ from .._core import (
 from ..distributed import gather_cat, is_synced
 
 __all__ = [
+    "ArcFaceLoss",
+    "ArcFaceOptions",
+    "CosFaceLoss",
+    "CosFaceOptions",
     "NTXentLoss",
     "NTXentOptions",
     "SPECS",
     "SupervisedContrastiveLoss",
     "SupervisedContrastiveOptions",
+    "arcface_loss",
+    "cosface_loss",
     "nt_xent_loss",
     "supervised_contrastive_loss",
 ]
@@ -104,6 +115,38 @@ class SupervisedContrastiveOptions(LossOptions):
 
     def validate(self) -> None:
         check_number(self.temperature, "temperature", low=0.0, low_inclusive=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _MarginOptions(LossOptions):
+    margin: float
+    scale: float = 64.0
+    num_classes: int | None = None
+    embedding_dim: int | None = None
+
+    def validate(self) -> None:
+        check_number(self.margin, "margin", low=0.0)
+        check_number(self.scale, "scale", low=0.0, low_inclusive=False)
+        for name in ("num_classes", "embedding_dim"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ValueError(f"{name}: expected a positive int or None, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArcFaceOptions(_MarginOptions):
+    margin: float = 0.5
+
+    def validate(self) -> None:
+        super().validate()
+        check_number(self.margin, "margin", low=0.0, high=math.pi / 2)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CosFaceOptions(_MarginOptions):
+    margin: float = 0.35
 
 
 # --- NT-Xent ---------------------------------------------------------------------------------------
@@ -266,6 +309,183 @@ def _supervised_contrastive(
     return reduce_loss(loss, opts.reduction, valid=valid)
 
 
+# --- ArcFace and CosFace ---------------------------------------------------------------------------
+
+# ArcFace takes arccos of the target cosine. arccos'(c) = -1 / sqrt(1 - c^2) is infinite at
+# c = +-1 (an embedding exactly on its centre, or opposite), and 0 * inf = NaN in the backward
+# even where the value is fine: the cosine is clamped to [-1 + 1e-6, 1 - 1e-6] first, bounding
+# that factor by 1 / sqrt(2e-6) ~ 707 (the clamp's own gradient is 0 beyond it, so a sample sitting
+# exactly on its centre gets no gradient from the target term, which is its optimum anyway).
+# 1e-6 rather than 1e-7: 1 - 1e-7 rounds to the float32 next to 1, where the bound is ~2900.
+_ACOS_CLAMP = 1e-6
+
+
+def _class_cosine(embeddings: Tensor, labels: Tensor, centers: Tensor, opts: _MarginOptions
+                  ) -> tuple[Tensor, Tensor]:
+    """``(B, C)`` cosines between embeddings and centres and the ``(B, C)`` one-hot of labels."""
+    _check_rows(embeddings, "embeddings")
+    _check_rows(centers, "centers")
+    b, d = embeddings.shape
+    c = centers.shape[0]
+    if centers.shape[1] != d:
+        raise ValueError(
+            f"centers: expected shape (C, {d}), the embedding dimension of embeddings, "
+            f"got {tuple(centers.shape)}"
+        )
+    _check_labels(labels, b)
+    check_class_ids(labels, c, None, name="labels")
+    dtype = compute_dtype(embeddings, centers)
+    unit = F.normalize(embeddings.to(dtype), dim=1, eps=_NORM_EPS)
+    unit_centers = F.normalize(centers.to(dtype), dim=1, eps=_NORM_EPS)
+    with autocast_off(unit):
+        cosine = unit @ unit_centers.T
+    # a comparison rather than F.one_hot, which needs C as a Python int (a recompilation per C)
+    onehot = labels[:, None] == torch.arange(c, device=labels.device)
+    return cosine, onehot
+
+
+def _margin_softmax(cosine: Tensor, onehot: Tensor, target: Tensor, opts: _MarginOptions
+                    ) -> Tensor:
+    logits = opts.scale * torch.where(onehot, target, cosine)
+    # cross-entropy against the one-hot: logsumexp minus the target logit (no class-id gather,
+    # so it batches under vmap and keeps NaN)
+    target_logit = torch.where(onehot, logits, torch.zeros_like(logits)).sum(dim=1)
+    loss = torch.logsumexp(logits, dim=1) - target_logit
+    return reduce_loss(loss, opts.reduction)
+
+
+def arcface_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    centers: Tensor,
+    *,
+    margin: float = 0.5,
+    scale: float = 64.0,
+    num_classes: int | None = None,
+    embedding_dim: int | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""ArcFace: softmax over the classes with an additive angular margin on the true class.
+
+    With :math:`\theta_{ij}` the angle between embedding :math:`i` and centre :math:`j`
+    (both normalised; norms floored at ``1e-8``), the logits are :math:`s \cos\theta_{ij}`
+    except the true class's, :math:`s \cos(\theta_{iy_i} + m)`:
+
+    .. math::
+        \ell_i = -\log \frac{e^{s \cos(\theta_{iy_i} + m)}}
+        {e^{s \cos(\theta_{iy_i} + m)} + \sum_{j \ne y_i} e^{s \cos\theta_{ij}}}
+
+    Where :math:`\theta + m > \pi` the target logit would rise again with the angle, so there
+    (as InsightFace and pytorch-metric-learning) it is :math:`\cos\theta - m \sin m` instead.
+    The target cosine is clamped to :math:`[-1 + 10^{-6}, 1 - 10^{-6}]` before the arccos
+    (its derivative is infinite at :math:`\pm 1`). ``"none"`` has shape ``(B,)``.
+
+    The function takes the class centres as an argument; the Module form,
+    ``ArcFaceLoss(num_classes=C, embedding_dim=D)``, owns them as an ``nn.Parameter`` (trained
+    with the network: give the loss's parameters to the optimizer). ``num_classes`` and
+    ``embedding_dim`` are then required; the function accepts them (one options object for
+    both forms) but does not use them: ``centers``' own shape counts.
+
+    pytorch-metric-learning's ``ArcFaceLoss(C, D, margin=degrees, scale=s)`` is the same mean
+    with its weight ``W`` of shape ``(D, C)`` (``centers = W.T``) and its margin in degrees
+    (default 28.6, about our 0.5 rad); it clamps the cosine to :math:`[-1, 1]` only.
+
+    Args:
+        embeddings: ``(B, D)`` floating embeddings.
+        labels: ``(B,)`` integer class ids in ``[0, C)``.
+        centers: ``(C, D)`` class centres (the last layer's weight, one row per class).
+        margin: :math:`m` in radians, in :math:`[0, \pi/2]`. Default 0.5.
+        scale: :math:`s > 0`. Default 64.
+        num_classes: ``C``, required by the Module to build its centres; unused here.
+        embedding_dim: ``D``, required by the Module to build its centres; unused here.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(B,)``).
+
+    References:
+        J. Deng, J. Guo, N. Xue, S. Zafeiriou, "ArcFace: Additive Angular Margin Loss for Deep
+        Face Recognition", CVPR 2019, arXiv:1801.07698.
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> centers = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> x = torch.tensor([[1.0, 0.0]])
+        >>> VF.arcface_loss(x, torch.tensor([0]), centers, margin=0.0, scale=1.0)
+        tensor(0.3133)
+    """
+    opts = ArcFaceOptions(margin=margin, scale=scale, num_classes=num_classes,
+                          embedding_dim=embedding_dim, reduction=reduction)
+    return _arcface(embeddings, labels, centers, opts)
+
+
+def _arcface(embeddings: Tensor, labels: Tensor, centers: Tensor, opts: ArcFaceOptions
+             ) -> Tensor:
+    cosine, onehot = _class_cosine(embeddings, labels, centers, opts)
+    m = opts.margin
+    theta = torch.acos(cosine.clamp(-1 + _ACOS_CLAMP, 1 - _ACOS_CLAMP))
+    # beyond theta = pi - m, cos(theta + m) would increase with theta: the linear fallback
+    target = torch.where(theta <= math.pi - m, torch.cos(theta + m), cosine - m * math.sin(m))
+    return _margin_softmax(cosine, onehot, target, opts)
+
+
+def cosface_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    centers: Tensor,
+    *,
+    margin: float = 0.35,
+    scale: float = 64.0,
+    num_classes: int | None = None,
+    embedding_dim: int | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""CosFace (large margin cosine loss): softmax over the classes with the true class's cosine
+    lowered by a margin.
+
+    With :math:`\cos\theta_{ij}` the cosine between embedding :math:`i` and centre :math:`j`
+    (norms floored at ``1e-8``):
+
+    .. math::
+        \ell_i = -\log \frac{e^{s (\cos\theta_{iy_i} - m)}}
+        {e^{s (\cos\theta_{iy_i} - m)} + \sum_{j \ne y_i} e^{s \cos\theta_{ij}}}
+
+    No arccos: smooth everywhere. ``"none"`` has shape ``(B,)``. The centres are an argument
+    here and a Parameter of the Module form ``CosFaceLoss(num_classes=C, embedding_dim=D)``, as
+    in :func:`arcface_loss`. pytorch-metric-learning's ``CosFaceLoss(C, D, margin=m, scale=s)``
+    is the same mean with ``centers = W.T``.
+
+    Args:
+        embeddings: ``(B, D)`` floating embeddings.
+        labels: ``(B,)`` integer class ids in ``[0, C)``.
+        centers: ``(C, D)`` class centres.
+        margin: :math:`m \ge 0`. Default 0.35.
+        scale: :math:`s > 0`. Default 64.
+        num_classes: ``C``, required by the Module to build its centres; unused here.
+        embedding_dim: ``D``, required by the Module to build its centres; unused here.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(B,)``).
+
+    References:
+        H. Wang, Y. Wang, Z. Zhou, X. Ji, D. Gong, J. Zhou, Z. Li, W. Liu, "CosFace: Large
+        Margin Cosine Loss for Deep Face Recognition", CVPR 2018, arXiv:1801.09414.
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> centers = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> x = torch.tensor([[1.0, 0.0]])
+        >>> VF.cosface_loss(x, torch.tensor([0]), centers, margin=1.0, scale=1.0)
+        tensor(0.6931)
+    """
+    opts = CosFaceOptions(margin=margin, scale=scale, num_classes=num_classes,
+                          embedding_dim=embedding_dim, reduction=reduction)
+    return _cosface(embeddings, labels, centers, opts)
+
+
+def _cosface(embeddings: Tensor, labels: Tensor, centers: Tensor, opts: CosFaceOptions
+             ) -> Tensor:
+    cosine, onehot = _class_cosine(embeddings, labels, centers, opts)
+    return _margin_softmax(cosine, onehot, cosine - opts.margin, opts)
+
+
 # --- Modules ---------------------------------------------------------------------------------------
 
 
@@ -279,6 +499,39 @@ class SupervisedContrastiveLoss(LossModule):
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """embeddings: ``(B, D)``; labels: ``(B,)`` integer class labels."""
         return _supervised_contrastive(embeddings, labels, self.opts)
+
+
+class _MarginModule(LossModule):
+    """The class centres are the Module's state, not an option: an option is configuration that
+    the function takes too, while the function takes the centres as data. So ``__init__`` lets
+    :class:`LossModule` build and check the options (``num_classes``, ``embedding_dim`` among
+    them), then registers ``centers`` as a ``(C, D)`` ``nn.Parameter`` (Xavier-uniform, as
+    pytorch-metric-learning): it follows ``.to()``, ``state_dict`` and the optimizer as any
+    layer's weight."""
+
+    centers: nn.Parameter
+    required_options = ("num_classes", "embedding_dim")
+
+    def __init__(self, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **options)  # checks that num_classes and embedding_dim are given
+        c, d = self.opts.num_classes, self.opts.embedding_dim
+        self.centers = nn.Parameter(nn.init.xavier_uniform_(torch.empty(c, d)))
+
+    def _centers(self, centers: Tensor | None) -> Tensor:
+        return self.centers if centers is None else centers
+
+
+class ArcFaceLoss(_MarginModule):
+    def forward(self, embeddings: Tensor, labels: Tensor, centers: Tensor | None = None) -> Tensor:
+        """embeddings: ``(B, D)``; labels: ``(B,)``; centers: ``(C, D)``, default the Module's."""
+        return _arcface(embeddings, labels, self._centers(centers), self.opts)
+
+
+class CosFaceLoss(_MarginModule):
+    def forward(self, embeddings: Tensor, labels: Tensor, centers: Tensor | None = None) -> Tensor:
+        """embeddings: ``(B, D)``; labels: ``(B,)``; centers: ``(C, D)``, default the Module's."""
+        return _cosface(embeddings, labels, self._centers(centers), self.opts)
+
 
 
 SPECS: tuple[LossSpec, ...] = (
@@ -297,5 +550,23 @@ SPECS: tuple[LossSpec, ...] = (
         formula=r"-\frac{1}{|P(i)|}\sum_{p \in P(i)} \log \frac{e^{s_{ip}/\tau}}"
         r"{\sum_{a \ne i} e^{s_{ia}/\tau}}",
         paper="P. Khosla et al., Supervised Contrastive Learning, NeurIPS 2020, arXiv:2004.11362",
+    ),
+    LossSpec(
+        "arcface", arcface_loss, ArcFaceLoss, ArcFaceOptions, "embedding",
+        summary="ArcFace: softmax over class centres with an additive angular margin on the "
+        "true class (the Module owns the centres).",
+        formula=r"-\log \frac{e^{s\cos(\theta_{y} + m)}}{e^{s\cos(\theta_{y} + m)} + "
+        r"\sum_{j \ne y} e^{s\cos\theta_j}}",
+        paper="J. Deng, J. Guo, N. Xue, S. Zafeiriou, ArcFace: Additive Angular Margin Loss for "
+        "Deep Face Recognition, CVPR 2019, arXiv:1801.07698",
+    ),
+    LossSpec(
+        "cosface", cosface_loss, CosFaceLoss, CosFaceOptions, "embedding",
+        summary="CosFace: softmax over class centres with the true class's cosine lowered by a "
+        "margin (the Module owns the centres).",
+        formula=r"-\log \frac{e^{s(\cos\theta_{y} - m)}}{e^{s(\cos\theta_{y} - m)} + "
+        r"\sum_{j \ne y} e^{s\cos\theta_j}}",
+        paper="H. Wang et al., CosFace: Large Margin Cosine Loss for Deep Face Recognition, "
+        "CVPR 2018, arXiv:1801.09414",
     ),
 )

@@ -1,6 +1,6 @@
 """Embedding (metric-learning) losses: triplet margin, batch triplet mining, contrastive.
 
-The softmax-contrastive losses (NT-Xent, supervised contrastive) live in
+The softmax losses on cosines (NT-Xent, supervised contrastive, ArcFace, CosFace) live in
 :mod:`visionloss.losses._contrastive` and are re-exported here, their specs appended to
 :data:`SPECS`.
 
@@ -52,19 +52,29 @@ from .._core import (
 from ..distributed import gather_cat, is_synced
 from ._contrastive import SPECS as _CONTRASTIVE_SPECS
 from ._contrastive import (
+    ArcFaceLoss,
+    ArcFaceOptions,
+    CosFaceLoss,
+    CosFaceOptions,
     NTXentLoss,
     NTXentOptions,
     SupervisedContrastiveLoss,
     SupervisedContrastiveOptions,
+    arcface_loss,
+    cosface_loss,
     nt_xent_loss,
     supervised_contrastive_loss,
 )
 
 __all__ = [
+    "ArcFaceLoss",
+    "ArcFaceOptions",
     "BatchTripletLoss",
     "BatchTripletOptions",
     "ContrastiveLoss",
     "ContrastiveOptions",
+    "CosFaceLoss",
+    "CosFaceOptions",
     "Distance",
     "Mining",
     "NTXentLoss",
@@ -74,8 +84,10 @@ __all__ = [
     "SupervisedContrastiveOptions",
     "TripletMarginLoss",
     "TripletMarginOptions",
+    "arcface_loss",
     "batch_triplet_loss",
     "contrastive_loss",
+    "cosface_loss",
     "nt_xent_loss",
     "supervised_contrastive_loss",
     "triplet_margin_loss",
