@@ -508,6 +508,14 @@ PML = Peer(
             "VF.cosface_loss(emb, emb_labels, torch.eye(4, 6, dtype=torch.float64).T, "
             "margin=0.35, scale=64.0)",
             "centers = W.T"),
+        Row("MultiSimilarityLoss (every pair)",
+            "losses.MultiSimilarityLoss(alpha=2, beta=50, base=0.5)(emb, emb_labels)",
+            "VF.multi_similarity_loss(emb, emb_labels, mining=False)"),
+        Row("MultiSimilarityLoss + MultiSimilarityMiner(epsilon=0.1)",
+            "losses.MultiSimilarityLoss()(emb, emb_labels, "
+            "miners.MultiSimilarityMiner(epsilon=0.1)(emb, emb_labels))",
+            "VF.multi_similarity_loss(emb, emb_labels, epsilon=0.1)",
+            "our mining=True (the default) is pml's miner"),
     ),
     gaps=(
         Gap("ContrastiveLoss(pos_margin, neg_margin)", "ours is Hadsell et al.'s squared, halved "
@@ -517,8 +525,6 @@ PML = Peer(
             "per positive pair (the closest farther one), pml every negative in the window"),
         Gap("ThresholdReducer, ClassWeightedReducer, PerAnchorReducer, DivisorReducer",
             "reduce the `reduction='none'` result yourself"),
-        Gap("MultiSimilarityLoss", "planned (`multi_similarity_loss`)",
-            missing="multi_similarity_loss"),
         Gap("CircleLoss, ProxyAnchorLoss, LiftedStructureLoss and the other proxy losses",
             "not provided"),
     ),

@@ -621,6 +621,7 @@ DESIGN_NAMES = {
     "supervised_contrastive_loss": "supervised_contrastive",
     "arcface_loss": "arcface",
     "cosface_loss": "cosface",
+    "multi_similarity_loss": "multi_similarity",
     "generator_loss": "generator",
     "discriminator_loss": "discriminator",
     "gradient_penalty": "gradient_penalty",

@@ -589,7 +589,7 @@ def test_specs_declare_the_family():
 
     assert [s.name for s in embedding.SPECS] == [
         "triplet_margin", "batch_triplet", "contrastive", "nt_xent", "supervised_contrastive",
-        "arcface", "cosface",
+        "arcface", "cosface", "multi_similarity",
     ]
     for spec in embedding.SPECS:
         assert spec.family == "embedding" and spec.module is not None
@@ -779,36 +779,7 @@ def test_supervised_contrastive_without_any_positive_gives_zero_with_zero_grads(
     assert loss.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x))
 
 
-def _nt_xent_views():
-    gen = torch.Generator().manual_seed(11)
-    z1 = torch.randn(8, 3, generator=gen, dtype=torch.float64)
-    return z1, z1 + 0.4 * torch.randn(8, 3, generator=gen, dtype=torch.float64)
-
-
-_NT_XENT_SHARDS = (slice(0, 3), slice(3, 8))  # uneven: 3 and 5 samples
-
-
-def _nt_xent_sync_worker(rank: int, world_size: int):
-    z1, z2 = _nt_xent_views()
-    rows = _NT_XENT_SHARDS[rank]
-    a, b = z1[rows].clone().requires_grad_(True), z2[rows].clone().requires_grad_(True)
-    loss = VF.nt_xent_loss(a, b, temperature=0.2, sync=True)
-    loss.backward()
-    torch.distributed.barrier()  # see _sync_worker
-    return loss.detach(), a.grad, b.grad
-
-
-def test_nt_xent_sync_two_uneven_ranks_equal_one_process():
-    per_rank = run_on_ranks(_nt_xent_sync_worker, 2)
-    z1, z2 = (t.clone().requires_grad_(True) for t in _nt_xent_views())
-    loss = VF.nt_xent_loss(z1, z2, temperature=0.2)
-    loss.backward()
-    for rank, (rank_loss, grad1, grad2) in enumerate(per_rank):
-        rows = _NT_XENT_SHARDS[rank]
-        torch.testing.assert_close(rank_loss, loss.detach())
-        # DDP convention: each rank's gradient for its rows is K = 2 times the single one
-        torch.testing.assert_close(grad1, 2 * z1.grad[rows])
-        torch.testing.assert_close(grad2, 2 * z2.grad[rows])
+# sync=True: tests/test_distributed.py's SYNCED table ("nt_xent", uneven and empty shards)
 
 
 @pytest.mark.parametrize(
@@ -865,8 +836,7 @@ def test_arcface_falls_back_beyond_pi_minus_m():
     centers = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
     x = torch.tensor([[-1.0, 0.0]], dtype=torch.float64, requires_grad=True)
     loss = VF.arcface_loss(x, torch.tensor([0]), centers, margin=0.5, scale=1.0)
-    t = -(1 - 1e-6) - 0.5 * math.sin(0.5)  # the clamped cosine is not used past pi - m
-    t = -1.0 - 0.5 * math.sin(0.5)
+    t = -1.0 - 0.5 * math.sin(0.5)  # the unclamped cosine, past pi - m
     torch.testing.assert_close(loss, torch.tensor(-t + math.log(math.exp(t) + 1),
                                                   dtype=torch.float64))
     loss.backward()
@@ -929,3 +899,43 @@ def test_margin_shape_and_label_errors():
         VF.arcface_loss(torch.randn(2, 3), torch.tensor([0, 1]), torch.randn(4, 5))
     with pytest.raises(ValueError, match="labels"):
         VF.cosface_loss(torch.randn(2, 3), torch.tensor([0, 4]), centers)
+
+
+# =================================================================================================
+# Multi-similarity (losses/_contrastive.py)
+# =================================================================================================
+
+
+def test_multi_similarity_hand_values():
+    # rows 0, 1 coincide (label 0), row 2 orthogonal (label 1); alpha = beta = 1, base 0, all
+    # pairs: l_0 = log(1 + e^-1) + log(1 + e^0), l_2 = 0 (no positive) + log(1 + 2 e^0)
+    x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    loss = VF.multi_similarity_loss(x, torch.tensor([0, 0, 1]), alpha=1.0, beta=1.0, base=0.0,
+                                    mining=False, reduction="none")
+    a = math.log1p(math.exp(-1)) + math.log(2)
+    torch.testing.assert_close(loss, torch.tensor([a, a, math.log(3)], dtype=torch.float64))
+
+
+def test_multi_similarity_mining_drops_easy_pairs():
+    # positive at cosine 1, negative at cosine 0: with epsilon 0.1 the negative (0 + 0.1 < 1) and
+    # the positive (1 - 0.1 > 0) are both easy, every anchor keeps nothing and the loss is 0
+    x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], requires_grad=True)
+    loss = VF.multi_similarity_loss(x, torch.tensor([0, 0, 1, 1]))
+    loss.backward()
+    assert loss.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x))
+    assert VF.multi_similarity_loss(x, torch.tensor([0, 0, 1, 1]), mining=False) > 0
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"alpha": 0.0}, ValueError, "alpha: expected"),
+        ({"beta": -1.0}, ValueError, "beta: expected"),
+        ({"base": 2.0}, ValueError, "base: expected"),
+        ({"epsilon": -0.1}, ValueError, "epsilon: expected"),
+        ({"mining": 1}, TypeError, "mining: expected a bool"),
+    ],
+)
+def test_multi_similarity_options_raise_when_the_module_is_built(options, error, message):
+    with pytest.raises(error, match=message):
+        visionloss.MultiSimilarityLoss(**options)

@@ -897,3 +897,32 @@ def test_margin_losses_cannot_reach_zero_with_a_small_scale():
     for fn in (VF.arcface_loss, VF.cosface_loss):
         assert fn(centers, labels, centers, scale=1.0) > 1.0
         assert fn(centers, labels, centers, scale=64.0) < 1e-6
+
+
+def test_multi_similarity_gives_hard_negatives_most_of_the_gradient():
+    # anchor 0 with a positive (row 1) and negatives at cosine 0.8 (hard, row 2) and 0.0
+    # (easy, row 3): with beta = 50 the hard negative takes nearly all of the push
+    c = 0.8
+    x = torch.tensor([[1.0, 0.0, 0.0], [0.9, 0.436, 0.0], [c, math.sqrt(1 - c * c), 0.0],
+                      [0.0, 0.0, 1.0]], dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([0, 0, 1, 2])
+    VF.multi_similarity_loss(x, labels, mining=False, reduction="none")[0].backward()
+    assert x.grad[2].norm() > 1e3 * x.grad[3].norm()
+
+
+def test_multi_similarity_anchors_without_a_positive_count_nothing_when_mining():
+    # label 2 is alone: with mining its anchor keeps no negative, so its loss is 0
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 3, generator=gen, dtype=torch.float64)
+    loss = VF.multi_similarity_loss(x, torch.tensor([0, 0, 1, 1, 2]), reduction="none")
+    assert loss[4] == 0.0
+
+
+def test_multi_similarity_sees_only_directions_not_norms():
+    # rescaling each embedding by any positive factor leaves the loss unchanged (cosines only)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(12, 4, generator=gen, dtype=torch.float64)
+    labels = torch.arange(4).repeat(3)
+    scales = torch.rand(12, 1, generator=gen, dtype=torch.float64) * 10 + 0.1
+    torch.testing.assert_close(VF.multi_similarity_loss(x * scales, labels),
+                               VF.multi_similarity_loss(x, labels))

@@ -390,3 +390,53 @@ CASES += [
         compile=True,
     ),
 ]
+
+
+# --- multi-similarity -----------------------------------------------------------------------------
+
+
+def _multi_similarity_reference(x, labels, alpha=2.0, beta=50.0, base=0.5, epsilon=0.1,
+                                mining=True):
+    s = _cosine_matrix(x)
+    b = x.shape[0]
+    out = []
+    for i in range(b):
+        pos = [k for k in range(b) if k != i and labels[k] == labels[i]]
+        neg = [k for k in range(b) if labels[k] != labels[i]]
+        if mining:
+            max_neg = max((float(s[i, k]) for k in neg), default=-math.inf)
+            min_pos = min((float(s[i, k]) for k in pos), default=math.inf)
+            pos_kept = [k for k in pos if float(s[i, k]) - epsilon < max_neg]
+            neg_kept = [k for k in neg if float(s[i, k]) + epsilon > min_pos]
+            pos, neg = pos_kept, neg_kept
+        p = sum((torch.exp(-alpha * (s[i, k] - base)) for k in pos), s.new_zeros(()))
+        n = sum((torch.exp(beta * (s[i, k] - base)) for k in neg), s.new_zeros(()))
+        out.append(torch.log1p(p) / alpha + torch.log1p(n) / beta)
+    return torch.stack(out)
+
+
+CASES += [
+    LossCase(
+        "multi_similarity",
+        VF.multi_similarity_loss,
+        visionloss.MultiSimilarityLoss,
+        _labelled,
+        _rows,
+        reference=_multi_similarity_reference,
+        weighted=False,
+        make_empty=_labelled_empty,
+        make_extreme=_labelled_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "multi_similarity_all_pairs",
+        VF.multi_similarity_loss,
+        visionloss.MultiSimilarityLoss,
+        _labelled,
+        _rows,
+        reference=_multi_similarity_reference,
+        options={"mining": False, "alpha": 1.0, "beta": 10.0, "base": 0.2},
+        weighted=False,
+        make_empty=_labelled_empty,
+    ),
+]

@@ -264,3 +264,23 @@ def test_margin_losses_match_pml(kind, margin, scale):
     theirs = theirs.double()
     theirs.W.data = ours.centers.detach().T.clone()
     torch.testing.assert_close(ours(x, y), theirs(x, y))
+
+
+# --- MultiSimilarityLoss: pml's loss on every pair is our mining=False; with its
+# MultiSimilarityMiner(epsilon) the mined pairs are ours with mining=True. Both average over every
+# anchor (MeanReducer).
+
+
+@pytest.mark.parametrize("mining", [False, True])
+@pytest.mark.parametrize(("alpha", "beta", "base"), [(2.0, 50.0, 0.5), (1.0, 10.0, 0.2)])
+def test_multi_similarity_matches_pml(mining, alpha, beta, base):
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(16, 4, generator=gen, dtype=torch.float64)
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 4, 4, 4, 5, 1, 2, 6, 6])
+    loss_fn = losses.MultiSimilarityLoss(alpha=alpha, beta=beta, base=base)
+    if mining:
+        theirs = loss_fn(x, labels, miners.MultiSimilarityMiner(epsilon=0.1)(x, labels))
+    else:
+        theirs = loss_fn(x, labels)
+    ours = VF.multi_similarity_loss(x, labels, alpha=alpha, beta=beta, base=base, mining=mining)
+    torch.testing.assert_close(ours, theirs)

@@ -1,5 +1,6 @@
 """Cards of the embedding losses: triplet margin, mined batch triplet, contrastive, NT-Xent,
-supervised contrastive, ArcFace, CosFace."""
+supervised contrastive, ArcFace, CosFace,
+multi-similarity."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ _ARCFACE = (
 _COSFACE = (
     "H. Wang et al., CosFace: Large Margin Cosine Loss for Deep Face Recognition, CVPR 2018, "
     "arXiv:1801.09414"
+)
+_MS = (
+    "X. Wang, X. Han, W. Huang, D. Dong, M. R. Scott, Multi-Similarity Loss with General Pair "
+    "Weighting for Deep Metric Learning, CVPR 2019, arXiv:1904.06627"
 )
 _SUPCON = "P. Khosla et al., Supervised Contrastive Learning, NeurIPS 2020, arXiv:2004.11362"
 _WANG_LIU = (
@@ -188,7 +193,8 @@ CARDS: dict[str, Card] = {
             Claim(
                 "With sync=True the negatives come from every rank: K processes compute "
                 "exactly the loss of one process with the global batch.",
-                (test("test_nt_xent_sync_two_uneven_ranks_equal_one_process", _EMB),),
+                (test("test_synced_loss_equals_one_process_on_the_concatenated_batch",
+                      "tests/test_distributed.py"),),
             ),
         ),
         disadvantages=(
@@ -340,6 +346,46 @@ CARDS: dict[str, Card] = {
         alternatives=(
             ("arcface", "a margin constant in angle"),
             ("batch_triplet", "no fixed set of classes"),
+        ),
+    ),
+    "multi_similarity": Card(
+        definition="Every positive and negative pair of a labelled batch, on cosine "
+        "similarities: (1/alpha) log(1 + sum_P exp(-alpha (S - base))) + (1/beta) log(1 + "
+        "sum_N exp(beta (S - base))) per anchor, after mining the informative pairs with a "
+        "margin epsilon.",
+        application="Deep metric learning for image retrieval (CUB, Cars, SOP, In-Shop) with "
+        "P x K batches; a strong default among the pair-based losses.",
+        advantages=(
+            Claim(
+                "Soft pair weighting: each pair's weight grows with its hardness relative to "
+                "the others, so the hard negatives take nearly all of the gradient.",
+                (test("test_multi_similarity_gives_hard_negatives_most_of_the_gradient", _E19),
+                 paper(_MS)),
+            ),
+            Claim(
+                "Mining drops the easy pairs: a well-separated batch costs nothing and gives no "
+                "gradient. Equal to pytorch-metric-learning's loss with its miner.",
+                (test("test_multi_similarity_mining_drops_easy_pairs", _EMB),
+                 test("test_multi_similarity_matches_pml", "tests/peers/test_embedding_peers.py")),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "Four hyperparameters (alpha, beta, base, epsilon); with mining an anchor whose "
+                "class is alone in the batch contributes nothing, so batches need P x K "
+                "sampling.",
+                (test("test_multi_similarity_anchors_without_a_positive_count_nothing_when_"
+                      "mining", _E19), paper(_MS)),
+            ),
+            Claim(
+                "Sees only directions (cosines): embedding norms get no training signal, and "
+                "retrieval must compare by cosine.",
+                (test("test_multi_similarity_sees_only_directions_not_norms", _E19),),
+            ),
+        ),
+        alternatives=(
+            ("batch_triplet", "one hard triplet per anchor with a margin on distances"),
+            ("supervised_contrastive", "a softmax over the batch rather than pair weights"),
         ),
     ),
 }

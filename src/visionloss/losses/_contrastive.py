@@ -1,5 +1,5 @@
 """Softmax embedding losses on cosine similarities: NT-Xent (SimCLR / InfoNCE), supervised
-contrastive, and the margin softmaxes ArcFace and CosFace.
+contrastive, multi-similarity, and the margin softmaxes ArcFace and CosFace.
 
 NT-Xent and SupCon compare every pair of a batch by cosine similarity divided by a temperature
 and take a softmax over each row of that ``(B, B)`` matrix, the row's own entry left out. ArcFace
@@ -41,6 +41,8 @@ __all__ = [
     "ArcFaceOptions",
     "CosFaceLoss",
     "CosFaceOptions",
+    "MultiSimilarityLoss",
+    "MultiSimilarityOptions",
     "NTXentLoss",
     "NTXentOptions",
     "SPECS",
@@ -48,6 +50,7 @@ __all__ = [
     "SupervisedContrastiveOptions",
     "arcface_loss",
     "cosface_loss",
+    "multi_similarity_loss",
     "nt_xent_loss",
     "supervised_contrastive_loss",
 ]
@@ -115,6 +118,22 @@ class SupervisedContrastiveOptions(LossOptions):
 
     def validate(self) -> None:
         check_number(self.temperature, "temperature", low=0.0, low_inclusive=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MultiSimilarityOptions(LossOptions):
+    alpha: float = 2.0
+    beta: float = 50.0
+    base: float = 0.5
+    epsilon: float = 0.1
+    mining: bool = True
+
+    def validate(self) -> None:
+        check_number(self.alpha, "alpha", low=0.0, low_inclusive=False)
+        check_number(self.beta, "beta", low=0.0, low_inclusive=False)
+        check_number(self.base, "base", low=-1.0, high=1.0)
+        check_number(self.epsilon, "epsilon", low=0.0)
+        check_flag(self.mining, "mining")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -309,6 +328,106 @@ def _supervised_contrastive(
     return reduce_loss(loss, opts.reduction, valid=valid)
 
 
+# --- multi-similarity ------------------------------------------------------------------------------
+
+
+def multi_similarity_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    *,
+    alpha: float = 2.0,
+    beta: float = 50.0,
+    base: float = 0.5,
+    epsilon: float = 0.1,
+    mining: bool = True,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Multi-similarity loss: soft weighting of every positive and negative pair of a batch.
+
+    With the cosine similarities :math:`S_{ik}` (norms floored at ``1e-8``), :math:`P_i` the
+    other rows with :math:`i`'s label and :math:`N_i` the rows with another label:
+
+    .. math::
+        \ell_i = \frac{1}{\alpha} \log\Big(1 + \sum_{k \in P_i} e^{-\alpha (S_{ik} - \lambda)}\Big)
+        + \frac{1}{\beta} \log\Big(1 + \sum_{k \in N_i} e^{\beta (S_{ik} - \lambda)}\Big)
+
+    With ``mining`` (the paper's pair mining, step 1), only the informative pairs enter the sums:
+    a negative with :math:`S_{in} + \epsilon > \min_{p} S_{ip}` and a positive with
+    :math:`S_{ip} - \epsilon < \max_{n} S_{in}` (an anchor without a positive keeps no negative,
+    one without a negative keeps no positive). The selection is made on the similarities
+    without gradient; an empty sum contributes 0. ``"mean"`` averages over every anchor (the
+    paper's :math:`\frac1m \sum_i`; anchors with no pair count as 0); ``"none"`` has shape
+    ``(B,)``.
+
+    pytorch-metric-learning splits it: ``MultiSimilarityLoss(alpha, beta, base)`` is the loss
+    on every pair (our ``mining=False``) and ``MultiSimilarityMiner(epsilon)`` the mining; the
+    two together equal ours with ``mining=True``. The defaults are the paper's :math:`\alpha = 2`,
+    :math:`\beta = 50`, :math:`\epsilon = 0.1` and the authors' code's :math:`\lambda = 0.5`
+    (pml's ``base``).
+
+    Args:
+        embeddings: ``(B, D)`` floating embeddings.
+        labels: ``(B,)`` integer (or bool) class labels.
+        alpha: :math:`\alpha > 0`, the positives' scale. Default 2.
+        beta: :math:`\beta > 0`, the negatives' scale. Default 50.
+        base: :math:`\lambda \in [-1, 1]`, the similarity margin. Default 0.5.
+        epsilon: :math:`\epsilon \ge 0`, the mining margin. Default 0.1.
+        mining: mine the pairs first. Default ``True``.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (shape ``(B,)``).
+
+    References:
+        X. Wang, X. Han, W. Huang, D. Dong, M. R. Scott, "Multi-Similarity Loss with General
+        Pair Weighting for Deep Metric Learning", CVPR 2019, arXiv:1904.06627.
+
+    Example:
+        >>> import torch
+        >>> import visionloss.functional as VF
+        >>> x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+        >>> VF.multi_similarity_loss(x, torch.tensor([0, 0, 1]), alpha=1.0, beta=1.0,
+        ...                          base=0.0, mining=False, reduction="none")
+        tensor([1.0064, 1.0064, 1.0986])
+    """
+    opts = MultiSimilarityOptions(
+        alpha=alpha, beta=beta, base=base, epsilon=epsilon, mining=mining, reduction=reduction
+    )
+    return _multi_similarity(embeddings, labels, opts)
+
+
+def _log1p_sum_exp(x: Tensor, keep: Tensor) -> Tensor:
+    """``log(1 + sum_{keep} exp(x))`` per row: the 1 as an extra zero column of a logsumexp, so
+    an empty row gives exactly 0 with zero gradient (no ``-inf`` anywhere in the backward)."""
+    masked = torch.where(keep, x, torch.full_like(x, float("-inf")))
+    return torch.logsumexp(torch.cat([masked, torch.zeros_like(x[:, :1])], dim=1), dim=1)
+
+
+def _multi_similarity(embeddings: Tensor, labels: Tensor, opts: MultiSimilarityOptions) -> Tensor:
+    _check_rows(embeddings, "embeddings")
+    _check_labels(labels, embeddings.shape[0])
+    x = embeddings.to(compute_dtype(embeddings))
+    sim, others = _scaled_cosine(x, 1.0)
+    same = labels[:, None] == labels[None, :]
+    positive, negative = same & others, ~same
+    if opts.mining:
+        s = sim.detach()
+        inf = torch.full_like(s, float("inf"))
+        # one extra +-inf column: the reduction is defined for an anchor with no such pair and
+        # for an empty batch (amax over a dim of size 0 raises)
+        pad = s.new_full((s.shape[0], 1), float("inf"))
+        hardest_negative = torch.cat([torch.where(negative, s, -inf), -pad], dim=1).amax(
+            dim=1, keepdim=True
+        )
+        hardest_positive = torch.cat([torch.where(positive, s, inf), pad], dim=1).amin(
+            dim=1, keepdim=True
+        )
+        positive = positive & (s - opts.epsilon < hardest_negative)
+        negative = negative & (s + opts.epsilon > hardest_positive)
+    pos = _log1p_sum_exp(-opts.alpha * (sim - opts.base), positive) / opts.alpha
+    neg = _log1p_sum_exp(opts.beta * (sim - opts.base), negative) / opts.beta
+    # a NaN similarity fails every mining comparison and would silently drop out: propagate it
+    nan = torch.where(others & sim.isnan(), sim, torch.zeros_like(sim)).sum(dim=1)
+    return reduce_loss(pos + neg + nan, opts.reduction)
+
+
 # --- ArcFace and CosFace ---------------------------------------------------------------------------
 
 # ArcFace takes arccos of the target cosine. arccos'(c) = -1 / sqrt(1 - c^2) is infinite at
@@ -501,6 +620,12 @@ class SupervisedContrastiveLoss(LossModule):
         return _supervised_contrastive(embeddings, labels, self.opts)
 
 
+class MultiSimilarityLoss(LossModule):
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        """embeddings: ``(B, D)``; labels: ``(B,)`` integer class labels."""
+        return _multi_similarity(embeddings, labels, self.opts)
+
+
 class _MarginModule(LossModule):
     """The class centres are the Module's state, not an option: an option is configuration that
     the function takes too, while the function takes the centres as data. So ``__init__`` lets
@@ -568,5 +693,15 @@ SPECS: tuple[LossSpec, ...] = (
         r"\sum_{j \ne y} e^{s\cos\theta_j}}",
         paper="H. Wang et al., CosFace: Large Margin Cosine Loss for Deep Face Recognition, "
         "CVPR 2018, arXiv:1801.09414",
+    ),
+    LossSpec(
+        "multi_similarity", multi_similarity_loss, MultiSimilarityLoss, MultiSimilarityOptions,
+        "embedding",
+        summary="Multi-similarity: mined positive and negative pairs weighted by soft "
+        "log-sum-exp terms of their cosine similarities.",
+        formula=r"\tfrac{1}{\alpha}\log\big(1 + \sum_{P_i} e^{-\alpha(S_{ik} - \lambda)}\big) + "
+        r"\tfrac{1}{\beta}\log\big(1 + \sum_{N_i} e^{\beta(S_{ik} - \lambda)}\big)",
+        paper="X. Wang, X. Han, W. Huang, D. Dong, M. R. Scott, Multi-Similarity Loss with General "
+        "Pair Weighting for Deep Metric Learning, CVPR 2019, arXiv:1904.06627",
     ),
 )

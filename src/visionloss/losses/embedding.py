@@ -1,8 +1,8 @@
 """Embedding (metric-learning) losses: triplet margin, batch triplet mining, contrastive.
 
-The softmax losses on cosines (NT-Xent, supervised contrastive, ArcFace, CosFace) live in
-:mod:`visionloss.losses._contrastive` and are re-exported here, their specs appended to
-:data:`SPECS`.
+The losses on cosine similarities (NT-Xent, supervised contrastive, multi-similarity, ArcFace,
+CosFace) live in :mod:`visionloss.losses._contrastive` and are re-exported here, their specs
+appended to :data:`SPECS`.
 
 The three losses share one distance helper (:func:`_paired_distance` for rows that are paired,
 :func:`_distance_matrix` for every pair of a batch) and the two batch triplet losses share one
@@ -56,12 +56,15 @@ from ._contrastive import (
     ArcFaceOptions,
     CosFaceLoss,
     CosFaceOptions,
+    MultiSimilarityLoss,
+    MultiSimilarityOptions,
     NTXentLoss,
     NTXentOptions,
     SupervisedContrastiveLoss,
     SupervisedContrastiveOptions,
     arcface_loss,
     cosface_loss,
+    multi_similarity_loss,
     nt_xent_loss,
     supervised_contrastive_loss,
 )
@@ -77,6 +80,8 @@ __all__ = [
     "CosFaceOptions",
     "Distance",
     "Mining",
+    "MultiSimilarityLoss",
+    "MultiSimilarityOptions",
     "NTXentLoss",
     "NTXentOptions",
     "SPECS",
@@ -88,6 +93,7 @@ __all__ = [
     "batch_triplet_loss",
     "contrastive_loss",
     "cosface_loss",
+    "multi_similarity_loss",
     "nt_xent_loss",
     "supervised_contrastive_loss",
     "triplet_margin_loss",
