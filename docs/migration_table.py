@@ -217,6 +217,10 @@ MONAI = Peer(
             "ML.BoxGIoULoss()(pred_boxes, true_boxes)",
             "VF.giou_loss(pred_boxes, true_boxes)",
             "xyxy boxes; eps placement differs by about 1e-7", atol=1e-6),
+        Row("ContrastiveLoss (MONAI's NT-Xent)",
+            "ML.ContrastiveLoss(temperature=0.5)(emb[:6], emb[6:])",
+            "VF.nt_xent_loss(emb[:6], emb[6:], temperature=0.5)",
+            "the same two-view SimCLR loss, mean over the 2N rows"),
     ),
     gaps=(
         Gap("smooth_nr != smooth_dr",
@@ -225,8 +229,6 @@ MONAI = Peer(
         Gap("other_act=...", "only softmax and sigmoid (or probabilities with from_logits=False)"),
         Gap("MaskedDiceLoss", "no masked Dice; with integer targets, set the masked-out pixels "
             "to `ignore_index` and they leave every sum", missing="masked_dice_loss"),
-        Gap("ContrastiveLoss (MONAI's NT-Xent)", "planned (`nt_xent_loss`)",
-            missing="nt_xent_loss"),
         Gap("PerceptualLoss, SSIMLoss, registration losses (BendingEnergy, LNCC, GMI)",
             "not provided; visionloss's `ssim_loss` follows pytorch-msssim's conventions"),
         Gap("DeepSupervisionLoss", "sum the losses of each head with `CombinedLoss` or "
@@ -519,6 +521,34 @@ PML = Peer(
             "losses.TripletMarginLoss(margin=0.0, smooth_loss=True, "
             "distance=distances.LpDistance(normalize_embeddings=False))(emb, emb_labels)",
             'VF.batch_triplet_loss(emb, emb_labels, mining="batch_all", soft_margin=True)'),
+        Row("NTXentLoss (two views concatenated, labels marking the pairs)",
+            "losses.NTXentLoss(temperature=0.5)(emb, torch.arange(6).repeat(2))",
+            "VF.nt_xent_loss(emb[:6], emb[6:], temperature=0.5)",
+            "ours takes the two views apart; pml's default temperature is 0.07, ours SimCLR's 0.5"),
+        Row("SupConLoss",
+            "losses.SupConLoss(temperature=0.1)(emb, emb_labels)",
+            "VF.supervised_contrastive_loss(emb, emb_labels, temperature=0.1)",
+            "anchors without a positive are left out of the mean in both"),
+        Row("ArcFaceLoss (weight W of shape (D, C), margin in degrees)",
+            "(lambda m: (setattr(m.W, 'data', torch.eye(4, 6, dtype=torch.float64)), "
+            "m(emb, emb_labels))[1])(losses.ArcFaceLoss(6, 4, margin=28.6, scale=64).double())",
+            "VF.arcface_loss(emb, emb_labels, torch.eye(4, 6, dtype=torch.float64).T, "
+            "margin=28.6 * torch.pi / 180, scale=64.0)",
+            "centers = W.T; pml's margin is in degrees (28.6 ~ 0.5 rad)"),
+        Row("CosFaceLoss",
+            "(lambda m: (setattr(m.W, 'data', torch.eye(4, 6, dtype=torch.float64)), "
+            "m(emb, emb_labels))[1])(losses.CosFaceLoss(6, 4, margin=0.35, scale=64).double())",
+            "VF.cosface_loss(emb, emb_labels, torch.eye(4, 6, dtype=torch.float64).T, "
+            "margin=0.35, scale=64.0)",
+            "centers = W.T"),
+        Row("MultiSimilarityLoss (every pair)",
+            "losses.MultiSimilarityLoss(alpha=2, beta=50, base=0.5)(emb, emb_labels)",
+            "VF.multi_similarity_loss(emb, emb_labels, mining=False)"),
+        Row("MultiSimilarityLoss + MultiSimilarityMiner(epsilon=0.1)",
+            "losses.MultiSimilarityLoss()(emb, emb_labels, "
+            "miners.MultiSimilarityMiner(epsilon=0.1)(emb, emb_labels))",
+            "VF.multi_similarity_loss(emb, emb_labels, epsilon=0.1)",
+            "our mining=True (the default) is pml's miner"),
     ),
     gaps=(
         Gap("ContrastiveLoss(pos_margin, neg_margin)", "ours is Hadsell et al.'s squared, halved "
@@ -528,13 +558,6 @@ PML = Peer(
             "per positive pair (the closest farther one), pml every negative in the window"),
         Gap("ThresholdReducer, ClassWeightedReducer, PerAnchorReducer, DivisorReducer",
             "reduce the `reduction='none'` result yourself"),
-        Gap("NTXentLoss", "planned (`nt_xent_loss`)", missing="nt_xent_loss"),
-        Gap("SupConLoss", "planned (`supervised_contrastive_loss`)",
-            missing="supervised_contrastive_loss"),
-        Gap("ArcFaceLoss, CosFaceLoss", "planned (`arcface_loss`, `cosface_loss`)",
-            missing="arcface_loss"),
-        Gap("MultiSimilarityLoss", "planned (`multi_similarity_loss`)",
-            missing="multi_similarity_loss"),
         Gap("CircleLoss, ProxyAnchorLoss, LiftedStructureLoss and the other proxy losses",
             "not provided"),
     ),

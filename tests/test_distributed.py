@@ -59,6 +59,13 @@ def _embedding_batch() -> tuple[torch.Tensor, torch.Tensor]:
     return x, labels
 
 
+def _views_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    # NT-Xent's two views: the second is the "target" shard (sharded alike, not differentiated)
+    gen = torch.Generator().manual_seed(14)
+    z1 = torch.randn(8, 3, generator=gen, dtype=F64)
+    return z1, z1 + 0.5 * torch.randn(8, 3, generator=gen, dtype=F64)
+
+
 Case = tuple[str, Callable[..., torch.Tensor], dict[str, Any], Callable[[], Any], int]
 
 SEG = _segmentation_batch
@@ -105,6 +112,7 @@ SYNCED: list[Case] = [
         _embedding_batch,
         2,
     ),
+    ("nt_xent", VF.nt_xent_loss, {"temperature": 0.2}, _views_batch, 2),
 ]
 
 

@@ -587,7 +587,10 @@ def test_invalid_options_raise_when_the_module_is_built(module, options, error, 
 def test_specs_declare_the_family():
     from visionloss.losses import embedding
 
-    assert [s.name for s in embedding.SPECS] == ["triplet_margin", "batch_triplet", "contrastive"]
+    assert [s.name for s in embedding.SPECS] == [
+        "triplet_margin", "batch_triplet", "contrastive", "nt_xent", "supervised_contrastive",
+        "arcface", "cosface", "multi_similarity",
+    ]
     for spec in embedding.SPECS:
         assert spec.family == "embedding" and spec.module is not None
         assert spec.module.spec is spec
@@ -703,3 +706,236 @@ def test_streamed_batch_all_saves_o_b_squared_bytes(soft):
     # the (B, B, B) form kept at least one float32 triplet tensor: 4 B^3 = 64 MiB here; the
     # streamed form keeps a few (B, B) matrices (distances, masks, sort indices, prefix sums)
     assert saved < 64 * b * b < 4 * b**3
+
+
+# =================================================================================================
+# NT-Xent and supervised contrastive (losses/_contrastive.py)
+# =================================================================================================
+
+
+def test_nt_xent_hand_values():
+    # two orthogonal samples, identical views, tau = 1: each row sees its positive at s = 1 and
+    # two negatives at s = 0 (the other sample's two views), so l = -log(e / (e + 2))
+    z1 = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    loss = VF.nt_xent_loss(z1, z1.clone(), temperature=1.0, reduction="none")
+    expected = -math.log(math.e / (math.e + 2))
+    torch.testing.assert_close(loss, torch.full((4,), expected, dtype=torch.float64))
+    # tau = 0.5 (the default) doubles the logits: -log(e^2 / (e^2 + 2))
+    torch.testing.assert_close(
+        VF.nt_xent_loss(z1, z1.clone()), torch.tensor(-math.log(math.e**2 / (math.e**2 + 2)),
+                                                       dtype=torch.float64)
+    )
+
+
+def test_nt_xent_is_scale_invariant_and_symmetric_in_the_views():
+    gen = torch.Generator().manual_seed(3)
+    z1, z2 = torch.randn(6, 5, generator=gen), torch.randn(6, 5, generator=gen)
+    loss = VF.nt_xent_loss(z1, z2, reduction="none")
+    torch.testing.assert_close(VF.nt_xent_loss(3 * z1, 0.2 * z2, reduction="none"), loss)
+    swapped = VF.nt_xent_loss(z2, z1, reduction="none")
+    torch.testing.assert_close(swapped, loss.roll(6))
+
+
+def test_nt_xent_is_stable_at_a_small_temperature():
+    gen = torch.Generator().manual_seed(4)
+    z1 = torch.randn(8, 16, generator=gen, requires_grad=True)
+    z2 = torch.randn(8, 16, generator=gen)
+    loss = VF.nt_xent_loss(z1, z2, temperature=1e-3)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(z1.grad).all()
+
+
+def test_supervised_contrastive_hand_values():
+    # rows 0, 1 coincide (label 0), row 2 orthogonal (label 1, alone): tau = 1 gives
+    # l_0 = l_1 = -log(e / (e + 1)) and row 2 is skipped (no positive)
+    x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1])
+    loss = VF.supervised_contrastive_loss(x, labels, temperature=1.0, reduction="none")
+    value = -math.log(math.e / (math.e + 1))
+    torch.testing.assert_close(loss, torch.tensor([value, value, 0.0], dtype=torch.float64))
+    # the mean runs over the two anchors with a positive
+    torch.testing.assert_close(
+        VF.supervised_contrastive_loss(x, labels, temperature=1.0),
+        torch.tensor(value, dtype=torch.float64),
+    )
+
+
+def test_supervised_contrastive_with_pair_labels_is_nt_xent():
+    # labels marking only the two views of a sample: SupCon reduces to NT-Xent (Khosla, sec. 3.2)
+    gen = torch.Generator().manual_seed(5)
+    z1, z2 = torch.randn(5, 4, generator=gen), torch.randn(5, 4, generator=gen)
+    labels = torch.arange(5).repeat(2)
+    torch.testing.assert_close(
+        VF.supervised_contrastive_loss(torch.cat([z1, z2]), labels, temperature=0.3,
+                                       reduction="none"),
+        VF.nt_xent_loss(z1, z2, temperature=0.3, reduction="none"),
+    )
+
+
+def test_supervised_contrastive_without_any_positive_gives_zero_with_zero_grads():
+    x = torch.randn(4, 3, requires_grad=True)
+    loss = VF.supervised_contrastive_loss(x, torch.arange(4))
+    loss.backward()
+    assert loss.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x))
+
+
+# sync=True: tests/test_distributed.py's SYNCED table ("nt_xent", uneven and empty shards)
+
+
+@pytest.mark.parametrize(
+    ("module", "options", "error", "message"),
+    [
+        (visionloss.NTXentLoss, {"temperature": 0.0}, ValueError, "temperature: expected"),
+        (visionloss.NTXentLoss, {"sync": "yes"}, TypeError, "sync: expected a bool"),
+        (visionloss.SupervisedContrastiveLoss, {"temperature": -1.0}, ValueError,
+         "temperature: expected"),
+    ],
+)
+def test_contrastive_softmax_options_raise_when_the_module_is_built(
+    module, options, error, message
+):
+    with pytest.raises(error, match=message):
+        module(**options)
+
+
+def test_nt_xent_and_supcon_shape_errors():
+    with pytest.raises(ValueError, match="z2"):
+        VF.nt_xent_loss(torch.randn(3, 2), torch.randn(4, 2))
+    with pytest.raises(ValueError, match="labels"):
+        VF.supervised_contrastive_loss(torch.randn(3, 2), torch.tensor([0, 1]))
+
+
+# =================================================================================================
+# ArcFace and CosFace (losses/_contrastive.py)
+# =================================================================================================
+
+
+def test_arcface_and_cosface_hand_values():
+    # embedding on centre 0, orthogonal to centre 1: theta_0 = 0, theta_1 = pi/2
+    centers = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    x = torch.tensor([[2.0, 0.0]], dtype=torch.float64)
+    y = torch.tensor([0])
+    # ArcFace, m = 0.5, s = 2: target logit 2 cos(0.5) (up to the clamp at 1 - 1e-6), other 0
+    t = 2 * math.cos(math.acos(1 - 1e-6) + 0.5)
+    expected = -t + math.log(math.exp(t) + 1)
+    torch.testing.assert_close(
+        VF.arcface_loss(x, y, centers, margin=0.5, scale=2.0),
+        torch.tensor(expected, dtype=torch.float64),
+    )
+    # CosFace, m = 0.35, s = 2: target logit 2 (1 - 0.35)
+    t = 2 * 0.65
+    torch.testing.assert_close(
+        VF.cosface_loss(x, y, centers, scale=2.0),
+        torch.tensor(-t + math.log(math.exp(t) + 1), dtype=torch.float64),
+    )
+
+
+def test_arcface_falls_back_beyond_pi_minus_m():
+    # theta = pi (embedding opposite its centre): cos(theta + m) would rise again, the target is
+    # cos(theta) - m sin(m) instead, and the gradient stays finite
+    centers = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    x = torch.tensor([[-1.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    loss = VF.arcface_loss(x, torch.tensor([0]), centers, margin=0.5, scale=1.0)
+    t = -1.0 - 0.5 * math.sin(0.5)  # the unclamped cosine, past pi - m
+    torch.testing.assert_close(loss, torch.tensor(-t + math.log(math.exp(t) + 1),
+                                                  dtype=torch.float64))
+    loss.backward()
+    assert torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("on", [1.0, -1.0])
+def test_arcface_gradient_is_finite_exactly_on_or_opposite_the_centre(on):
+    centers = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], requires_grad=True)
+    x = torch.tensor([[on, 0.0, 0.0]], requires_grad=True)
+    VF.arcface_loss(x, torch.tensor([0]), centers).backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(centers.grad).all()
+
+
+@pytest.mark.parametrize("kind", ["arcface", "cosface"])
+def test_margin_module_owns_its_centres_as_a_parameter(kind):
+    module_cls = {"arcface": visionloss.ArcFaceLoss, "cosface": visionloss.CosFaceLoss}[kind]
+    function = {"arcface": VF.arcface_loss, "cosface": VF.cosface_loss}[kind]
+    module = module_cls(num_classes=7, embedding_dim=3, scale=8.0)
+    assert [name for name, _ in module.named_parameters()] == ["centers"]
+    assert module.centers.shape == (7, 3) and module.centers.requires_grad
+    assert set(module.state_dict()) == {"centers"}
+    x, y = torch.randn(5, 3), torch.tensor([0, 6, 2, 2, 5])
+    torch.testing.assert_close(module(x, y), function(x, y, module.centers, scale=8.0))
+    # trained by an optimizer over the Module's parameters
+    before = module.centers.detach().clone()
+    opt = torch.optim.SGD(module.parameters(), lr=0.1)
+    module(x, y).backward()
+    opt.step()
+    assert not torch.equal(before, module.centers.detach())
+    # follows .to() and loads from a state dict
+    double = module.to(torch.float64)
+    assert double.centers.dtype == torch.float64
+    other = module_cls(num_classes=7, embedding_dim=3, scale=8.0).double()
+    other.load_state_dict(double.state_dict())
+    torch.testing.assert_close(other.centers, double.centers)
+
+
+@pytest.mark.parametrize(
+    ("module", "options", "error", "message"),
+    [
+        (visionloss.ArcFaceLoss, {}, TypeError, "needs the option 'num_classes'"),
+        (visionloss.CosFaceLoss, {"num_classes": 3}, TypeError, "needs the option 'embedding_d"),
+        (visionloss.ArcFaceLoss, {"num_classes": 0, "embedding_dim": 2}, ValueError,
+         "num_classes: expected a positive int"),
+        (visionloss.ArcFaceLoss, {"num_classes": 3, "embedding_dim": 2, "margin": 2.0},
+         ValueError, "margin: expected a value"),
+        (visionloss.CosFaceLoss, {"num_classes": 3, "embedding_dim": 2, "scale": 0.0},
+         ValueError, "scale: expected a value"),
+    ],
+)
+def test_margin_options_raise_when_the_module_is_built(module, options, error, message):
+    with pytest.raises(error, match=message):
+        module(**options)
+
+
+def test_margin_shape_and_label_errors():
+    centers = torch.randn(4, 3)
+    with pytest.raises(ValueError, match="centers"):
+        VF.arcface_loss(torch.randn(2, 3), torch.tensor([0, 1]), torch.randn(4, 5))
+    with pytest.raises(ValueError, match="labels"):
+        VF.cosface_loss(torch.randn(2, 3), torch.tensor([0, 4]), centers)
+
+
+# =================================================================================================
+# Multi-similarity (losses/_contrastive.py)
+# =================================================================================================
+
+
+def test_multi_similarity_hand_values():
+    # rows 0, 1 coincide (label 0), row 2 orthogonal (label 1); alpha = beta = 1, base 0, all
+    # pairs: l_0 = log(1 + e^-1) + log(1 + e^0), l_2 = 0 (no positive) + log(1 + 2 e^0)
+    x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    loss = VF.multi_similarity_loss(x, torch.tensor([0, 0, 1]), alpha=1.0, beta=1.0, base=0.0,
+                                    mining=False, reduction="none")
+    a = math.log1p(math.exp(-1)) + math.log(2)
+    torch.testing.assert_close(loss, torch.tensor([a, a, math.log(3)], dtype=torch.float64))
+
+
+def test_multi_similarity_mining_drops_easy_pairs():
+    # positive at cosine 1, negative at cosine 0: with epsilon 0.1 the negative (0 + 0.1 < 1) and
+    # the positive (1 - 0.1 > 0) are both easy, every anchor keeps nothing and the loss is 0
+    x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], requires_grad=True)
+    loss = VF.multi_similarity_loss(x, torch.tensor([0, 0, 1, 1]))
+    loss.backward()
+    assert loss.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x))
+    assert VF.multi_similarity_loss(x, torch.tensor([0, 0, 1, 1]), mining=False) > 0
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"alpha": 0.0}, ValueError, "alpha: expected"),
+        ({"beta": -1.0}, ValueError, "beta: expected"),
+        ({"base": 2.0}, ValueError, "base: expected"),
+        ({"epsilon": -0.1}, ValueError, "epsilon: expected"),
+        ({"mining": 1}, TypeError, "mining: expected a bool"),
+    ],
+)
+def test_multi_similarity_options_raise_when_the_module_is_built(options, error, message):
+    with pytest.raises(error, match=message):
+        visionloss.MultiSimilarityLoss(**options)

@@ -776,3 +776,153 @@ def test_vae_bce_reconstruction_has_a_floor_on_grey_targets():
     perfect = torch.zeros(1, 4)  # sigmoid(0) = 0.5
     zero = torch.zeros(1, 2)
     assert VF.vae_loss(perfect, target, zero, zero) == pytest.approx(4 * math.log(2), rel=1e-5)
+
+
+# =================================================================================================
+# Issue 19, embedding losses: NT-Xent, supervised contrastive, ArcFace, CosFace (one block)
+# =================================================================================================
+
+
+def _ntx_views(n: int = 16, d: int = 8, noise: float = 0.1, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    z1 = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    return z1, z1 + noise * torch.randn(n, d, generator=gen, dtype=torch.float64)
+
+
+def test_nt_xent_needs_no_labels_and_falls_as_the_views_align():
+    # the same batch: views far apart (noise 3) vs close (noise 0.1); no label anywhere
+    far = VF.nt_xent_loss(*_ntx_views(noise=3.0))
+    near = VF.nt_xent_loss(*_ntx_views(noise=0.1))
+    assert near < far - 0.5
+
+
+def test_nt_xent_weighs_hard_negatives_more_at_a_low_temperature():
+    # anchor row 0; negatives at cosine 0.9 (hard, row 1) and 0.0 (easy, row 2). The gradient a
+    # negative receives is its softmax weight times d cos / d z (sin of the angle: 0.44 vs 1):
+    # at a low temperature the hard negative takes (nearly) all of it, at a high one the easy
+    # negative gets more
+    z1 = torch.tensor([[1.0, 0.0, 0.0], [0.9, math.sqrt(1 - 0.81), 0.0], [0.0, 0.0, 1.0]],
+                      dtype=torch.float64)
+
+    def hard_over_easy(temperature: float) -> float:
+        a = z1.clone().requires_grad_(True)
+        VF.nt_xent_loss(a, z1.clone(), temperature=temperature, reduction="none")[0].backward()
+        return float(a.grad[1].norm() / a.grad[2].norm())
+
+    assert hard_over_easy(0.05) > 1e6
+    assert hard_over_easy(0.5) > 1.0 > hard_over_easy(5.0)
+
+
+def test_nt_xent_value_grows_with_the_batch_as_log_2n_minus_1():
+    # uninformative embeddings at a high temperature: every logit ~ equal, the loss is
+    # log(2N - 1), so values are not comparable across batch sizes
+    for n in (4, 64):
+        z1, z2 = _ntx_views(n=n, d=32, noise=5.0, seed=n)
+        loss = VF.nt_xent_loss(z1, z2, temperature=100.0)
+        assert abs(float(loss) - math.log(2 * n - 1)) < 0.02
+
+
+def _supcon_same_class_pair():
+    # rows 0 and 1 are two different images of one class with close embeddings; row 2 another
+    # class. Two views each (identical here).
+    x = torch.tensor([[1.0, 0.1], [1.0, -0.1], [-1.0, 0.0]], dtype=torch.float64)
+    return x
+
+
+def _supcon_pair_cosine_after_a_step(loss_fn) -> tuple[float, float]:
+    x = _supcon_same_class_pair().requires_grad_(True)
+    loss_fn(x).backward()
+    with torch.no_grad():
+        moved = x - 0.05 * x.grad
+        before = torch.nn.functional.cosine_similarity(x[0], x[1], dim=0)
+        after = torch.nn.functional.cosine_similarity(moved[0], moved[1], dim=0)
+    return float(before), float(after)
+
+
+def test_nt_xent_pushes_apart_samples_of_the_same_class():
+    before, after = _supcon_pair_cosine_after_a_step(
+        lambda x: VF.nt_xent_loss(x, x.detach().clone(), temperature=0.5)
+    )
+    assert after < before
+
+
+def test_supervised_contrastive_pulls_together_samples_of_the_same_class():
+    labels = torch.tensor([0, 0, 1, 0, 0, 1])
+    before, after = _supcon_pair_cosine_after_a_step(
+        lambda x: VF.supervised_contrastive_loss(
+            torch.cat([x, x.detach().clone()]), labels, temperature=0.5
+        )
+    )
+    assert after > before
+
+
+def _margin_pair(theta_own: float, theta_other: float):
+    # a unit embedding at angle theta_own from centre 0 and theta_other from centre 1 (a plane)
+    centers = torch.tensor([[1.0, 0.0], [math.cos(theta_own + theta_other),
+                                         math.sin(theta_own + theta_other)]], dtype=torch.float64)
+    x = torch.tensor([[math.cos(theta_own), math.sin(theta_own)]], dtype=torch.float64)
+    return x, torch.tensor([0]), centers
+
+
+def test_margin_losses_keep_pulling_a_sample_already_classified():
+    # nearer its own centre (0.4 rad) than the other (0.6 rad): the plain normalised softmax
+    # (margin 0) already ranks it right; ArcFace and CosFace still count it as on the wrong side
+    # (target logit below the other) and give it a larger loss and gradient
+    x, y, centers = _margin_pair(0.4, 0.6)
+    for fn in (VF.arcface_loss, VF.cosface_loss):
+        plain = fn(x, y, centers, margin=0.0, scale=16.0)
+        with_margin = fn(x, y, centers, scale=16.0)
+        assert plain < math.log(2) < with_margin
+
+
+def test_margin_losses_are_per_sample_and_need_no_mining():
+    # a sample's loss does not depend on the rest of the batch (unlike the batch losses)
+    gen = torch.Generator().manual_seed(0)
+    centers = torch.randn(6, 4, generator=gen, dtype=torch.float64)
+    x = torch.randn(10, 4, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 6, (10,), generator=gen)
+    for fn in (VF.arcface_loss, VF.cosface_loss):
+        full = fn(x, y, centers, reduction="none")
+        alone = torch.cat([fn(x[i : i + 1], y[i : i + 1], centers, reduction="none")
+                           for i in range(10)])
+        torch.testing.assert_close(full, alone)
+
+
+def test_margin_losses_cannot_reach_zero_with_a_small_scale():
+    # perfectly separated: each embedding on its centre, the C = 10 centres a regular simplex
+    # (pairwise cosine -1/9). With s = 1 the loss stays near log(C) - 1.1; s = 64 brings it to 0
+    c = 10
+    centers = torch.eye(c, dtype=torch.float64) - 1.0 / c
+    labels = torch.arange(c)
+    for fn in (VF.arcface_loss, VF.cosface_loss):
+        assert fn(centers, labels, centers, scale=1.0) > 1.0
+        assert fn(centers, labels, centers, scale=64.0) < 1e-6
+
+
+def test_multi_similarity_gives_hard_negatives_most_of_the_gradient():
+    # anchor 0 with a positive (row 1) and negatives at cosine 0.8 (hard, row 2) and 0.0
+    # (easy, row 3): with beta = 50 the hard negative takes nearly all of the push
+    c = 0.8
+    x = torch.tensor([[1.0, 0.0, 0.0], [0.9, 0.436, 0.0], [c, math.sqrt(1 - c * c), 0.0],
+                      [0.0, 0.0, 1.0]], dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([0, 0, 1, 2])
+    VF.multi_similarity_loss(x, labels, mining=False, reduction="none")[0].backward()
+    assert x.grad[2].norm() > 1e3 * x.grad[3].norm()
+
+
+def test_multi_similarity_anchors_without_a_positive_count_nothing_when_mining():
+    # label 2 is alone: with mining its anchor keeps no negative, so its loss is 0
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 3, generator=gen, dtype=torch.float64)
+    loss = VF.multi_similarity_loss(x, torch.tensor([0, 0, 1, 1, 2]), reduction="none")
+    assert loss[4] == 0.0
+
+
+def test_multi_similarity_sees_only_directions_not_norms():
+    # rescaling each embedding by any positive factor leaves the loss unchanged (cosines only)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(12, 4, generator=gen, dtype=torch.float64)
+    labels = torch.arange(4).repeat(3)
+    scales = torch.rand(12, 1, generator=gen, dtype=torch.float64) * 10 + 0.1
+    torch.testing.assert_close(VF.multi_similarity_loss(x * scales, labels),
+                               VF.multi_similarity_loss(x, labels))

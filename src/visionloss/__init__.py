@@ -53,7 +53,16 @@ from .losses.segmentation import (
 from .losses.boxes import BoxIoULoss, CIoULoss, DIoULoss, EIoULoss, GIoULoss, IoULoss
 
 # embedding
-from .losses.embedding import BatchTripletLoss, ContrastiveLoss, TripletMarginLoss
+from .losses.embedding import (
+    ArcFaceLoss,
+    BatchTripletLoss,
+    ContrastiveLoss,
+    CosFaceLoss,
+    MultiSimilarityLoss,
+    NTXentLoss,
+    SupervisedContrastiveLoss,
+    TripletMarginLoss,
+)
 
 # generative
 from .losses.generative import (
@@ -142,8 +151,13 @@ __all__ = [
     "GIoULoss",
     "IoULoss",
     # embedding
+    "ArcFaceLoss",
     "BatchTripletLoss",
     "ContrastiveLoss",
+    "CosFaceLoss",
+    "MultiSimilarityLoss",
+    "NTXentLoss",
+    "SupervisedContrastiveLoss",
     "TripletMarginLoss",
     # generative
     "AdversarialLoss",

@@ -63,7 +63,16 @@ from .losses.boxes import (
 )
 
 # embedding
-from .losses.embedding import batch_triplet_loss, contrastive_loss, triplet_margin_loss
+from .losses.embedding import (
+    arcface_loss,
+    batch_triplet_loss,
+    contrastive_loss,
+    cosface_loss,
+    multi_similarity_loss,
+    nt_xent_loss,
+    supervised_contrastive_loss,
+    triplet_margin_loss,
+)
 
 # generative
 from .losses.generative import (
@@ -129,8 +138,13 @@ __all__ = [
     "xyxy_to_cxcywh",
     "xyxy_to_xywh",
     # embedding
+    "arcface_loss",
     "batch_triplet_loss",
     "contrastive_loss",
+    "cosface_loss",
+    "multi_similarity_loss",
+    "nt_xent_loss",
+    "supervised_contrastive_loss",
     "triplet_margin_loss",
     # generative
     "discriminator_loss",

@@ -7,6 +7,8 @@ mining references (explicit loops over triplets) live in tests/test_embedding.py
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 import visionloss
@@ -183,5 +185,258 @@ CASES: list[LossCase] = [
         options={"margin": 0.5, "distance": "cosine"},
         grad_inputs=(0, 1),
         make_empty=_pairs_empty,
+    ),
+]
+
+
+# --- the softmax-contrastive losses (losses/_contrastive.py) -------------------------------------
+
+
+def _views(gen: torch.Generator, dtype: torch.dtype):
+    z1 = torch.randn(5, 4, generator=gen, dtype=torch.float64)
+    z2 = z1 + 0.5 * torch.randn(5, 4, generator=gen, dtype=torch.float64)
+    return z1.to(dtype), z2.to(dtype)
+
+
+def _views_empty(dtype: torch.dtype):
+    return torch.zeros(0, 4, dtype=dtype), torch.zeros(0, 4, dtype=dtype)
+
+
+def _views_extreme(dtype: torch.dtype):
+    # saturated rows and an exact tie; no all-zero row: the cosine's gradient there is
+    # 1 / norm floor = 1e8 (as torch's F.normalize), which a float16 input's .grad cannot hold
+    big = 6e4 if dtype == torch.float16 else 1e4
+    z1 = torch.tensor([[big, -big], [big, big], [-big, big]], dtype=dtype)
+    z2 = torch.tensor([[big, -big], [big, big], [big, -big]], dtype=dtype)
+    return z1, z2
+
+
+def _cosine_matrix(x):
+    unit = x / x.norm(dim=1, keepdim=True)
+    return unit @ unit.T
+
+
+def _nt_xent_reference(z1, z2, temperature=0.5):
+    # SimCLR's algorithm 1 written as a loop over the 2N anchors
+    z = torch.cat([z1, z2])
+    s = _cosine_matrix(z) / temperature
+    n2, n = z.shape[0], z1.shape[0]
+    out = []
+    for i in range(n2):
+        p = (i + n) % n2
+        den = sum(torch.exp(s[i, k]) for k in range(n2) if k != i)
+        out.append(-torch.log(torch.exp(s[i, p]) / den))
+    return torch.stack(out)
+
+
+def _two_rows(inputs):
+    return (2 * inputs[0].shape[0],)
+
+
+def _supcon_reference(x, labels, temperature=0.1):
+    s = _cosine_matrix(x) / temperature
+    b = x.shape[0]
+    out = []
+    for i in range(b):
+        den = sum(torch.exp(s[i, a]) for a in range(b) if a != i)
+        pos = [p for p in range(b) if p != i and labels[p] == labels[i]]
+        terms = [torch.log(torch.exp(s[i, p]) / den) for p in pos]
+        out.append(-sum(terms) / len(pos) if pos else s.new_zeros(()))
+    return torch.stack(out)
+
+
+CASES += [
+    LossCase(
+        "nt_xent",
+        VF.nt_xent_loss,
+        visionloss.NTXentLoss,
+        _views,
+        _two_rows,
+        reference=_nt_xent_reference,
+        grad_inputs=(0, 1),
+        weighted=False,
+        make_empty=_views_empty,
+        make_extreme=_views_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "nt_xent_cold",
+        VF.nt_xent_loss,
+        visionloss.NTXentLoss,
+        _views,
+        _two_rows,
+        reference=_nt_xent_reference,
+        options={"temperature": 0.05},
+        grad_inputs=(0, 1),
+        weighted=False,
+        make_empty=_views_empty,
+    ),
+    LossCase(
+        "supervised_contrastive",
+        VF.supervised_contrastive_loss,
+        visionloss.SupervisedContrastiveLoss,
+        _labelled,
+        _rows,
+        reference=_supcon_reference,
+        weighted=False,
+        make_empty=_labelled_empty,
+        make_extreme=_labelled_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "supervised_contrastive_warm",
+        VF.supervised_contrastive_loss,
+        visionloss.SupervisedContrastiveLoss,
+        _labelled,
+        _rows,
+        reference=_supcon_reference,
+        options={"temperature": 0.5},
+        weighted=False,
+        make_empty=_labelled_empty,
+    ),
+]
+
+
+# --- the margin softmaxes (ArcFace, CosFace): embeddings, labels, class centres ------------------
+
+
+def _classified(gen: torch.Generator, dtype: torch.dtype):
+    centers = torch.randn(5, 4, generator=gen, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2])
+    x = centers[labels] + 0.8 * torch.randn(8, 4, generator=gen, dtype=torch.float64)
+    return x.to(dtype), labels, centers.to(dtype)
+
+
+def _classified_empty(dtype: torch.dtype):
+    return torch.zeros(0, 4, dtype=dtype), torch.zeros(0, dtype=torch.long), torch.ones(5, 4,
+                                                                                     dtype=dtype)
+
+
+def _classified_extreme(dtype: torch.dtype):
+    # saturated rows; row 0 exactly on its centre (cos = 1: the arccos clamp), row 1 exactly
+    # opposite its centre (cos = -1: ArcFace's fallback beyond pi - m)
+    big = 6e4 if dtype == torch.float16 else 1e4
+    centers = big * torch.tensor(
+        [[1.0, 0, 0, 0], [0, 1, 0, 0], [-1, -1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+    )
+    x = big * torch.tensor([[1.0, 0, 0, 0], [0, -1, 0, 0], [1, 1, 0, 0]])
+    return x.to(dtype), torch.tensor([0, 1, 2]), centers.to(dtype)
+
+
+def _margin_reference(kind):
+    def reference(x, labels, centers, margin=None, scale=64.0, num_classes=None,
+                  embedding_dim=None):
+        m = {"arcface": 0.5, "cosface": 0.35}[kind] if margin is None else margin
+        cos = torch.nn.functional.normalize(x, dim=1) @ torch.nn.functional.normalize(
+            centers, dim=1).T
+        out = []
+        for i in range(x.shape[0]):
+            y = int(labels[i])
+            c = cos[i, y]
+            if kind == "cosface":
+                t = c - m
+            else:
+                theta = torch.acos(c)
+                t = torch.cos(theta + m) if theta + m <= torch.pi else c - m * math.sin(m)
+            logits = [scale * (t if j == y else cos[i, j]) for j in range(centers.shape[0])]
+            out.append(-torch.log_softmax(torch.stack(logits), 0)[y])
+        return torch.stack(out)
+
+    return reference
+
+
+_MARGIN_SHAPES = {"num_classes": 5, "embedding_dim": 4}
+
+CASES += [
+    LossCase(
+        "arcface",
+        VF.arcface_loss,
+        visionloss.ArcFaceLoss,
+        _classified,
+        _rows,
+        reference=_margin_reference("arcface"),
+        options=_MARGIN_SHAPES,
+        grad_inputs=(0, 2),
+        weighted=False,
+        make_empty=_classified_empty,
+        make_extreme=_classified_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "arcface_small_scale",
+        VF.arcface_loss,
+        visionloss.ArcFaceLoss,
+        _classified,
+        _rows,
+        reference=_margin_reference("arcface"),
+        options={**_MARGIN_SHAPES, "margin": 1.2, "scale": 4.0},
+        grad_inputs=(0, 2),
+        weighted=False,
+        make_empty=_classified_empty,
+        make_extreme=_classified_extreme,
+    ),
+    LossCase(
+        "cosface",
+        VF.cosface_loss,
+        visionloss.CosFaceLoss,
+        _classified,
+        _rows,
+        reference=_margin_reference("cosface"),
+        options=_MARGIN_SHAPES,
+        grad_inputs=(0, 2),
+        weighted=False,
+        make_empty=_classified_empty,
+        make_extreme=_classified_extreme,
+        compile=True,
+    ),
+]
+
+
+# --- multi-similarity -----------------------------------------------------------------------------
+
+
+def _multi_similarity_reference(x, labels, alpha=2.0, beta=50.0, base=0.5, epsilon=0.1,
+                                mining=True):
+    s = _cosine_matrix(x)
+    b = x.shape[0]
+    out = []
+    for i in range(b):
+        pos = [k for k in range(b) if k != i and labels[k] == labels[i]]
+        neg = [k for k in range(b) if labels[k] != labels[i]]
+        if mining:
+            max_neg = max((float(s[i, k]) for k in neg), default=-math.inf)
+            min_pos = min((float(s[i, k]) for k in pos), default=math.inf)
+            pos_kept = [k for k in pos if float(s[i, k]) - epsilon < max_neg]
+            neg_kept = [k for k in neg if float(s[i, k]) + epsilon > min_pos]
+            pos, neg = pos_kept, neg_kept
+        p = sum((torch.exp(-alpha * (s[i, k] - base)) for k in pos), s.new_zeros(()))
+        n = sum((torch.exp(beta * (s[i, k] - base)) for k in neg), s.new_zeros(()))
+        out.append(torch.log1p(p) / alpha + torch.log1p(n) / beta)
+    return torch.stack(out)
+
+
+CASES += [
+    LossCase(
+        "multi_similarity",
+        VF.multi_similarity_loss,
+        visionloss.MultiSimilarityLoss,
+        _labelled,
+        _rows,
+        reference=_multi_similarity_reference,
+        weighted=False,
+        make_empty=_labelled_empty,
+        make_extreme=_labelled_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "multi_similarity_all_pairs",
+        VF.multi_similarity_loss,
+        visionloss.MultiSimilarityLoss,
+        _labelled,
+        _rows,
+        reference=_multi_similarity_reference,
+        options={"mining": False, "alpha": 1.0, "beta": 10.0, "base": 0.2},
+        weighted=False,
+        make_empty=_labelled_empty,
     ),
 ]

@@ -209,3 +209,78 @@ def test_contrastive_per_pair_against_pml():
     expected[neg] = 0.5 * out["neg_loss"]["losses"] ** 2
     got = VF.contrastive_loss(x1, x2, same, margin=margin, reduction="none")
     torch.testing.assert_close(got, expected)
+
+
+# --- NT-Xent and SupCon ---------------------------------------------------------------------------
+# pml's NTXentLoss takes the two views concatenated, with labels marking the pairs; with one
+# positive per row its per-pair losses are our 2N rows. Its SupConLoss reduces with
+# AvgNonZeroReducer (anchors without a positive give 0 and drop out: our mean).
+
+
+@pytest.mark.parametrize("temperature", [0.07, 0.5])
+def test_nt_xent_matches_pml(temperature):
+    gen = torch.Generator().manual_seed(0)
+    z1 = torch.randn(7, 5, generator=gen, dtype=torch.float64)
+    z2 = z1 + 0.5 * torch.randn(7, 5, generator=gen, dtype=torch.float64)
+    theirs = losses.NTXentLoss(temperature=temperature)(
+        torch.cat([z1, z2]), torch.arange(7).repeat(2)
+    )
+    ours = VF.nt_xent_loss(z1, z2, temperature=temperature)
+    torch.testing.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("temperature", [0.1, 0.7])
+def test_supervised_contrastive_matches_pml(temperature):
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(12, 4, generator=gen, dtype=torch.float64)
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 4, 4, 4, 5])  # 2 and 5 alone
+    theirs = losses.SupConLoss(temperature=temperature)(x, labels)
+    ours = VF.supervised_contrastive_loss(x, labels, temperature=temperature)
+    torch.testing.assert_close(ours, theirs)
+
+
+# --- ArcFace and CosFace: pml's weight W is (D, C) (our centres transposed); its ArcFace margin
+# is in degrees. The centres are copied from our Module into pml's.
+
+
+@pytest.mark.parametrize(("kind", "margin", "scale"),
+                         [("arcface", 0.5, 64.0), ("arcface", 0.2, 10.0),
+                          ("cosface", 0.35, 64.0), ("cosface", 0.1, 5.0)])
+def test_margin_losses_match_pml(kind, margin, scale):
+    import math
+
+    import visionloss
+
+    torch.manual_seed(0)
+    b, d, c = 16, 6, 5
+    x = torch.randn(b, d, dtype=torch.float64)
+    y = torch.randint(0, c, (b,))
+    ours_cls = {"arcface": visionloss.ArcFaceLoss, "cosface": visionloss.CosFaceLoss}[kind]
+    ours = ours_cls(num_classes=c, embedding_dim=d, margin=margin, scale=scale).double()
+    if kind == "arcface":
+        theirs = losses.ArcFaceLoss(c, d, margin=math.degrees(margin), scale=scale)
+    else:
+        theirs = losses.CosFaceLoss(c, d, margin=margin, scale=scale)
+    theirs = theirs.double()
+    theirs.W.data = ours.centers.detach().T.clone()
+    torch.testing.assert_close(ours(x, y), theirs(x, y))
+
+
+# --- MultiSimilarityLoss: pml's loss on every pair is our mining=False; with its
+# MultiSimilarityMiner(epsilon) the mined pairs are ours with mining=True. Both average over every
+# anchor (MeanReducer).
+
+
+@pytest.mark.parametrize("mining", [False, True])
+@pytest.mark.parametrize(("alpha", "beta", "base"), [(2.0, 50.0, 0.5), (1.0, 10.0, 0.2)])
+def test_multi_similarity_matches_pml(mining, alpha, beta, base):
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(16, 4, generator=gen, dtype=torch.float64)
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 4, 4, 4, 5, 1, 2, 6, 6])
+    loss_fn = losses.MultiSimilarityLoss(alpha=alpha, beta=beta, base=base)
+    if mining:
+        theirs = loss_fn(x, labels, miners.MultiSimilarityMiner(epsilon=0.1)(x, labels))
+    else:
+        theirs = loss_fn(x, labels)
+    ours = VF.multi_similarity_loss(x, labels, alpha=alpha, beta=beta, base=base, mining=mining)
+    torch.testing.assert_close(ours, theirs)

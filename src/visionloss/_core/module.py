@@ -29,6 +29,10 @@ class LossModule(nn.Module):
     spec: ClassVar[LossSpec]
     #: options that may also be given by position, in this order (``AdversarialLoss("hinge")``)
     positional_options: ClassVar[tuple[str, ...]] = ()
+    #: options with a default of ``None`` that this Module needs all the same (ArcFace's
+    #: ``num_classes`` and ``embedding_dim``, which size its centres; the function takes the
+    #: centres instead): listed in the spec's ``required``, checked when the Module is built
+    required_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *args: Any, **options: Any) -> None:
         super().__init__()
@@ -48,6 +52,12 @@ class LossModule(nn.Module):
                 f"{type(self).__name__}: no LossSpec declares this Module; add its row to the "
                 "family's SPECS"
             )
+        for name in self.required_options:
+            if options.get(name) is None:
+                raise TypeError(
+                    f"{type(self).__name__}: needs the option {name!r} (it sizes the Module's "
+                    "own parameters)"
+                )
         opts: LossOptions = spec.options(**options)
         for name, value in opts.as_dict().items():
             if isinstance(value, nn.Parameter):

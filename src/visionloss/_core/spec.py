@@ -94,12 +94,19 @@ class LossSpec:
 
     @property
     def required(self) -> tuple[str, ...]:
-        """The options a user must give (``mode`` for the overlap losses, say)."""
-        return self.options.required()
+        """The options a user must give (``mode`` for the overlap losses, say), those that only
+        the Module needs included (:attr:`LossModule.required_options`)."""
+        needed = self.options.required()
+        if self.module is not None and self.module.spec is self:
+            needed += tuple(n for n in self.module.required_options if n not in needed)
+        return needed
 
     @property
     def defaults(self) -> dict[str, Any]:
-        return self.options.defaults()
+        """``{name: default}`` of the options a user may leave out (not those in
+        :attr:`required`)."""
+        needed = self.required
+        return {k: v for k, v in self.options.defaults().items() if k not in needed}
 
 
 def _module_doc(spec: LossSpec) -> str:

@@ -1,5 +1,9 @@
 """Embedding (metric-learning) losses: triplet margin, batch triplet mining, contrastive.
 
+The losses on cosine similarities (NT-Xent, supervised contrastive, multi-similarity, ArcFace,
+CosFace) live in :mod:`visionloss.losses._contrastive` and are re-exported here, their specs
+appended to :data:`SPECS`.
+
 The three losses share one distance helper (:func:`_paired_distance` for rows that are paired,
 :func:`_distance_matrix` for every pair of a batch) and the two batch triplet losses share one
 private core (:func:`_triplet_core`: the ``(B, B)`` distance matrix and the positive and negative
@@ -46,19 +50,52 @@ from .._core import (
     reduce_loss,
 )
 from ..distributed import gather_cat, is_synced
+from ._contrastive import SPECS as _CONTRASTIVE_SPECS
+from ._contrastive import (
+    ArcFaceLoss,
+    ArcFaceOptions,
+    CosFaceLoss,
+    CosFaceOptions,
+    MultiSimilarityLoss,
+    MultiSimilarityOptions,
+    NTXentLoss,
+    NTXentOptions,
+    SupervisedContrastiveLoss,
+    SupervisedContrastiveOptions,
+    arcface_loss,
+    cosface_loss,
+    multi_similarity_loss,
+    nt_xent_loss,
+    supervised_contrastive_loss,
+)
 
 __all__ = [
+    "ArcFaceLoss",
+    "ArcFaceOptions",
     "BatchTripletLoss",
     "BatchTripletOptions",
     "ContrastiveLoss",
     "ContrastiveOptions",
+    "CosFaceLoss",
+    "CosFaceOptions",
     "Distance",
     "Mining",
+    "MultiSimilarityLoss",
+    "MultiSimilarityOptions",
+    "NTXentLoss",
+    "NTXentOptions",
     "SPECS",
+    "SupervisedContrastiveLoss",
+    "SupervisedContrastiveOptions",
     "TripletMarginLoss",
     "TripletMarginOptions",
+    "arcface_loss",
     "batch_triplet_loss",
     "contrastive_loss",
+    "cosface_loss",
+    "multi_similarity_loss",
+    "nt_xent_loss",
+    "supervised_contrastive_loss",
     "triplet_margin_loss",
 ]
 
@@ -757,4 +794,5 @@ SPECS: tuple[LossSpec, ...] = (
         paper="R. Hadsell, S. Chopra, Y. LeCun, Dimensionality Reduction by Learning an Invariant "
         "Mapping, CVPR 2006",
     ),
+    *_CONTRASTIVE_SPECS,
 )
