@@ -30,11 +30,11 @@ from .._core import (
     check_floating,
     check_number,
     check_same_shape,
-    check_tensor,
     compute_dtype,
     reduce_loss,
 )
 from ..distributed import gather_cat, is_synced
+from ._embedding_inputs import NORM_EPS, check_labels, check_rows
 
 __all__ = [
     "ArcFaceLoss",
@@ -55,33 +55,10 @@ __all__ = [
     "supervised_contrastive_loss",
 ]
 
-# Floor of the norms before the cosine similarity (torch's cosine_similarity default): a zero
-# embedding has similarity 0 to everything instead of NaN.
-_NORM_EPS = 1e-8
-
-
-def _check_rows(value: Any, name: str) -> Tensor:
-    rows = check_floating(value, name)
-    if rows.dim() != 2:
-        raise ValueError(f"{name}: expected a 2-D tensor (N, D), got shape {tuple(rows.shape)}")
-    return rows
-
-
-def _check_labels(labels: Any, n: int) -> Tensor:
-    ids = check_tensor(labels, "labels")
-    if ids.is_floating_point() or ids.is_complex():
-        raise TypeError(f"labels: expected an integer or bool tensor, got dtype {ids.dtype}")
-    if ids.shape != (n,):
-        raise ValueError(
-            f"labels: expected shape ({n},), one label per row of embeddings, "
-            f"got {tuple(ids.shape)}"
-        )
-    return ids
-
 
 def _scaled_cosine(x: Tensor, temperature: float) -> tuple[Tensor, Tensor]:
     """``(B, B)`` cosine similarities over ``temperature`` and the ``(B, B)`` not-self mask."""
-    unit = F.normalize(x, dim=1, eps=_NORM_EPS)
+    unit = F.normalize(x, dim=1, eps=NORM_EPS)
     with autocast_off(x):  # the product in the compute dtype, not autocast's bfloat16
         logits = (unit @ unit.T) / temperature
     index = torch.arange(x.shape[0], device=x.device)
@@ -235,7 +212,7 @@ def nt_xent_loss(
 
 
 def _nt_xent(z1: Tensor, z2: Tensor, opts: NTXentOptions) -> Tensor:
-    _check_rows(z1, "z1")
+    check_rows(z1, "z1")
     check_floating(z2, "z2")
     check_same_shape(z1, z2, "z1", "z2")
     dtype = compute_dtype(z1, z2)
@@ -312,8 +289,8 @@ def supervised_contrastive_loss(
 def _supervised_contrastive(
     embeddings: Tensor, labels: Tensor, opts: SupervisedContrastiveOptions
 ) -> Tensor:
-    _check_rows(embeddings, "embeddings")
-    _check_labels(labels, embeddings.shape[0])
+    check_rows(embeddings, "embeddings")
+    check_labels(labels, embeddings.shape[0])
     x = embeddings.to(compute_dtype(embeddings))
     logits, others = _scaled_cosine(x, opts.temperature)
     positive = (labels[:, None] == labels[None, :]) & others
@@ -401,8 +378,8 @@ def _log1p_sum_exp(x: Tensor, keep: Tensor) -> Tensor:
 
 
 def _multi_similarity(embeddings: Tensor, labels: Tensor, opts: MultiSimilarityOptions) -> Tensor:
-    _check_rows(embeddings, "embeddings")
-    _check_labels(labels, embeddings.shape[0])
+    check_rows(embeddings, "embeddings")
+    check_labels(labels, embeddings.shape[0])
     x = embeddings.to(compute_dtype(embeddings))
     sim, others = _scaled_cosine(x, 1.0)
     same = labels[:, None] == labels[None, :]
@@ -442,8 +419,8 @@ _ACOS_CLAMP = 1e-6
 def _class_cosine(embeddings: Tensor, labels: Tensor, centers: Tensor, opts: _MarginOptions
                   ) -> tuple[Tensor, Tensor]:
     """``(B, C)`` cosines between embeddings and centres and the ``(B, C)`` one-hot of labels."""
-    _check_rows(embeddings, "embeddings")
-    _check_rows(centers, "centers")
+    check_rows(embeddings, "embeddings")
+    check_rows(centers, "centers")
     b, d = embeddings.shape
     c = centers.shape[0]
     if centers.shape[1] != d:
@@ -451,11 +428,11 @@ def _class_cosine(embeddings: Tensor, labels: Tensor, centers: Tensor, opts: _Ma
             f"centers: expected shape (C, {d}), the embedding dimension of embeddings, "
             f"got {tuple(centers.shape)}"
         )
-    _check_labels(labels, b)
+    check_labels(labels, b)
     check_class_ids(labels, c, None, name="labels")
     dtype = compute_dtype(embeddings, centers)
-    unit = F.normalize(embeddings.to(dtype), dim=1, eps=_NORM_EPS)
-    unit_centers = F.normalize(centers.to(dtype), dim=1, eps=_NORM_EPS)
+    unit = F.normalize(embeddings.to(dtype), dim=1, eps=NORM_EPS)
+    unit_centers = F.normalize(centers.to(dtype), dim=1, eps=NORM_EPS)
     with autocast_off(unit):
         cosine = unit @ unit_centers.T
     # a comparison rather than F.one_hot, which needs C as a Python int (a recompilation per C)

@@ -68,6 +68,7 @@ from ._contrastive import (
     nt_xent_loss,
     supervised_contrastive_loss,
 )
+from ._embedding_inputs import NORM_EPS, check_labels, check_rows
 
 __all__ = [
     "ArcFaceLoss",
@@ -107,32 +108,6 @@ MININGS: tuple[str, ...] = get_args(Mining)
 # Squared distances are floored here before the square root (a distance floor of 1e-6, the scale
 # of torch's pairwise_distance eps): the gradient stays finite at coincident embeddings.
 _SQUARED_FLOOR = 1e-12
-# Floor of the norms in the cosine distance, torch's cosine_similarity default.
-_NORM_EPS = 1e-8
-
-
-# --- argument checks ------------------------------------------------------------------------------
-
-
-def _check_rows(value: Any, name: str) -> Tensor:
-    """A floating ``(N, D)`` tensor of embeddings."""
-    rows = check_floating(value, name)
-    if rows.dim() != 2:
-        raise ValueError(f"{name}: expected a 2-D tensor (N, D), got shape {tuple(rows.shape)}")
-    return rows
-
-
-def _check_labels(labels: Any, n: int, name: str = "labels") -> Tensor:
-    """Integer (or bool) class labels, one per row of the embeddings."""
-    ids = check_tensor(labels, name)
-    if ids.is_floating_point() or ids.is_complex():
-        raise TypeError(f"{name}: expected an integer or bool tensor, got dtype {ids.dtype}")
-    if ids.shape != (n,):
-        raise ValueError(
-            f"{name}: expected shape ({n},), one label per row of embeddings, "
-            f"got {tuple(ids.shape)}"
-        )
-    return ids
 
 
 # --- options: declared once, checked when built ---------------------------------------------------
@@ -197,7 +172,7 @@ def _paired_distance(x: Tensor, y: Tensor, distance: str, *, eps: float | None =
     Without it: the safe square root of the module docstring, and a norm floor of ``1e-8``.
     """
     if distance == "cosine":
-        return 1 - F.cosine_similarity(x, y, dim=-1, eps=_NORM_EPS if eps is None else eps)
+        return 1 - F.cosine_similarity(x, y, dim=-1, eps=NORM_EPS if eps is None else eps)
     diff = x - y
     if distance == "euclidean" and eps is not None:
         diff = diff + eps  # torch's pairwise_distance: ||x - y + eps||, never exactly 0
@@ -217,7 +192,7 @@ def _distance_matrix(x: Tensor, distance: str) -> Tensor:
     square root applies.
     """
     if distance == "cosine":
-        unit = F.normalize(x, dim=1, eps=_NORM_EPS)
+        unit = F.normalize(x, dim=1, eps=NORM_EPS)
         with autocast_off(x):  # the product in the compute dtype, not autocast's bfloat16
             return 1 - unit @ unit.T
     sq_norms = x.square().sum(dim=1)
@@ -534,7 +509,7 @@ def _triplet_margin(
     opts: TripletMarginOptions,
     weight: Tensor | None,
 ) -> Tensor:
-    _check_rows(anchor, "anchor")
+    check_rows(anchor, "anchor")
     check_floating(positive, "positive")
     check_floating(negative, "negative")
     check_same_shape(anchor, positive, "anchor", "positive")
@@ -645,8 +620,8 @@ def batch_triplet_loss(
 
 
 def _batch_triplet(embeddings: Tensor, labels: Tensor, opts: BatchTripletOptions) -> Tensor:
-    _check_rows(embeddings, "embeddings")
-    _check_labels(labels, embeddings.shape[0])
+    check_rows(embeddings, "embeddings")
+    check_labels(labels, embeddings.shape[0])
     embeddings = embeddings.to(compute_dtype(embeddings))
 
     sync, group = opts.sync, opts.process_group
@@ -721,7 +696,7 @@ def contrastive_loss(
 def _contrastive(
     x1: Tensor, x2: Tensor, same: Tensor, opts: ContrastiveOptions, weight: Tensor | None
 ) -> Tensor:
-    _check_rows(x1, "x1")
+    check_rows(x1, "x1")
     check_floating(x2, "x2")
     check_same_shape(x1, x2, "x1", "x2")
     check_tensor(same, "same")
