@@ -88,6 +88,20 @@ def _normalise_dim(dim: int, ndim: int, shape: tuple[int, ...]) -> int:
     return dim % ndim
 
 
+def distribution_pair(p_logits: Tensor, q_logits: Tensor, dim: int) -> tuple[Tensor, Tensor, int]:
+    """The checked pair of a divergence between two distributions along ``dim``: both floating,
+    the same shape, at least one dimension; returned in the compute dtype with ``dim`` made
+    non-negative. Shared by :func:`kl_divergence` and ``js_divergence``."""
+    check_floating(p_logits, "p_logits")
+    check_floating(q_logits, "q_logits")
+    check_same_shape(p_logits, q_logits, "p_logits", "q_logits")
+    if p_logits.dim() == 0:
+        raise ValueError("p_logits: expected at least one dimension (the categories), got a scalar")
+    dim = _normalise_dim(dim, p_logits.dim(), tuple(p_logits.shape))
+    dtype = compute_dtype(p_logits, q_logits)
+    return p_logits.to(dtype), q_logits.to(dtype), dim
+
+
 def kl_divergence(
     p_logits: Tensor,
     q_logits: Tensor,
@@ -144,14 +158,7 @@ def kl_divergence(
 def _kl_divergence(
     p_logits: Tensor, q_logits: Tensor, opts: KLDivergenceOptions, weight: Tensor | None
 ) -> Tensor:
-    check_floating(p_logits, "p_logits")
-    check_floating(q_logits, "q_logits")
-    check_same_shape(p_logits, q_logits, "p_logits", "q_logits")
-    if p_logits.dim() == 0:
-        raise ValueError("p_logits: expected at least one dimension (the categories), got a scalar")
-    dim = _normalise_dim(opts.dim, p_logits.dim(), tuple(p_logits.shape))
-    dtype = compute_dtype(p_logits, q_logits)
-    p, q = p_logits.to(dtype), q_logits.to(dtype)
+    p, q, dim = distribution_pair(p_logits, q_logits, opts.dim)
     if opts.from_logits:
         log_p = F.log_softmax(p, dim=dim)
         log_q = F.log_softmax(q, dim=dim)

@@ -33,7 +33,7 @@ from .._core import (
     compute_dtype,
     reduce_loss,
 )
-from ._divergence import KLDivergenceOptions, _normalise_dim
+from ._divergence import KLDivergenceOptions, distribution_pair
 
 __all__ = [
     "FeatureDistance",
@@ -233,14 +233,7 @@ def js_divergence(
 def _js_divergence(
     p_logits: Tensor, q_logits: Tensor, opts: JSDivergenceOptions, weight: Tensor | None
 ) -> Tensor:
-    check_floating(p_logits, "p_logits")
-    check_floating(q_logits, "q_logits")
-    check_same_shape(p_logits, q_logits, "p_logits", "q_logits")
-    if p_logits.dim() == 0:
-        raise ValueError("p_logits: expected at least one dimension (the categories), got a scalar")
-    dim = _normalise_dim(opts.dim, p_logits.dim(), tuple(p_logits.shape))
-    dtype = compute_dtype(p_logits, q_logits)
-    p, q = p_logits.to(dtype), q_logits.to(dtype)
+    p, q, dim = distribution_pair(p_logits, q_logits, opts.dim)
     if opts.from_logits:
         log_p = F.log_softmax(p, dim=dim)
         log_q = F.log_softmax(q, dim=dim)
@@ -250,7 +243,7 @@ def _js_divergence(
     else:
         check_probabilities(p, "p_logits")
         check_probabilities(q, "q_logits")
-        one = torch.ones((), dtype=dtype, device=p.device)
+        one = torch.ones((), dtype=p.dtype, device=p.device)
         m = 0.5 * (p + q)
         log_m = torch.log(torch.where(m > 0, m, one))
         # 0 log 0 = 0: the logs see 1 where a probability is 0, so no NaN in value or gradient
