@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "check_loss_weight",
     "check_broadcastable",
     "check_choice",
     "check_class_ids",
@@ -203,6 +204,16 @@ def check_number(
         right = "]" if high_inclusive else ")"
         raise ValueError(f"{name}: expected a value in {left}{low}, {high}{right}, got {value!r}")
     return value
+
+
+def check_loss_weight(value: Any, name: str) -> float:
+    """A loss's weight in a sum of losses: a real number (not a bool), finite, >= 0."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name}: expected a real number >= 0, got {describe(value)}")
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{name}: expected a finite number >= 0, got {number!r}")
+    return number
 
 
 # --- data checks: they read values, so they run only when checks_enabled() -----------------------
