@@ -346,29 +346,37 @@ def _cross_entropy(
     input: Tensor, target: Tensor, opts: CrossEntropyOptions, weight: Tensor | None
 ) -> Tensor:
     dtype = compute_dtype(input)
+    cw = opts.class_weight
+    s = opts.label_smoothing
+    if _ce.torch_takes(
+        input, target, class_weight=cw, label_smoothing=s, weight=weight, dtype=dtype
+    ):
+        # well-formed class ids with torch's own options, on CPU: F.cross_entropy itself (it
+        # checks the ids; see visionloss.kernels.cross_entropy.torch_takes)
+        return _ce.cross_entropy_torch(
+            input,
+            target,
+            class_weight=cw,
+            ignore_index=opts.ignore_index,
+            label_smoothing=s,
+            reduction=opts.reduction,
+        )
     dense = prepare_dense_target(
         input, target, "multiclass", ignore_index=opts.ignore_index, dtype=dtype
     )
-    check_class_weight(opts.class_weight, input.shape[1])
+    check_class_weight(cw, input.shape[1])
     class_w: Tensor | None
     if dense.index is not None:
         # class ids: the op (fused, or its reference with VISIONLOSS_KERNELS=reference)
         loss = _ce.cross_entropy_ids(
-            input,
-            dense.index,
-            class_weight=opts.class_weight,
-            label_smoothing=opts.label_smoothing,
-            dtype=dtype,
+            input, dense.index, class_weight=cw, label_smoothing=s, dtype=dtype
         )
-        cw = opts.class_weight
         class_w = None if cw is None else cw.to(dtype)[dense.index]
         valid = dense.valid
     else:
         # log_softmax upcasts half/bfloat16 itself (no float32 copy of the logits is made)
         log_probs = F.log_softmax(input, dim=1, dtype=dtype)
-        loss, class_w, valid = unchecked_cross_entropy_terms(
-            log_probs, dense, opts.class_weight, opts.label_smoothing
-        )
+        loss, class_w, valid = unchecked_cross_entropy_terms(log_probs, dense, cw, s)
     return reduce_loss(
         loss, opts.reduction, weight=merge_weights(class_w, weight, loss.shape), valid=valid
     )
@@ -618,13 +626,21 @@ class Poly1Loss(LossModule):
 
 _SPECS: tuple[LossSpec, ...] = (
     LossSpec(
-        "binary_cross_entropy", binary_cross_entropy, BCELoss, BCEOptions, "classification",
+        "binary_cross_entropy",
+        binary_cross_entropy,
+        BCELoss,
+        BCEOptions,
+        "classification",
         summary="Binary cross-entropy of logits (or probabilities), with a positive-class weight "
         "and label smoothing; equals torch's binary_cross_entropy_with_logits.",
         formula=r"-\left[w_+\, y \log \sigma(x) + (1 - y) \log (1 - \sigma(x))\right]",
     ),
     LossSpec(
-        "cross_entropy", cross_entropy, CrossEntropyLoss, CrossEntropyOptions, "classification",
+        "cross_entropy",
+        cross_entropy,
+        CrossEntropyLoss,
+        CrossEntropyOptions,
+        "classification",
         summary="Softmax cross-entropy with class ids or probabilities, class weights, "
         "ignore_index and label smoothing; equals torch's F.cross_entropy.",
         formula=r"-\sum_c w_c\, y'_c \log \mathrm{softmax}(x)_c, \quad y' = (1 - s)\, y + s / C",
@@ -632,7 +648,11 @@ _SPECS: tuple[LossSpec, ...] = (
         "(label smoothing), CVPR 2016, arXiv:1512.00567",
     ),
     LossSpec(
-        "focal", focal_loss, FocalLoss, FocalOptions, "classification",
+        "focal",
+        focal_loss,
+        FocalLoss,
+        FocalOptions,
+        "classification",
         summary="Cross-entropy down-weighted by (1 - p_t)^gamma where the prediction is already "
         "right: dense detection and heavy class imbalance.",
         formula=r"-\alpha_t\, (1 - p_t)^\gamma \log p_t",
@@ -640,7 +660,11 @@ _SPECS: tuple[LossSpec, ...] = (
         "arXiv:1708.02002",
     ),
     LossSpec(
-        "poly1", poly1_loss, Poly1Loss, Poly1Options, "classification",
+        "poly1",
+        poly1_loss,
+        Poly1Loss,
+        Poly1Options,
+        "classification",
         summary="Cross-entropy plus epsilon times the first polynomial term (1 - p_t).",
         formula=r"-\log p_t + \epsilon\, (1 - p_t)",
         paper="Z. Leng et al., PolyLoss: A Polynomial Expansion Perspective of Classification "
