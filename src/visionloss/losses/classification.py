@@ -485,8 +485,19 @@ def _focal_loss(input: Tensor, target: Tensor, opts: FocalOptions, weight: Tenso
     check_focal_alpha_length(opts.alpha, input.shape[1] if mode != "binary" else None)
     alpha = focal_alpha(opts.alpha, mode, input, dtype)
     # the raw target: the fused paths keep the caller's tensor, not a converted copy
-    op = _focal.softmax_focal if mode == "multiclass" else _focal.sigmoid_focal
-    loss = op(input, target, alpha=alpha, gamma=opts.gamma, ignore_index=opts.ignore_index)
+    if mode == "multiclass":
+        loss = _focal.softmax_focal(
+            input,
+            target,
+            alpha=alpha,
+            gamma=opts.gamma,
+            ignore_index=opts.ignore_index,
+            index=dense.index,
+        )
+    else:
+        loss = _focal.sigmoid_focal(
+            input, target, alpha=alpha, gamma=opts.gamma, ignore_index=opts.ignore_index
+        )
 
     sync, group = opts.sync, opts.process_group
     normalized = opts.normalize and opts.reduction == "mean"
