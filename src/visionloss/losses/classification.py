@@ -48,6 +48,7 @@ from .._core import (
     reduce_loss,
 )
 from ..distributed import sync_sum
+from ..kernels import bce as _bce_op
 from ..kernels import cross_entropy as _ce
 from ..kernels import focal as _focal
 from . import _detection
@@ -250,7 +251,9 @@ def _bce(input: Tensor, target: Tensor, opts: BCEOptions, weight: Tensor | None)
         pos_weight = torch.as_tensor(opts.pos_weight, dtype=dtype, device=x.device)
         check_broadcastable(pos_weight, x.shape, "pos_weight", "input")
     if opts.from_logits:
-        loss = F.binary_cross_entropy_with_logits(x, y, pos_weight=pos_weight, reduction="none")
+        # the op: torch's own kernels, or the Triton kernel on CUDA (the caller's logits: the
+        # op computes half inputs in float32 itself)
+        loss = _bce_op.bce_with_logits(input, y, pos_weight=pos_weight)
     else:
         check_probabilities(input, "input")
         # torch's binary_cross_entropy refuses NaN and inf (an error on CPU, a device assert on
