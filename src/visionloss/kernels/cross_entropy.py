@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._core.dtypes import autocast_off
 from .._core.checks import check_class_ids
+from .._core.dtypes import autocast_off
 from . import (
     backend_for,
     get_kernels,

@@ -640,21 +640,13 @@ class Poly1Loss(LossModule):
 
 _SPECS: tuple[LossSpec, ...] = (
     LossSpec(
-        "binary_cross_entropy",
-        binary_cross_entropy,
-        BCELoss,
-        BCEOptions,
-        "classification",
+        "binary_cross_entropy", binary_cross_entropy, BCELoss, BCEOptions, "classification",
         summary="Binary cross-entropy of logits (or probabilities), with a positive-class weight "
         "and label smoothing; equals torch's binary_cross_entropy_with_logits.",
         formula=r"-\left[w_+\, y \log \sigma(x) + (1 - y) \log (1 - \sigma(x))\right]",
     ),
     LossSpec(
-        "cross_entropy",
-        cross_entropy,
-        CrossEntropyLoss,
-        CrossEntropyOptions,
-        "classification",
+        "cross_entropy", cross_entropy, CrossEntropyLoss, CrossEntropyOptions, "classification",
         summary="Softmax cross-entropy with class ids or probabilities, class weights, "
         "ignore_index and label smoothing; equals torch's F.cross_entropy.",
         formula=r"-\sum_c w_c\, y'_c \log \mathrm{softmax}(x)_c, \quad y' = (1 - s)\, y + s / C",
@@ -662,11 +654,7 @@ _SPECS: tuple[LossSpec, ...] = (
         "(label smoothing), CVPR 2016, arXiv:1512.00567",
     ),
     LossSpec(
-        "focal",
-        focal_loss,
-        FocalLoss,
-        FocalOptions,
-        "classification",
+        "focal", focal_loss, FocalLoss, FocalOptions, "classification",
         summary="Cross-entropy down-weighted by (1 - p_t)^gamma where the prediction is already "
         "right: dense detection and heavy class imbalance.",
         formula=r"-\alpha_t\, (1 - p_t)^\gamma \log p_t",
@@ -674,11 +662,7 @@ _SPECS: tuple[LossSpec, ...] = (
         "arXiv:1708.02002",
     ),
     LossSpec(
-        "poly1",
-        poly1_loss,
-        Poly1Loss,
-        Poly1Options,
-        "classification",
+        "poly1", poly1_loss, Poly1Loss, Poly1Options, "classification",
         summary="Cross-entropy plus epsilon times the first polynomial term (1 - p_t).",
         formula=r"-\log p_t + \epsilon\, (1 - p_t)",
         paper="Z. Leng et al., PolyLoss: A Polynomial Expansion Perspective of Classification "
