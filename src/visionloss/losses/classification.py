@@ -43,7 +43,6 @@ from .._core import (
     check_number,
     check_probabilities,
     compute_dtype,
-    gather_classes,
     prepare_dense_target,
     reduce_loss,
 )
@@ -51,6 +50,7 @@ from ..distributed import sync_sum
 from ..kernels import bce as _bce_op
 from ..kernels import cross_entropy as _ce
 from ..kernels import focal as _focal
+from ..kernels import poly1 as _poly
 from . import _detection
 from ._dense_terms import (
     check_focal_alpha_length,
@@ -585,19 +585,27 @@ def _poly1(input: Tensor, target: Tensor, opts: Poly1Options, weight: Tensor | N
         input, target, "multiclass", ignore_index=opts.ignore_index, dtype=dtype
     )
     check_class_weight(opts.class_weight, input.shape[1])
-    log_probs = F.log_softmax(input, dim=1, dtype=dtype)
-    ce, class_w, valid = unchecked_cross_entropy_terms(
-        log_probs, dense, opts.class_weight, opts.label_smoothing
-    )
     s, num_classes, epsilon = float(opts.label_smoothing), input.shape[1], opts.epsilon
     if dense.index is not None:
-        p_t = gather_classes(log_probs, dense.index).exp()
-        if s > 0:
-            # sum_c y'_c p_c with y' = (1 - s) onehot + s / C, and sum_c p_c = 1
-            p_t = (1 - s) * p_t + s / num_classes
-        loss = ce + epsilon * (1 - p_t)
+        # class ids: the op (the cross-entropy Triton kernels with the Poly-1 term on CUDA, its
+        # reference elsewhere), per unit of class_weight[y]
+        loss = _poly.poly1_ids(
+            input,
+            dense.index,
+            class_weight=opts.class_weight,
+            label_smoothing=s,
+            epsilon=epsilon,
+            dtype=dtype,
+        )
+        cw = opts.class_weight
+        class_w = None if cw is None else cw.to(dtype)[dense.index]
+        valid = dense.valid
     else:
         assert dense.probs is not None
+        log_probs = F.log_softmax(input, dim=1, dtype=dtype)
+        ce, class_w, valid = unchecked_cross_entropy_terms(
+            log_probs, dense, opts.class_weight, opts.label_smoothing
+        )
         probs = dense.probs * (1 - s) + s / num_classes if s > 0 else dense.probs
         poly = epsilon * (1 - (probs * log_probs.exp()).sum(1))
         if opts.class_weight is not None:

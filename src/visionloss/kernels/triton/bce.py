@@ -50,7 +50,7 @@ BLOCK = 1024
 NUM_WARPS = 4
 
 
-@triton.jit
+@triton.jit  # type: ignore[untyped-decorator]
 def _bce_parts(x, y, w_ptr, pid, mask, D1, D2, D3, sw0, sw1, sw2, sw3,  # type: ignore[no-untyped-def]
                HAS_PW: tl.constexpr, DTYPE: tl.constexpr, FLAT: tl.constexpr,
                BLOCK: tl.constexpr):  # fmt: skip
