@@ -217,7 +217,7 @@ def _poly_inputs(gen, shape=(3, 5, 37), dtype=torch.float64):
     # p_y -> 1 at the first position of sample 0 (the 1 - p_t term's precision)
     first = (0, slice(None)) + (0,) * (len(shape) - 2)
     x[first] = 0.0
-    x[first + ()][0] = 40.0
+    x[(0, 0) + (0,) * (len(shape) - 2)] = 40.0
     ids[(0,) + (0,) * (len(shape) - 2)] = 0
     return x.to(dtype).requires_grad_(True), ids
 
