@@ -300,11 +300,15 @@ def cross_entropy(
     label smoothing, positions whose class has weight exactly 0 contribute 0 (torch keeps their
     smoothing term in the numerator of the mean while leaving them out of its denominator).
 
-    With class ids the default path is a fused ``autograd.Function`` that evaluates one
-    exponential per logit (torch: two, forward and backward), keeps :math:`e^{x - \max x}` for
-    backward (the logits' size in the compute dtype, where torch keeps its log-softmax) and gives
-    the gradient :math:`g\,(Q\,p - q)` in one multiply and one scatter; ``class_weight`` is not
-    differentiated there. ``VISIONLOSS_KERNELS=0`` gives the plain composition.
+    With class ids, the default path on CPU is ``F.cross_entropy`` itself wherever the options
+    are torch's own (no pixel ``weight``, float32/float64 logits, no zero class weight with
+    label smoothing): its kernels were measured the fastest there, and it keeps its
+    log-softmax for backward, nothing more. On CUDA a Triton kernel (one pass forward saving
+    one log-sum-exp per position, one pass backward) takes the call. Elsewhere a fused
+    ``autograd.Function`` evaluates one exponential per logit, keeps :math:`e^{x - \max x}`
+    for backward and gives the gradient :math:`g\,(Q\,p - q)` in one multiply and one scatter
+    (``VISIONLOSS_KERNELS=fused`` forces it); ``class_weight`` is not differentiated by the
+    fast paths. ``VISIONLOSS_KERNELS=0`` gives the plain composition.
 
     For class imbalance, :func:`visionloss.compose.class_weights` turns class counts into
     ``class_weight``.
