@@ -9,7 +9,12 @@ Cases (forward+backward of a mean loss; the gradient w.r.t. the logits / predict
 * sigmoid focal (alpha 0.25, gamma 2, 0/1 targets): (50000, 80) and (8, 1, 512, 512); ours,
   torchvision's formula written out (``torchvision.ops.sigmoid_focal_loss``), its
   ``torch.compile``;
-* log-cosh and Huber at 64M elements (float32): ours, the plain formula, its ``torch.compile``.
+* log-cosh and Huber at 64M elements (float32): ours, the plain formula, its ``torch.compile``;
+* BCE with logits (0/1 targets): (50000, 80) and (8, 1, 512, 512); ours (``bce_with_logits``),
+  ``F.binary_cross_entropy_with_logits``, its ``torch.compile``;
+* Poly-1 with class ids (epsilon 1): (8, 19, 512, 512) float32 and bfloat16; ours
+  (``poly1_ids_triton``), the plain formula ``F.cross_entropy + eps (1 - exp(-ce))``, its
+  ``torch.compile``.
 
 For each case: correctness first (max abs difference of the loss and the gradient against the
 reference, float32; bfloat16 against the reference on the float32 cast), then the median
@@ -155,6 +160,46 @@ def _log_cosh_compiled(i: Inputs) -> Run:
     return lambda: fn(i["x"], i["t"])
 
 
+def _tri_bce():  # type: ignore[no-untyped-def]
+    from visionloss.kernels.triton import bce
+
+    return bce
+
+
+def plain_poly1(x: Tensor, t: Tensor) -> Tensor:
+    """Poly-1 as written from the paper: CE + eps (1 - p_t), p_t = exp(-CE), eps = 1."""
+    ce_loss = F.cross_entropy(x, t, reduction="none")
+    return ce_loss + (1 - torch.exp(-ce_loss))
+
+
+def _bce_ours(i: Inputs) -> Run:
+    bce = _tri_bce()
+    return lambda: bce.bce_with_logits(i["x"], i["t"], pos_weight=None).mean()
+
+
+def _bce_torch(i: Inputs) -> Run:
+    return lambda: F.binary_cross_entropy_with_logits(i["x"], i["t"])
+
+
+def _bce_compiled(i: Inputs) -> Run:
+    fn = _compiled("bce", lambda x, t: F.binary_cross_entropy_with_logits(x, t))
+    return lambda: fn(i["x"], i["t"])
+
+
+def _poly1_ours(i: Inputs) -> Run:
+    ce = _tri()[0]
+    return lambda: ce.poly1_ids_triton(i["x"], i["t"], epsilon=1.0, dtype=torch.float32).mean()
+
+
+def _poly1_plain(i: Inputs) -> Run:
+    return lambda: plain_poly1(i["x"], i["t"]).mean()
+
+
+def _poly1_compiled(i: Inputs) -> Run:
+    fn = _compiled("poly1", lambda x, t: plain_poly1(x, t).mean())
+    return lambda: fn(i["x"], i["t"])
+
+
 def _huber_ours(i: Inputs) -> Run:
     pw = _tri()[2]
     return lambda: pw.huber(i["x"], i["t"], delta=1.0).mean()
@@ -172,7 +217,7 @@ def _huber_compiled(i: Inputs) -> Run:
 @dataclass
 class Case:
     name: str
-    kind: str  # "ce", "focal", "log_cosh", "huber"
+    kind: str  # "ce", "focal", "log_cosh", "huber", "bce", "poly1"
     size: tuple[int, ...]
     dtype: torch.dtype
 
@@ -203,18 +248,32 @@ CONTENDERS: dict[str, dict[str, Callable[[Inputs], Run]]] = {
         "F.huber_loss": _huber_torch,
         "torch.compile(plain formula)": _huber_compiled,
     },
+    "bce": {
+        OURS: _bce_ours,
+        "F.binary_cross_entropy_with_logits": _bce_torch,
+        "torch.compile(F.binary_cross_entropy_with_logits)": _bce_compiled,
+    },
+    "poly1": {
+        OURS: _poly1_ours,
+        "plain formula": _poly1_plain,
+        "torch.compile(plain formula)": _poly1_compiled,
+    },
 }
 REFERENCE = {
     "ce": lambda x, t: F.cross_entropy(x, t, reduction="none"),
     "focal": lambda x, t: _focal_elementwise(x, t),
     "log_cosh": lambda x, t: log_cosh_stable(x - t),
     "huber": lambda x, t: F.huber_loss(x, t, reduction="none"),
+    "bce": lambda x, t: F.binary_cross_entropy_with_logits(x, t, reduction="none"),
+    "poly1": plain_poly1,
 }
 OURS_ELEMENTWISE = {
     "ce": lambda x, t: _tri()[0].cross_entropy_triton(x, t),
     "focal": lambda x, t: _tri()[1].sigmoid_focal(x, t, alpha=0.25, gamma=2.0, ignore_index=None),
     "log_cosh": lambda x, t: _tri()[2].log_cosh(x, t),
     "huber": lambda x, t: _tri()[2].huber(x, t, delta=1.0),
+    "bce": lambda x, t: _tri_bce().bce_with_logits(x, t, pos_weight=None),
+    "poly1": lambda x, t: _tri()[0].poly1_ids_triton(x, t, epsilon=1.0, dtype=torch.float32),
 }
 
 
@@ -228,10 +287,10 @@ def _focal_elementwise(x: Tensor, y: Tensor) -> Tensor:
 def make_inputs(case: Case, device: torch.device, seed: int = 0) -> Inputs:
     gen = torch.Generator(device="cpu").manual_seed(seed)
     x = torch.randn(case.size, generator=gen).mul_(2)
-    if case.kind == "ce":
+    if case.kind in ("ce", "poly1"):
         n, c, *spatial = case.size
         t = torch.randint(0, c, (n, *spatial), generator=gen)
-    elif case.kind == "focal":
+    elif case.kind in ("focal", "bce"):
         t = (torch.rand(case.size, generator=gen) < 0.1).float()
     else:
         t = torch.randn(case.size, generator=gen)
@@ -440,6 +499,10 @@ def cases(smoke: bool) -> list[Case]:
             Case("focal", "focal", (2, 1, 8, 8), torch.float32),
             Case("log_cosh", "log_cosh", (4096,), torch.float32),
             Case("huber", "huber", (4096,), torch.float32),
+            Case("bce", "bce", (100, 8), torch.float32),
+            Case("bce", "bce", (2, 1, 8, 8), torch.float32),
+            Case("poly1", "poly1", (2, 3, 8, 8), torch.float32),
+            Case("poly1", "poly1", (2, 3, 8, 8), torch.bfloat16),
         ]
     return [
         Case("ce", "ce", (8, 19, 512, 512), torch.float32),
@@ -449,6 +512,10 @@ def cases(smoke: bool) -> list[Case]:
         Case("focal", "focal", (8, 1, 512, 512), torch.float32),
         Case("log_cosh", "log_cosh", (64 * 2**20,), torch.float32),
         Case("huber", "huber", (64 * 2**20,), torch.float32),
+        Case("bce", "bce", (50000, 80), torch.float32),
+        Case("bce", "bce", (8, 1, 512, 512), torch.float32),
+        Case("poly1", "poly1", (8, 19, 512, 512), torch.float32),
+        Case("poly1", "poly1", (8, 19, 512, 512), torch.bfloat16),
     ]
 
 
@@ -460,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--min-time", type=float, default=None, help="seconds per timing block")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
-    parser.add_argument("--only", nargs="*", help="case kinds to run (ce, focal, log_cosh, huber)")
+    parser.add_argument("--only", nargs="*", help="case kinds to run (ce, focal, log_cosh, huber, bce, poly1)")
     parser.add_argument(
         "--budget", type=float, default=170.0, help="seconds after which compiling is skipped"
     )

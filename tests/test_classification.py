@@ -236,8 +236,15 @@ def test_cross_entropy_fused_keeps_as_much_as_torch(gen):
     ids = torch.randint(0, 19, (4, 32, 32), generator=gen)
     torch_bytes = saved_bytes(lambda: F.cross_entropy(x, ids), [x, ids])
     assert torch_bytes == x.numel() * 4 + 4  # log-softmax and its total weight
+    # the default on CPU is F.cross_entropy itself (its "sum" over the count of positions kept,
+    # a float32 scalar saved by the division)
+    assert saved_bytes(lambda: VF.cross_entropy(x, ids), [x, ids]) == torch_bytes + 4
     positions = 4 * 32 * 32
-    fused = saved_bytes(lambda: VF.cross_entropy(x, ids), [x, ids])
+    set_kernels("fused")
+    try:
+        fused = saved_bytes(lambda: VF.cross_entropy(x, ids), [x, ids])
+    finally:
+        set_kernels("auto")
     assert fused == x.numel() * 4 + positions * (4 + 8 + 1) + 4
 
 

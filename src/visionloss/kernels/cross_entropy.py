@@ -28,12 +28,26 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._core.checks import check_class_ids
 from .._core.dtypes import autocast_off
-from . import backend_for, has_triton, reference_backward, triton_covers
+from . import (
+    backend_for,
+    get_kernels,
+    has_triton,
+    reference_backward,
+    transforms_active,
+    triton_covers,
+)
 
 TRITON_MODULE = "visionloss.kernels.triton.cross_entropy"
 
-__all__ = ["cross_entropy_ids", "cross_entropy_ids_reference", "cross_entropy_ids_terms"]
+__all__ = [
+    "cross_entropy_ids",
+    "cross_entropy_ids_reference",
+    "cross_entropy_ids_terms",
+    "cross_entropy_torch",
+    "torch_takes",
+]
 
 
 def cross_entropy_ids_terms(
@@ -222,3 +236,103 @@ def cross_entropy_ids(
         0
     ]
     return result
+
+
+def torch_takes(
+    x: Tensor,
+    target: Tensor,
+    *,
+    class_weight: Tensor | None,
+    label_smoothing: float,
+    weight: Tensor | None,
+    dtype: torch.dtype,
+) -> bool:
+    """Whether ``F.cross_entropy`` itself computes this call (:func:`cross_entropy_torch`):
+    under ``"auto"`` on CPU, for well-formed class ids whose options are torch's own.
+
+    Measured on CPU (``visionloss bench --paths``, 8x19x96x96, 1 and 2 threads): torch's own
+    kernels (one log-softmax forward and backward, the nll gather and scatter, the reduction
+    inside) beat the fused Function and the composed reference, with less saved memory than
+    the fused path (its log-softmax, against ``exp(x - max)`` plus the sums), and they check the
+    ids themselves, so the call skips the canonical index (two ``where`` passes over the ids)
+    and the range check. They take the call when it maps onto torch's exactly: ``(N, *)``
+    integer ids of the right shape, at least 2 classes, no pixel ``weight``, logits already in
+    the compute dtype (torch would compute half inputs in half), a ``class_weight`` that is not
+    differentiated and, with label smoothing, no class of weight 0 (torch keeps the smoothing
+    term of those positions; this library drops it). That last test reads the ``(C,)``
+    weights, a CPU tensor here (no device sync), and is not made while compiling. Any other
+    call (a malformed one included, which then gets the library's own error) takes the
+    dispatched op.
+    """
+    if get_kernels() != "auto" or x.device.type != "cpu" or weight is not None:
+        return False
+    if x.dtype != dtype or not x.is_floating_point() or transforms_active():
+        return False
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        return False
+    if x.dim() < 2 or x.shape[1] < 2 or target.shape != x.shape[:1] + x.shape[2:]:
+        return False
+    if target.device != x.device:
+        return False
+    if class_weight is None:
+        return True
+    if class_weight.requires_grad and torch.is_grad_enabled():
+        return False
+    if class_weight.shape != (x.shape[1],) or class_weight.device != x.device:
+        return False
+    if label_smoothing == 0:
+        return True
+    if torch.compiler.is_compiling():
+        return False
+    return bool(class_weight.min() > 0)
+
+
+def cross_entropy_torch(
+    x: Tensor,
+    target: Tensor,
+    *,
+    class_weight: Tensor | None,
+    ignore_index: int | None,
+    label_smoothing: float,
+    reduction: str,
+) -> Tensor:
+    """``F.cross_entropy`` for a call :func:`torch_takes`, reduced as this library reduces.
+
+    ``"mean"`` is torch's ``"sum"`` divided by the summed ``class_weight[y]`` (1 without
+    weights) of the positions kept, as torch's mean, except that a fully ignored batch gives 0
+    with zero gradients (sum and count are both 0; torch gives NaN). Class ids out of range
+    raise torch's error, reported as the library's ``ValueError`` when the data checks are on.
+    """
+    num_classes = x.shape[1]
+    cw = None if class_weight is None else class_weight.detach().to(x.dtype)
+    ids = target if target.dtype == torch.int64 else target.long()
+    # with ignore_index=None every id is a class; -100 (torch's default) is then never one
+    ignore = -100 if ignore_index is None else ignore_index
+    try:
+        loss = F.cross_entropy(
+            x,
+            ids,
+            weight=cw,
+            ignore_index=ignore,
+            label_smoothing=label_smoothing,
+            reduction="none" if reduction == "none" else "sum",
+        )
+    except (IndexError, RuntimeError):
+        # torch refuses an id out of [0, C): the data check names it (when checks are on)
+        check_class_ids(target, num_classes, ignore_index)
+        raise
+    if reduction != "mean":
+        return loss
+    valid = None if ignore_index is None else ids != ignore
+    count: Tensor
+    if cw is not None:
+        # any safe index will do at ignored positions: they are masked
+        # (index_select: a third of the time of advanced indexing on CPU)
+        kept = cw.index_select(0, ids.clamp(0, num_classes - 1).flatten())
+        count = kept.sum() if valid is None else kept.mul(valid.flatten()).sum()
+    elif valid is not None:
+        count = valid.sum(dtype=loss.dtype)
+    else:
+        return loss / max(ids.numel(), 1)
+    # a fully ignored batch: sum and count are both 0, and 0 / 1 is the result
+    return loss / torch.where(count == 0, torch.ones_like(count), count)

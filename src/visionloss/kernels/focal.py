@@ -580,24 +580,43 @@ def _focal_value_sum(log_probs: Tensor, y: Tensor, alpha: Alpha, gamma: float) -
 
 
 def softmax_focal_reference(
-    x: Tensor, target: Tensor, *, alpha: Alpha, gamma: float, ignore_index: int | None
+    x: Tensor,
+    target: Tensor,
+    *,
+    alpha: Alpha,
+    gamma: float,
+    ignore_index: int | None,
+    index: Tensor | None = None,
 ) -> Tensor:
     """The specification: ``log_softmax`` in the compute dtype then :func:`softmax_focal_terms`,
-    differentiated by autograd (keeps the ``(N, C, *)`` log-probabilities)."""
+    differentiated by autograd (keeps the ``(N, C, *)`` log-probabilities). ``index``: the
+    class ids with ``ignore_index`` already replaced by 0, where the caller has them (saves two
+    passes over the ids)."""
     dtype = compute_dtype(x)
-    labels = target.to(dtype) if target.is_floating_point() else _class_index(target, ignore_index)
+    if target.is_floating_point():
+        labels = target.to(dtype)
+    else:
+        labels = _class_index(target, ignore_index) if index is None else index
     log_probs = F.log_softmax(x, dim=1, dtype=dtype)
     return softmax_focal_terms(log_probs, labels, alpha=alpha, gamma=gamma)
 
 
 def softmax_focal(
-    x: Tensor, target: Tensor, *, alpha: Alpha, gamma: float, ignore_index: int | None
+    x: Tensor,
+    target: Tensor,
+    *,
+    alpha: Alpha,
+    gamma: float,
+    ignore_index: int | None,
+    index: Tensor | None = None,
 ) -> Tensor:
     """Softmax focal loss per position ``(N, *)`` of logits ``(N, C, *)``: the op's one dispatch
     point.
 
     ``target``: ``(N, *)`` integer class ids (``ignore_index`` entries are computed as class 0: mask
-    them out of the reduction) or ``(N, C, *)`` probabilities. ``alpha``: ``None``, a number or a
+    them out of the reduction) or ``(N, C, *)`` probabilities; ``index``, optional: those ids with
+    ``ignore_index`` already replaced by 0 (:func:`~visionloss._core.prepare_dense_target`), which
+    the reference then uses (the fused and Triton paths keep the caller's ``target``). ``alpha``: ``None``, a number or a
     ``(C,)`` tensor. The fused path keeps only the inputs and two ``(N, *)`` statistics (maximum
     logit, log-sum) for backward; its second derivative is the reference's
     (:func:`~visionloss.kernels.reference_backward`). The reference is
@@ -619,7 +638,7 @@ def softmax_focal(
     )
     if backend == "reference":
         return softmax_focal_reference(
-            x, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index
+            x, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index, index=index
         )
     if backend == "triton":
         triton_result: Tensor = importlib.import_module(TRITON_MODULE).softmax_focal(

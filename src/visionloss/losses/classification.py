@@ -43,13 +43,14 @@ from .._core import (
     check_number,
     check_probabilities,
     compute_dtype,
-    gather_classes,
     prepare_dense_target,
     reduce_loss,
 )
 from ..distributed import sync_sum
+from ..kernels import bce as _bce_op
 from ..kernels import cross_entropy as _ce
 from ..kernels import focal as _focal
+from ..kernels import poly1 as _poly
 from . import _detection
 from ._dense_terms import (
     check_focal_alpha_length,
@@ -250,7 +251,9 @@ def _bce(input: Tensor, target: Tensor, opts: BCEOptions, weight: Tensor | None)
         pos_weight = torch.as_tensor(opts.pos_weight, dtype=dtype, device=x.device)
         check_broadcastable(pos_weight, x.shape, "pos_weight", "input")
     if opts.from_logits:
-        loss = F.binary_cross_entropy_with_logits(x, y, pos_weight=pos_weight, reduction="none")
+        # the op: torch's own kernels, or the Triton kernel on CUDA (the caller's logits: the
+        # op computes half inputs in float32 itself)
+        loss = _bce_op.bce_with_logits(input, y, pos_weight=pos_weight)
     else:
         check_probabilities(input, "input")
         # torch's binary_cross_entropy refuses NaN and inf (an error on CPU, a device assert on
@@ -297,11 +300,15 @@ def cross_entropy(
     label smoothing, positions whose class has weight exactly 0 contribute 0 (torch keeps their
     smoothing term in the numerator of the mean while leaving them out of its denominator).
 
-    With class ids the default path is a fused ``autograd.Function`` that evaluates one
-    exponential per logit (torch: two, forward and backward), keeps :math:`e^{x - \max x}` for
-    backward (the logits' size in the compute dtype, where torch keeps its log-softmax) and gives
-    the gradient :math:`g\,(Q\,p - q)` in one multiply and one scatter; ``class_weight`` is not
-    differentiated there. ``VISIONLOSS_KERNELS=0`` gives the plain composition.
+    With class ids, the default path on CPU is ``F.cross_entropy`` itself wherever the options
+    are torch's own (no pixel ``weight``, float32/float64 logits, no zero class weight with
+    label smoothing): its kernels were measured the fastest there, and it keeps its
+    log-softmax for backward, nothing more. On CUDA a Triton kernel (one pass forward saving
+    one log-sum-exp per position, one pass backward) takes the call. Elsewhere a fused
+    ``autograd.Function`` evaluates one exponential per logit, keeps :math:`e^{x - \max x}`
+    for backward and gives the gradient :math:`g\,(Q\,p - q)` in one multiply and one scatter
+    (``VISIONLOSS_KERNELS=fused`` forces it); ``class_weight`` is not differentiated by the
+    fast paths. ``VISIONLOSS_KERNELS=0`` gives the plain composition.
 
     For class imbalance, :func:`visionloss.compose.class_weights` turns class counts into
     ``class_weight``.
@@ -346,29 +353,37 @@ def _cross_entropy(
     input: Tensor, target: Tensor, opts: CrossEntropyOptions, weight: Tensor | None
 ) -> Tensor:
     dtype = compute_dtype(input)
+    cw = opts.class_weight
+    s = opts.label_smoothing
+    if _ce.torch_takes(
+        input, target, class_weight=cw, label_smoothing=s, weight=weight, dtype=dtype
+    ):
+        # well-formed class ids with torch's own options, on CPU: F.cross_entropy itself (it
+        # checks the ids; see visionloss.kernels.cross_entropy.torch_takes)
+        return _ce.cross_entropy_torch(
+            input,
+            target,
+            class_weight=cw,
+            ignore_index=opts.ignore_index,
+            label_smoothing=s,
+            reduction=opts.reduction,
+        )
     dense = prepare_dense_target(
         input, target, "multiclass", ignore_index=opts.ignore_index, dtype=dtype
     )
-    check_class_weight(opts.class_weight, input.shape[1])
+    check_class_weight(cw, input.shape[1])
     class_w: Tensor | None
     if dense.index is not None:
         # class ids: the op (fused, or its reference with VISIONLOSS_KERNELS=reference)
         loss = _ce.cross_entropy_ids(
-            input,
-            dense.index,
-            class_weight=opts.class_weight,
-            label_smoothing=opts.label_smoothing,
-            dtype=dtype,
+            input, dense.index, class_weight=cw, label_smoothing=s, dtype=dtype
         )
-        cw = opts.class_weight
         class_w = None if cw is None else cw.to(dtype)[dense.index]
         valid = dense.valid
     else:
         # log_softmax upcasts half/bfloat16 itself (no float32 copy of the logits is made)
         log_probs = F.log_softmax(input, dim=1, dtype=dtype)
-        loss, class_w, valid = unchecked_cross_entropy_terms(
-            log_probs, dense, opts.class_weight, opts.label_smoothing
-        )
+        loss, class_w, valid = unchecked_cross_entropy_terms(log_probs, dense, cw, s)
     return reduce_loss(
         loss, opts.reduction, weight=merge_weights(class_w, weight, loss.shape), valid=valid
     )
@@ -477,8 +492,19 @@ def _focal_loss(input: Tensor, target: Tensor, opts: FocalOptions, weight: Tenso
     check_focal_alpha_length(opts.alpha, input.shape[1] if mode != "binary" else None)
     alpha = focal_alpha(opts.alpha, mode, input, dtype)
     # the raw target: the fused paths keep the caller's tensor, not a converted copy
-    op = _focal.softmax_focal if mode == "multiclass" else _focal.sigmoid_focal
-    loss = op(input, target, alpha=alpha, gamma=opts.gamma, ignore_index=opts.ignore_index)
+    if mode == "multiclass":
+        loss = _focal.softmax_focal(
+            input,
+            target,
+            alpha=alpha,
+            gamma=opts.gamma,
+            ignore_index=opts.ignore_index,
+            index=dense.index,
+        )
+    else:
+        loss = _focal.sigmoid_focal(
+            input, target, alpha=alpha, gamma=opts.gamma, ignore_index=opts.ignore_index
+        )
 
     sync, group = opts.sync, opts.process_group
     normalized = opts.normalize and opts.reduction == "mean"
@@ -563,19 +589,27 @@ def _poly1(input: Tensor, target: Tensor, opts: Poly1Options, weight: Tensor | N
         input, target, "multiclass", ignore_index=opts.ignore_index, dtype=dtype
     )
     check_class_weight(opts.class_weight, input.shape[1])
-    log_probs = F.log_softmax(input, dim=1, dtype=dtype)
-    ce, class_w, valid = unchecked_cross_entropy_terms(
-        log_probs, dense, opts.class_weight, opts.label_smoothing
-    )
     s, num_classes, epsilon = float(opts.label_smoothing), input.shape[1], opts.epsilon
     if dense.index is not None:
-        p_t = gather_classes(log_probs, dense.index).exp()
-        if s > 0:
-            # sum_c y'_c p_c with y' = (1 - s) onehot + s / C, and sum_c p_c = 1
-            p_t = (1 - s) * p_t + s / num_classes
-        loss = ce + epsilon * (1 - p_t)
+        # class ids: the op (the cross-entropy Triton kernels with the Poly-1 term on CUDA, its
+        # reference elsewhere), per unit of class_weight[y]
+        loss = _poly.poly1_ids(
+            input,
+            dense.index,
+            class_weight=opts.class_weight,
+            label_smoothing=s,
+            epsilon=epsilon,
+            dtype=dtype,
+        )
+        cw = opts.class_weight
+        class_w = None if cw is None else cw.to(dtype)[dense.index]
+        valid = dense.valid
     else:
         assert dense.probs is not None
+        log_probs = F.log_softmax(input, dim=1, dtype=dtype)
+        ce, class_w, valid = unchecked_cross_entropy_terms(
+            log_probs, dense, opts.class_weight, opts.label_smoothing
+        )
         probs = dense.probs * (1 - s) + s / num_classes if s > 0 else dense.probs
         poly = epsilon * (1 - (probs * log_probs.exp()).sum(1))
         if opts.class_weight is not None:

@@ -1,11 +1,15 @@
 r"""Triton kernels of softmax cross-entropy over dim 1 with integer class targets.
 
-Two public functions, one pair of kernels:
+Three public functions, one pair of kernels:
 
 * :func:`cross_entropy_ids_triton`: the arguments and values of
   :func:`visionloss.kernels.cross_entropy.cross_entropy_ids` (and its reference): the loss per
   position ``(N, *)`` per unit of ``class_weight[y]`` (the library weighs it in the reduction);
   ids in ``[0, C)``.
+* :func:`poly1_ids_triton`: :func:`visionloss.kernels.poly1.poly1_ids`, the first plus
+  :math:`\epsilon (1 - p_t)` (Poly-1), in the same two kernels (``POLY``): the forward adds the
+  term from ``x_y`` and the log-sum-exp it has, the backward adds
+  :math:`k = \epsilon (1 - s) p_y` to :math:`a` and :math:`Q` below.
 * :func:`cross_entropy_triton`: ``F.cross_entropy(input, target, weight=class_weight,
   ignore_index=ignore_index, label_smoothing=label_smoothing, reduction="none")``, 0 at ignored
   positions (their gradient is 0 too).
@@ -53,9 +57,9 @@ from torch import Tensor
 from ..._core import compute_dtype
 from .. import reference_backward
 from ..cross_entropy import cross_entropy_ids_reference
-from ._common import FLOAT_DTYPES, INT_DTYPES, device_reason, split_float, triton_dtype
+from ._common import FLOAT_DTYPES, INT_DTYPES, device_reason, expm1, split_float, triton_dtype
 
-__all__ = ["covers", "cross_entropy_ids_triton", "cross_entropy_triton"]
+__all__ = ["covers", "cross_entropy_ids_triton", "cross_entropy_triton", "poly1_ids_triton"]
 
 # Launch configuration (module attributes so that tests and benchmarks can try others)
 #: elements of one (BLOCK_C, BLOCK_S) tile
@@ -175,6 +179,8 @@ def _forward_kernel(  # type: ignore[no-untyped-def]
     a_lo,
     b_hi,
     b_lo,
+    e_hi,
+    e_lo,
     sxn,
     sxc,
     sxs,
@@ -184,6 +190,7 @@ def _forward_kernel(  # type: ignore[no-untyped-def]
     HAS_IGNORE: tl.constexpr,
     HAS_WEIGHT: tl.constexpr,
     PER_UNIT: tl.constexpr,
+    POLY: tl.constexpr,
     DTYPE: tl.constexpr,
     BLOCK_C: tl.constexpr,
     BLOCK_S: tl.constexpr,
@@ -206,6 +213,15 @@ def _forward_kernel(  # type: ignore[no-untyped-def]
     loss = a * ((m - x_y) + log_total)
     if SMOOTH:
         loss += b * (acc + wsum * log_total)
+    if POLY:
+        # Poly-1 (ids, per unit of weight): eps (1 - p_t), p_t = (1 - s) p_y + s / C, written
+        # (1 - s)(1 - p_y) + s (1 - 1/C) with 1 - p_y = -expm1(log p_y): no cancellation as
+        # p_y -> 1
+        a0 = tl.cast(a_hi, DTYPE) + tl.cast(a_lo, DTYPE)
+        b0 = tl.cast(b_hi, DTYPE) + tl.cast(b_lo, DTYPE)
+        eps = tl.cast(e_hi, DTYPE) + tl.cast(e_lo, DTYPE)
+        one_minus_p = -expm1((x_y - m) - log_total)
+        loss += eps * (a0 * one_minus_p + b0 * (C - 1))
     loss = tl.where(valid, loss, 0.0)
     out = n * S + offs_s  # (N, S) contiguous
     tl.store(loss_ptr + out, loss.to(loss_ptr.dtype.element_ty), mask=mask_s)
@@ -228,6 +244,8 @@ def _backward_kernel(  # type: ignore[no-untyped-def]
     a_lo,
     b_hi,
     b_lo,
+    e_hi,
+    e_lo,
     sxn,
     sxc,
     sxs,
@@ -242,6 +260,7 @@ def _backward_kernel(  # type: ignore[no-untyped-def]
     HAS_IGNORE: tl.constexpr,
     HAS_WEIGHT: tl.constexpr,
     PER_UNIT: tl.constexpr,
+    POLY: tl.constexpr,
     DTYPE: tl.constexpr,
     BLOCK_C: tl.constexpr,
     BLOCK_S: tl.constexpr,
@@ -269,6 +288,16 @@ def _backward_kernel(  # type: ignore[no-untyped-def]
         big_q = a + b * wsum
     else:
         big_q = a
+    if POLY:
+        # the Poly-1 term adds k = eps (1 - s) p_y to both a and Q (module docstring)
+        in_range = mask_s & (y >= 0) & (y < C)
+        y_ptrs = x_ptr + n * sxn + tl.where(in_range, y, 0) * sxc + offs_s * sxs
+        x_y = tl.load(y_ptrs, mask=in_range, other=0.0).to(DTYPE)
+        a0 = tl.cast(a_hi, DTYPE) + tl.cast(a_lo, DTYPE)
+        eps = tl.cast(e_hi, DTYPE) + tl.cast(e_lo, DTYPE)
+        k = eps * a0 * tl.exp(x_y - lse)
+        a = a + k
+        big_q = big_q + k
     # an ignored position: a = b = 0, a zero gradient (even where its logits are not finite)
     ga = tl.where(valid, g * a, 0.0)
     gb = tl.where(valid, g * b, 0.0)
@@ -319,6 +348,7 @@ class _Config:
         per_unit: bool,
         out_dtype: torch.dtype,
         math_dtype: torch.dtype,
+        epsilon: float = 0.0,
     ) -> None:
         s = float(label_smoothing)
         self.class_weight = class_weight
@@ -326,12 +356,14 @@ class _Config:
             ignore_index if ignore_index is not None else 0,
             *split_float(1.0 - s),
             *split_float(s / num_classes),
+            *split_float(float(epsilon)),
         )
         self.constexprs = dict(
             SMOOTH=s != 0,
             HAS_IGNORE=ignore_index is not None,
             HAS_WEIGHT=class_weight is not None,
             PER_UNIT=per_unit,
+            POLY=epsilon != 0,
             DTYPE=triton_dtype(math_dtype),
         )
         self.out_dtype = out_dtype
@@ -339,10 +371,18 @@ class _Config:
         self.label_smoothing = s
         self.ignore_index = ignore_index
         self.per_unit = per_unit
+        self.epsilon = float(epsilon)
 
     def reference(self, x: Tensor, y: Tensor) -> Tensor:
         """The loss the kernels compute, in plain torch (for differentiated backwards)."""
         weight = None if self.class_weight is None else self.class_weight.to(self.math_dtype)
+        if self.per_unit and self.epsilon != 0:
+            from ..poly1 import poly1_ids_reference
+
+            return poly1_ids_reference(
+                x, y, class_weight=weight, label_smoothing=self.label_smoothing,
+                epsilon=self.epsilon, dtype=self.out_dtype,
+            )  # fmt: skip
         if self.per_unit:
             return cross_entropy_ids_reference(
                 x, y, class_weight=weight, label_smoothing=self.label_smoothing,
@@ -472,6 +512,7 @@ def _run(
     ignore_index: int | None,
     per_unit: bool,
     out_dtype: torch.dtype,
+    epsilon: float = 0.0,
 ) -> Tensor:
     math_dtype = torch.float64 if out_dtype == torch.float64 else torch.float32
     if class_weight is not None:
@@ -482,8 +523,9 @@ def _run(
             )
         class_weight = class_weight.contiguous()
     cfg = _Config(
-        x.shape[1], class_weight, label_smoothing, ignore_index, per_unit, out_dtype, math_dtype
-    )
+        x.shape[1], class_weight, label_smoothing, ignore_index, per_unit, out_dtype, math_dtype,
+        epsilon,
+    )  # fmt: skip
     xv, tv = _views(x, target.detach())
     loss, _ = _TritonCrossEntropy.apply(xv, tv, cfg)
     result: Tensor = loss.squeeze(0) if x.dim() == 2 else loss.view(x.shape[0], *x.shape[2:])
@@ -540,3 +582,30 @@ def cross_entropy_triton(
         raise NotImplementedError(f"cross_entropy_triton does not cover {why}")
     out_dtype = compute_dtype(input)
     return _run(input, target, class_weight, label_smoothing, ignore_index, False, out_dtype)
+
+
+def poly1_ids_triton(
+    x: Tensor,
+    index: Tensor,
+    *,
+    class_weight: Tensor | None = None,
+    label_smoothing: float = 0.0,
+    epsilon: float = 1.0,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    r""":func:`~visionloss.kernels.poly1.poly1_ids` in the cross-entropy kernels: the
+    cross-entropy per unit of ``class_weight[y]`` plus :math:`\epsilon (1 - p_t)`,
+    :math:`p_t = (1 - s) p_y + s / C`. The forward adds the term from the ``x_y`` and
+    log-sum-exp it already has; the backward adds :math:`k = \epsilon (1 - s) p_y` to the
+    coefficients of the target class and of ``p`` (one more read of ``x_y`` per position).
+    Saved for backward: the inputs and one float per position.
+
+    Raises:
+        NotImplementedError: a call :func:`covers` rejects.
+        ValueError: ``index`` or ``class_weight`` of the wrong shape.
+    """
+    why = _not_covered(x, index, class_weight, dtype)
+    if why is not None:
+        raise NotImplementedError(f"poly1_ids_triton does not cover {why}")
+    out_dtype = dtype or x.dtype
+    return _run(x, index, class_weight, label_smoothing, None, True, out_dtype, float(epsilon))
