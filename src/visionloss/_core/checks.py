@@ -228,8 +228,12 @@ def check_class_ids(
     """
     if not checks_enabled(target) or target.numel() == 0:
         return
+    # one pass and one sync for the common case (no id out of range, ignored ones included);
+    # the ignored positions are masked out only when that first pass finds something outside
+    low, high = torch.aminmax(target)
+    if int(low) >= 0 and int(high) < num_classes:
+        return
     ids = target if ignore_index is None else torch.where(target == ignore_index, 0, target)
-    # one pass and one sync for the common case; the offending values only on failure
     low, high = torch.aminmax(ids)
     if int(low) < 0 or int(high) >= num_classes:
         offending = ids[(ids < 0) | (ids >= num_classes)]
