@@ -31,6 +31,7 @@ the fused Function keeps the five blurred maps (one tensor) and the inputs.
 from __future__ import annotations
 
 import importlib
+import math
 from typing import Any
 
 import torch
@@ -112,8 +113,8 @@ def _grad_maps(
     keep_x, keep_y = (raw_x >= 0).to(stats.dtype), (raw_y >= 0).to(stats.dtype)
     inv_b2 = 1 / (torch.clamp(raw_x, min=0) + torch.clamp(raw_y, min=0) + c2)
     cs = (2 * (e_xy - mu_xy) + c2) * inv_b2
-    positions = stats[0, 0].numel()
-    view = (*stats.shape[:1], -1) + (1,) * (stats.dim() - 2)
+    positions = math.prod(stats.shape[2:])
+    view = (stats.shape[0], stats.shape[1] // 5) + (1,) * (stats.dim() - 2)
     # d/d(var) of s = l cs and of cs: -s / B2 and -cs / B2; d/d(cov): 2 l / B2 and 2 / B2
     if grad_ssim is not None:
         g_s = (grad_ssim / positions).reshape(view)
