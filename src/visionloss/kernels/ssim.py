@@ -201,9 +201,7 @@ class _SSIMCS(torch.autograd.Function):
         return grad_x, grad_y, None, None, None
 
 
-def ssim_cs(
-    x: Tensor, y: Tensor, window: Tensor, c1: float, c2: float
-) -> tuple[Tensor, Tensor]:
+def ssim_cs(x: Tensor, y: Tensor, window: Tensor, c1: float, c2: float) -> tuple[Tensor, Tensor]:
     """Per-image, per-channel mean SSIM and contrast-structure term ``(N, C)`` of ``(N, C, H, W)``
     or ``(N, C, D, H, W)`` images in one floating dtype, under the valid Gaussian filter
     ``window`` (1-D, normalised), with the constants ``c1 = (k1 L)^2`` and ``c2 = (k2 L)^2``:
