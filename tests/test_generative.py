@@ -463,6 +463,73 @@ class TestSSIM:
         loss = VF.ssim_loss(torch.full((1, 1, 12, 12), 0.5), x[:1, :1, :12, :12])
         assert 0 < loss.item() < 2
 
+    @pytest.mark.parametrize("shape", [(2, 3, 23, 20), (2, 2, 9, 12, 10)])
+    @pytest.mark.parametrize("name", ["ssim_loss", "ms_ssim_loss"])
+    def test_fused_path_equals_the_reference_with_grad_out(self, gen, name, shape):
+        # the fused Function (kernels/ssim.py) against the plain composition differentiated by
+        # autograd: same values, and the same gradients for both images under grad_out != 1
+        from visionloss.kernels import set_kernels
+
+        x = torch.rand(shape, generator=gen)
+        y = (x + 0.3 * torch.rand(shape, generator=gen)).clamp(0, 1)
+        weight = torch.tensor([0.5, 2.0])
+        options = {"window_size": 3, "reduction": "none"}
+        if name == "ms_ssim_loss":
+            options["scale_weights"] = [0.3, 0.7]
+        results = []
+        try:
+            for backend in ("fused", "reference"):
+                set_kernels(backend)
+                a, b = x.clone().requires_grad_(), y.clone().requires_grad_()
+                loss = getattr(VF, name)(a, b, **options)
+                (loss * weight).sum().backward()
+                results.append((loss.detach(), a.grad, b.grad))
+        finally:
+            set_kernels("auto")
+        for got, expected in zip(*results, strict=True):
+            torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+    def test_fused_ssim_cs_gradcheck_and_gradgradcheck_float64(self, gen):
+        # the analytic backward of both outputs (SSIM and CS, as MS-SSIM uses them), on a
+        # non-symmetric window, and a flat image where the variance clamp is active
+        from visionloss.kernels.ssim import _SSIMCS
+
+        window = torch.tensor([0.2, 0.5, 0.3], dtype=torch.float64)
+        weights = torch.tensor([[1.3, -0.7]], dtype=torch.float64)
+
+        def both(a, b):
+            s, c, _ = _SSIMCS.apply(a, b, window, 1e-4, 9e-4)
+            return s * 1.5 + c * weights
+
+        def ssim_only(a, b):
+            return _SSIMCS.apply(a, b, window, 1e-4, 9e-4)[0]
+
+        x = torch.rand(1, 2, 6, 7, generator=gen, dtype=torch.float64, requires_grad=True)
+        y = torch.rand(1, 2, 6, 7, generator=gen, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(both, (x, y))
+        assert torch.autograd.gradcheck(ssim_only, (x, y))
+        assert torch.autograd.gradgradcheck(both, (x, y))
+        flat = torch.full((1, 2, 6, 7), 0.5, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(ssim_only, (flat, y))
+        volume = torch.rand(1, 1, 4, 5, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(both, (volume, torch.rand_like(volume)))
+
+    def test_fused_path_keeps_at_most_the_five_blurred_maps(self, gen):
+        # DESIGN section 5: the fused SSIM keeps the blurred (x, y, x², y², xy) and the inputs;
+        # pytorch-msssim keeps about 2.7 times that, the plain composition about 4.7 times
+        from visionloss._core.memory import saved_bytes
+        from visionloss.kernels import set_kernels
+
+        x = torch.rand(2, 3, 40, 40, generator=gen, requires_grad=True)
+        y = torch.rand(2, 3, 40, 40, generator=gen)
+        five_maps = 5 * 2 * 3 * 30 * 30 * 4
+        set_kernels("fused")
+        try:
+            # and the 11 float32 taps of the window
+            assert saved_bytes(lambda: VF.ssim_loss(x, y), [x, y]) == five_maps + 11 * 4
+        finally:
+            set_kernels("auto")
+
     def test_gradcheck_16x16_window_7(self, gen):
         x = torch.rand(1, 1, 16, 16, generator=gen, dtype=torch.float64, requires_grad=True)
         y = x.detach() + 0.1 * torch.randn(1, 1, 16, 16, generator=gen, dtype=torch.float64)

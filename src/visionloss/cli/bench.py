@@ -589,6 +589,20 @@ def _ssim_contenders() -> list[Contender]:
     ]
 
 
+def _ms_ssim_contenders() -> list[Contender]:
+    def ours(x: dict[str, Tensor]) -> Run:
+        import visionloss.functional as VF
+
+        return lambda: VF.ms_ssim_loss(x["input"], x["target"], data_range=1.0)
+
+    def msssim(x: dict[str, Tensor]) -> Run:
+        from pytorch_msssim import ms_ssim
+
+        return lambda: 1 - ms_ssim(x["input"], x["target"], data_range=1.0)
+
+    return [Contender("visionloss", ours), Contender("pytorch-msssim", msssim)]
+
+
 def _pinned(build: Callable[[Inputs], Run], backend: str) -> Callable[[Inputs], Run]:
     """``build`` with visionloss's dispatch pinned to ``backend`` while the loss runs."""
 
@@ -660,7 +674,10 @@ def standard_cases() -> list[BenchCase]:
         BenchCase("giou", (100000,), _box_inputs, _box_contenders("giou"), unit="boxes"),
         BenchCase("ciou", (100000,), _box_inputs, _box_contenders("ciou"), unit="boxes"),
         BenchCase("batch-hard triplet", (1024, 128), _triplet_inputs, _triplet_contenders()),
-        BenchCase("ssim", (8, 3, 256, 256), _ssim_inputs, _ssim_contenders()),
+        BenchCase("ssim", (8, 3, 256, 256), _ssim_inputs, _ssim_contenders(), dispatched=True),
+        BenchCase(
+            "ms-ssim", (8, 3, 256, 256), _ssim_inputs, _ms_ssim_contenders(), dispatched=True
+        ),
     ]
 
 

@@ -3,7 +3,8 @@
 Imported and re-exported by :mod:`visionloss.losses.generative`. The local statistics are taken
 with a normalised Gaussian window applied as a separable, valid (unpadded) convolution, one axis
 at a time with ``groups=C``; the five blurred maps (of x, y, x², y², xy) go through the
-convolutions together. The values agree with pytorch-msssim's ``ssim``/``ms_ssim``
+convolutions together (:mod:`visionloss.kernels.ssim`, whose fused path keeps only those maps
+for backward). The values agree with pytorch-msssim's ``ssim``/``ms_ssim``
 (``size_average=False``) and with the reference MATLAB code's definitions.
 """
 
@@ -22,7 +23,6 @@ from .._core import (
     LossOptions,
     LossSpec,
     Reduction,
-    autocast_off,
     check_floating,
     check_nonnegative_tensor,
     check_number,
@@ -30,6 +30,7 @@ from .._core import (
     prepare_pair,
     reduce_loss,
 )
+from ..kernels.ssim import ssim_cs
 
 __all__ = [
     "MSSSIMLoss",
@@ -114,36 +115,11 @@ def _gaussian_window(size: int, sigma: float, dtype: torch.dtype, device: torch.
     return (window / window.sum()).to(dtype)
 
 
-def _blur(x: Tensor, window: Tensor) -> Tensor:
-    """Valid Gaussian filtering of ``(N, K, *spatial)``, one 1-D convolution per spatial axis."""
-    spatial = x.dim() - 2
-    conv = F.conv2d if spatial == 2 else F.conv3d
-    channels = x.shape[1]
-    with autocast_off(x):  # the filter in the compute dtype, not autocast's bfloat16
-        for axis in range(spatial):
-            shape = [1] * spatial
-            shape[axis] = window.shape[0]
-            # the same 1-D kernel for every channel: an expanded view, groups=channels
-            kernel = window.reshape(1, 1, *shape).expand(channels, 1, *shape)
-            x = conv(x, kernel, groups=channels)
-    return x
-
-
 def _ssim_and_cs(x: Tensor, y: Tensor, window: Tensor, opts: SSIMOptions) -> tuple[Tensor, Tensor]:
     """Per-image, per-channel mean SSIM and contrast-structure term, each ``(N, C)``."""
     c1 = (opts.k1 * opts.data_range) ** 2
     c2 = (opts.k2 * opts.data_range) ** 2
-    stats = _blur(torch.cat([x, y, x * x, y * y, x * y], dim=1), window)
-    mu_x, mu_y, e_xx, e_yy, e_xy = stats.chunk(5, dim=1)
-    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
-    # E[x^2] - mu^2 can come out slightly negative by rounding on flat regions; a variance is
-    # >= 0, and the clamp keeps the denominator >= C2 > 0, so the map is finite for any input.
-    var_x = torch.clamp(e_xx - mu_xx, min=0)
-    var_y = torch.clamp(e_yy - mu_yy, min=0)
-    cov = e_xy - mu_xy
-    cs_map = (2 * cov + c2) / (var_x + var_y + c2)
-    ssim_map = (2 * mu_xy + c1) / (mu_xx + mu_yy + c1) * cs_map
-    return ssim_map.flatten(2).mean(-1), cs_map.flatten(2).mean(-1)
+    return ssim_cs(x, y, window, c1, c2)
 
 
 def _check_size(input: Tensor, minimum: int, requirement: Callable[[], str]) -> None:
