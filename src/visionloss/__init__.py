@@ -56,6 +56,7 @@ from .losses.boxes import BoxIoULoss, CIoULoss, DIoULoss, EIoULoss, GIoULoss, Io
 from .losses.embedding import (
     ArcFaceLoss,
     BatchTripletLoss,
+    ClipLoss,
     ContrastiveLoss,
     CosFaceLoss,
     MultiSimilarityLoss,
@@ -153,6 +154,7 @@ __all__ = [
     # embedding
     "ArcFaceLoss",
     "BatchTripletLoss",
+    "ClipLoss",
     "ContrastiveLoss",
     "CosFaceLoss",
     "MultiSimilarityLoss",

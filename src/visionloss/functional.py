@@ -66,6 +66,7 @@ from .losses.boxes import (
 from .losses.embedding import (
     arcface_loss,
     batch_triplet_loss,
+    clip_loss,
     contrastive_loss,
     cosface_loss,
     multi_similarity_loss,
@@ -140,6 +141,7 @@ __all__ = [
     # embedding
     "arcface_loss",
     "batch_triplet_loss",
+    "clip_loss",
     "contrastive_loss",
     "cosface_loss",
     "multi_similarity_loss",
