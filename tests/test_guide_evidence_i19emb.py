@@ -56,3 +56,21 @@ def test_clip_treats_a_duplicate_caption_as_a_negative():
         VF.clip_loss(image, text, temperature=0.01, reduction="none")[:2],
         torch.full((2,), math.log(2), dtype=torch.float64),
     )
+
+
+# --- generator / discriminator: multi-scale outputs ---------------------------------------------
+
+
+def test_multi_scale_adversarial_counts_every_scale_alike():
+    # a 16x16 patch map and a 1x1 map: the mean over scales gives each half the weight, where a
+    # mean over all 257 patches would give the coarse scale 1/257 of it
+    fine = torch.zeros(1, 1, 16, 16)  # lsgan generator term 0.5 * (0 - 1)^2 = 0.5 per patch
+    coarse = torch.full((1, 1, 1, 1), 3.0)  # 0.5 * (3 - 1)^2 = 2
+    got = VF.generator_loss([fine, coarse], kind="lsgan")
+    torch.testing.assert_close(got, torch.tensor((0.5 + 2.0) / 2))
+    pooled = VF.generator_loss(torch.cat([fine.flatten(), coarse.flatten()]), kind="lsgan")
+    assert abs(pooled.item() - (256 * 0.5 + 2.0) / 257) < 1e-6 and pooled < got
+    # the discriminator alike: the mean over scales of (mean real term + mean fake term)
+    d = VF.discriminator_loss([fine, coarse], [fine, coarse], kind="lsgan")
+    expected = ((0.5 + 0.0) + (2.0 + 4.5)) / 2
+    torch.testing.assert_close(d, torch.tensor(expected))

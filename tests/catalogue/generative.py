@@ -1,7 +1,10 @@
 """Catalogue rows of the generative family, with float64 references written from the formulas.
 
 The losses whose call does not fit a row (``discriminator_loss`` returns a pair for "none", the
-penalties take a critic) are tested in tests/test_generative.py. The references here are
+penalties take a critic, and the adversarial losses' multi-scale form takes a list of per-scale
+outputs, which a row's ``function(*inputs)`` cannot pass and whose "none" is a tuple) are tested in
+tests/test_generative.py (``TestMultiScaleAdversarial``: mean over scales, "sum", "none", weights,
+gradcheck, half precision, empty scale, NaN, compile). The references here are
 independent of the implementation: GAN terms from sigmoid/log, Gaussian likelihoods and KLs from
 ``torch.distributions``, SSIM with the full (not separable) window applied channel by channel.
 """

@@ -48,6 +48,15 @@ CARDS: dict[str, Card] = {
                 "One function for five published formulations, chosen by kind.",
                 (test("test_wasserstein_generator_loss_is_unbounded_without_a_lipschitz_critic"),),
             ),
+            Claim(
+                "Takes a multi-scale discriminator's list of outputs (pix2pixHD, MONAI's patch "
+                "discriminators) and averages the per-scale means, so a coarse scale with few "
+                "patches counts as much as a fine one (MONAI's PatchAdversarialLoss convention).",
+                (test("test_multi_scale_adversarial_counts_every_scale_alike",
+                      "tests/test_guide_evidence_i19emb.py"),
+                 test("test_multi_scale_bce_equals_monai_patch_adversarial_loss",
+                      "tests/peers/test_generative_peers.py")),
+            ),
         ),
         disadvantages=(
             Claim(

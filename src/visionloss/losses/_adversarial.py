@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, get_args, overload
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -23,6 +24,7 @@ from .._core import (
     check_choice,
     check_floating,
     compute_dtype,
+    describe,
     reduce_loss,
 )
 
@@ -32,6 +34,8 @@ __all__ = [
     "AdversarialLoss",
     "AdversarialOptions",
     "Logits",
+    "Parts",
+    "ScaleWeights",
     "SPECS",
     "discriminator_loss",
     "generator_loss",
@@ -41,6 +45,10 @@ AdversarialKind = Literal["non_saturating", "minimax", "lsgan", "hinge", "wasser
 ADVERSARIAL_KINDS: tuple[str, ...] = get_args(AdversarialKind)
 #: one discriminator output, or one per scale of a multi-scale discriminator (a list or tuple)
 Logits: TypeAlias = Tensor | Sequence[Tensor]
+#: the generator's weight: one tensor, or one per scale
+ScaleWeights: TypeAlias = Tensor | Sequence[Tensor | None] | None
+#: the discriminator's unreduced terms: ``(a(r), b(f))``, or one such pair per scale
+Parts: TypeAlias = tuple[Tensor, Tensor] | tuple[tuple[Tensor, Tensor], ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,13 +92,53 @@ def _discriminator_terms(real: Tensor, fake: Tensor, kind: str) -> tuple[Tensor,
     return -real, fake  # wasserstein
 
 
+@overload
 def generator_loss(
     fake_logits: Tensor,
     *,
+    kind: AdversarialKind = ...,
+    weight: Tensor | None = ...,
+    reduction: Reduction = ...,
+) -> Tensor: ...
+
+
+@overload
+def generator_loss(
+    fake_logits: Sequence[Tensor],
+    *,
+    kind: AdversarialKind = ...,
+    weight: ScaleWeights = ...,
+    reduction: Literal["mean", "sum"] = ...,
+) -> Tensor: ...
+
+
+@overload
+def generator_loss(
+    fake_logits: Sequence[Tensor],
+    *,
+    kind: AdversarialKind = ...,
+    weight: ScaleWeights = ...,
+    reduction: Literal["none"],
+) -> tuple[Tensor, ...]: ...
+
+
+@overload
+def generator_loss(
+    fake_logits: Logits,
+    *,
+    kind: AdversarialKind = ...,
+    weight: ScaleWeights = ...,
+    reduction: Reduction = ...,
+) -> Tensor | tuple[Tensor, ...]: ...
+
+
+def generator_loss(
+    fake_logits: Logits,
+    *,
     kind: AdversarialKind = "non_saturating",
-    weight: Tensor | None = None,
+    weight: ScaleWeights = None,
     reduction: Reduction = "mean",
-) -> Tensor:
+) -> Tensor | tuple[Tensor, ...]:
     r"""The generator's adversarial loss, from the discriminator's logits on generated samples.
 
     With :math:`f = D(G(z))` the discriminator's logit (before any sigmoid) on a fake sample and
@@ -111,14 +159,33 @@ def generator_loss(
     there, a strong gradient (Goodfellow et al., section 3). Every kind is computed from logits in
     a stable form, finite at :math:`|f| = 10^4` (and 65504 in float16).
 
+    Multi-scale discriminators (pix2pixHD, MONAI's ``MultiScalePatchDiscriminator``) output one
+    logit map per scale: pass them as a list or tuple :math:`(f_1, \dots, f_S)`. Each scale is
+    reduced on its own (its maps differ in size) and ``"mean"`` averages the :math:`S` per-scale
+    means, :math:`\frac1S \sum_s \operatorname{mean}\, \ell(f_s)` (so every scale counts
+    alike, whatever its number of patches), as MONAI's ``PatchAdversarialLoss`` and pix2pixHD
+    do; ``"sum"`` adds the per-scale sums; ``"none"`` gives the tuple of the per-scale terms.
+    (:func:`feature_matching_loss` differs: it sums over every layer of every scale, so with
+    :math:`S` discriminators it is :math:`S` times pix2pixHD's :math:`1/S`-weighted term.)
+
+    MONAI's ``PatchAdversarialLoss(criterion=...)`` applies an activation first and uses other
+    constants: its ``"bce"`` equals ``"non_saturating"``; its ``"least_squares"`` with
+    ``no_activation_leastsq=True`` is twice ``"lsgan"`` (no :math:`\tfrac12`); its ``"hinge"``
+    passes the logits through ``tanh`` and, for the generator, takes the hinge
+    :math:`\operatorname{relu}(1 - \tanh f)` rather than :math:`-f` (Lim and Ye's generator
+    loss, kept here).
+
     Args:
         fake_logits: :math:`f`, the discriminator's raw outputs on generated samples, any shape
-            (typically ``(N,)`` or ``(N, 1)``; a patch discriminator's ``(N, 1, h, w)``).
+            (typically ``(N,)`` or ``(N, 1)``; a patch discriminator's ``(N, 1, h, w)``), or a
+            list or tuple of them, one per scale (shapes may differ).
         kind: ``"non_saturating"`` (default), ``"minimax"``, ``"lsgan"``, ``"hinge"`` or
             ``"wasserstein"``.
-        weight: optional non-negative tensor broadcastable to ``fake_logits``.
+        weight: optional non-negative tensor broadcastable to ``fake_logits``; with a list of
+            scales, one tensor broadcastable to every scale or a list with one weight (or
+            ``None``) per scale.
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (the per-logit terms
-            :math:`\ell(f)`, the shape of ``fake_logits``).
+            :math:`\ell(f)`, the shape of ``fake_logits``; a tuple of them for a list).
 
     References:
         I. Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014, arXiv:1406.2661;
@@ -134,14 +201,79 @@ def generator_loss(
         tensor([20.0000,  0.6931])
         >>> VF.generator_loss(f, kind="minimax", reduction="none")  # -softplus(f): flat at -20
         tensor([-2.0612e-09, -6.9315e-01])
+        >>> scales = [torch.zeros(1, 1, 4, 4), torch.full((1, 1, 2, 2), 2.0)]
+        >>> VF.generator_loss(scales, kind="lsgan")  # (0.5 + 0.5) / 2
+        tensor(0.5000)
     """
     return _generator(fake_logits, AdversarialOptions(kind=kind, reduction=reduction), weight)
 
 
-def _generator(fake_logits: Tensor, opts: AdversarialOptions, weight: Tensor | None) -> Tensor:
+def _shown(value: object) -> str:
+    """A value for an error message; a list by its items' shapes, not their values."""
+    if isinstance(value, (list, tuple)):
+        items = ", ".join(
+            str(tuple(v.shape)) if isinstance(v, Tensor) else type(v).__name__ for v in value
+        )
+        return f"a {type(value).__name__} of {len(value)} [{items}]"
+    return describe(value)
+
+
+def _scales(logits: Logits, name: str) -> list[Tensor] | None:
+    """``None`` for one tensor; the list of per-scale tensors for a list or tuple."""
+    if isinstance(logits, Tensor):
+        return None
+    if not isinstance(logits, (list, tuple)):
+        raise TypeError(
+            f"{name}: expected a tensor or a list of tensors (one per scale), got "
+            f"{_shown(logits)}"
+        )
+    if len(logits) == 0:
+        raise ValueError(f"{name}: expected at least one discriminator output, got an empty list")
+    for index, item in enumerate(logits):
+        if not isinstance(item, Tensor):
+            raise TypeError(
+                f"{name}[{index}]: expected a tensor (one scale's logits; for a discriminator "
+                f"that also returns its features, pass each scale's last output), got "
+                f"{describe(item)}"
+            )
+    return list(logits)
+
+
+def _scale_weights(weight: ScaleWeights, count: int) -> list[Tensor | None]:
+    if weight is None or isinstance(weight, Tensor):
+        return [weight] * count
+    if not isinstance(weight, (list, tuple)) or len(weight) != count:
+        raise ValueError(
+            f"weight: expected None, one tensor, or a list of {count} weights (one per scale), "
+            f"got {_shown(weight)}"
+        )
+    return list(weight)
+
+
+def _across_scales(per_scale: list[Tensor], reduction: str) -> Tensor:
+    # each scale already reduced alone: "mean" averages the scales, "sum" adds them
+    return reduce_loss(torch.stack(per_scale), reduction)
+
+
+def _generator_one(fake_logits: Tensor, opts: AdversarialOptions, weight: Tensor | None
+                   ) -> Tensor:
     check_floating(fake_logits, "fake_logits")
     fake = fake_logits.to(compute_dtype(fake_logits))
     return reduce_loss(_generator_terms(fake, opts.kind), opts.reduction, weight=weight)
+
+
+def _generator(fake_logits: Logits, opts: AdversarialOptions, weight: ScaleWeights
+               ) -> Tensor | tuple[Tensor, ...]:
+    scales = _scales(fake_logits, "fake_logits")
+    if scales is None:
+        if weight is not None and not isinstance(weight, Tensor):
+            raise TypeError(f"weight: expected a tensor or None, got {_shown(weight)}")
+        return _generator_one(fake_logits, opts, weight)  # type: ignore[arg-type]
+    weights = _scale_weights(weight, len(scales))
+    per_scale = [_generator_one(f, opts, w) for f, w in zip(scales, weights, strict=True)]
+    if opts.reduction == "none":
+        return tuple(per_scale)
+    return _across_scales(per_scale, opts.reduction)
 
 
 @overload
@@ -166,21 +298,41 @@ def discriminator_loss(
 
 @overload
 def discriminator_loss(
-    real_logits: Tensor,
-    fake_logits: Tensor,
+    real_logits: Sequence[Tensor],
+    fake_logits: Sequence[Tensor],
+    *,
+    kind: AdversarialKind = ...,
+    reduction: Literal["mean", "sum"] = ...,
+) -> Tensor: ...
+
+
+@overload
+def discriminator_loss(
+    real_logits: Sequence[Tensor],
+    fake_logits: Sequence[Tensor],
+    *,
+    kind: AdversarialKind = ...,
+    reduction: Literal["none"],
+) -> tuple[tuple[Tensor, Tensor], ...]: ...
+
+
+@overload
+def discriminator_loss(
+    real_logits: Logits,
+    fake_logits: Logits,
     *,
     kind: AdversarialKind = ...,
     reduction: Reduction = ...,
-) -> Tensor | tuple[Tensor, Tensor]: ...
+) -> Tensor | Parts: ...
 
 
 def discriminator_loss(
-    real_logits: Tensor,
-    fake_logits: Tensor,
+    real_logits: Logits,
+    fake_logits: Logits,
     *,
     kind: AdversarialKind = "non_saturating",
     reduction: Reduction = "mean",
-) -> Tensor | tuple[Tensor, Tensor]:
+) -> Tensor | Parts:
     r"""The discriminator's (critic's) adversarial loss, from its logits on real and fake samples.
 
     With :math:`r = D(x)` and :math:`f = D(G(z))` the logits on real and generated samples, the
@@ -200,10 +352,20 @@ def discriminator_loss(
     in the generator's loss). The Wasserstein critic needs a Lipschitz constraint, e.g.
     :func:`gradient_penalty`.
 
+    A multi-scale discriminator's outputs are lists :math:`(r_1, \dots, r_S)` and
+    :math:`(f_1, \dots, f_S)` (the same number of scales): ``"mean"`` averages the per-scale
+    losses, :math:`\frac1S \sum_s (\operatorname{mean}\, a(r_s) + \operatorname{mean}\, b(f_s))`,
+    which is MONAI's ``PatchAdversarialLoss`` on the real list plus the same on the fake list
+    (for the kinds it shares, see :func:`generator_loss`; MONAI's tutorials then halve the sum);
+    ``"sum"`` adds the per-scale sums; ``"none"`` gives a tuple of per-scale pairs
+    ``((a(r_1), b(f_1)), ...)``.
+
     Args:
-        real_logits: :math:`r`, the discriminator's raw outputs on real samples, any shape.
+        real_logits: :math:`r`, the discriminator's raw outputs on real samples, any shape, or
+            a list or tuple of them, one per scale.
         fake_logits: :math:`f`, its raw outputs on generated samples (detach them from the
-            generator when training the discriminator), any shape.
+            generator when training the discriminator), any shape; a list of the same length
+            when ``real_logits`` is a list.
         kind: ``"non_saturating"`` (default), ``"minimax"``, ``"lsgan"``, ``"hinge"`` or
             ``"wasserstein"``.
         reduction: ``"mean"`` (default): :math:`L_D` as above; ``"sum"``:
@@ -212,7 +374,7 @@ def discriminator_loss(
             is ``a.mean() + b.mean()``. There is no ``weight``: weigh the terms of ``"none"``.
             The return type follows: ``Tensor`` for ``"mean"`` and ``"sum"``, the pair for
             ``"none"``. The Module's ``discriminator`` returns a ``Tensor`` (it refuses
-            ``"none"``) and its ``discriminator_parts`` the pair.
+            ``"none"``) and its ``discriminator_parts`` the pair (a tuple of pairs for lists).
 
     Example:
         >>> import torch
@@ -229,17 +391,39 @@ def discriminator_loss(
     return _discriminator(real_logits, fake_logits, opts)
 
 
+def _scale_pairs(real_logits: Logits, fake_logits: Logits) -> list[tuple[Tensor, Tensor]] | None:
+    """``None`` for two tensors; the per-scale ``(real, fake)`` pairs for two lists."""
+    real, fake = _scales(real_logits, "real_logits"), _scales(fake_logits, "fake_logits")
+    if real is None and fake is None:
+        return None
+    if real is None or fake is None or len(real) != len(fake):
+        raise ValueError(
+            "real_logits, fake_logits: expected two tensors or two lists with one output per "
+            f"scale each, got {_shown(real_logits)} and {_shown(fake_logits)}"
+        )
+    return list(zip(real, fake, strict=True))
+
+
 def _discriminator_parts(
-    real_logits: Tensor, fake_logits: Tensor, opts: AdversarialOptions
-) -> tuple[Tensor, Tensor]:
-    """The per-logit terms ``(a(r), b(f))``, unreduced whatever ``opts.reduction`` is."""
+    real_logits: Logits, fake_logits: Logits, opts: AdversarialOptions
+) -> Parts:
+    """The per-logit terms ``(a(r), b(f))`` (per scale for lists), unreduced whatever
+    ``opts.reduction`` is."""
+    pairs = _scale_pairs(real_logits, fake_logits)
+    if pairs is not None:
+        return tuple(_discriminator_terms_of(r, f, opts) for r, f in pairs)
+    return _discriminator_terms_of(real_logits, fake_logits, opts)  # type: ignore[arg-type]
+
+
+def _discriminator_terms_of(real_logits: Tensor, fake_logits: Tensor, opts: AdversarialOptions
+                            ) -> tuple[Tensor, Tensor]:
     check_floating(real_logits, "real_logits")
     check_floating(fake_logits, "fake_logits")
     dtype = compute_dtype(real_logits, fake_logits)
     return _discriminator_terms(real_logits.to(dtype), fake_logits.to(dtype), opts.kind)
 
 
-def _discriminator(real_logits: Tensor, fake_logits: Tensor, opts: AdversarialOptions) -> Tensor:
+def _discriminator(real_logits: Logits, fake_logits: Logits, opts: AdversarialOptions) -> Tensor:
     """The reduced loss: ``"mean"`` or ``"sum"`` (``"none"`` has no single tensor)."""
     if opts.reduction == "none":
         raise ValueError(
@@ -247,7 +431,15 @@ def _discriminator(real_logits: Tensor, fake_logits: Tensor, opts: AdversarialOp
             "reductions over batches that may differ in size), got 'none'; "
             "discriminator_parts(real_logits, fake_logits) gives the per-logit terms"
         )
-    real_terms, fake_terms = _discriminator_parts(real_logits, fake_logits, opts)
+    pairs = _scale_pairs(real_logits, fake_logits)
+    if pairs is None:
+        return _discriminator_one(real_logits, fake_logits, opts)  # type: ignore[arg-type]
+    return _across_scales([_discriminator_one(r, f, opts) for r, f in pairs], opts.reduction)
+
+
+def _discriminator_one(real_logits: Tensor, fake_logits: Tensor, opts: AdversarialOptions
+                       ) -> Tensor:
+    real_terms, fake_terms = _discriminator_terms_of(real_logits, fake_logits, opts)
     # the two expectations are over different batches: each is reduced on its own
     return reduce_loss(real_terms, opts.reduction) + reduce_loss(fake_terms, opts.reduction)
 
@@ -256,20 +448,25 @@ def _discriminator(real_logits: Tensor, fake_logits: Tensor, opts: AdversarialOp
 class AdversarialLoss(LossModule):
     positional_options = ("kind",)
 
-    def generator(self, fake_logits: Tensor, weight: Tensor | None = None) -> Tensor:
-        """The generator's loss: :func:`generator_loss` of ``fake_logits`` (``weight`` optional)."""
+    def generator(
+        self, fake_logits: Logits, weight: ScaleWeights = None
+    ) -> Tensor | tuple[Tensor, ...]:
+        """The generator's loss: :func:`generator_loss` of ``fake_logits`` (a tensor or a list of
+        per-scale outputs; ``weight`` optional)."""
         return _generator(fake_logits, self.opts, weight)
 
-    def discriminator(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    def discriminator(self, real_logits: Logits, fake_logits: Logits) -> Tensor:
         """The discriminator's loss, :func:`discriminator_loss` reduced by ``"mean"``/``"sum"``."""
         return _discriminator(real_logits, fake_logits, self.opts)
 
-    def discriminator_parts(self, real_logits: Tensor, fake_logits: Tensor) -> tuple[Tensor, Tensor]:
-        """The discriminator's per-logit terms ``(a(r), b(f))``, unreduced (weigh them freely)."""
+    def discriminator_parts(self, real_logits: Logits, fake_logits: Logits) -> Parts:
+        """The discriminator's per-logit terms ``(a(r), b(f))`` (per scale for lists),
+        unreduced (weigh them freely)."""
         return _discriminator_parts(real_logits, fake_logits, self.opts)
 
-    def forward(self, *logits: Tensor) -> Tensor:
-        """``(fake_logits)``: the generator's loss; ``(real_logits, fake_logits)``: the discriminator's."""
+    def forward(self, *logits: Logits) -> Tensor | tuple[Tensor, ...]:
+        """``(fake_logits)``: the generator's loss; ``(real_logits, fake_logits)``: the
+        discriminator's (each a tensor or a list of per-scale outputs)."""
         if len(logits) == 1:
             return self.generator(logits[0])
         if len(logits) == 2:
