@@ -644,6 +644,7 @@ DESIGN_NAMES = {
     "feature_matching_loss": "feature_matching",
     "gaussian_kl": "gaussian_kl",
     "vae_loss": "vae",
+    "perceptual_loss": "perceptual",
 }
 
 

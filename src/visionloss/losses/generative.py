@@ -12,8 +12,10 @@
 * Pixel priors and feature terms: :func:`total_variation_loss`, the GAN generator's
   :func:`feature_matching_loss` (they and :func:`js_divergence` live in
   :mod:`visionloss.losses._pixel`).
+* The perceptual loss over a user-supplied feature extractor, :func:`perceptual_loss` (and
+  :class:`PerceptualLoss`; in :mod:`visionloss.losses._perceptual`).
 
-This module re-exports every public name of its four sub-modules, and its :data:`SPECS` is the
+This module re-exports every public name of its five sub-modules, and its :data:`SPECS` is the
 family's whole table: its own rows, then theirs. Half and bfloat16 inputs are computed in float32
 and give a float32 result; every function ends in the shared :func:`~visionloss._core.reduce_loss`.
 """
@@ -43,7 +45,7 @@ from .._core import (
     prepare_pair,
     reduce_loss,
 )
-from . import _adversarial, _divergence, _pixel, _ssim
+from . import _adversarial, _divergence, _perceptual, _pixel, _ssim
 from ._adversarial import (
     ADVERSARIAL_KINDS,
     AdversarialKind,
@@ -65,6 +67,7 @@ from ._divergence import (
     kl_divergence,
     vae_loss,
 )
+from ._perceptual import PerceptualLoss, PerceptualOptions, perceptual_loss
 from ._pixel import (
     FeatureDistance,
     FeatureMatchingLoss,
@@ -101,6 +104,8 @@ __all__ = [
     "Logits",
     "MSSSIMLoss",
     "MSSSIMOptions",
+    "PerceptualLoss",
+    "PerceptualOptions",
     "R1Penalty",
     "R1PenaltyOptions",
     "Reconstruction",
@@ -120,6 +125,7 @@ __all__ = [
     "js_divergence",
     "kl_divergence",
     "ms_ssim_loss",
+    "perceptual_loss",
     "r1_penalty",
     "ssim_loss",
     "total_variation_loss",
@@ -495,7 +501,8 @@ _SPECS: tuple[LossSpec, ...] = (
 )
 
 #: the family's table: the adversarial objectives (sub-module), the penalties and likelihood
-#: declared here, then the rows of the SSIM, divergence and pixel sub-modules
+#: declared here, then the rows of the SSIM, divergence, pixel and perceptual sub-modules
 SPECS: tuple[LossSpec, ...] = (
     _adversarial.SPECS + _SPECS + _ssim.SPECS + _divergence.SPECS + _pixel.SPECS
+    + _perceptual.SPECS
 )
