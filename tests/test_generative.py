@@ -1067,3 +1067,202 @@ class TestMultiScaleAdversarial:
             VF.generator_loss("logits")
         with pytest.raises(ValueError, match="reduction: expected 'mean' or 'sum'"):
             visionloss.AdversarialLoss(reduction="none").discriminator([f], [f])
+
+
+# =================================================================================================
+# The perceptual loss over a user-supplied extractor (losses/_perceptual.py)
+# =================================================================================================
+
+
+class _TwoLayerNet(torch.nn.Module):
+    """A tiny VGG-like extractor returning a dict, a list or one tensor."""
+
+    def __init__(self, output="dict"):
+        super().__init__()
+        gen = torch.Generator().manual_seed(0)
+        self.conv1 = torch.nn.Conv2d(3, 4, 3)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.conv2 = torch.nn.Conv2d(4, 2, 3)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+        self.output = output
+
+    def forward(self, x):
+        a = torch.relu(self.bn(self.conv1(x)))
+        b = self.conv2(a)
+        if self.output == "dict":
+            return {"relu1": a, "conv2": b}
+        if self.output == "list":
+            return [a, b]
+        return b
+
+
+def _images(seed, shape=(2, 3, 8, 8), dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(shape, generator=g, dtype=dtype)
+    return x, (x + 0.2 * torch.randn(shape, generator=g, dtype=dtype)).clamp(0, 1)
+
+
+def _perceptual_by_hand(fx, fy, weights, criterion="l1"):
+    # float64, per sample: sum_k w_k * mean(d) over the layer's elements
+    total = 0.0
+    for a, b, w in zip(fx, fy, weights, strict=True):
+        d = (a.double() - b.double())
+        d = d.abs() if criterion == "l1" else d**2
+        total = total + w * d.flatten(1).mean(1)
+    return total
+
+
+class TestPerceptual:
+    @pytest.mark.parametrize("criterion", ["l1", "mse"])
+    def test_value_equals_the_definition_in_float64(self, criterion):
+        net = _TwoLayerNet().double().eval()
+        x, y = _images(0)
+        with torch.no_grad():
+            fx, fy = net(x), net(y)
+        expected = _perceptual_by_hand(fx.values(), fy.values(), [1.0, 1.0], criterion)
+        got = VF.perceptual_loss(x, y, extractor=net, criterion=criterion, reduction="none")
+        torch.testing.assert_close(got, expected)
+        torch.testing.assert_close(
+            visionloss.PerceptualLoss(net, criterion=criterion)(x, y), expected.mean()
+        )
+
+    def test_hand_value(self):
+        # the identity "extractor": the mean absolute pixel difference; plus a 2x2 average pool
+        x = torch.zeros(1, 1, 2, 2)
+        y = torch.tensor([[[[2.0, 0.0], [0.0, 0.0]]]])
+        assert VF.perceptual_loss(x, y, extractor=lambda t: t).item() == 0.5
+        both = VF.perceptual_loss(
+            x, y, extractor=lambda t: [t, torch.nn.functional.avg_pool2d(t, 2)],
+            layer_weights=[1.0, 4.0], criterion="mse",
+        )
+        assert both.item() == 4.0 / 4 + 4.0 * 0.25  # mean of (2^2, 0, 0, 0), then (0.5)^2
+
+    def test_list_and_dict_outputs_and_layer_selection(self):
+        x, y = _images(1)
+        nets = {k: _TwoLayerNet(k).double().eval() for k in ("dict", "list", "tensor")}
+        full = VF.perceptual_loss(x, y, extractor=nets["dict"])
+        torch.testing.assert_close(VF.perceptual_loss(x, y, extractor=nets["list"]), full)
+        deep = VF.perceptual_loss(x, y, extractor=nets["tensor"])
+        torch.testing.assert_close(
+            VF.perceptual_loss(x, y, extractor=nets["dict"], layers=["conv2"]), deep
+        )
+        torch.testing.assert_close(
+            VF.perceptual_loss(x, y, extractor=nets["list"], layers=[-1]), deep
+        )
+        shallow = VF.perceptual_loss(x, y, extractor=nets["list"], layers=[0])
+        torch.testing.assert_close(shallow + deep, full)
+        # layer weights: a weighted sum of the per-layer terms; weight 0 drops a layer
+        torch.testing.assert_close(
+            VF.perceptual_loss(x, y, extractor=nets["dict"], layer_weights=[0.5, 3.0]),
+            0.5 * shallow + 3.0 * deep,
+        )
+        torch.testing.assert_close(
+            VF.perceptual_loss(x, y, extractor=nets["dict"], layers=("conv2", "relu1"),
+                               layer_weights=torch.tensor([0.0, 2.0])),
+            2.0 * shallow,
+        )
+
+    def test_module_freezes_the_extractor_gradients_reach_the_input_only(self):
+        net = _TwoLayerNet()
+        loss = visionloss.PerceptualLoss(net)
+        assert all(not p.requires_grad for p in net.parameters()) and not net.training
+        assert loss.extractor is net and "extractor.conv1.weight" in loss.state_dict()
+        x, y = _images(2, dtype=torch.float32)
+        x.requires_grad_(True)
+        value = loss(x, y)
+        value.backward()
+        assert x.grad is not None and x.grad.abs().sum() > 0
+        assert all(p.grad is None for p in net.parameters())
+        # model.train() recurses into the loss: the frozen extractor stays in eval mode
+        model = torch.nn.ModuleDict({"head": torch.nn.Linear(2, 2), "loss": loss})
+        model.train()
+        assert loss.training and not net.training
+        running = net.bn.running_mean.clone()
+        loss(x, y)
+        assert torch.equal(net.bn.running_mean, running)  # batch-norm statistics untouched
+
+    def test_freeze_false_trains_the_extractor_and_the_function_changes_nothing(self):
+        net = _TwoLayerNet()
+        x, y = _images(3, dtype=torch.float32)
+        VF.perceptual_loss(x, y, extractor=net).backward()  # the function: no freezing
+        assert net.training and all(p.grad is not None for p in net.parameters())
+        net.zero_grad()
+        loss = visionloss.PerceptualLoss(net, freeze=False)
+        assert all(p.requires_grad for p in net.parameters())
+        assert {n for n, _ in loss.named_parameters()} == {
+            f"extractor.{n}" for n, _ in net.named_parameters()
+        }
+        loss(x, y).backward()
+        assert all(p.grad is not None for p in net.parameters())
+
+    def test_detach_target(self):
+        net = _TwoLayerNet().double().eval()
+        x, y = _images(4)
+        y.requires_grad_(True)
+        VF.perceptual_loss(x, y, extractor=net).backward()
+        assert y.grad is None
+        VF.perceptual_loss(x, y, extractor=net, detach_target=False).backward()
+        assert y.grad is not None and y.grad.abs().sum() > 0
+
+    def test_normalize_standardises_the_inputs_first(self):
+        net = _TwoLayerNet().double().eval()
+        x, y = _images(5)
+        mean = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64).view(1, 3, 1, 1)
+        std = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64).view(1, 3, 1, 1)
+        torch.testing.assert_close(
+            VF.perceptual_loss(x, y, extractor=net, normalize=True),
+            VF.perceptual_loss((x - mean) / std, (y - mean) / std, extractor=net),
+        )
+        torch.testing.assert_close(
+            VF.perceptual_loss(x, y, extractor=net, normalize=True, mean=[0.5] * 3, std=[2.0] * 3),
+            VF.perceptual_loss((x - 0.5) / 2, (y - 0.5) / 2, extractor=net),
+        )
+
+    def test_images_reach_a_module_in_its_own_dtype(self):
+        # a float32 network under mixed precision gets float32 images (no dtype error)
+        net = _TwoLayerNet().eval()
+        x, y = _images(6, dtype=torch.float32)
+        got = VF.perceptual_loss(x.half(), y.half(), extractor=net)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(
+            got, VF.perceptual_loss(x.half().float(), y.half().float(), extractor=net)
+        )
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            under = VF.perceptual_loss(x, y, extractor=net)
+        torch.testing.assert_close(under, VF.perceptual_loss(x, y, extractor=net))
+        # .double() on the Module moves the extractor with it
+        loss = visionloss.PerceptualLoss(_TwoLayerNet()).double()
+        assert loss.extractor.conv1.weight.dtype == torch.float64
+        loss(*_images(7))
+
+    def test_errors(self):
+        x, y = _images(8)
+        net = _TwoLayerNet().double()
+        with pytest.raises(TypeError, match="extractor: expected a callable"):
+            visionloss.PerceptualLoss("vgg16")
+        with pytest.raises(TypeError, match="needs the option 'extractor'|extractor"):
+            visionloss.PerceptualLoss()
+        with pytest.raises(ValueError, match="criterion: expected one of"):
+            visionloss.PerceptualLoss(net, criterion="l2")
+        with pytest.raises(ValueError, match="layers: expected a non-empty list"):
+            visionloss.PerceptualLoss(net, layers=[])
+        with pytest.raises(TypeError, match="layers: expected None or a list"):
+            visionloss.PerceptualLoss(net, layers="conv2")
+        with pytest.raises(ValueError, match="layer_weights: expected 1 weights"):
+            visionloss.PerceptualLoss(net, layers=["conv2"], layer_weights=[1.0, 2.0])
+        with pytest.raises(ValueError, match="layer_weights: expected 2 weights"):
+            VF.perceptual_loss(x, y, extractor=net, layer_weights=[1.0])
+        with pytest.raises(ValueError, match=r"layers: \['conv9'\] not among"):
+            VF.perceptual_loss(x, y, extractor=net, layers=["conv9"])
+        with pytest.raises(ValueError, match="layers: expected indices into the extractor's 2"):
+            VF.perceptual_loss(x, y, extractor=_TwoLayerNet("list").double(), layers=[2])
+        with pytest.raises(ValueError, match="layers: the extractor returned one tensor"):
+            VF.perceptual_loss(x, y, extractor=lambda t: t, layers=[1])
+        with pytest.raises(TypeError, match="extractor: expected it to return a tensor"):
+            VF.perceptual_loss(x, y, extractor=lambda t: 3.0)
+        with pytest.raises(ValueError, match="mean, std: expected one value per channel"):
+            VF.perceptual_loss(x[:, :2], y[:, :2], extractor=lambda t: t, normalize=True)
+        with pytest.raises(ValueError, match="target"):
+            VF.perceptual_loss(x, y[:1], extractor=net)

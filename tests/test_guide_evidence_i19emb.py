@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
+import visionloss
 import visionloss.functional as VF
 
 # --- clip ---------------------------------------------------------------------------------------
@@ -74,3 +76,60 @@ def test_multi_scale_adversarial_counts_every_scale_alike():
     d = VF.discriminator_loss([fine, coarse], [fine, coarse], kind="lsgan")
     expected = ((0.5 + 0.0) + (2.0 + 4.5)) / 2
     torch.testing.assert_close(d, torch.tensor(expected))
+
+
+# --- perceptual -----------------------------------------------------------------------------------
+
+
+def _pooled(x):
+    # an extractor that pools 4x4 blocks: a crude "what the network sees" of texture
+    return [torch.nn.functional.avg_pool2d(x, 4)]
+
+
+def test_perceptual_forgives_a_shift_that_pixel_l1_charges_in_full():
+    # a vertical-stripe texture (period 2) and the same shifted by one pixel: every pixel differs
+    # by 1 (pixel L1 = 1, as much as a completely wrong image), the 4x4 averages not at all
+    stripes = (torch.arange(16) % 2).float().expand(1, 1, 16, 16)
+    shifted = stripes.roll(1, dims=-1)
+    pixel = VF.mae_loss(stripes, shifted)
+    perceptual = VF.perceptual_loss(stripes, shifted, extractor=_pooled)
+    assert pixel.item() == 1.0
+    assert perceptual.item() == 0.0
+    # while a real change of content (a flat image) is still charged
+    assert VF.perceptual_loss(stripes, torch.zeros_like(stripes), extractor=_pooled) > 0.4
+
+
+def test_perceptual_module_trains_the_images_not_the_extractor():
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.Dropout(0.5), torch.nn.Tanh())
+    loss = visionloss.PerceptualLoss(net)
+    x = torch.rand(2, 1, 8, 8, requires_grad=True)
+    y = torch.rand(2, 1, 8, 8)
+    loss.train()  # as inside a model in training: dropout must stay off in the extractor
+    first, second = loss(x, y), loss(x, y)
+    assert first.item() == second.item()  # eval mode: deterministic features
+    first.backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert all(p.grad is None and not p.requires_grad for p in net.parameters())
+
+
+def test_perceptual_runs_the_extractor_on_both_images():
+    calls = []
+
+    def extractor(t):
+        calls.append(t.shape)
+        return t
+
+    VF.perceptual_loss(torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4), extractor=extractor)
+    assert len(calls) == 2
+
+
+def test_perceptual_is_blind_to_what_the_extractor_ignores():
+    # a horizontal difference filter (weights sum to 0) does not see a constant offset
+    kernel = torch.tensor([[[[1.0, -1.0]]]])
+
+    def edges(t):
+        return torch.nn.functional.conv2d(t, kernel)
+
+    x = torch.rand(1, 1, 6, 6)
+    assert VF.perceptual_loss(x, x + 0.5, extractor=edges).item() < 1e-6
+    assert VF.mae_loss(x, x + 0.5).item() == pytest.approx(0.5)
