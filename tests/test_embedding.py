@@ -589,7 +589,7 @@ def test_specs_declare_the_family():
 
     assert [s.name for s in embedding.SPECS] == [
         "triplet_margin", "batch_triplet", "contrastive", "nt_xent", "supervised_contrastive",
-        "arcface", "cosface", "multi_similarity",
+        "arcface", "cosface", "multi_similarity", "clip",
     ]
     for spec in embedding.SPECS:
         assert spec.family == "embedding" and spec.module is not None

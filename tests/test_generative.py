@@ -872,6 +872,7 @@ def test_specs_declare_the_family():
         "total_variation",
         "js_divergence",
         "feature_matching",
+        "perceptual",
     ]
     for spec in generative.SPECS:
         assert spec.family == "generative" and spec.module is not None and spec.paper

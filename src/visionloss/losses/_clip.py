@@ -162,11 +162,13 @@ def _clip(image: Tensor, text: Tensor, logit_scale: Tensor | None, opts: ClipOpt
     return reduce_loss(0.5 * (image_to_text + text_to_image), opts.reduction)
 
 
-class ClipLoss(LossModule):
-    """With ``learn_temperature=True`` the Module owns CLIP's learnable temperature: a scalar
-    ``nn.Parameter`` ``logit_scale`` (the log of the inverse temperature), initialised to
-    ``log(1 / temperature)``; it follows ``.to()``, ``state_dict`` and the optimizer as any layer's
-    weight. Otherwise ``logit_scale`` is ``None`` and the fixed ``temperature`` is used."""
+class _LearnableScaleModule(LossModule):
+    """The learnable temperature is the Module's state, not an option (as ArcFace's centres):
+    ``__init__`` lets :class:`LossModule` build and check the options, then, with
+    ``learn_temperature=True``, registers CLIP's scalar ``nn.Parameter`` ``logit_scale`` (the log of
+    the inverse temperature), initialised to ``log(1 / temperature)``; it follows ``.to()``,
+    ``state_dict`` and the optimizer as any layer's weight. Otherwise ``logit_scale`` is ``None``
+    and the fixed ``temperature`` is used."""
 
     logit_scale: nn.Parameter | None
 
@@ -178,6 +180,8 @@ class ClipLoss(LossModule):
         else:
             self.register_parameter("logit_scale", None)
 
+
+class ClipLoss(_LearnableScaleModule):
     def forward(
         self, image_embeddings: Tensor, text_embeddings: Tensor,
         logit_scale: Tensor | None = None,

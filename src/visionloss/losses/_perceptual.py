@@ -318,8 +318,10 @@ def _perceptual(input: Tensor, target: Tensor, opts: PerceptualOptions, weight: 
     return reduce_loss(stacked.sum(dim=0), opts.reduction, weight=weight)
 
 
-class PerceptualLoss(LossModule):
-    """Owns the extractor: a frozen sub-module unless ``freeze=False`` (see the function)."""
+class _ExtractorModule(LossModule):
+    """Owns the extractor: ``__init__`` lets :class:`LossModule` build and check the options, then
+    registers an ``nn.Module`` extractor as a sub-module, frozen (no grad, eval mode) unless
+    ``freeze=False``; ``train()`` keeps a frozen one in eval mode."""
 
     positional_options = ("extractor",)
 
@@ -332,7 +334,7 @@ class PerceptualLoss(LossModule):
                 extractor.requires_grad_(False)
                 extractor.eval()
 
-    def train(self, mode: bool = True) -> PerceptualLoss:
+    def train(self, mode: bool = True) -> _ExtractorModule:
         # model.train() recurses into the loss: a frozen extractor stays in eval mode (its
         # batch-norm statistics and dropout are part of the fixed feature definition)
         super().train(mode)
@@ -351,6 +353,9 @@ class PerceptualLoss(LossModule):
                 parts.append(f"{name}={value.tolist() if isinstance(value, Tensor) else value!r}")
         return ", ".join(parts)
 
+
+
+class PerceptualLoss(_ExtractorModule):
     def forward(self, input: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
         """input, target: ``(N, C, *)`` images; weight: optional ``(N,)`` sample weights."""
         return _perceptual(input, target, self.opts, weight)
