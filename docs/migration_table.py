@@ -221,6 +221,14 @@ MONAI = Peer(
             "ML.ContrastiveLoss(temperature=0.5)(emb[:6], emb[6:])",
             "VF.nt_xent_loss(emb[:6], emb[6:], temperature=0.5)",
             "the same two-view SimCLR loss, mean over the 2N rows"),
+        Row("PatchAdversarialLoss(criterion='bce'), multi-scale list",
+            "ML.PatchAdversarialLoss(criterion='bce')([bx, x], target_is_real=True, "
+            "for_discriminator=False)",
+            "VF.generator_loss([bx, x])",
+            "the non-saturating loss, mean of the per-scale means; the discriminator's real and "
+            "fake calls add up to `VF.discriminator_loss(reals, fakes)`; `least_squares` (with "
+            "`no_activation_leastsq=True`) is twice `kind='lsgan'`; MONAI's hinge applies tanh "
+            "first"),
     ),
     gaps=(
         Gap("smooth_nr != smooth_dr",
@@ -230,7 +238,9 @@ MONAI = Peer(
         Gap("MaskedDiceLoss", "no masked Dice; with integer targets, set the masked-out pixels "
             "to `ignore_index` and they leave every sum", missing="masked_dice_loss"),
         Gap("PerceptualLoss, SSIMLoss, registration losses (BendingEnergy, LNCC, GMI)",
-            "not provided; visionloss's `ssim_loss` follows pytorch-msssim's conventions"),
+            "registration losses not provided; visionloss's `ssim_loss` follows pytorch-msssim's "
+            "conventions; MONAI's PerceptualLoss downloads its networks (LPIPS, RadImageNet, "
+            "MedicalNet), visionloss's `perceptual_loss` takes a feature extractor you supply"),
         Gap("DeepSupervisionLoss", "sum the losses of each head with `CombinedLoss` or "
             "`build_loss`"),
     ),

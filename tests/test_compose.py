@@ -630,6 +630,7 @@ DESIGN_NAMES = {
     "arcface_loss": "arcface",
     "cosface_loss": "cosface",
     "multi_similarity_loss": "multi_similarity",
+    "clip_loss": "clip",
     "generator_loss": "generator",
     "discriminator_loss": "discriminator",
     "gradient_penalty": "gradient_penalty",
@@ -643,6 +644,7 @@ DESIGN_NAMES = {
     "feature_matching_loss": "feature_matching",
     "gaussian_kl": "gaussian_kl",
     "vae_loss": "vae",
+    "perceptual_loss": "perceptual",
 }
 
 

@@ -113,6 +113,7 @@ SYNCED: list[Case] = [
         2,
     ),
     ("nt_xent", VF.nt_xent_loss, {"temperature": 0.2}, _views_batch, 2),
+    ("clip", VF.clip_loss, {"temperature": 0.2}, _views_batch, 2),
 ]
 
 

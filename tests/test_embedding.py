@@ -589,7 +589,7 @@ def test_specs_declare_the_family():
 
     assert [s.name for s in embedding.SPECS] == [
         "triplet_margin", "batch_triplet", "contrastive", "nt_xent", "supervised_contrastive",
-        "arcface", "cosface", "multi_similarity",
+        "arcface", "cosface", "multi_similarity", "clip",
     ]
     for spec in embedding.SPECS:
         assert spec.family == "embedding" and spec.module is not None
@@ -939,3 +939,164 @@ def test_multi_similarity_mining_drops_easy_pairs():
 def test_multi_similarity_options_raise_when_the_module_is_built(options, error, message):
     with pytest.raises(error, match=message):
         visionloss.MultiSimilarityLoss(**options)
+
+
+# =================================================================================================
+# CLIP's symmetric InfoNCE (losses/_clip.py)
+# =================================================================================================
+
+
+def _open_clip_convention(image, text, scale):
+    # open_clip's ClipLoss (read, not installed): features normalised, logits = scale * img @ txt.T,
+    # labels arange(B), (CE(logits, labels) + CE(logits.T, labels)) / 2; here in float64
+    img = F.normalize(image.double(), dim=1)
+    txt = F.normalize(text.double(), dim=1)
+    logits = scale * img @ txt.T
+    labels = torch.arange(image.shape[0])
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+def test_clip_hand_values():
+    # two orthogonal pairs, identical image and text, tau = 1: each row and each column sees its
+    # positive at s = 1 and one negative at s = 0, so both directions give -log(e / (e + 1))
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    value = -math.log(math.e / (math.e + 1))
+    torch.testing.assert_close(
+        VF.clip_loss(x, x.clone(), temperature=1.0, reduction="none"),
+        torch.full((2,), value, dtype=torch.float64),
+    )
+    # an asymmetric batch: image 1 lies between the two texts, so the two directions differ;
+    # image->text rows: [-log(e/(e+1)), -log(e^c/(e^c + e^c))], c = cos 45deg
+    image = torch.tensor([[1.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    text = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    c = math.sqrt(0.5)
+    i2t = [-math.log(math.e / (math.e + 1)), math.log(2.0)]
+    # text->image columns: text 0 sees images at s = 1 (its own) and c; text 1 at 0 and c (own)
+    t2i = [-math.log(math.e / (math.e + math.exp(c))), -math.log(math.exp(c) / (1 + math.exp(c)))]
+    expected = torch.tensor([(a + b) / 2 for a, b in zip(i2t, t2i, strict=True)],
+                            dtype=torch.float64)
+    torch.testing.assert_close(
+        VF.clip_loss(image, text, temperature=1.0, reduction="none"), expected
+    )
+
+
+@pytest.mark.parametrize("temperature", [0.07, 0.5, 2.0])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_clip_equals_the_open_clip_convention(temperature, seed):
+    gen = torch.Generator().manual_seed(seed)
+    image = torch.randn(7, 5, generator=gen)
+    text = image + 0.8 * torch.randn(7, 5, generator=gen)
+    expected = _open_clip_convention(image, text, 1.0 / temperature)
+    torch.testing.assert_close(
+        VF.clip_loss(image.double(), text.double(), temperature=temperature), expected
+    )
+    # float32 input: a float32 result close to the float64 one
+    got = VF.clip_loss(image, text, temperature=temperature)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-5)
+    # a logit_scale tensor (log of the scale, as CLIP's parameter) gives the same value
+    log_scale = torch.tensor(math.log(1.0 / temperature), dtype=torch.float64)
+    torch.testing.assert_close(
+        VF.clip_loss(image.double(), text.double(), log_scale), expected
+    )
+
+
+def test_clip_differs_from_nt_xent_by_the_same_modality_negatives():
+    # NT-Xent's row of a first view takes its softmax over the other first views too; CLIP's
+    # image->text row only over the texts. Same cosine and temperature convention: adding the
+    # image-image terms (self excluded) to CLIP's denominator gives NT-Xent's first-view rows.
+    gen = torch.Generator().manual_seed(2)
+    z1 = torch.randn(5, 4, generator=gen, dtype=torch.float64)
+    z2 = z1 + 0.5 * torch.randn(5, 4, generator=gen, dtype=torch.float64)
+    tau = 0.3
+    u1, u2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+    cross, same = u1 @ u2.T / tau, u1 @ u1.T / tau
+    same = same.masked_fill(torch.eye(5, dtype=torch.bool), float("-inf"))
+    nt_rows = torch.logsumexp(torch.cat([cross, same], dim=1), dim=1) - cross.diagonal()
+    torch.testing.assert_close(
+        VF.nt_xent_loss(z1, z2, temperature=tau, reduction="none")[:5], nt_rows
+    )
+    i2t = torch.logsumexp(cross, dim=1) - cross.diagonal()
+    t2i = torch.logsumexp(cross, dim=0) - cross.diagonal()
+    torch.testing.assert_close(
+        VF.clip_loss(z1, z2, temperature=tau, reduction="none"), (i2t + t2i) / 2
+    )
+    assert (nt_rows > i2t).all()  # the extra negatives only raise the loss
+
+
+def test_clip_module_owns_a_learnable_temperature():
+    gen = torch.Generator().manual_seed(6)
+    image = torch.randn(6, 4, generator=gen)
+    text = image + 0.5 * torch.randn(6, 4, generator=gen)
+    fixed = visionloss.ClipLoss()
+    assert fixed.logit_scale is None and not list(fixed.parameters())
+    loss = visionloss.ClipLoss(learn_temperature=True)
+    # CLIP's initial value log(1 / 0.07), a scalar Parameter in the state_dict
+    assert isinstance(loss.logit_scale, torch.nn.Parameter) and loss.logit_scale.dim() == 0
+    torch.testing.assert_close(loss.logit_scale.detach(), torch.tensor(math.log(1 / 0.07)))
+    assert set(loss.state_dict()) == {"logit_scale"}
+    value = loss(image, text)
+    torch.testing.assert_close(value, fixed(image, text))
+    value.backward()
+    assert loss.logit_scale.grad is not None and loss.logit_scale.grad != 0
+    # the gradient of the scale is the derivative of the reference in log t
+    log_t = torch.tensor(math.log(1 / 0.07), dtype=torch.float64, requires_grad=True)
+    (expected,) = torch.autograd.grad(_open_clip_convention(image, text, log_t.exp()), log_t)
+    torch.testing.assert_close(loss.logit_scale.grad.double(), expected, rtol=1e-4, atol=1e-6)
+    # an optimizer step moves it; .double() follows it
+    torch.optim.SGD(loss.parameters(), lr=0.1).step()
+    assert loss.logit_scale.item() != math.log(1 / 0.07)
+    assert loss.double().logit_scale.dtype == torch.float64
+
+
+def test_clip_learned_scale_is_clamped_at_max_scale():
+    gen = torch.Generator().manual_seed(7)
+    image = torch.randn(5, 3, generator=gen, dtype=torch.float64)
+    text = torch.randn(5, 3, generator=gen, dtype=torch.float64)
+    beyond = torch.tensor(math.log(1000.0), dtype=torch.float64, requires_grad=True)
+    value = VF.clip_loss(image, text, beyond)  # scale clipped to 100
+    torch.testing.assert_close(value, _open_clip_convention(image, text, 100.0))
+    (grad,) = torch.autograd.grad(value, beyond)
+    assert grad == 0  # no push beyond the bound
+    # a custom bound
+    torch.testing.assert_close(
+        VF.clip_loss(image, text, beyond, max_scale=20.0),
+        _open_clip_convention(image, text, 20.0),
+    )
+    # below the bound the scale is exp(logit_scale) exactly
+    below = torch.tensor(math.log(30.0), dtype=torch.float64)
+    torch.testing.assert_close(
+        VF.clip_loss(image, text, below), _open_clip_convention(image, text, 30.0)
+    )
+
+
+def test_clip_is_symmetric_in_the_modalities():
+    gen = torch.Generator().manual_seed(8)
+    image, text = torch.randn(6, 5, generator=gen), torch.randn(6, 5, generator=gen)
+    torch.testing.assert_close(
+        VF.clip_loss(image, text, reduction="none"), VF.clip_loss(text, image, reduction="none")
+    )
+
+
+# sync=True: tests/test_distributed.py's SYNCED table ("clip", uneven and empty shards)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"temperature": 0.0}, ValueError, "temperature: expected"),
+        ({"max_scale": -1.0}, ValueError, "max_scale: expected"),
+        ({"learn_temperature": "yes"}, TypeError, "learn_temperature: expected a bool"),
+        ({"sync": 1}, TypeError, "sync: expected a bool"),
+    ],
+)
+def test_clip_options_raise_when_the_module_is_built(options, error, message):
+    with pytest.raises(error, match=message):
+        visionloss.ClipLoss(**options)
+
+
+def test_clip_shape_errors():
+    with pytest.raises(ValueError, match="text_embeddings"):
+        VF.clip_loss(torch.randn(3, 2), torch.randn(4, 2))
+    with pytest.raises(ValueError, match="logit_scale"):
+        VF.clip_loss(torch.randn(3, 2), torch.randn(3, 2), torch.zeros(2))

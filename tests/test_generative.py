@@ -155,7 +155,9 @@ class TestGeneratorLoss:
             TypeError, match="fake_logits: expected a floating-point tensor, got dtype torch.int64"
         ):
             VF.discriminator_loss(torch.zeros(2), torch.zeros(2, dtype=torch.long))
-        with pytest.raises(TypeError, match="real_logits: expected a torch.Tensor, got list"):
+        # a list is read as per-scale outputs (multi-scale discriminators): its items must be
+        # tensors
+        with pytest.raises(TypeError, match=r"real_logits\[0\]: expected a tensor"):
             VF.discriminator_loss([0.0], torch.zeros(2))
         with pytest.raises(ValueError, match="reduction: expected one of"):
             VF.discriminator_loss(torch.zeros(2), torch.zeros(2), reduction="batchmean")
@@ -937,6 +939,7 @@ def test_specs_declare_the_family():
         "total_variation",
         "js_divergence",
         "feature_matching",
+        "perceptual",
     ]
     for spec in generative.SPECS:
         assert spec.family == "generative" and spec.module is not None and spec.paper
@@ -951,3 +954,383 @@ def test_specs_declare_the_family():
     assert visionloss.AdversarialLoss.__doc__.startswith("The generator's adversarial loss")
     assert "scale_weights" in str(inspect.signature(visionloss.MSSSIMLoss))
     assert "Module form: ``VAELoss(beta=1.0, reconstruction='bce')``" in visionloss.VAELoss.__doc__
+
+
+# =================================================================================================
+# Multi-scale discriminators: a list of per-scale outputs (losses/_adversarial.py)
+# =================================================================================================
+
+_KINDS = ["non_saturating", "minimax", "lsgan", "hinge", "wasserstein"]
+
+
+def _multi_scale(seed: int, dtype=torch.float64):
+    # three patch maps of a multi-scale discriminator: full, half and quarter resolution
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(2, 1, s, s, generator=g, dtype=dtype) * 2 for s in (8, 4, 2)]
+
+
+def _g_terms(f, kind):
+    # float64 definitions of DESIGN.md's table, written independently of the library
+    return {
+        "non_saturating": torch.log1p(torch.exp(-f)),
+        "minimax": -torch.log1p(torch.exp(f)),
+        "lsgan": 0.5 * (f - 1) ** 2,
+        "hinge": -f,
+        "wasserstein": -f,
+    }[kind]
+
+
+def _d_terms(r, f, kind):
+    return {
+        "non_saturating": (torch.log1p(torch.exp(-r)), torch.log1p(torch.exp(f))),
+        "minimax": (torch.log1p(torch.exp(-r)), torch.log1p(torch.exp(f))),
+        "lsgan": (0.5 * (r - 1) ** 2, 0.5 * f**2),
+        "hinge": (torch.clamp(1 - r, min=0), torch.clamp(1 + f, min=0)),
+        "wasserstein": (-r, f),
+    }[kind]
+
+
+class TestMultiScaleAdversarial:
+    @pytest.mark.parametrize("kind", _KINDS)
+    def test_generator_is_the_mean_of_the_per_scale_means(self, kind):
+        fakes = _multi_scale(0)
+        per_scale = [_g_terms(f, kind) for f in fakes]
+        expected = torch.stack([t.mean() for t in per_scale]).mean()
+        torch.testing.assert_close(VF.generator_loss(fakes, kind=kind), expected)
+        # the same for a tuple; "sum" adds the per-scale sums; "none" is the per-scale terms
+        torch.testing.assert_close(VF.generator_loss(tuple(fakes), kind=kind), expected)
+        torch.testing.assert_close(
+            VF.generator_loss(fakes, kind=kind, reduction="sum"),
+            sum(t.sum() for t in per_scale),
+        )
+        none = VF.generator_loss(fakes, kind=kind, reduction="none")
+        assert isinstance(none, tuple) and len(none) == 3
+        for got, want in zip(none, per_scale, strict=True):
+            torch.testing.assert_close(got, want)
+        # the Module, both through forward and its method
+        module = visionloss.AdversarialLoss(kind)
+        torch.testing.assert_close(module(fakes), expected)
+        torch.testing.assert_close(module.generator(fakes), expected)
+
+    @pytest.mark.parametrize("kind", _KINDS)
+    def test_discriminator_is_the_mean_of_the_per_scale_losses(self, kind):
+        reals, fakes = _multi_scale(1), _multi_scale(2)
+        per_scale = [_d_terms(r, f, kind) for r, f in zip(reals, fakes, strict=True)]
+        expected = torch.stack([a.mean() + b.mean() for a, b in per_scale]).mean()
+        torch.testing.assert_close(VF.discriminator_loss(reals, fakes, kind=kind), expected)
+        torch.testing.assert_close(
+            VF.discriminator_loss(reals, fakes, kind=kind, reduction="sum"),
+            sum(a.sum() + b.sum() for a, b in per_scale),
+        )
+        parts = VF.discriminator_loss(reals, fakes, kind=kind, reduction="none")
+        assert len(parts) == 3
+        for (a, b), (ea, eb) in zip(parts, per_scale, strict=True):
+            torch.testing.assert_close(a, ea)
+            torch.testing.assert_close(b, eb)
+        module = visionloss.AdversarialLoss(kind=kind)
+        torch.testing.assert_close(module(reals, fakes), expected)
+        torch.testing.assert_close(module.discriminator(reals, fakes), expected)
+        for (a, b), (ea, eb) in zip(module.discriminator_parts(reals, fakes), per_scale,
+                                    strict=True):
+            torch.testing.assert_close(a, ea)
+            torch.testing.assert_close(b, eb)
+
+    def test_one_scale_in_a_list_equals_the_tensor(self):
+        f = _multi_scale(3)[0]
+        r = _multi_scale(4)[0]
+        for kind in _KINDS:
+            torch.testing.assert_close(
+                VF.generator_loss([f], kind=kind), VF.generator_loss(f, kind=kind)
+            )
+            torch.testing.assert_close(
+                VF.discriminator_loss([r], (f,), kind=kind), VF.discriminator_loss(r, f, kind=kind)
+            )
+
+    def test_every_scale_counts_alike_whatever_its_size(self):
+        # a 64-patch scale and a 1-patch scale weigh the same in the mean (not 64 : 1)
+        big, small = torch.zeros(1, 1, 8, 8), torch.full((1, 1, 1, 1), 3.0)
+        got = VF.generator_loss([big, small], kind="lsgan")
+        torch.testing.assert_close(got, torch.tensor((0.5 + 0.5 * 4) / 2))
+
+    def test_per_scale_weights(self):
+        fakes = _multi_scale(5)
+        g = torch.Generator().manual_seed(6)
+        weights = [torch.rand(f.shape, generator=g, dtype=torch.float64) for f in fakes]
+        expected = torch.stack(
+            [VF.generator_loss(f, weight=w) for f, w in zip(fakes, weights, strict=True)]
+        ).mean()
+        torch.testing.assert_close(VF.generator_loss(fakes, weight=weights), expected)
+        # one (N, 1, 1, 1) sample weight broadcast to every scale; None entries mean unweighted
+        sample = torch.tensor([1.0, 3.0], dtype=torch.float64).view(2, 1, 1, 1)
+        expected = torch.stack([VF.generator_loss(f, weight=sample) for f in fakes]).mean()
+        torch.testing.assert_close(VF.generator_loss(fakes, weight=sample), expected)
+        mixed = VF.generator_loss(fakes, weight=[None, weights[1], None])
+        torch.testing.assert_close(
+            mixed,
+            (VF.generator_loss(fakes[0]) + VF.generator_loss(fakes[1], weight=weights[1])
+             + VF.generator_loss(fakes[2])) / 3,
+        )
+
+    def test_gradients_reach_every_scale_and_gradcheck(self):
+        fakes = [f.clone().requires_grad_(True) for f in _multi_scale(7)]
+        reals = [r.clone().requires_grad_(True) for r in _multi_scale(8)]
+        for kind in _KINDS:
+            assert torch.autograd.gradcheck(
+                lambda *x, kind=kind: VF.generator_loss(list(x), kind=kind), tuple(fakes)
+            )
+            assert torch.autograd.gradcheck(
+                lambda *x, kind=kind: VF.discriminator_loss(list(x[:3]), list(x[3:]), kind=kind),
+                (*reals, *fakes),
+            )
+        VF.generator_loss(fakes).backward()
+        assert all(f.grad is not None and f.grad.abs().sum() > 0 for f in fakes)
+
+    def test_half_precision_and_empty_scales(self):
+        fakes = [f.half() for f in _multi_scale(9, torch.float32)]
+        got = VF.generator_loss(fakes)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(
+            got, VF.generator_loss([f.double() for f in fakes]).float(), rtol=1e-5, atol=1e-6
+        )
+        # a scale with no element gives 0 (the empty-input contract), still one scale of the mean
+        empty = torch.zeros(0, 1, 4, 4, requires_grad=True)
+        f = torch.full((1, 1, 2, 2), 1.0)
+        torch.testing.assert_close(
+            VF.generator_loss([empty, f], kind="lsgan"), torch.tensor(0.0)
+        )
+        VF.generator_loss([empty, f]).backward()
+        assert torch.equal(empty.grad, torch.zeros_like(empty))
+
+    def test_nan_in_one_scale_propagates(self):
+        fakes = _multi_scale(10)
+        fakes[1][0, 0, 0, 0] = float("nan")
+        assert VF.generator_loss(fakes).isnan()
+        assert VF.discriminator_loss(_multi_scale(11), fakes).isnan()
+
+    def test_compiles_with_a_list_of_scales(self):
+        fakes = [f.float() for f in _multi_scale(12)]
+        reals = [r.float() for r in _multi_scale(13)]
+        torch._dynamo.reset()
+        g = torch.compile(lambda x: VF.generator_loss(x, kind="hinge"), fullgraph=True)
+        d = torch.compile(lambda r, f: VF.discriminator_loss(r, f, kind="lsgan"), fullgraph=True)
+        torch.testing.assert_close(g(fakes), VF.generator_loss(fakes, kind="hinge"))
+        torch.testing.assert_close(d(reals, fakes), VF.discriminator_loss(reals, fakes, kind="lsgan"))
+
+    def test_wrong_lists_raise(self):
+        f = torch.zeros(2, 1, 4, 4)
+        with pytest.raises(ValueError, match="fake_logits: expected at least one"):
+            VF.generator_loss([])
+        with pytest.raises(TypeError, match=r"fake_logits\[1\]: expected a tensor"):
+            VF.generator_loss([f, [f]])
+        with pytest.raises(ValueError, match="real_logits, fake_logits: expected two tensors or "
+                           r"two lists .* got a list of 2 \[\(2, 1, 4, 4\), \(2, 1, 4, 4\)\]"):
+            VF.discriminator_loss([f, f], [f])
+        with pytest.raises(ValueError, match="real_logits, fake_logits: expected two tensors"):
+            VF.discriminator_loss([f], f)
+        with pytest.raises(ValueError, match="weight: expected None, one tensor, or a list of 2"):
+            VF.generator_loss([f, f], weight=[f])
+        with pytest.raises(TypeError, match="weight: expected a tensor or None"):
+            VF.generator_loss(f, weight=[f])
+        with pytest.raises(TypeError, match="fake_logits: expected a tensor or a list"):
+            VF.generator_loss("logits")
+        with pytest.raises(ValueError, match="reduction: expected 'mean' or 'sum'"):
+            visionloss.AdversarialLoss(reduction="none").discriminator([f], [f])
+
+
+# =================================================================================================
+# The perceptual loss over a user-supplied extractor (losses/_perceptual.py)
+# =================================================================================================
+
+
+class _TwoLayerNet(torch.nn.Module):
+    """A tiny VGG-like extractor returning a dict, a list or one tensor."""
+
+    def __init__(self, output="dict"):
+        super().__init__()
+        gen = torch.Generator().manual_seed(0)
+        self.conv1 = torch.nn.Conv2d(3, 4, 3)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.conv2 = torch.nn.Conv2d(4, 2, 3)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+        self.output = output
+
+    def forward(self, x):
+        a = torch.relu(self.bn(self.conv1(x)))
+        b = self.conv2(a)
+        if self.output == "dict":
+            return {"relu1": a, "conv2": b}
+        if self.output == "list":
+            return [a, b]
+        return b
+
+
+def _images(seed, shape=(2, 3, 8, 8), dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(shape, generator=g, dtype=dtype)
+    return x, (x + 0.2 * torch.randn(shape, generator=g, dtype=dtype)).clamp(0, 1)
+
+
+def _perceptual_by_hand(fx, fy, weights, criterion="l1"):
+    # float64, per sample: sum_k w_k * mean(d) over the layer's elements
+    total = 0.0
+    for a, b, w in zip(fx, fy, weights, strict=True):
+        d = (a.double() - b.double())
+        d = d.abs() if criterion == "l1" else d**2
+        total = total + w * d.flatten(1).mean(1)
+    return total
+
+
+class TestPerceptual:
+    @pytest.mark.parametrize("criterion", ["l1", "mse"])
+    def test_value_equals_the_definition_in_float64(self, criterion):
+        net = _TwoLayerNet().double().eval()
+        x, y = _images(0)
+        with torch.no_grad():
+            fx, fy = net(x), net(y)
+        expected = _perceptual_by_hand(fx.values(), fy.values(), [1.0, 1.0], criterion)
+        got = VF.perceptual_loss(x, y, extractor=net, criterion=criterion, reduction="none")
+        torch.testing.assert_close(got, expected)
+        torch.testing.assert_close(
+            visionloss.PerceptualLoss(net, criterion=criterion)(x, y), expected.mean()
+        )
+
+    def test_hand_value(self):
+        # the identity "extractor": the mean absolute pixel difference; plus a 2x2 average pool
+        x = torch.zeros(1, 1, 2, 2)
+        y = torch.tensor([[[[2.0, 0.0], [0.0, 0.0]]]])
+        assert VF.perceptual_loss(x, y, extractor=lambda t: t).item() == 0.5
+        both = VF.perceptual_loss(
+            x, y, extractor=lambda t: [t, torch.nn.functional.avg_pool2d(t, 2)],
+            layer_weights=[1.0, 4.0], criterion="mse",
+        )
+        assert both.item() == 4.0 / 4 + 4.0 * 0.25  # mean of (2^2, 0, 0, 0), then (0.5)^2
+
+    def test_list_and_dict_outputs_and_layer_selection(self):
+        x, y = _images(1)
+        nets = {k: _TwoLayerNet(k).double().eval() for k in ("dict", "list", "tensor")}
+        full = VF.perceptual_loss(x, y, extractor=nets["dict"])
+        torch.testing.assert_close(VF.perceptual_loss(x, y, extractor=nets["list"]), full)
+        deep = VF.perceptual_loss(x, y, extractor=nets["tensor"])
+        torch.testing.assert_close(
+            VF.perceptual_loss(x, y, extractor=nets["dict"], layers=["conv2"]), deep
+        )
+        torch.testing.assert_close(
+            VF.perceptual_loss(x, y, extractor=nets["list"], layers=[-1]), deep
+        )
+        shallow = VF.perceptual_loss(x, y, extractor=nets["list"], layers=[0])
+        torch.testing.assert_close(shallow + deep, full)
+        # layer weights: a weighted sum of the per-layer terms; weight 0 drops a layer
+        torch.testing.assert_close(
+            VF.perceptual_loss(x, y, extractor=nets["dict"], layer_weights=[0.5, 3.0]),
+            0.5 * shallow + 3.0 * deep,
+        )
+        torch.testing.assert_close(
+            VF.perceptual_loss(x, y, extractor=nets["dict"], layers=("conv2", "relu1"),
+                               layer_weights=torch.tensor([0.0, 2.0])),
+            2.0 * shallow,
+        )
+
+    def test_module_freezes_the_extractor_gradients_reach_the_input_only(self):
+        net = _TwoLayerNet()
+        loss = visionloss.PerceptualLoss(net)
+        assert all(not p.requires_grad for p in net.parameters()) and not net.training
+        assert loss.extractor is net and "extractor.conv1.weight" in loss.state_dict()
+        x, y = _images(2, dtype=torch.float32)
+        x.requires_grad_(True)
+        value = loss(x, y)
+        value.backward()
+        assert x.grad is not None and x.grad.abs().sum() > 0
+        assert all(p.grad is None for p in net.parameters())
+        # model.train() recurses into the loss: the frozen extractor stays in eval mode
+        model = torch.nn.ModuleDict({"head": torch.nn.Linear(2, 2), "loss": loss})
+        model.train()
+        assert loss.training and not net.training
+        running = net.bn.running_mean.clone()
+        loss(x, y)
+        assert torch.equal(net.bn.running_mean, running)  # batch-norm statistics untouched
+
+    def test_freeze_false_trains_the_extractor_and_the_function_changes_nothing(self):
+        net = _TwoLayerNet()
+        x, y = _images(3, dtype=torch.float32)
+        VF.perceptual_loss(x, y, extractor=net).backward()  # the function: no freezing
+        assert net.training and all(p.grad is not None for p in net.parameters())
+        net.zero_grad()
+        loss = visionloss.PerceptualLoss(net, freeze=False)
+        assert all(p.requires_grad for p in net.parameters())
+        assert {n for n, _ in loss.named_parameters()} == {
+            f"extractor.{n}" for n, _ in net.named_parameters()
+        }
+        loss(x, y).backward()
+        assert all(p.grad is not None for p in net.parameters())
+
+    def test_detach_target(self):
+        net = _TwoLayerNet().double().eval()
+        x, y = _images(4)
+        y.requires_grad_(True)
+        VF.perceptual_loss(x, y, extractor=net).backward()
+        assert y.grad is None
+        VF.perceptual_loss(x, y, extractor=net, detach_target=False).backward()
+        assert y.grad is not None and y.grad.abs().sum() > 0
+
+    def test_normalize_standardises_the_inputs_first(self):
+        net = _TwoLayerNet().double().eval()
+        x, y = _images(5)
+        mean = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64).view(1, 3, 1, 1)
+        std = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64).view(1, 3, 1, 1)
+        torch.testing.assert_close(
+            VF.perceptual_loss(x, y, extractor=net, normalize=True),
+            VF.perceptual_loss((x - mean) / std, (y - mean) / std, extractor=net),
+        )
+        torch.testing.assert_close(
+            VF.perceptual_loss(x, y, extractor=net, normalize=True, mean=[0.5] * 3, std=[2.0] * 3),
+            VF.perceptual_loss((x - 0.5) / 2, (y - 0.5) / 2, extractor=net),
+        )
+
+    def test_images_reach_a_module_in_its_own_dtype(self):
+        # a float32 network under mixed precision gets float32 images (no dtype error)
+        net = _TwoLayerNet().eval()
+        x, y = _images(6, dtype=torch.float32)
+        got = VF.perceptual_loss(x.half(), y.half(), extractor=net)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(
+            got, VF.perceptual_loss(x.half().float(), y.half().float(), extractor=net)
+        )
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            under = VF.perceptual_loss(x, y, extractor=net)
+        torch.testing.assert_close(under, VF.perceptual_loss(x, y, extractor=net))
+        # .double() on the Module moves the extractor with it
+        loss = visionloss.PerceptualLoss(_TwoLayerNet()).double()
+        assert loss.extractor.conv1.weight.dtype == torch.float64
+        loss(*_images(7))
+
+    def test_errors(self):
+        x, y = _images(8)
+        net = _TwoLayerNet().double()
+        with pytest.raises(TypeError, match="extractor: expected a callable"):
+            visionloss.PerceptualLoss("vgg16")
+        with pytest.raises(TypeError, match="needs the option 'extractor'|extractor"):
+            visionloss.PerceptualLoss()
+        with pytest.raises(ValueError, match="criterion: expected one of"):
+            visionloss.PerceptualLoss(net, criterion="l2")
+        with pytest.raises(ValueError, match="layers: expected a non-empty list"):
+            visionloss.PerceptualLoss(net, layers=[])
+        with pytest.raises(TypeError, match="layers: expected None or a list"):
+            visionloss.PerceptualLoss(net, layers="conv2")
+        with pytest.raises(ValueError, match="layer_weights: expected 1 weights"):
+            visionloss.PerceptualLoss(net, layers=["conv2"], layer_weights=[1.0, 2.0])
+        with pytest.raises(ValueError, match="layer_weights: expected 2 weights"):
+            VF.perceptual_loss(x, y, extractor=net, layer_weights=[1.0])
+        with pytest.raises(ValueError, match=r"layers: \['conv9'\] not among"):
+            VF.perceptual_loss(x, y, extractor=net, layers=["conv9"])
+        with pytest.raises(ValueError, match="layers: expected indices into the extractor's 2"):
+            VF.perceptual_loss(x, y, extractor=_TwoLayerNet("list").double(), layers=[2])
+        with pytest.raises(ValueError, match="layers: the extractor returned one tensor"):
+            VF.perceptual_loss(x, y, extractor=lambda t: t, layers=[1])
+        with pytest.raises(TypeError, match="extractor: expected it to return a tensor"):
+            VF.perceptual_loss(x, y, extractor=lambda t: 3.0)
+        with pytest.raises(ValueError, match="mean, std: expected one value per channel"):
+            VF.perceptual_loss(x[:, :2], y[:, :2], extractor=lambda t: t, normalize=True)
+        with pytest.raises(ValueError, match="target"):
+            VF.perceptual_loss(x, y[:1], extractor=net)

@@ -56,6 +56,7 @@ from .losses.boxes import BoxIoULoss, CIoULoss, DIoULoss, EIoULoss, GIoULoss, Io
 from .losses.embedding import (
     ArcFaceLoss,
     BatchTripletLoss,
+    ClipLoss,
     ContrastiveLoss,
     CosFaceLoss,
     MultiSimilarityLoss,
@@ -74,6 +75,7 @@ from .losses.generative import (
     JSDivergence,
     KLDivergence,
     MSSSIMLoss,
+    PerceptualLoss,
     R1Penalty,
     SSIMLoss,
     TotalVariationLoss,
@@ -153,6 +155,7 @@ __all__ = [
     # embedding
     "ArcFaceLoss",
     "BatchTripletLoss",
+    "ClipLoss",
     "ContrastiveLoss",
     "CosFaceLoss",
     "MultiSimilarityLoss",
@@ -168,6 +171,7 @@ __all__ = [
     "JSDivergence",
     "KLDivergence",
     "MSSSIMLoss",
+    "PerceptualLoss",
     "R1Penalty",
     "SSIMLoss",
     "TotalVariationLoss",

@@ -66,6 +66,7 @@ from .losses.boxes import (
 from .losses.embedding import (
     arcface_loss,
     batch_triplet_loss,
+    clip_loss,
     contrastive_loss,
     cosface_loss,
     multi_similarity_loss,
@@ -85,6 +86,7 @@ from .losses.generative import (
     js_divergence,
     kl_divergence,
     ms_ssim_loss,
+    perceptual_loss,
     r1_penalty,
     ssim_loss,
     total_variation_loss,
@@ -140,6 +142,7 @@ __all__ = [
     # embedding
     "arcface_loss",
     "batch_triplet_loss",
+    "clip_loss",
     "contrastive_loss",
     "cosface_loss",
     "multi_similarity_loss",
@@ -156,6 +159,7 @@ __all__ = [
     "js_divergence",
     "kl_divergence",
     "ms_ssim_loss",
+    "perceptual_loss",
     "r1_penalty",
     "ssim_loss",
     "total_variation_loss",

@@ -440,3 +440,56 @@ CASES += [
         make_empty=_labelled_empty,
     ),
 ]
+
+
+# --- CLIP's symmetric InfoNCE (losses/_clip.py): image and text embeddings of B pairs -----------
+
+
+def _clip_reference(image, text, logit_scale=None, temperature=0.07, learn_temperature=False,
+                    max_scale=100.0, sync=False, process_group=None):
+    # open_clip's ClipLoss convention: logits = scale * img @ txt.T, labels arange(B),
+    # (CE(logits) + CE(logits.T)) / 2, written per pair as a loop over the B rows and columns
+    img = image / image.norm(dim=1, keepdim=True)
+    txt = text / text.norm(dim=1, keepdim=True)
+    logits = (img @ txt.T) / temperature
+    b = image.shape[0]
+    out = []
+    for i in range(b):
+        row = -torch.log(torch.exp(logits[i, i]) / sum(torch.exp(logits[i, j]) for j in range(b)))
+        col = -torch.log(torch.exp(logits[i, i]) / sum(torch.exp(logits[j, i]) for j in range(b)))
+        out.append(0.5 * (row + col))
+    return torch.stack(out)
+
+
+def _pairs_rows(inputs):
+    return (inputs[0].shape[0],)
+
+
+CASES += [
+    LossCase(
+        "clip",
+        VF.clip_loss,
+        visionloss.ClipLoss,
+        _views,
+        _pairs_rows,
+        reference=_clip_reference,
+        grad_inputs=(0, 1),
+        weighted=False,
+        make_empty=_views_empty,
+        make_extreme=_views_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "clip_warm",
+        VF.clip_loss,
+        visionloss.ClipLoss,
+        _views,
+        _pairs_rows,
+        reference=_clip_reference,
+        options={"temperature": 0.5},
+        grad_inputs=(0, 1),
+        weighted=False,
+        make_empty=_views_empty,
+        make_extreme=_views_extreme,
+    ),
+]

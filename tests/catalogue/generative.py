@@ -1,7 +1,10 @@
 """Catalogue rows of the generative family, with float64 references written from the formulas.
 
 The losses whose call does not fit a row (``discriminator_loss`` returns a pair for "none", the
-penalties take a critic) are tested in tests/test_generative.py. The references here are
+penalties take a critic, and the adversarial losses' multi-scale form takes a list of per-scale
+outputs, which a row's ``function(*inputs)`` cannot pass and whose "none" is a tuple) are tested in
+tests/test_generative.py (``TestMultiScaleAdversarial``: mean over scales, "sum", "none", weights,
+gradcheck, half precision, empty scale, NaN, compile). The references here are
 independent of the implementation: GAN terms from sigmoid/log, Gaussian likelihoods and KLs from
 ``torch.distributions``, SSIM with the full (not separable) window applied channel by channel.
 """
@@ -550,5 +553,108 @@ CASES: list[LossCase] = [
         options={"distance": "l2", "detach_real": False},
         grad_inputs=(0, 1),
         make_empty=_feature_maps_empty,
+    ),
+]
+
+
+# --- the perceptual loss (losses/_perceptual.py) over a tiny convolutional extractor --------------
+#
+# The extractor is a plain function with fixed float64 weights, moved to the images' dtype and
+# device at each call (so the float64, half, meta and vmap axes all reach it); tanh keeps it
+# smooth for the second-order axes. Its two "layers" differ in size (4 x 5 x 5 and 2 x 3 x 3).
+
+_EXTRACTOR_GEN = torch.Generator().manual_seed(19)
+_W1 = torch.randn(4, 3, 3, 3, generator=_EXTRACTOR_GEN, dtype=torch.float64) / 3
+_W2 = torch.randn(2, 4, 3, 3, generator=_EXTRACTOR_GEN, dtype=torch.float64) / 6
+
+
+def _tiny_extractor(x):
+    shallow = torch.tanh(torch.nn.functional.conv2d(x, _W1.to(x)))
+    deep = torch.nn.functional.conv2d(shallow, _W2.to(x))
+    return {"shallow": shallow, "deep": deep}
+
+
+def _tiny_extractor_list(x):
+    features = _tiny_extractor(x)
+    return [features["shallow"], features["deep"]]
+
+
+def _photos(gen, dtype):
+    x = torch.rand(3, 3, 7, 7, generator=gen, dtype=torch.float64)
+    y = (x + 0.3 * torch.randn(3, 3, 7, 7, generator=gen, dtype=torch.float64)).clamp(0, 1)
+    return x.to(dtype), y.to(dtype)
+
+
+def _photos_extreme(dtype):
+    big = 1e3 if dtype == torch.float16 else 1e4  # a float16 convolution of 6e4 overflows
+    x = torch.zeros(2, 3, 7, 7, dtype=dtype)
+    x[0, :, ::2] = big
+    x[1, 0] = -big
+    return x, torch.zeros_like(x)
+
+
+def _photos_empty(dtype):
+    return torch.zeros(0, 3, 7, 7, dtype=dtype), torch.zeros(0, 3, 7, 7, dtype=dtype)
+
+
+def _perceptual_reference(x, y, extractor, layers=None, layer_weights=None, criterion="l1",
+                          normalize=False, mean=None, std=None, detach_target=True, freeze=True):
+    # per sample: sum over the layers of w_k * mean over the layer's elements of d(., .)
+    if normalize:
+        m = torch.tensor((0.485, 0.456, 0.406) if mean is None else mean, dtype=x.dtype)
+        s = torch.tensor((0.229, 0.224, 0.225) if std is None else std, dtype=x.dtype)
+        x, y = (x - m.view(1, -1, 1, 1)) / s.view(1, -1, 1, 1), (y - m.view(1, -1, 1, 1)) / s.view(
+            1, -1, 1, 1)
+    fx, fy = extractor(x.double()), extractor(y.double())
+    keys = list(layers) if layers is not None else list(range(len(fx))) if isinstance(
+        fx, list) else list(fx)
+    weights = [1.0] * len(keys) if layer_weights is None else list(layer_weights)
+    out = []
+    for n in range(x.shape[0]):
+        total = torch.zeros((), dtype=torch.float64)
+        for key, w in zip(keys, weights, strict=True):
+            d = fx[key][n] - fy[key][n]
+            d = d.abs() if criterion == "l1" else d**2
+            total = total + w * d.sum() / d.numel()
+        out.append(total)
+    return torch.stack(out) if out else torch.zeros(0, dtype=torch.float64)
+
+
+CASES += [
+    LossCase(
+        "perceptual",
+        VF.perceptual_loss,
+        visionloss.PerceptualLoss,
+        _photos,
+        none_shape=_batch,
+        reference=_perceptual_reference,
+        options={"extractor": _tiny_extractor},
+        make_empty=_photos_empty,
+        make_extreme=_photos_extreme,
+        compile=True,
+    ),
+    LossCase(
+        "perceptual_mse_weighted_normalized",
+        VF.perceptual_loss,
+        visionloss.PerceptualLoss,
+        _photos,
+        none_shape=_batch,
+        reference=_perceptual_reference,
+        options={"extractor": _tiny_extractor, "layers": ("deep", "shallow"),
+                 "layer_weights": (0.5, 2.0), "criterion": "mse", "normalize": True,
+                 "detach_target": False},
+        grad_inputs=(0, 1),
+        make_empty=_photos_empty,
+        make_extreme=_photos_extreme,
+    ),
+    LossCase(
+        "perceptual_list_layers",
+        VF.perceptual_loss,
+        visionloss.PerceptualLoss,
+        _photos,
+        none_shape=_batch,
+        reference=_perceptual_reference,
+        options={"extractor": _tiny_extractor_list, "layers": (1,)},
+        make_empty=_photos_empty,
     ),
 ]

@@ -1,6 +1,6 @@
 """Cards of the embedding losses: triplet margin, mined batch triplet, contrastive, NT-Xent,
 supervised contrastive, ArcFace, CosFace,
-multi-similarity."""
+multi-similarity, CLIP."""
 
 from __future__ import annotations
 
@@ -36,6 +36,11 @@ _WANG_LIU = (
 )
 # the evidence tests of the cards added in issue 19 (one block at the end of the file)
 _E19 = "tests/test_guide_evidence.py"
+_CLIP = (
+    "A. Radford et al., Learning Transferable Visual Models From Natural Language Supervision, "
+    "ICML 2021, arXiv:2103.00020"
+)
+_EVC = "tests/test_guide_evidence_i19emb.py"
 _EMB = "tests/test_embedding.py"
 
 CARDS: dict[str, Card] = {
@@ -386,6 +391,53 @@ CARDS: dict[str, Card] = {
         alternatives=(
             ("batch_triplet", "one hard triplet per anchor with a margin on distances"),
             ("supervised_contrastive", "a softmax over the batch rather than pair weights"),
+        ),
+    ),
+    "clip": Card(
+        definition="CLIP's symmetric InfoNCE over a batch of B image-text pairs: the (B, B) "
+        "scaled cosine similarities between images and texts, the pairs on the diagonal; each "
+        "image takes a softmax over the texts and each text over the images, and the two "
+        "cross-entropies are averaged.",
+        application="Contrastive pre-training of two encoders on paired data (image-caption, "
+        "image-report, video-text, any two modalities), for zero-shot classification and "
+        "cross-modal retrieval.",
+        advantages=(
+            Claim(
+                "Needs only the pairing, no class labels: the loss falls as each image and its "
+                "text align relative to the rest of the batch, in both directions.",
+                (test("test_clip_falls_as_the_pairs_align_in_both_directions", _EVC),
+                 paper(_CLIP)),
+            ),
+            Claim(
+                "The temperature can be learned (the Module owns CLIP's log-scale parameter, "
+                "clipped at a scale of 100), instead of being tuned by hand.",
+                (test("test_clip_module_owns_a_learnable_temperature", _EMB),
+                 test("test_clip_learned_scale_is_clamped_at_max_scale", _EMB), paper(_CLIP)),
+            ),
+            Claim(
+                "With sync=True the negatives come from every rank: K processes compute "
+                "exactly the loss of one process with the global batch.",
+                (test("test_synced_loss_equals_one_process_on_the_concatenated_batch",
+                      "tests/test_distributed.py"),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "The negatives are the batch: an uninformative embedding scores log B, so "
+                "values are not comparable across batch sizes, and CLIP trained with batches "
+                "of 32768.",
+                (test("test_clip_value_of_an_uninformative_embedding_is_log_b", _EVC),
+                 paper(_CLIP)),
+            ),
+            Claim(
+                "Every other pair of the batch is a negative, a duplicate caption included: "
+                "two pairs with the same text cannot go below log 2 in their rows.",
+                (test("test_clip_treats_a_duplicate_caption_as_a_negative", _EVC),),
+            ),
+        ),
+        alternatives=(
+            ("nt_xent", "one modality: two augmented views of each image"),
+            ("supervised_contrastive", "class labels that mark several positives per anchor"),
         ),
     ),
 }

@@ -12,6 +12,11 @@ _ZHAO = (
     "H. Zhao et al., Loss Functions for Image Restoration with Neural Networks, IEEE TCI "
     "2017, arXiv:1511.08861"
 )
+_JOHNSON = (
+    "J. Johnson, A. Alahi, L. Fei-Fei, Perceptual Losses for Real-Time Style Transfer and "
+    "Super-Resolution, ECCV 2016, arXiv:1603.08155"
+)
+_EMB19 = "tests/test_guide_evidence_i19emb.py"
 _KINGMA = "D. P. Kingma, M. Welling, Auto-Encoding Variational Bayes, ICLR 2014, arXiv:1312.6114"
 _KL_MEAN = test("test_kl_mean_over_elements_is_wrong_batchmean_is_right")
 _I19C = "tests/test_guide_evidence_i19c.py"
@@ -47,6 +52,15 @@ CARDS: dict[str, Card] = {
             Claim(
                 "One function for five published formulations, chosen by kind.",
                 (test("test_wasserstein_generator_loss_is_unbounded_without_a_lipschitz_critic"),),
+            ),
+            Claim(
+                "Takes a multi-scale discriminator's list of outputs (pix2pixHD, MONAI's patch "
+                "discriminators) and averages the per-scale means, so a coarse scale with few "
+                "patches counts as much as a fine one (MONAI's PatchAdversarialLoss convention).",
+                (test("test_multi_scale_adversarial_counts_every_scale_alike",
+                      "tests/test_guide_evidence_i19emb.py"),
+                 test("test_multi_scale_bce_equals_monai_patch_adversarial_loss",
+                      "tests/peers/test_generative_peers.py")),
             ),
         ),
         disadvantages=(
@@ -568,6 +582,48 @@ CARDS: dict[str, Card] = {
         alternatives=(
             ("generator", "the adversarial term it is added to"),
             ("mae", "a pixel-wise L1 to a paired target"),
+        ),
+    ),
+    "perceptual": Card(
+        definition="The distance (L1 or squared) between the features that a user-supplied "
+        "network (VGG, an encoder) extracts from the prediction and from the target, averaged "
+        "within each layer and summed over layers with weights.",
+        application="Super-resolution, restoration, style transfer and image translation, "
+        "added to a pixel loss (and often an adversarial one) to reward sharp, texture-faithful "
+        "outputs.",
+        advantages=(
+            Claim(
+                "Compares what the network sees rather than pixels: with an extractor that pools, "
+                "a one-pixel shift of a fine texture costs much less than in pixel space, where "
+                "it costs as much as a wrong image (Johnson et al.: sharper super-resolution than "
+                "a per-pixel loss).",
+                (test("test_perceptual_forgives_a_shift_that_pixel_l1_charges_in_full", _EMB19),
+                 paper(_JOHNSON)),
+            ),
+            Claim(
+                "Any extractor, nothing downloaded: the Module freezes an nn.Module extractor "
+                "and keeps it in eval mode, so only the images get gradients.",
+                (test("test_perceptual_module_trains_the_images_not_the_extractor", _EMB19),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "Costs a forward pass of the extractor on both images at every call (and a "
+                "backward through it for the prediction).",
+                (test("test_perceptual_runs_the_extractor_on_both_images", _EMB19),),
+            ),
+            Claim(
+                "Blind to whatever the extractor ignores: a change that leaves the features "
+                "equal (here a constant offset under a zero-sum filter) costs nothing, so it is "
+                "paired with a pixel loss.",
+                (test("test_perceptual_is_blind_to_what_the_extractor_ignores", _EMB19),
+                 paper(_JOHNSON)),
+            ),
+        ),
+        alternatives=(
+            ("mae", "a pixel-wise L1, cheap and exact on colours"),
+            ("ssim", "local structure without a network"),
+            ("feature_matching", "the discriminator's own features in a GAN"),
         ),
     ),
 }

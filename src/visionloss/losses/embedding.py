@@ -2,7 +2,8 @@
 
 The losses on cosine similarities (NT-Xent, supervised contrastive, multi-similarity, ArcFace,
 CosFace) live in :mod:`visionloss.losses._contrastive` and are re-exported here, their specs
-appended to :data:`SPECS`.
+appended to :data:`SPECS`; CLIP's symmetric image-text InfoNCE likewise lives in
+:mod:`visionloss.losses._clip`.
 
 The three losses share one distance helper (:func:`_paired_distance` for rows that are paired,
 :func:`_distance_matrix` for every pair of a batch) and the two batch triplet losses share one
@@ -50,6 +51,8 @@ from .._core import (
     reduce_loss,
 )
 from ..distributed import gather_cat, is_synced
+from ._clip import SPECS as _CLIP_SPECS
+from ._clip import ClipLoss, ClipOptions, clip_loss
 from ._contrastive import SPECS as _CONTRASTIVE_SPECS
 from ._contrastive import (
     ArcFaceLoss,
@@ -75,6 +78,8 @@ __all__ = [
     "ArcFaceOptions",
     "BatchTripletLoss",
     "BatchTripletOptions",
+    "ClipLoss",
+    "ClipOptions",
     "ContrastiveLoss",
     "ContrastiveOptions",
     "CosFaceLoss",
@@ -92,6 +97,7 @@ __all__ = [
     "TripletMarginOptions",
     "arcface_loss",
     "batch_triplet_loss",
+    "clip_loss",
     "contrastive_loss",
     "cosface_loss",
     "multi_similarity_loss",
@@ -770,4 +776,5 @@ SPECS: tuple[LossSpec, ...] = (
         "Mapping, CVPR 2006",
     ),
     *_CONTRASTIVE_SPECS,
+    *_CLIP_SPECS,
 )
