@@ -54,6 +54,7 @@ from torch import Tensor
 
 from .._core import compute_dtype, gather_classes, sum_by_class
 from . import backend_for, has_triton, reference_backward, triton_covers
+from ._library import FusedOp
 
 __all__ = [
     "ACTIVATIONS",
@@ -348,14 +349,25 @@ class _SoftmaxIndexStatistics(torch.autograd.Function):
         if torch.is_grad_enabled():
             # differentiated backward (create_graph=True): the reference's gradient as a graph
             return (_reference_grad(ctx, input, target, "softmax", grad),) + (None,) * 5
-        grad = grad.to(lse.dtype)
-        num_classes = input.shape[1]
-        # any in-range class id will do at an ignored position: p is 0 there, so is its term
-        index = target if ctx.ignore_index is None else target.clamp(0, num_classes - 1)
-        grad_input = _fused_softmax_index_backward(
-            _compute_layout(input, lse.dtype), lse, index.long(), grad[0], grad[1], ctx.squared
+        (grad_input,) = _softmax_index_backward(
+            (input, target, lse), (grad,), ctx.ignore_index, ctx.squared
         )
-        return (grad_input.to(input.dtype),) + (None,) * 5
+        return (grad_input,) + (None,) * 5
+
+
+def _softmax_index_backward(
+    saved: tuple[Tensor, ...], grads: tuple[Tensor, ...], ignore_index: int | None, squared: bool
+) -> tuple[Tensor]:
+    """The analytic backward of :class:`_SoftmaxIndexStatistics` (eager Function and custom op)."""
+    input, target, lse = saved
+    grad = grads[0].to(lse.dtype)
+    num_classes = input.shape[1]
+    # any in-range class id will do at an ignored position: p is 0 there, so is its term
+    index = target if ignore_index is None else target.clamp(0, num_classes - 1)
+    grad_input = _fused_softmax_index_backward(
+        _compute_layout(input, lse.dtype), lse, index.long(), grad[0], grad[1], squared
+    )
+    return (grad_input.to(input.dtype),)
 
 
 class _OverlapStatistics(torch.autograd.Function):
@@ -389,27 +401,51 @@ class _OverlapStatistics(torch.autograd.Function):
         if torch.is_grad_enabled():
             # differentiated backward (create_graph=True): the reference's gradient as a graph
             return (_reference_grad(ctx, input, target, ctx.activation, grad),) + (None,) * 6
-        dtype = _stats_dtype(input, target)
-        grad = grad.to(dtype)
-        # dL/dI and dL/dP; G and V do not depend on the input
-        grad_inter, grad_pred = grad[0], grad[1]
-        p = _activate(_compute_layout(input, dtype), ctx.activation)
-        if target.dim() == 2:
-            grad_input = _backward_index(p, target, grad_inter, grad_pred, ctx)
-        else:
-            grad_input = _backward_dense(p, target, grad_inter, grad_pred, ctx)
-        return (grad_input.to(input.dtype),) + (None,) * 6
+        (grad_input,) = _overlap_backward(
+            (input, target), (grad,), ctx.activation, ctx.ignore_index, ctx.squared
+        )
+        return (grad_input,) + (None,) * 6
+
+
+def _overlap_backward(
+    saved: tuple[Tensor, ...],
+    grads: tuple[Tensor, ...],
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
+) -> tuple[Tensor]:
+    """The analytic backward of :class:`_OverlapStatistics` (eager Function and custom op)."""
+    input, target = saved
+    dtype = _stats_dtype(input, target)
+    grad = grads[0].to(dtype)
+    # dL/dI and dL/dP; G and V do not depend on the input
+    grad_inter, grad_pred = grad[0], grad[1]
+    p = _activate(_compute_layout(input, dtype), activation)
+    if target.dim() == 2:
+        grad_input = _backward_index(
+            p, target, grad_inter, grad_pred, activation, ignore_index, squared
+        )
+    else:
+        grad_input = _backward_dense(
+            p, target, grad_inter, grad_pred, activation, ignore_index, squared
+        )
+    return (grad_input.to(input.dtype),)
 
 
 def _backward_index(
-    p: Tensor, target: Tensor, grad_inter: Tensor, grad_pred: Tensor, ctx: Any
+    p: Tensor,
+    target: Tensor,
+    grad_inter: Tensor,
+    grad_pred: Tensor,
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
 ) -> Tensor:
     # probabilities ("identity") or log-probabilities ("exp") with class ids. dL/dp_cs = v_s
     # (gP_c q'_cs + gI_c [c = t_s]) with q' = 1 (or 2p if squared). The one-hot part lives on
     # the target class only: it is gathered as (N, S) and scattered back at the end, never
     # formed as (N, C, S). `p` is a fresh buffer for "exp": it is updated in place.
-    activation, squared = ctx.activation, ctx.squared
-    index, valid = _decode_index(target, ctx.ignore_index)
+    index, valid = _decode_index(target, ignore_index)
     mask = None if valid is None else valid.to(p.dtype)
     fresh = activation != "identity"
     if mask is not None:
@@ -433,10 +469,15 @@ def _backward_index(
 
 
 def _backward_dense(
-    p: Tensor, target: Tensor, grad_inter: Tensor, grad_pred: Tensor, ctx: Any
+    p: Tensor,
+    target: Tensor,
+    grad_inter: Tensor,
+    grad_pred: Tensor,
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
 ) -> Tensor:
-    activation, squared = ctx.activation, ctx.squared
-    g, valid = _decode_dense(target, ctx.ignore_index, p.dtype)
+    g, valid = _decode_dense(target, ignore_index, p.dtype)
     scale = (2 * grad_pred).unsqueeze(-1) * p if squared else grad_pred.unsqueeze(-1)
     grad_p = torch.addcmul(scale, grad_inter.unsqueeze(-1), g)  # dL/dp
     if valid is not None:
@@ -448,6 +489,85 @@ def _backward_dense(
     if activation == "exp":
         return grad_p.mul_(p)
     return grad_p
+
+
+# --- the same two Functions as custom ops, for torch.compile (kernels/_library.py) ------------
+
+
+def _softmax_index_forward(
+    input: Tensor,
+    target: Tensor,
+    index: Tensor,
+    valid: Tensor | None,
+    ignore_index: int | None,
+    squared: bool,
+) -> tuple[Tensor, Tensor]:
+    return _SoftmaxIndexStatistics.forward(input, target, ignore_index, squared, index, valid)
+
+
+def _softmax_index_fake(
+    input: Tensor,
+    target: Tensor,
+    index: Tensor,
+    valid: Tensor | None,
+    ignore_index: int | None,
+    squared: bool,
+) -> tuple[Tensor, Tensor]:
+    dtype = _stats_dtype(input, target)
+    n, c, size = input.shape
+    return input.new_empty((4, n, c), dtype=dtype), input.new_empty((n, size), dtype=dtype)
+
+
+def _overlap_forward(
+    input: Tensor,
+    target: Tensor,
+    decoded_target: Tensor | None,
+    decoded_valid: Tensor | None,
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
+) -> Tensor:
+    return _OverlapStatistics.forward(
+        input, target, activation, ignore_index, squared, decoded_target, decoded_valid
+    )
+
+
+def _overlap_fake(
+    input: Tensor,
+    target: Tensor,
+    decoded_target: Tensor | None,
+    decoded_valid: Tensor | None,
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
+) -> Tensor:
+    n, c = input.shape[0], input.shape[1]
+    return input.new_empty((4, n, c), dtype=_stats_dtype(input, target))
+
+
+#: ``visionloss::overlap_softmax_index``: saves input, target and the (N, S) log-sum-exp
+_SOFTMAX_INDEX_OP = FusedOp(
+    "overlap_softmax_index",
+    tensors="Tensor input, Tensor target, Tensor index, Tensor? valid",
+    options="int? ignore_index, bool squared",
+    outputs=2,
+    forward=_softmax_index_forward,
+    fake=_softmax_index_fake,
+    save=lambda args, out: (args[0], args[1], out[1]),
+    backward=_softmax_index_backward,
+)
+
+#: ``visionloss::overlap_statistics``: saves input and target only
+_OVERLAP_OP = FusedOp(
+    "overlap_statistics",
+    tensors="Tensor input, Tensor target, Tensor? decoded_target, Tensor? decoded_valid",
+    options="str activation, int? ignore_index, bool squared",
+    outputs=1,
+    forward=_overlap_forward,
+    fake=_overlap_fake,
+    save=lambda args, out: (args[0], args[1]),
+    backward=_overlap_backward,
+)
 
 
 def overlap_statistics_fused(
@@ -472,11 +592,22 @@ def overlap_statistics_fused(
     if activation == "softmax" and target.dim() == 2:
         index, valid = decoded or _decode_index(target, ignore_index)
         stats: Tensor
+        if _SOFTMAX_INDEX_OP.usable():  # compiling: the custom op keeps the saved set lean
+            stats, _ = _SOFTMAX_INDEX_OP(
+                input, target.detach(), index.long(), valid, ignore_index, squared
+            )
+            return stats
         stats, _ = _SoftmaxIndexStatistics.apply(
             input, target, ignore_index, squared, index.long(), valid
         )
         return stats
     decoded_target, decoded_valid = decoded or (None, None)
+    if _OVERLAP_OP.usable():  # compiling: the custom op keeps the saved set lean
+        result: Tensor = _OVERLAP_OP(
+            input, target.detach(), decoded_target, decoded_valid, activation, ignore_index,
+            squared,
+        )
+        return result
     stats = _OverlapStatistics.apply(
         input, target, activation, ignore_index, squared, decoded_target, decoded_valid
     )
