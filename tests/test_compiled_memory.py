@@ -228,3 +228,22 @@ def test_unavailable_op_falls_back_to_the_traced_function(monkeypatch):
     compiled = torch.compile(loss, fullgraph=True, backend="aot_eager")
     torch.testing.assert_close(compiled(x, t), loss(x, t))
     torch._dynamo.reset()
+
+
+def test_bench_compiled_row_reports_the_compiled_saved_bytes():
+    """``visionloss bench --compiled``: a compiled row beside the eager one, with the compiled
+    graph's saved bytes (equal to eager's for the fused ops)."""
+    from visionloss.cli import bench
+
+    ours = [c for c in bench._overlap_contenders("dice") if c.name == bench.OURS]
+    case = bench.BenchCase("dice", (2, 4, 16, 16), bench._dense_inputs, ours, dispatched=True)
+    case = bench.with_compiled(case)
+    assert [c.name for c in case.contenders] == ["visionloss", "visionloss [compiled]"]
+    results = {
+        r.contender: r for r in bench.measure(case, torch.device("cpu"), rounds=1, min_time=0.001)
+    }
+    eager, compiled = results["visionloss"], results["visionloss [compiled]"]
+    assert compiled.time_ms is not None and compiled.rounds.endswith("/1")
+    assert eager.saved_bytes and compiled.saved_bytes is not None
+    assert compiled.saved_bytes <= eager.saved_bytes + SLACK
+    torch._dynamo.reset()

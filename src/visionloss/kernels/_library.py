@@ -139,9 +139,7 @@ class FusedOp:
         fake: Callable[..., Any],
         backward: Callable[..., Sequence[Tensor]],
     ) -> None:
-        self._op = self._define(
-            self.name, f"({tensors}{options_part}) -> {result}", forward, fake
-        )
+        self._op = self._define(self.name, f"({tensors}{options_part}) -> {result}", forward, fake)
         differentiable_count = len(self.differentiable)
 
         def run_backward(saved: list[Tensor], grads: list[Tensor], *opts: Any) -> list[Tensor]:
@@ -150,8 +148,10 @@ class FusedOp:
 
         def fake_backward(saved: list[Tensor], grads: list[Tensor], *opts: Any) -> list[Tensor]:
             # the gradient of each differentiable input: its shape and dtype, contiguous
-            return [torch.empty_like(t, memory_format=torch.contiguous_format)
-                    for t in saved[:differentiable_count]]
+            return [
+                torch.empty_like(t, memory_format=torch.contiguous_format)
+                for t in saved[:differentiable_count]
+            ]
 
         self._backward_op = self._define(
             f"{self.name}_backward",
