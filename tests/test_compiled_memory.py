@@ -247,3 +247,74 @@ def test_bench_compiled_row_reports_the_compiled_saved_bytes():
     assert eager.saved_bytes and compiled.saved_bytes is not None
     assert compiled.saved_bytes <= eager.saved_bytes + SLACK
     torch._dynamo.reset()
+
+
+def _interpreted_triton(monkeypatch):
+    """Triton's kernels interpreted on the CPU (TRITON_INTERPRET=1, set by the root conftest
+    before triton is imported on a machine without CUDA), or skip."""
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("TRITON_INTERPRET", "1")
+    triton = pytest.importorskip("triton")
+    helper = triton.language.standard._sum_combine
+    if not torch.cuda.is_available() and type(helper).__name__ != "InterpretedFunction":
+        pytest.skip("triton was imported before TRITON_INTERPRET=1 was set")
+
+
+@pytest.mark.parametrize("mode", ["multiclass", "multilabel"])
+def test_compiled_calls_the_triton_kernels(monkeypatch, mode):
+    """While compiling, the Triton kernels run inside ``visionloss::overlap_triton`` (CUDA, or
+    forced on the CPU under the interpreter): value and gradient equal the eager Triton path's,
+    and the compiled graph keeps nothing but the inputs."""
+    from visionloss.kernels import set_kernels
+
+    _interpreted_triton(monkeypatch)
+    set_kernels("triton")
+    x, t = _multiclass((2, 3, 4, 5)) if mode == "multiclass" else _multilabel((2, 3, 4, 5))
+    seen = []
+
+    def backend(gm, example_inputs):
+        from functorch.compile import make_boxed_func
+        from torch._dynamo.backends.common import aot_autograd
+
+        def record(graph, _inputs):
+            seen.extend(str(node.target) for node in graph.graph.nodes)
+            return make_boxed_func(graph)
+
+        return aot_autograd(fw_compiler=record, bw_compiler=record)(gm, example_inputs)
+
+    def loss(x, t):
+        return VF.dice_loss(x, t, mode=mode)
+
+    torch._dynamo.reset()
+    compiled = torch.compile(loss, fullgraph=True, backend=backend)
+    value, grad = _value_and_grad(compiled, x, t)
+    eager_value, eager_grad = _value_and_grad(loss, x, t)
+    torch.testing.assert_close(value, eager_value, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad, eager_grad, rtol=1e-5, atol=1e-7)
+    assert "visionloss.overlap_triton.default" in seen
+    assert "visionloss.overlap_triton_backward.default" in seen
+    assert saved_bytes(lambda: compiled(x, t), [x, t]) <= SLACK
+    torch._dynamo.reset()
+
+
+def test_compiled_triton_op_falls_back_where_the_kernels_do_not_cover(monkeypatch):
+    """``auto`` on CUDA compiles to the Triton op; a call its kernels do not cover (here: more
+    softmax classes than they take) runs the fused forward and backward with the same saved
+    set inside the op. Forced ``triton``: the op raises NotImplementedError, as eager does."""
+    _interpreted_triton(monkeypatch)
+    tri = pytest.importorskip("visionloss.kernels.triton.overlap")
+    monkeypatch.setattr(tri, "MAX_SOFTMAX_CLASSES", 2)
+    op = overlap_kernels._TRITON_OP
+    assert op.register()
+    x, t = _multiclass((2, 3, 20), ignore=True)
+    args = (x, t, "softmax", -100, False)
+    got = torch.ops.visionloss.overlap_triton(*args, False)
+    expected = overlap_kernels.overlap_statistics_reference(
+        x, t, activation="softmax", ignore_index=-100, squared=False
+    )
+    torch.testing.assert_close(got, expected)
+    (grad,) = torch.autograd.grad(got[:2].square().sum(), x)
+    (expected_grad,) = torch.autograd.grad(expected[:2].square().sum(), x)
+    torch.testing.assert_close(grad, expected_grad)
+    with pytest.raises(NotImplementedError, match="softmax over 3 classes"):
+        torch.ops.visionloss.overlap_triton(*args, True)

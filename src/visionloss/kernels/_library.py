@@ -48,13 +48,14 @@ input); gradients are returned contiguous (the generic fake of the backward says
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["NAMESPACE", "FusedOp", "custom_ops_supported"]
+__all__ = ["NAMESPACE", "FusedOp", "custom_ops_supported", "triton_ready_while_tracing"]
 
 #: every custom op of the library lives in ``visionloss::``
 NAMESPACE = "visionloss"
@@ -203,6 +204,20 @@ def _register_while_tracing(name: str) -> bool:
     # its result a constant of the graph), so the op exists before the tracer reaches it.
     return _DECLARED[name].register()
 
+
+def triton_ready_while_tracing(module: str, device_type: str) -> bool:
+    """While compiling: whether an op's Triton kernels can run on ``device_type`` (CUDA, or
+    the CPU under ``TRITON_INTERPRET=1``; triton installed; the op's module present), looked
+    up outside the trace (a constant of the graph). The op's custom op then launches the
+    kernels at run time, where the tensors are real: compiled users get them too."""
+    if device_type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        return False
+    from . import triton_available, triton_module_found
+
+    return triton_available() and triton_module_found(module)
+
+
+triton_ready_while_tracing._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 # what ``torch.compiler.assume_constant_result`` does (the attribute dynamo reads, the same
 # from torch 2.0 to 2.13), without importing torch._dynamo at import (~2 s)

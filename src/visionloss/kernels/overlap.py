@@ -53,8 +53,8 @@ import torch
 from torch import Tensor
 
 from .._core import compute_dtype, gather_classes, sum_by_class
-from . import backend_for, has_triton, reference_backward, triton_covers
-from ._library import FusedOp
+from . import backend_for, get_kernels, has_triton, reference_backward, triton_covers
+from ._library import FusedOp, triton_ready_while_tracing
 
 __all__ = [
     "ACTIVATIONS",
@@ -420,6 +420,13 @@ def _overlap_backward(
     grad = grads[0].to(dtype)
     # dL/dI and dL/dP; G and V do not depend on the input
     grad_inter, grad_pred = grad[0], grad[1]
+    if activation == "softmax" and target.dim() == 2:
+        # (the Triton op's fallback, which saves no log-sum-exp): rebuild it, +inf where ignored
+        x = _compute_layout(input, dtype)
+        lse = torch.logsumexp(x, 1)
+        if ignore_index is not None:
+            lse = lse.masked_fill(target == ignore_index, float("inf"))
+        return _softmax_index_backward((input, target, lse), grads, ignore_index, squared)
     p = _activate(_compute_layout(input, dtype), activation)
     if target.dim() == 2:
         grad_input = _backward_index(
@@ -570,6 +577,68 @@ _OVERLAP_OP = FusedOp(
 )
 
 
+def _triton_op_forward(
+    input: Tensor,
+    target: Tensor,
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
+    strict: bool,
+) -> Tensor:
+    # at run time (real tensors): the kernels where they cover the call; else the fused
+    # forward with the same saved set (input, target), or, with "triton" forced, the error
+    triton_module = importlib.import_module(TRITON_MODULE)
+    if triton_module.covers(input, target, activation):
+        result: Tensor = triton_module._forward(input, target, activation, ignore_index, squared)
+        return result
+    if strict:
+        return triton_module.overlap_statistics_triton(  # type: ignore[no-any-return]
+            input, target, activation=activation, ignore_index=ignore_index, squared=squared
+        )  # raises NotImplementedError naming what is not covered
+    return _statistics(input, target, activation, ignore_index, squared, inplace=True)
+
+
+def _triton_op_backward(
+    saved: tuple[Tensor, ...],
+    grads: tuple[Tensor, ...],
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
+    strict: bool,
+) -> tuple[Tensor]:
+    input, target = saved
+    triton_module = importlib.import_module(TRITON_MODULE)
+    if triton_module.covers(input, target, activation):
+        grad = triton_module._backward(input, target, grads[0], activation, ignore_index, squared)
+        return (grad,)
+    return _overlap_backward(saved, grads, activation, ignore_index, squared)
+
+
+def _triton_op_fake(
+    input: Tensor,
+    target: Tensor,
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
+    strict: bool,
+) -> Tensor:
+    n, c = input.shape[0], input.shape[1]
+    return input.new_empty((4, n, c), dtype=_stats_dtype(input, target))
+
+
+#: ``visionloss::overlap_triton``: the Triton kernels for compiled callers; saves input, target
+_TRITON_OP = FusedOp(
+    "overlap_triton",
+    tensors="Tensor input, Tensor target",
+    options="str activation, int? ignore_index, bool squared, bool strict",
+    outputs=1,
+    forward=_triton_op_forward,
+    fake=_triton_op_fake,
+    save=lambda args, out: (args[0], args[1]),
+    backward=_triton_op_backward,
+)
+
+
 def overlap_statistics_fused(
     input: Tensor,
     target: Tensor,
@@ -634,17 +703,27 @@ def overlap_statistics(
     kwargs: dict[str, Any] = dict(
         activation=activation, ignore_index=ignore_index, squared=squared, decoded=decoded
     )
+    # while compiling, the kernels' coverage is checked at run time inside the custom op
+    compiled_triton = (
+        _TRITON_OP.usable()
+        and triton_ready_while_tracing(TRITON_MODULE, input.device.type)
+    )
     backend = backend_for(
         "overlap",
         input,
-        has_triton=has_triton(TRITON_MODULE),
-        covered=triton_covers(TRITON_MODULE, input, input, target, activation),
+        has_triton=has_triton(TRITON_MODULE) or compiled_triton,
+        covered=compiled_triton or triton_covers(TRITON_MODULE, input, input, target, activation),
         # measured on an H200 (docs/BENCHMARKS.md): the fused eager path is slower than the
         # plain composition on CUDA, so a call the kernel does not cover takes the reference
         fused_on_cuda=False,
     )
     if backend == "reference":
         return overlap_statistics_reference(input, target, **kwargs)
+    if backend == "triton" and compiled_triton:
+        compiled: Tensor = _TRITON_OP(
+            input, target.detach(), activation, ignore_index, squared, get_kernels() == "triton"
+        )
+        return compiled
     if backend == "triton":
         triton_module = importlib.import_module(TRITON_MODULE)
         result: Tensor = triton_module.overlap_statistics_triton(input, target, **kwargs)
