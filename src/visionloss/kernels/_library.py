@@ -26,7 +26,9 @@ Recipe, for an op whose ``autograd.Function`` has ``forward(*tensors, *options)`
    in its dtype. Call it from ``Function.backward`` too (one implementation).
 2. Write ``fake(*tensors, *options)``: empty outputs with the forward's shapes and dtypes
    (``new_empty``; symbolic sizes are fine; no data access).
-3. At module level (import time, a few ms)::
+3. At module level (declaring costs nothing at import: the ops are defined on the first
+   compiled call; a Function whose forward interleaves tensors and options gets a small
+   wrapper with tensors first, as ``kernels/overlap.py``'s ``_softmax_index_forward``)::
 
        _MY_OP = FusedOp("my_op", tensors="Tensor input, Tensor target, Tensor? weight",
                         options="int? ignore_index, bool squared", outputs=1,
@@ -35,7 +37,8 @@ Recipe, for an op whose ``autograd.Function`` has ``forward(*tensors, *options)`
 
 4. In the op's fused entry point: ``if _MY_OP.usable(): return _MY_OP(*tensors, *options)``
    before ``_Fn.apply(...)`` (``usable`` is true only while compiling, on a torch that has
-   the API).
+   the API); pass constants detached (``target.detach()``); with several outputs, unpack
+   as from the Function.
 5. Test with ``tests/test_compiled_memory.py``'s helpers: compiled value and gradient equal
    eager's, compiled saved bytes equal the eager fused figure; ``torch.library.opcheck`` on
    ``torch.ops.visionloss.<name>.default``.
