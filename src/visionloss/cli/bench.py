@@ -15,7 +15,9 @@ plain composition of torch ops a user would write) gets the same inputs, and two
 Every row names the sizes it ran: ``--quick`` runs fewer and shorter rounds of the same sizes.
 ``--threads 1 2`` measures at each thread count in turn; ``--paths`` adds visionloss with its
 dispatch pinned to the fused Function and to the plain reference (the CPU rule of
-``visionloss.kernels.backend_for``). The report starts with the CPU model read from
+``visionloss.kernels.backend_for``); ``--compiled`` adds visionloss under ``torch.compile``
+(its saved bytes beside the eager figure: the custom ops of ``visionloss.kernels._library``
+keep them equal). The report starts with the CPU model read from
 ``/proc/cpuinfo``.
 
 Usable without the CLI extra: ``python -m visionloss.cli.bench [--quick] [--device cuda] [--csv F]``;
@@ -640,6 +642,32 @@ def with_paths(case: BenchCase) -> BenchCase:
     )
 
 
+def _compiled(build: Callable[[Inputs], Run]) -> Callable[[Inputs], Run]:
+    """``build`` under ``torch.compile`` (default backend, fullgraph): what a compiled user runs
+    (the warm-up call compiles; the saved bytes are the compiled graph's)."""
+
+    def compiled_build(x: Inputs) -> Run:
+        torch._dynamo.reset()
+        return torch.compile(build(x), fullgraph=True)
+
+    return compiled_build
+
+
+def with_compiled(case: BenchCase) -> BenchCase:
+    """``case`` plus visionloss under ``torch.compile``: its saved MiB beside the eager row
+    (the "memory vs ours" column reads compiled / eager)."""
+    ours = next(c for c in case.contenders if c.name == OURS)
+    extra = Contender(f"{OURS} [compiled]", _compiled(ours.build))
+    return BenchCase(
+        case.name,
+        case.size,
+        case.make_inputs,
+        [ours, extra, *case.contenders[1:]],
+        case.unit,
+        case.dispatched,
+    )
+
+
 def standard_cases() -> list[BenchCase]:
     """The cases of issue 9 / DESIGN section 5, and the dense and pointwise ops of issue 18."""
     dense = _dense_inputs
@@ -799,6 +827,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add visionloss pinned to its fused Function and to its reference",
     )
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="add visionloss under torch.compile (compiled vs eager saved memory and time)",
+    )
     parser.add_argument("--rounds", type=int, default=None, help="quiet rounds wanted per case")
     parser.add_argument(
         "--min-time", type=float, default=None, help="seconds per contender per round"
@@ -840,6 +873,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.paths:
         cases = [with_paths(c) for c in cases]
+    if args.compiled:
+        cases = [with_compiled(c) for c in cases]
     thread_counts = args.threads or [torch.get_num_threads()]
     clock = RoundClock(args.threshold)
     print(

@@ -117,6 +117,16 @@ def triton_available() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
+def _triton_importable() -> bool:
+    # triton_available() for backend_for: evaluated once outside a torch.compile trace (a
+    # constant of the graph, as torch.compiler.assume_constant_result marks it, without
+    # importing torch._dynamo here), so the compiled Triton custom ops can be chosen
+    return triton_available()
+
+
+_triton_importable._dynamo_marked_constant = True  # type: ignore[attr-defined]
+
+
 def transforms_active() -> bool:
     """True under a ``torch.func`` transform (``grad``, ``vmap``, ``jvp``, ...) or inside a
     ``torch.autograd.forward_ad.dual_level``: the custom Functions then give way to the reference.
@@ -197,10 +207,10 @@ def backend_for(
     if _backend == "fused":
         return "fused"
     if _backend == "triton":
-        if not (has_triton and covered and triton_available()):
+        if not (has_triton and covered and _triton_importable()):
             why = (
                 "triton is not installed"
-                if not triton_available()
+                if not _triton_importable()
                 else f"{op} has no Triton kernel"
                 if not has_triton
                 else f"{op}'s Triton kernel does not cover this call"
@@ -214,7 +224,7 @@ def backend_for(
         return "triton"
     # auto
     if x.device.type == "cuda":
-        if has_triton and covered and triton_available():
+        if has_triton and covered and _triton_importable():
             return "triton"
         return "fused" if fused_on_cuda else "reference"
     if x.device.type == "cpu" and not fused_on_cpu:

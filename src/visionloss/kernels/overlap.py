@@ -35,6 +35,12 @@ Second derivatives: when the backward is itself differentiated (``create_graph=T
 fused and Triton backwards return the reference's gradient as a graph, recomputed from the
 saved inputs (:func:`visionloss.kernels.reference_backward`), so they are exact.
 
+Under ``torch.compile`` the same functions run as ``torch.library`` custom ops
+(``visionloss::overlap_softmax_index``, ``visionloss::overlap_statistics``; on CUDA
+``visionloss::overlap_triton``, which launches the Triton kernels; see
+:mod:`visionloss.kernels._library`), so the compiled graph saves what the eager Function saves
+(before: 6x more for multiclass Dice, the partitioner's choice). Eager calls keep the Functions.
+
 Integer class targets are never expanded to a one-hot: the intersection gathers the
 probability of the target class and adds it into ``(N, C)`` bins with ``scatter_add``.
 
@@ -53,7 +59,8 @@ import torch
 from torch import Tensor
 
 from .._core import compute_dtype, gather_classes, sum_by_class
-from . import backend_for, has_triton, reference_backward, triton_covers
+from . import backend_for, get_kernels, has_triton, reference_backward, triton_covers
+from ._library import FusedOp, triton_ready_while_tracing
 
 __all__ = [
     "ACTIVATIONS",
@@ -348,14 +355,25 @@ class _SoftmaxIndexStatistics(torch.autograd.Function):
         if torch.is_grad_enabled():
             # differentiated backward (create_graph=True): the reference's gradient as a graph
             return (_reference_grad(ctx, input, target, "softmax", grad),) + (None,) * 5
-        grad = grad.to(lse.dtype)
-        num_classes = input.shape[1]
-        # any in-range class id will do at an ignored position: p is 0 there, so is its term
-        index = target if ctx.ignore_index is None else target.clamp(0, num_classes - 1)
-        grad_input = _fused_softmax_index_backward(
-            _compute_layout(input, lse.dtype), lse, index.long(), grad[0], grad[1], ctx.squared
+        (grad_input,) = _softmax_index_backward(
+            (input, target, lse), (grad,), ctx.ignore_index, ctx.squared
         )
-        return (grad_input.to(input.dtype),) + (None,) * 5
+        return (grad_input,) + (None,) * 5
+
+
+def _softmax_index_backward(
+    saved: tuple[Tensor, ...], grads: tuple[Tensor, ...], ignore_index: int | None, squared: bool
+) -> tuple[Tensor]:
+    """The analytic backward of :class:`_SoftmaxIndexStatistics` (eager Function and custom op)."""
+    input, target, lse = saved
+    grad = grads[0].to(lse.dtype)
+    num_classes = input.shape[1]
+    # any in-range class id will do at an ignored position: p is 0 there, so is its term
+    index = target if ignore_index is None else target.clamp(0, num_classes - 1)
+    grad_input = _fused_softmax_index_backward(
+        _compute_layout(input, lse.dtype), lse, index.long(), grad[0], grad[1], squared
+    )
+    return (grad_input.to(input.dtype),)
 
 
 class _OverlapStatistics(torch.autograd.Function):
@@ -389,27 +407,58 @@ class _OverlapStatistics(torch.autograd.Function):
         if torch.is_grad_enabled():
             # differentiated backward (create_graph=True): the reference's gradient as a graph
             return (_reference_grad(ctx, input, target, ctx.activation, grad),) + (None,) * 6
-        dtype = _stats_dtype(input, target)
-        grad = grad.to(dtype)
-        # dL/dI and dL/dP; G and V do not depend on the input
-        grad_inter, grad_pred = grad[0], grad[1]
-        p = _activate(_compute_layout(input, dtype), ctx.activation)
-        if target.dim() == 2:
-            grad_input = _backward_index(p, target, grad_inter, grad_pred, ctx)
-        else:
-            grad_input = _backward_dense(p, target, grad_inter, grad_pred, ctx)
-        return (grad_input.to(input.dtype),) + (None,) * 6
+        (grad_input,) = _overlap_backward(
+            (input, target), (grad,), ctx.activation, ctx.ignore_index, ctx.squared
+        )
+        return (grad_input,) + (None,) * 6
+
+
+def _overlap_backward(
+    saved: tuple[Tensor, ...],
+    grads: tuple[Tensor, ...],
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
+) -> tuple[Tensor]:
+    """The analytic backward of :class:`_OverlapStatistics` (eager Function and custom op)."""
+    input, target = saved
+    dtype = _stats_dtype(input, target)
+    grad = grads[0].to(dtype)
+    # dL/dI and dL/dP; G and V do not depend on the input
+    grad_inter, grad_pred = grad[0], grad[1]
+    if activation == "softmax" and target.dim() == 2:
+        # (the Triton op's fallback, which saves no log-sum-exp): rebuild it, +inf where ignored
+        x = _compute_layout(input, dtype)
+        lse = torch.logsumexp(x, 1)
+        if ignore_index is not None:
+            lse = lse.masked_fill(target == ignore_index, float("inf"))
+        return _softmax_index_backward((input, target, lse), grads, ignore_index, squared)
+    p = _activate(_compute_layout(input, dtype), activation)
+    if target.dim() == 2:
+        grad_input = _backward_index(
+            p, target, grad_inter, grad_pred, activation, ignore_index, squared
+        )
+    else:
+        grad_input = _backward_dense(
+            p, target, grad_inter, grad_pred, activation, ignore_index, squared
+        )
+    return (grad_input.to(input.dtype),)
 
 
 def _backward_index(
-    p: Tensor, target: Tensor, grad_inter: Tensor, grad_pred: Tensor, ctx: Any
+    p: Tensor,
+    target: Tensor,
+    grad_inter: Tensor,
+    grad_pred: Tensor,
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
 ) -> Tensor:
     # probabilities ("identity") or log-probabilities ("exp") with class ids. dL/dp_cs = v_s
     # (gP_c q'_cs + gI_c [c = t_s]) with q' = 1 (or 2p if squared). The one-hot part lives on
     # the target class only: it is gathered as (N, S) and scattered back at the end, never
     # formed as (N, C, S). `p` is a fresh buffer for "exp": it is updated in place.
-    activation, squared = ctx.activation, ctx.squared
-    index, valid = _decode_index(target, ctx.ignore_index)
+    index, valid = _decode_index(target, ignore_index)
     mask = None if valid is None else valid.to(p.dtype)
     fresh = activation != "identity"
     if mask is not None:
@@ -433,10 +482,15 @@ def _backward_index(
 
 
 def _backward_dense(
-    p: Tensor, target: Tensor, grad_inter: Tensor, grad_pred: Tensor, ctx: Any
+    p: Tensor,
+    target: Tensor,
+    grad_inter: Tensor,
+    grad_pred: Tensor,
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
 ) -> Tensor:
-    activation, squared = ctx.activation, ctx.squared
-    g, valid = _decode_dense(target, ctx.ignore_index, p.dtype)
+    g, valid = _decode_dense(target, ignore_index, p.dtype)
     scale = (2 * grad_pred).unsqueeze(-1) * p if squared else grad_pred.unsqueeze(-1)
     grad_p = torch.addcmul(scale, grad_inter.unsqueeze(-1), g)  # dL/dp
     if valid is not None:
@@ -448,6 +502,147 @@ def _backward_dense(
     if activation == "exp":
         return grad_p.mul_(p)
     return grad_p
+
+
+# --- the same two Functions as custom ops, for torch.compile (kernels/_library.py) ------------
+
+
+def _softmax_index_forward(
+    input: Tensor,
+    target: Tensor,
+    index: Tensor,
+    valid: Tensor | None,
+    ignore_index: int | None,
+    squared: bool,
+) -> tuple[Tensor, Tensor]:
+    return _SoftmaxIndexStatistics.forward(input, target, ignore_index, squared, index, valid)
+
+
+def _softmax_index_fake(
+    input: Tensor,
+    target: Tensor,
+    index: Tensor,
+    valid: Tensor | None,
+    ignore_index: int | None,
+    squared: bool,
+) -> tuple[Tensor, Tensor]:
+    dtype = _stats_dtype(input, target)
+    n, c, size = input.shape
+    return input.new_empty((4, n, c), dtype=dtype), input.new_empty((n, size), dtype=dtype)
+
+
+def _overlap_forward(
+    input: Tensor,
+    target: Tensor,
+    decoded_target: Tensor | None,
+    decoded_valid: Tensor | None,
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
+) -> Tensor:
+    return _OverlapStatistics.forward(
+        input, target, activation, ignore_index, squared, decoded_target, decoded_valid
+    )
+
+
+def _overlap_fake(
+    input: Tensor,
+    target: Tensor,
+    decoded_target: Tensor | None,
+    decoded_valid: Tensor | None,
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
+) -> Tensor:
+    n, c = input.shape[0], input.shape[1]
+    return input.new_empty((4, n, c), dtype=_stats_dtype(input, target))
+
+
+#: ``visionloss::overlap_softmax_index``: saves input, target and the (N, S) log-sum-exp
+_SOFTMAX_INDEX_OP = FusedOp(
+    "overlap_softmax_index",
+    tensors="Tensor input, Tensor target, Tensor index, Tensor? valid",
+    options="int? ignore_index, bool squared",
+    outputs=2,
+    forward=_softmax_index_forward,
+    fake=_softmax_index_fake,
+    save=lambda args, out: (args[0], args[1], out[1]),
+    backward=_softmax_index_backward,
+)
+
+#: ``visionloss::overlap_statistics``: saves input and target only
+_OVERLAP_OP = FusedOp(
+    "overlap_statistics",
+    tensors="Tensor input, Tensor target, Tensor? decoded_target, Tensor? decoded_valid",
+    options="str activation, int? ignore_index, bool squared",
+    outputs=1,
+    forward=_overlap_forward,
+    fake=_overlap_fake,
+    save=lambda args, out: (args[0], args[1]),
+    backward=_overlap_backward,
+)
+
+
+def _triton_op_forward(
+    input: Tensor,
+    target: Tensor,
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
+    strict: bool,
+) -> Tensor:
+    # at run time (real tensors): the kernels where they cover the call; else the fused
+    # forward with the same saved set (input, target), or, with "triton" forced, the error
+    triton_module = importlib.import_module(TRITON_MODULE)
+    if triton_module.covers(input, target, activation):
+        result: Tensor = triton_module._forward(input, target, activation, ignore_index, squared)
+        return result
+    if strict:
+        return triton_module.overlap_statistics_triton(  # type: ignore[no-any-return]
+            input, target, activation=activation, ignore_index=ignore_index, squared=squared
+        )  # raises NotImplementedError naming what is not covered
+    return _statistics(input, target, activation, ignore_index, squared, inplace=True)
+
+
+def _triton_op_backward(
+    saved: tuple[Tensor, ...],
+    grads: tuple[Tensor, ...],
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
+    strict: bool,
+) -> tuple[Tensor]:
+    input, target = saved
+    triton_module = importlib.import_module(TRITON_MODULE)
+    if triton_module.covers(input, target, activation):
+        grad = triton_module._backward(input, target, grads[0], activation, ignore_index, squared)
+        return (grad,)
+    return _overlap_backward(saved, grads, activation, ignore_index, squared)
+
+
+def _triton_op_fake(
+    input: Tensor,
+    target: Tensor,
+    activation: str,
+    ignore_index: int | None,
+    squared: bool,
+    strict: bool,
+) -> Tensor:
+    n, c = input.shape[0], input.shape[1]
+    return input.new_empty((4, n, c), dtype=_stats_dtype(input, target))
+
+
+#: ``visionloss::overlap_triton``: the Triton kernels for compiled callers; saves input, target
+_TRITON_OP = FusedOp(
+    "overlap_triton",
+    tensors="Tensor input, Tensor target",
+    options="str activation, int? ignore_index, bool squared, bool strict",
+    outputs=1,
+    forward=_triton_op_forward,
+    fake=_triton_op_fake,
+    save=lambda args, out: (args[0], args[1]),
+    backward=_triton_op_backward,
+)
 
 
 def overlap_statistics_fused(
@@ -472,11 +667,22 @@ def overlap_statistics_fused(
     if activation == "softmax" and target.dim() == 2:
         index, valid = decoded or _decode_index(target, ignore_index)
         stats: Tensor
+        if _SOFTMAX_INDEX_OP.usable():  # compiling: the custom op keeps the saved set lean
+            stats, _ = _SOFTMAX_INDEX_OP(
+                input, target.detach(), index.long(), valid, ignore_index, squared
+            )
+            return stats
         stats, _ = _SoftmaxIndexStatistics.apply(
             input, target, ignore_index, squared, index.long(), valid
         )
         return stats
     decoded_target, decoded_valid = decoded or (None, None)
+    if _OVERLAP_OP.usable():  # compiling: the custom op keeps the saved set lean
+        result: Tensor = _OVERLAP_OP(
+            input, target.detach(), decoded_target, decoded_valid, activation, ignore_index,
+            squared,
+        )
+        return result
     stats = _OverlapStatistics.apply(
         input, target, activation, ignore_index, squared, decoded_target, decoded_valid
     )
@@ -503,17 +709,27 @@ def overlap_statistics(
     kwargs: dict[str, Any] = dict(
         activation=activation, ignore_index=ignore_index, squared=squared, decoded=decoded
     )
+    # while compiling, the kernels' coverage is checked at run time inside the custom op
+    compiled_triton = (
+        _TRITON_OP.usable()
+        and triton_ready_while_tracing(TRITON_MODULE, input.device.type)
+    )
     backend = backend_for(
         "overlap",
         input,
-        has_triton=has_triton(TRITON_MODULE),
-        covered=triton_covers(TRITON_MODULE, input, input, target, activation),
+        has_triton=has_triton(TRITON_MODULE) or compiled_triton,
+        covered=compiled_triton or triton_covers(TRITON_MODULE, input, input, target, activation),
         # measured on an H200 (docs/BENCHMARKS.md): the fused eager path is slower than the
         # plain composition on CUDA, so a call the kernel does not cover takes the reference
         fused_on_cuda=False,
     )
     if backend == "reference":
         return overlap_statistics_reference(input, target, **kwargs)
+    if backend == "triton" and compiled_triton:
+        compiled: Tensor = _TRITON_OP(
+            input, target.detach(), activation, ignore_index, squared, get_kernels() == "triton"
+        )
+        return compiled
     if backend == "triton":
         triton_module = importlib.import_module(TRITON_MODULE)
         result: Tensor = triton_module.overlap_statistics_triton(input, target, **kwargs)

@@ -1,0 +1,320 @@
+"""Compiled users keep the memory win (issue 18 item 3).
+
+Under ``torch.compile`` the fused ops run as ``torch.library`` custom ops
+(``visionloss.kernels._library.FusedOp``): the compiled graph saves what the eager fused
+Function saves (inputs and small statistics), not what AOTAutograd's partitioner would keep
+when tracing through the Function (class ids as int64, masks, activations: 6x the eager figure
+for multiclass Dice before this). Eager calls keep the Function (exact double backward).
+
+Saved bytes are read with ``visionloss._core.memory.saved_bytes``: AOTAutograd's compiled
+Function saves its tensors through ``ctx.save_for_backward``, so
+``torch.autograd.graph.saved_tensors_hooks`` sees them as it sees an eager graph's.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import visionloss.functional as VF
+from visionloss._core.memory import saved_bytes
+from visionloss.kernels import _library
+from visionloss.kernels import overlap as overlap_kernels
+
+# a few scalars (the reduction's) may differ between the eager and the compiled graph
+SLACK = 256
+
+
+def _multiclass(shape, seed=0, ignore=False):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=gen, requires_grad=True)
+    t = torch.randint(0, shape[1], (shape[0], *shape[2:]), generator=gen)
+    if ignore:
+        t[:, :2] = -100
+    return x, t
+
+
+def _multilabel(shape, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=gen, requires_grad=True)
+    return x, (torch.rand(shape, generator=gen) > 0.5).float()
+
+
+CASES = {
+    "dice multiclass 2D": (lambda: _multiclass((2, 4, 32, 32)), dict(mode="multiclass")),
+    "dice multiclass 3D ignore": (
+        lambda: _multiclass((2, 3, 8, 16, 16), ignore=True),
+        dict(mode="multiclass"),
+    ),
+    "dice multiclass squared": (
+        lambda: _multiclass((2, 4, 32, 32)),
+        dict(mode="multiclass", squared=True),
+    ),
+    "dice multilabel": (lambda: _multilabel((2, 4, 32, 32)), dict(mode="multilabel")),
+}
+
+
+def _value_and_grad(fn, x, t):
+    loss = fn(x, t)
+    (grad,) = torch.autograd.grad(loss, x)
+    return loss.detach(), grad
+
+
+def _check(name, *, dynamic, backend="aot_eager"):
+    make, options = CASES[name]
+    x, t = make()
+
+    def loss(x, t):
+        return VF.dice_loss(x, t, **options)
+
+    torch._dynamo.reset()
+    compiled = torch.compile(loss, fullgraph=True, dynamic=dynamic, backend=backend)
+    eager_value, eager_grad = _value_and_grad(loss, x, t)
+    value, grad = _value_and_grad(compiled, x, t)
+    torch.testing.assert_close(value, eager_value, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad, eager_grad, rtol=1e-5, atol=1e-7)
+    eager_bytes = saved_bytes(lambda: loss(x, t), [x, t])
+    compiled_bytes = saved_bytes(lambda: compiled(x, t), [x, t])
+    assert compiled_bytes <= eager_bytes + SLACK, (name, compiled_bytes, eager_bytes)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_compiled_keeps_eager_saved_bytes(name):
+    _check(name, dynamic=False)
+
+
+@pytest.mark.parametrize("name", ["dice multiclass 2D", "dice multiclass 3D ignore"])
+def test_compiled_dynamic_keeps_eager_saved_bytes(name):
+    _check(name, dynamic=True)
+
+
+def test_inductor_keeps_eager_saved_bytes():
+    """The default backend (inductor), what users run."""
+    _check("dice multiclass 2D", dynamic=False, backend="inductor")
+
+
+def test_the_compiled_graph_calls_the_custom_op():
+    x, t = _multiclass((2, 4, 8, 8))
+    seen = []
+
+    def backend(gm, example_inputs):
+        from functorch.compile import make_boxed_func
+        from torch._dynamo.backends.common import aot_autograd
+
+        def record(graph, _inputs):
+            seen.extend(str(node.target) for node in graph.graph.nodes)
+            return make_boxed_func(graph)
+
+        return aot_autograd(fw_compiler=record, bw_compiler=record)(gm, example_inputs)
+
+    torch._dynamo.reset()
+    compiled = torch.compile(
+        lambda x, t: VF.dice_loss(x, t, mode="multiclass"), fullgraph=True, backend=backend
+    )
+    compiled(x, t).backward()
+    assert "visionloss.overlap_softmax_index.default" in seen
+    assert "visionloss.overlap_softmax_index_backward.default" in seen
+
+
+def test_eager_keeps_the_function_and_exact_double_backward():
+    """Eager calls never go through the custom op (``usable`` is false outside compile), so the
+    Function's differentiated backward (the reference's graph) stays: gradgradcheck passes."""
+    assert not overlap_kernels._SOFTMAX_INDEX_OP.usable()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 5, dtype=torch.float64, generator=gen, requires_grad=True)
+    t = torch.randint(0, 3, (2, 5), generator=gen)
+    assert torch.autograd.gradgradcheck(lambda x: VF.dice_loss(x, t, mode="multiclass"), (x,))
+
+
+def test_compiled_torch_func_grad_takes_the_reference():
+    """Under compile, a torch.func transform still routes to the reference before the custom op
+    (which has no vmap or jvp rule)."""
+    x, t = _multiclass((2, 3, 8, 8))
+    x = x.detach()
+
+    def loss(x):
+        return VF.dice_loss(x, t, mode="multiclass")
+
+    torch._dynamo.reset()
+    got = torch.compile(torch.func.grad(loss), fullgraph=True, backend="aot_eager")(x)
+    torch.testing.assert_close(got, torch.func.grad(loss)(x))
+
+
+@pytest.mark.parametrize("squared", [False, True])
+@pytest.mark.parametrize("ignore", [False, True])
+def test_opcheck_softmax_index(squared, ignore):
+    """Schema, fake (meta) kernel, autograd registration, AOT dispatch: torch.library.opcheck."""
+    op = overlap_kernels._SOFTMAX_INDEX_OP
+    assert op.register()
+    x, t = _multiclass((2, 3, 40), ignore=ignore)
+    index, valid = overlap_kernels._decode_index(t, -100 if ignore else None)
+    args = (x, t, index, valid, -100 if ignore else None, squared)
+    torch.library.opcheck(torch.ops.visionloss.overlap_softmax_index.default, args)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "identity", "exp", "softmax"])
+def test_opcheck_general(activation):
+    op = overlap_kernels._OVERLAP_OP
+    assert op.register()
+    x, t = _multilabel((2, 3, 40))
+    args = (x, t, None, None, activation, None, False)
+    torch.library.opcheck(torch.ops.visionloss.overlap_statistics.default, args)
+
+
+def test_meta_tensors_through_the_ops():
+    assert overlap_kernels._SOFTMAX_INDEX_OP.register()
+    x = torch.empty(2, 3, 50, device="meta", dtype=torch.float16)
+    t = torch.empty(2, 50, device="meta", dtype=torch.long)
+    stats, lse = torch.ops.visionloss.overlap_softmax_index(x, t, t, None, None, False)
+    assert stats.shape == (4, 2, 3) and lse.shape == (2, 50)
+    assert stats.dtype == lse.dtype == torch.float32  # the compute dtype for half inputs
+    (grad,) = torch.ops.visionloss.overlap_softmax_index_backward([x, t, lse], [stats], None, False)
+    assert grad.shape == x.shape and grad.dtype == x.dtype and grad.device.type == "meta"
+
+
+def test_ops_are_in_the_visionloss_namespace():
+    for op in (overlap_kernels._SOFTMAX_INDEX_OP, overlap_kernels._OVERLAP_OP):
+        assert op.name.startswith(f"{_library.NAMESPACE}::")
+
+
+def test_import_registers_nothing():
+    """Registration costs a few ms per op: it waits for the first compiled call."""
+    code = (
+        "import visionloss, torch\n"
+        "from visionloss.kernels import _library\n"
+        "assert _library._DECLARED, 'no op declared'\n"
+        "assert all(op._state == 'declared' for op in _library._DECLARED.values())\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
+def test_without_custom_op_api_the_function_is_traced(monkeypatch):
+    """torch without ``torch.library.custom_op``: ``usable`` is false and the op is never
+    defined; the compiled loss still equals eager (the Function traced, as before)."""
+    monkeypatch.delattr(torch.library, "custom_op")
+    op = _library.FusedOp(
+        "test_unavailable",
+        tensors="Tensor x",
+        options="",
+        outputs=1,
+        forward=lambda x: x * 2,
+        fake=lambda x: torch.empty_like(x),
+        save=lambda args, out: (args[0],),
+        backward=lambda saved, grads: (grads[0] * 2,),
+    )
+    try:
+        assert not op.register()
+        with pytest.raises(RuntimeError, match="torch >= 2.4"):
+            op(torch.ones(2))
+    finally:
+        _library._DECLARED.pop(op.name, None)
+
+
+def test_unavailable_op_falls_back_to_the_traced_function(monkeypatch):
+    """An op that could not be registered (an older torch): the compiled loss traces the
+    Function, as before the custom ops, and still equals eager."""
+    monkeypatch.setattr(overlap_kernels._SOFTMAX_INDEX_OP, "_state", "unavailable")
+    x, t = _multiclass((2, 3, 8, 8))
+
+    def loss(x, t):
+        return VF.dice_loss(x, t, mode="multiclass")
+
+    torch._dynamo.reset()
+    compiled = torch.compile(loss, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(x, t), loss(x, t))
+    torch._dynamo.reset()
+
+
+def test_bench_compiled_row_reports_the_compiled_saved_bytes():
+    """``visionloss bench --compiled``: a compiled row beside the eager one, with the compiled
+    graph's saved bytes (equal to eager's for the fused ops)."""
+    from visionloss.cli import bench
+
+    ours = [c for c in bench._overlap_contenders("dice") if c.name == bench.OURS]
+    case = bench.BenchCase("dice", (2, 4, 16, 16), bench._dense_inputs, ours, dispatched=True)
+    case = bench.with_compiled(case)
+    assert [c.name for c in case.contenders] == ["visionloss", "visionloss [compiled]"]
+    results = {
+        r.contender: r for r in bench.measure(case, torch.device("cpu"), rounds=1, min_time=0.001)
+    }
+    eager, compiled = results["visionloss"], results["visionloss [compiled]"]
+    assert compiled.time_ms is not None  # it ran and was timed
+    assert eager.saved_bytes and compiled.saved_bytes is not None
+    assert compiled.saved_bytes <= eager.saved_bytes + SLACK
+    torch._dynamo.reset()
+
+
+def _interpreted_triton(monkeypatch):
+    """Triton's kernels interpreted on the CPU (TRITON_INTERPRET=1, set by the root conftest
+    before triton is imported on a machine without CUDA), or skip."""
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("TRITON_INTERPRET", "1")
+    triton = pytest.importorskip("triton")
+    helper = triton.language.standard._sum_combine
+    if not torch.cuda.is_available() and type(helper).__name__ != "InterpretedFunction":
+        pytest.skip("triton was imported before TRITON_INTERPRET=1 was set")
+
+
+@pytest.mark.parametrize("mode", ["multiclass", "multilabel"])
+def test_compiled_calls_the_triton_kernels(monkeypatch, mode):
+    """While compiling, the Triton kernels run inside ``visionloss::overlap_triton`` (CUDA, or
+    forced on the CPU under the interpreter): value and gradient equal the eager Triton path's,
+    and the compiled graph keeps nothing but the inputs."""
+    from visionloss.kernels import set_kernels
+
+    _interpreted_triton(monkeypatch)
+    set_kernels("triton")
+    x, t = _multiclass((2, 3, 4, 5)) if mode == "multiclass" else _multilabel((2, 3, 4, 5))
+    seen = []
+
+    def backend(gm, example_inputs):
+        from functorch.compile import make_boxed_func
+        from torch._dynamo.backends.common import aot_autograd
+
+        def record(graph, _inputs):
+            seen.extend(str(node.target) for node in graph.graph.nodes)
+            return make_boxed_func(graph)
+
+        return aot_autograd(fw_compiler=record, bw_compiler=record)(gm, example_inputs)
+
+    def loss(x, t):
+        return VF.dice_loss(x, t, mode=mode)
+
+    torch._dynamo.reset()
+    compiled = torch.compile(loss, fullgraph=True, backend=backend)
+    value, grad = _value_and_grad(compiled, x, t)
+    eager_value, eager_grad = _value_and_grad(loss, x, t)
+    torch.testing.assert_close(value, eager_value, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad, eager_grad, rtol=1e-5, atol=1e-7)
+    assert "visionloss.overlap_triton.default" in seen
+    assert "visionloss.overlap_triton_backward.default" in seen
+    assert saved_bytes(lambda: compiled(x, t), [x, t]) <= SLACK
+    torch._dynamo.reset()
+
+
+def test_compiled_triton_op_falls_back_where_the_kernels_do_not_cover(monkeypatch):
+    """``auto`` on CUDA compiles to the Triton op; a call its kernels do not cover (here: more
+    softmax classes than they take) runs the fused forward and backward with the same saved
+    set inside the op. Forced ``triton``: the op raises NotImplementedError, as eager does."""
+    _interpreted_triton(monkeypatch)
+    tri = pytest.importorskip("visionloss.kernels.triton.overlap")
+    monkeypatch.setattr(tri, "MAX_SOFTMAX_CLASSES", 2)
+    op = overlap_kernels._TRITON_OP
+    assert op.register()
+    x, t = _multiclass((2, 3, 20), ignore=True)
+    args = (x, t, "softmax", -100, False)
+    got = torch.ops.visionloss.overlap_triton(*args, False)
+    expected = overlap_kernels.overlap_statistics_reference(
+        x, t, activation="softmax", ignore_index=-100, squared=False
+    )
+    torch.testing.assert_close(got, expected)
+    (grad,) = torch.autograd.grad(got[:2].square().sum(), x)
+    (expected_grad,) = torch.autograd.grad(expected[:2].square().sum(), x)
+    torch.testing.assert_close(grad, expected_grad)
+    with pytest.raises(NotImplementedError, match="softmax over 3 classes"):
+        torch.ops.visionloss.overlap_triton(*args, True)
