@@ -22,6 +22,8 @@ TRITON_MODULE = "visionloss.kernels.triton.pointwise"
 TRITON_NLL_ROBUST = "visionloss.kernels.triton.nll_robust"
 
 __all__ = [
+    "charbonnier",
+    "charbonnier_reference",
     "gaussian_nll",
     "gaussian_nll_reference",
     "log_cosh",
@@ -119,6 +121,70 @@ def log_cosh(input: Tensor, target: Tensor) -> Tensor:
         triton_result: Tensor = importlib.import_module(TRITON_MODULE).log_cosh(input, target)
         return triton_result
     result: Tensor = _LogCosh.apply(input, target)
+    return result
+
+
+# --- Charbonnier ---------------------------------------------------------------------------------
+
+
+def charbonnier_reference(input: Tensor, target: Tensor, eps: float) -> Tensor:
+    """The specification: ``sqrt(d^2 + eps^2) - eps``, differentiated by autograd."""
+    diff = input - target
+    return torch.sqrt(diff * diff + eps * eps) - eps
+
+
+class _Charbonnier(torch.autograd.Function):
+    @staticmethod
+    def forward(input: Tensor, target: Tensor, eps: float) -> Tensor:
+        # in place on the one buffer this Function owns
+        return (input - target).square_().add_(eps * eps).sqrt_().sub_(eps)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        input, target, eps = inputs
+        ctx.save_for_backward(input, target)
+        ctx.eps = eps
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        input, target = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            grads = reference_backward(
+                lambda x, y: charbonnier_reference(x, y, ctx.eps),
+                [input, target],
+                ctx.needs_input_grad[:2],
+                grad,
+            )
+            return grads[0], grads[1], None
+        # d / sqrt(d^2 + eps^2)
+        diff = input - target
+        grad_input = (diff * diff).add_(ctx.eps * ctx.eps).rsqrt_().mul_(diff).mul_(grad)
+        return (
+            grad_input if ctx.needs_input_grad[0] else None,
+            -grad_input if ctx.needs_input_grad[1] else None,
+            None,
+        )
+
+
+def charbonnier(input: Tensor, target: Tensor, eps: float) -> Tensor:
+    """Elementwise ``sqrt((input - target)^2 + eps^2) - eps``: the op's one dispatch point.
+
+    The composition keeps the difference and the square root for backward; the fused path and
+    the Triton kernel keep only the inputs.
+    """
+    backend = backend_for(
+        "charbonnier",
+        input,
+        has_triton=has_triton(TRITON_MODULE),
+        covered=triton_covers(TRITON_MODULE, input, input, target),
+    )
+    if backend == "reference":
+        return charbonnier_reference(input, target, eps)
+    if backend == "triton":
+        module = importlib.import_module(TRITON_MODULE)
+        triton_result: Tensor = module.charbonnier(input, target, eps=eps)
+        return triton_result
+    result: Tensor = _Charbonnier.apply(input, target, float(eps))
     return result
 
 

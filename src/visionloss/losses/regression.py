@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -315,6 +314,8 @@ def charbonnier_loss(
 
     Subtracting :math:`\epsilon` makes a perfect prediction cost exactly 0 (some papers omit it;
     the gradient is the same).
+    The default path is a fused ``autograd.Function`` that keeps only ``input`` and ``target``
+    for backward (the composition keeps the difference and the square root).
 
     Args:
         input: prediction :math:`x`, any shape.
@@ -341,8 +342,7 @@ def _charbonnier(
     input: Tensor, target: Tensor, opts: CharbonnierOptions, weight: Tensor | None
 ) -> Tensor:
     input, target = prepare_pair(input, target)
-    diff = input - target
-    loss = torch.sqrt(diff * diff + opts.eps * opts.eps) - opts.eps
+    loss = pointwise.charbonnier(input, target, opts.eps)
     return reduce_loss(loss, opts.reduction, weight=weight)
 
 
@@ -378,6 +378,9 @@ def robust_loss(
     :math:`\tfrac14 L^2 - \tfrac12 L + \frac{z}{2(z+2)}` with :math:`z = (d/c)^2`,
     :math:`L = \log(1 + z/2)`; at :math:`\alpha = 2` the loss is not differentiable in
     :math:`\alpha` (the derivative diverges logarithmically) and the gradient given is 0.
+    With numbers ``alpha`` and ``scale``, the default path is a fused ``autograd.Function`` that
+    computes only the branch ``alpha`` selects and keeps only ``input`` and ``target`` for
+    backward; tensors (per channel, or learnt) take the composition above.
 
     Args:
         input: prediction :math:`x`, any shape.
