@@ -92,15 +92,16 @@ def _torch_loss(
 ) -> Tensor:
     """A torch loss (``F.mse_loss``, ``F.huber_loss``, ...) reduced as :func:`reduce_loss` does.
 
-    Unweighted ``"sum"`` and ``"mean"`` let torch reduce (``reduction="sum"``, then divided by
-    ``max(numel, 1)`` for the mean, so that an empty input still gives 0): the same sum of the same
-    values as ``reduce_loss(fn(..., reduction="none"))``, with one autograd node instead of three
-    and a backward that reads a scalar gradient instead of an expanded one (measured ~10% faster
-    on CPU at 1M elements). A weight, or ``"none"``, goes through :func:`reduce_loss`.
+    Unweighted ``"sum"`` and ``"mean"`` let torch reduce, as torch's own loss does: one autograd
+    node instead of three (the loss, the sum, the division) and no Python-side division, which
+    at a few hundred microseconds per step on CPU is a visible share of the wrapper's overhead.
+    An empty input asks torch for its ``"sum"`` (0, where torch's mean of nothing is NaN), as
+    :func:`reduce_loss` gives; this looks at the shape only (no host sync). A weight, or
+    ``"none"``, goes through :func:`reduce_loss`.
     """
     if weight is None and opts.reduction != "none":
-        total = fn(input, target, reduction="sum", **options)
-        return total if opts.reduction == "sum" else total / max(input.numel(), 1)
+        reduction = "sum" if opts.reduction == "sum" or input.numel() == 0 else "mean"
+        return fn(input, target, reduction=reduction, **options)
     return reduce_loss(fn(input, target, reduction="none", **options), opts.reduction, weight=weight)
 
 
