@@ -14,7 +14,11 @@ Cases (forward+backward of a mean loss; the gradient w.r.t. the logits / predict
   ``F.binary_cross_entropy_with_logits``, its ``torch.compile``;
 * Poly-1 with class ids (epsilon 1): (8, 19, 512, 512) float32 and bfloat16; ours
   (``poly1_ids_triton``), the plain formula ``F.cross_entropy + eps (1 - exp(-ce))``, its
-  ``torch.compile``.
+  ``torch.compile``;
+* Gaussian NLL (a full-size predicted log-variance, differentiated too) and Barron's robust loss
+  (alpha -2, scale 0.5) at 64M elements: ours (``kernels/triton/nll_robust.py``),
+  ``F.gaussian_nll_loss`` on ``exp(logvar)`` / the general formula written out, and
+  ``torch.compile`` of the library's reference.
 
 For each case: correctness first (max abs difference of the loss and the gradient against the
 reference, float32; bfloat16 against the reference on the float32 cast), then the median
@@ -23,8 +27,8 @@ GPU time of one step replayed from a CUDA graph (``graph ms``: the meaningful nu
 virtualised host, whose ~1 ms launch overhead dominates eager wall time), the ratio to ours,
 the bytes saved for backward (``saved_tensors_hooks``, inputs excluded) and the achieved
 bandwidth as a fraction of the device's peak (H100 SXM 3.35e12 B/s, H200 4.8e12 B/s) for the
-minimal traffic of a fused forward+backward: the logits read twice, the target read twice, the
-gradient written once.
+minimal traffic of a fused forward+backward: every input read twice, one gradient written per
+differentiated input.
 
 Writes ``$OUT/gpu_dense.csv`` and ``$OUT/gpu_dense.md`` (``OUT`` defaults to ``./out``).
 
@@ -61,7 +65,7 @@ from torch import Tensor
 
 import visionloss
 from visionloss._core.memory import saved_bytes
-from visionloss.kernels.pointwise import log_cosh_stable
+from visionloss.kernels.pointwise import gaussian_nll_reference, log_cosh_stable, robust_reference
 
 Run = Callable[[], Tensor]
 Inputs = dict[str, Tensor]
@@ -72,9 +76,9 @@ OURS = "ours (triton)"
 
 
 def _tri():  # type: ignore[no-untyped-def]
-    from visionloss.kernels.triton import cross_entropy, focal, pointwise
+    from visionloss.kernels.triton import cross_entropy, focal, nll_robust, pointwise
 
-    return cross_entropy, focal, pointwise
+    return cross_entropy, focal, pointwise, nll_robust
 
 
 def torchvision_sigmoid_focal(x: Tensor, y: Tensor) -> Tensor:
@@ -214,10 +218,50 @@ def _huber_compiled(i: Inputs) -> Run:
     return lambda: fn(i["x"], i["t"])
 
 
+#: Barron's loss in these rows: Geman-McClure (alpha -2), the general branch (log1p + expm1)
+ROBUST_ALPHA, ROBUST_SCALE = -2.0, 0.5
+
+
+def plain_robust(x: Tensor, y: Tensor) -> Tensor:
+    """Barron's general formula for a fixed alpha, as a user writes it."""
+    b = abs(ROBUST_ALPHA - 2.0)
+    z = ((x - y) / ROBUST_SCALE) ** 2
+    return (b / ROBUST_ALPHA * ((z / b + 1) ** (ROBUST_ALPHA / 2) - 1)).mean()
+
+
+def _nll_ours(i: Inputs) -> Run:
+    nr = _tri()[3]
+    return lambda: nr.gaussian_nll(i["x"], i["t"], i["v"], full=True).mean()
+
+
+def _nll_torch(i: Inputs) -> Run:
+    # torch takes the variance: exp(logvar) is part of its step
+    return lambda: F.gaussian_nll_loss(i["x"], i["t"], i["v"].exp(), full=True)
+
+
+def _nll_compiled(i: Inputs) -> Run:
+    fn = _compiled("gaussian_nll", lambda x, t, v: gaussian_nll_reference(x, t, v, True).mean())
+    return lambda: fn(i["x"], i["t"], i["v"])
+
+
+def _robust_ours(i: Inputs) -> Run:
+    nr = _tri()[3]
+    return lambda: nr.robust(i["x"], i["t"], alpha=ROBUST_ALPHA, scale=ROBUST_SCALE).mean()
+
+
+def _robust_plain(i: Inputs) -> Run:
+    return lambda: plain_robust(i["x"], i["t"])
+
+
+def _robust_compiled(i: Inputs) -> Run:
+    fn = _compiled("robust", plain_robust)
+    return lambda: fn(i["x"], i["t"])
+
+
 @dataclass
 class Case:
     name: str
-    kind: str  # "ce", "focal", "log_cosh", "huber", "bce", "poly1"
+    kind: str  # "ce", "focal", "log_cosh", "huber", "bce", "poly1", "gaussian_nll", "robust"
     size: tuple[int, ...]
     dtype: torch.dtype
 
@@ -258,6 +302,16 @@ CONTENDERS: dict[str, dict[str, Callable[[Inputs], Run]]] = {
         "plain formula": _poly1_plain,
         "torch.compile(plain formula)": _poly1_compiled,
     },
+    "gaussian_nll": {
+        OURS: _nll_ours,
+        "F.gaussian_nll_loss(exp(logvar))": _nll_torch,
+        "torch.compile(reference)": _nll_compiled,
+    },
+    "robust": {
+        OURS: _robust_ours,
+        "plain formula": _robust_plain,
+        "torch.compile(plain formula)": _robust_compiled,
+    },
 }
 REFERENCE = {
     "ce": lambda x, t: F.cross_entropy(x, t, reduction="none"),
@@ -266,6 +320,8 @@ REFERENCE = {
     "huber": lambda x, t: F.huber_loss(x, t, reduction="none"),
     "bce": lambda x, t: F.binary_cross_entropy_with_logits(x, t, reduction="none"),
     "poly1": plain_poly1,
+    "gaussian_nll": lambda x, t, v: gaussian_nll_reference(x, t, v, True),
+    "robust": lambda x, t: robust_reference(x, t, ROBUST_ALPHA, ROBUST_SCALE),
 }
 OURS_ELEMENTWISE = {
     "ce": lambda x, t: _tri()[0].cross_entropy_triton(x, t),
@@ -274,6 +330,8 @@ OURS_ELEMENTWISE = {
     "huber": lambda x, t: _tri()[2].huber(x, t, delta=1.0),
     "bce": lambda x, t: _tri_bce().bce_with_logits(x, t, pos_weight=None),
     "poly1": lambda x, t: _tri()[0].poly1_ids_triton(x, t, epsilon=1.0, dtype=torch.float32),
+    "gaussian_nll": lambda x, t, v: _tri()[3].gaussian_nll(x, t, v, full=True),
+    "robust": lambda x, t: _tri()[3].robust(x, t, alpha=ROBUST_ALPHA, scale=ROBUST_SCALE),
 }
 
 
@@ -297,7 +355,12 @@ def make_inputs(case: Case, device: torch.device, seed: int = 0) -> Inputs:
     x = x.to(device=device, dtype=case.dtype).requires_grad_(True)
     if t.is_floating_point():
         t = t.to(case.dtype)
-    return {"x": x, "t": t.to(device)}
+    inputs = {"x": x, "t": t.to(device)}
+    if case.kind == "gaussian_nll":
+        # a predicted log-variance: differentiated, as the mean
+        v = torch.randn(case.size, generator=gen).to(device=device, dtype=case.dtype)
+        inputs["v"] = v.requires_grad_(True)
+    return inputs
 
 
 # --- measurement -------------------------------------------------------------------------------
@@ -324,7 +387,7 @@ class Row:
 
 
 
-def _step(run: Run, x: Tensor) -> Callable[[], None]:
+def _step(run: Run, x: Tensor | list[Tensor]) -> Callable[[], None]:
     def step() -> None:
         torch.autograd.grad(run(), x)
 
@@ -338,21 +401,22 @@ def correctness(case: Case, device: torch.device) -> dict[str, object]:
     a bfloat16 input against the reference on its float32 cast)."""
     i = make_inputs(case, device, seed=1)
     x, t = i["x"], i["t"]
+    extra = [i["v"]] if "v" in i else []  # the Gaussian NLL's log-variance (not compared)
     result: dict[str, object] = {"case": case.label, "dtype": str(case.dtype).split(".")[-1]}
     try:
-        ours = OURS_ELEMENTWISE[case.kind](x, t)
+        ours = OURS_ELEMENTWISE[case.kind](x, t, *extra)
         gen = torch.Generator(device="cpu").manual_seed(2)
         grad_out = torch.randn(ours.shape, generator=gen).to(device)
         (grad_ours,) = torch.autograd.grad(ours, x, grad_out)
         ref_x = x.detach().float().requires_grad_(True)
         ref_t = t.float() if t.is_floating_point() else t
-        ref = REFERENCE[case.kind](ref_x, ref_t)
+        ref = REFERENCE[case.kind](ref_x, ref_t, *(v.detach().float() for v in extra))
         (grad_ref,) = torch.autograd.grad(ref, ref_x, grad_out)
         result["loss_max_abs_diff"] = (ours.float() - ref).abs().max().item()
         result["loss_max_abs"] = ref.abs().max().item()
         result["grad_max_abs_diff"] = (grad_ours.float() - grad_ref).abs().max().item()
         result["grad_max_abs"] = grad_ref.abs().max().item()
-        again = OURS_ELEMENTWISE[case.kind](x, t)
+        again = OURS_ELEMENTWISE[case.kind](x, t, *extra)
         result["deterministic"] = bool(torch.equal(ours, again))
     except Exception as error:  # report, keep going
         result["error"] = first_line(error)
@@ -376,10 +440,11 @@ def measure(
     from torch.utils.benchmark import Timer
 
     i = make_inputs(case, device)
-    x, t = i["x"], i["t"]
     dtype = str(case.dtype).split(".")[-1]
-    # the minimal traffic of a fused forward+backward: x and t read twice, the gradient written
-    moved = 3 * x.numel() * x.element_size() + 2 * t.numel() * t.element_size()
+    # the minimal traffic of a fused forward+backward: every input read twice, one gradient
+    # written per differentiated input
+    leaves = [v for v in i.values() if v.requires_grad]
+    moved = sum((2 + v.requires_grad) * v.numel() * v.element_size() for v in i.values())
     rows: dict[str, Row] = {}
     steps: dict[str, Callable[[], None]] = {}
     for name in names:
@@ -393,11 +458,11 @@ def measure(
             continue
         try:
             run = CONTENDERS[case.kind][name](i)
-            step = _step(run, x)
+            step = _step(run, leaves)
             step()  # warm-up (compiles the kernels / the graph)
             step()
             sync(device)
-            row.saved_bytes = saved_bytes(run, [x, t])
+            row.saved_bytes = saved_bytes(run, list(i.values()))
             steps[name] = step
         except ModuleNotFoundError as error:
             row.note = f"not installed ({error.name})" + (
@@ -472,7 +537,8 @@ def write(out: Path, rows: list[Row], checks: list[dict[str, object]], header: l
         "time: median eager forward+backward (wall); graph: the same step replayed from a CUDA "
         "graph, timed with CUDA events (the GPU's own time, without the host's launch overhead); "
         "x ours: time / our time (> 1: ours faster); saved: bytes kept for backward (inputs "
-        "excluded); of peak: (3 x input + 2 x target bytes) / time over the device's peak "
+        "excluded); of peak: (2 x every input + 1 x every gradient, in bytes) / time over the "
+        "device's peak "
         "bandwidth.",
         "",
         "| case | dtype | contender | time (ms) | x ours | graph (ms) | graph x ours | saved | "
@@ -503,6 +569,8 @@ def cases(smoke: bool) -> list[Case]:
             Case("bce", "bce", (2, 1, 8, 8), torch.float32),
             Case("poly1", "poly1", (2, 3, 8, 8), torch.float32),
             Case("poly1", "poly1", (2, 3, 8, 8), torch.bfloat16),
+            Case("gaussian_nll", "gaussian_nll", (4096,), torch.float32),
+            Case("robust", "robust", (4096,), torch.float32),
         ]
     return [
         Case("ce", "ce", (8, 19, 512, 512), torch.float32),
@@ -516,6 +584,8 @@ def cases(smoke: bool) -> list[Case]:
         Case("bce", "bce", (8, 1, 512, 512), torch.float32),
         Case("poly1", "poly1", (8, 19, 512, 512), torch.float32),
         Case("poly1", "poly1", (8, 19, 512, 512), torch.bfloat16),
+        Case("gaussian_nll", "gaussian_nll", (64 * 2**20,), torch.float32),
+        Case("robust", "robust", (64 * 2**20,), torch.float32),
     ]
 
 
@@ -527,7 +597,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--min-time", type=float, default=None, help="seconds per timing block")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
-    parser.add_argument("--only", nargs="*", help="case kinds to run (ce, focal, log_cosh, huber, bce, poly1)")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        help="case kinds to run (ce, focal, log_cosh, huber, bce, poly1, gaussian_nll, robust)",
+    )
     parser.add_argument(
         "--budget", type=float, default=170.0, help="seconds after which compiling is skipped"
     )

@@ -251,6 +251,9 @@ class TestCpuRule:
         "sigmoid_focal": "fused",
         "softmax_focal": "reference",
         "overlap": "fused",
+        "charbonnier": "fused",
+        "gaussian_nll": "fused",
+        "robust": "fused",
     }
 
     def test_backend_for_follows_fused_on_cpu(self):
@@ -295,6 +298,12 @@ class TestCpuRule:
                 lambda: focal.softmax_focal(x, ids, alpha=None, gamma=2.0, ignore_index=None),
             ),
             "overlap": (overlap, lambda: VF.dice_loss(x, ids, mode="multiclass")),
+            "charbonnier": (pointwise, lambda: pointwise.charbonnier(x, x.detach(), 1e-3)),
+            "gaussian_nll": (
+                pointwise,
+                lambda: pointwise.gaussian_nll(x, x.detach(), torch.zeros(3, 1, 1), full=True),
+            ),
+            "robust": (pointwise, lambda: pointwise.robust(x, x.detach(), -2.0, 1.0)),
         }
         for op, (module, call) in calls.items():
             assert self._chosen(monkeypatch, module, call) == self.CPU_DEFAULT[op], op

@@ -142,4 +142,34 @@ CASES: list[LossCase] = [
         make_extreme=_extreme,
         **_common,
     ),
+    # the fused path computes only the branch alpha selects: one row per remaining branch
+    LossCase(
+        "robust_l2",
+        VF.robust_loss,
+        visionloss.RobustLoss,
+        _pair,
+        reference=lambda x, y, alpha, scale: 0.5 * ((x - y) / scale) ** 2,
+        options={"alpha": 2.0, "scale": 2.0},
+        make_extreme=_extreme,
+        **_common,
+    ),
+    LossCase(
+        "robust_pseudo_huber",
+        VF.robust_loss,
+        visionloss.RobustLoss,
+        _pair,
+        reference=_robust,
+        options={"alpha": 1.0, "scale": 1.5},
+        make_extreme=_extreme,
+        **_common,
+    ),
+    LossCase(
+        "robust_pos_inf",
+        VF.robust_loss,
+        visionloss.RobustLoss,
+        _pair,  # residuals of a few units over scale 3: exp(z/2) stays far from overflow
+        reference=lambda x, y, alpha, scale: torch.expm1(0.5 * ((x - y) / scale) ** 2),
+        options={"alpha": math.inf, "scale": 3.0},
+        **_common,
+    ),
 ]

@@ -479,6 +479,70 @@ def _huber_contenders() -> list[Contender]:
     return [Contender("visionloss", ours), Contender("torch F.huber_loss", torch_huber)]
 
 
+def _smooth_l1_contenders() -> list[Contender]:
+    def ours(x: dict[str, Tensor]) -> Run:
+        import visionloss.functional as VF
+
+        return lambda: VF.smooth_l1_loss(x["input"], x["target"], beta=1.0)
+
+    def torch_smooth_l1(x: dict[str, Tensor]) -> Run:
+        return lambda: F.smooth_l1_loss(x["input"], x["target"], beta=1.0)
+
+    return [Contender("visionloss", ours), Contender("torch F.smooth_l1_loss", torch_smooth_l1)]
+
+
+def _charbonnier_contenders() -> list[Contender]:
+    def ours(x: dict[str, Tensor]) -> Run:
+        import visionloss.functional as VF
+
+        return lambda: VF.charbonnier_loss(x["input"], x["target"], eps=1e-3)
+
+    def plain(x: dict[str, Tensor]) -> Run:
+        return lambda: (torch.sqrt((x["input"] - x["target"]) ** 2 + 1e-6) - 1e-3).mean()
+
+    return [Contender("visionloss", ours), Contender("plain torch (sqrt(d^2+eps^2)-eps)", plain)]
+
+
+def _robust_contenders(alpha: float) -> list[Contender]:
+    def ours(x: dict[str, Tensor]) -> Run:
+        import visionloss.functional as VF
+
+        return lambda: VF.robust_loss(x["input"], x["target"], alpha=alpha, scale=0.5)
+
+    def plain(x: dict[str, Tensor]) -> Run:
+        # Barron's general formula for a fixed alpha (not 0 or 2), as a user writes it
+        b = abs(alpha - 2.0)
+
+        def run() -> Tensor:
+            z = ((x["input"] - x["target"]) / 0.5) ** 2
+            return (b / alpha * ((z / b + 1) ** (alpha / 2) - 1)).mean()
+
+        return run
+
+    return [Contender("visionloss", ours), Contender("plain torch (general formula)", plain)]
+
+
+def _nll_inputs(device: torch.device, size: tuple[int, ...]) -> dict[str, Tensor]:
+    gen = torch.Generator().manual_seed(9)
+    target = torch.randn(size, generator=gen).to(device)
+    # a predicted log-variance: differentiated, as the mean
+    logvar = _logits(size, device, seed=11)
+    return {"mean": _logits(size, device, seed=10), "target": target, "logvar": logvar}
+
+
+def _gaussian_nll_contenders() -> list[Contender]:
+    def ours(x: dict[str, Tensor]) -> Run:
+        import visionloss.functional as VF
+
+        return lambda: VF.gaussian_nll_loss(x["mean"], x["target"], x["logvar"])
+
+    def torch_nll(x: dict[str, Tensor]) -> Run:
+        # torch takes the variance: exp(logvar) is part of its cost (and of its graph)
+        return lambda: F.gaussian_nll_loss(x["mean"], x["target"], x["logvar"].exp(), full=True)
+
+    return [Contender("visionloss", ours), Contender("torch F.gaussian_nll_loss", torch_nll)]
+
+
 def _box_inputs(device: torch.device, size: tuple[int, ...]) -> dict[str, Tensor]:
     (n,) = size
     gen = torch.Generator().manual_seed(3)
@@ -699,6 +763,17 @@ def standard_cases() -> list[BenchCase]:
         ),
         BenchCase("log-cosh", (1024, 1024), _pair_inputs, _log_cosh_contenders(), dispatched=True),
         BenchCase("huber", (1024, 1024), _pair_inputs, _huber_contenders()),
+        BenchCase("smooth L1", (1024, 1024), _pair_inputs, _smooth_l1_contenders()),
+        BenchCase("charbonnier", (1024, 1024), _pair_inputs, _charbonnier_contenders()),
+        BenchCase(
+            "robust alpha=1", (1024, 1024), _pair_inputs, _robust_contenders(1.0), dispatched=True
+        ),
+        BenchCase(
+            "robust alpha=-2", (1024, 1024), _pair_inputs, _robust_contenders(-2.0), dispatched=True
+        ),
+        BenchCase(
+            "gaussian NLL", (1024, 1024), _nll_inputs, _gaussian_nll_contenders(), dispatched=True
+        ),
         BenchCase("giou", (100000,), _box_inputs, _box_contenders("giou"), unit="boxes"),
         BenchCase("ciou", (100000,), _box_inputs, _box_contenders("ciou"), unit="boxes"),
         BenchCase("batch-hard triplet", (1024, 128), _triplet_inputs, _triplet_contenders()),

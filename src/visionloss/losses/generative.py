@@ -45,6 +45,7 @@ from .._core import (
     prepare_pair,
     reduce_loss,
 )
+from ..kernels import pointwise
 from . import _adversarial, _divergence, _perceptual, _pixel, _ssim
 from ._adversarial import (
     ADVERSARIAL_KINDS,
@@ -430,15 +431,8 @@ def _gaussian_nll(
     check_broadcastable(logvar, mean.shape, "logvar", "mean")
     logvar = logvar.to(compute_dtype(mean, logvar))
     mean, target = mean.to(logvar.dtype), target.to(logvar.dtype)
-    # (y - mu)^2 e^{-v}, not / e^{v}: e^{-v} -> 0 (no inf / inf) for large v. Below
-    # v = -floor(log(max float)) (-88 in float32, -709 in float64) e^{-v} would reach inf and a
-    # zero residual would give 0 * inf = NaN; v is clamped there inside the exp only, so e^{-v}
-    # stops at a large finite value (the loss is then astronomically large anyway).
-    min_logvar = -math.floor(math.log(torch.finfo(logvar.dtype).max))
-    precision = torch.exp(-torch.clamp(logvar, min=min_logvar))
-    loss = 0.5 * (logvar + (target - mean) ** 2 * precision)
-    if opts.full:
-        loss = loss + _HALF_LOG_2PI
+    # (y - mu)^2 e^{-v} with v clamped inside the exp: kernels.pointwise.gaussian_nll_reference
+    loss = pointwise.gaussian_nll(mean, target, logvar, full=opts.full)
     return reduce_loss(loss, opts.reduction, weight=weight)
 
 

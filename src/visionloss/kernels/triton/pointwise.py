@@ -14,7 +14,8 @@ gradient its input's dtype.
     \text{Huber: } \tfrac12 d^2 \ (|d| \le \delta), \ \delta (|d| - \tfrac12\delta) \qquad
     \text{Smooth L1: } \tfrac{d^2}{2\beta} \ (|d| < \beta), \ |d| - \tfrac12\beta
 
-Log-cosh is :func:`visionloss.kernels.pointwise.log_cosh_stable`'s formula: ``log1p(2
+Log-cosh is the function of :func:`visionloss.kernels.pointwise.log_cosh_stable`, computed here
+in registers as two branches (a select costs nothing in a kernel, unlike on the CPU): ``log1p(2
 sinh(|d|/2)^2)`` up to ``|d| = 2``, ``|d| + log1p(exp(-2|d|)) - log 2`` beyond, with ``sinh`` from
 an accurate ``expm1`` (no cancellation for tiny residuals) and ``tanh = -expm1(-2|d|) / (1 +
 exp(-2|d|))``. Huber and Smooth L1 are torch's ``F.huber_loss`` / ``F.smooth_l1_loss`` (``beta=0``
