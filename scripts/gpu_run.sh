@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The device check, as one command on a machine with an NVIDIA GPU (torch with CUDA and triton
-# installed): CUDA correctness of the Triton kernels, then the GPU benchmark. Peers come as
+# installed): CUDA correctness of the Triton kernels, then the GPU benchmarks (overlap; dense and
+# pointwise; SSIM and boxes). Peers come as
 # wheels in .whl/ when the machine cannot reach a registry. Results go to $OUT (default ./out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +19,6 @@ python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', tr
 python3 benchmarks/gpu_check_overlap.py --out "$OUT" 2>&1 | tail -n 25
 check=$?
 python3 benchmarks/gpu_overlap.py --out "$OUT" "$@" 2>&1 | tail -n 60
+python3 benchmarks/gpu_dense.py --out "$OUT" 2>&1 | tail -n 80
+python3 benchmarks/gpu_structured.py --out "$OUT" 2>&1 | tail -n 50
 exit $check
