@@ -9,10 +9,10 @@ formats (``box_format``):
 * ``"xywh"``: :math:`(x_1, y_1, w, h)`, the top-left corner and the size (COCO);
 * ``"cxcywh"``: :math:`(c_x, c_y, w, h)`, the centre and the size (YOLO, DETR).
 
-The family is built in layers, like torchvision's ``diou_loss``/``ciou_loss``: one private core
-(:func:`_box_pair`) computes the intersection, the union, the IoU and the smallest enclosing box
-once; each kind adds its penalty on top (GIoU the empty part of the enclosing box, DIoU the
-centre distance, CIoU DIoU plus the aspect term, EIoU DIoU plus the width and height terms).
+The family is built in layers, like torchvision's ``diou_loss``/``ciou_loss``: one op
+(:func:`visionloss.kernels.boxes.box_loss`) computes the intersection, the union, the IoU and the
+smallest enclosing box once; each kind adds its penalty on top (GIoU the empty part of the
+enclosing box, DIoU the centre distance, CIoU DIoU plus the aspect term, EIoU DIoU plus the width and height terms).
 
 Numerics shared by every kind (:math:`\epsilon` is the ``eps`` option, default ``1e-7``):
 
@@ -44,9 +44,8 @@ Numerics shared by every kind (:math:`\epsilon` is the ``eps`` option, default `
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -61,9 +60,9 @@ from .._core import (
     check_number,
     check_same_shape,
     check_tensor,
-    compute_dtype,
     reduce_loss,
 )
+from ..kernels.boxes import box_loss
 
 __all__ = [
     "BOX_FORMATS",
@@ -193,113 +192,14 @@ def box_convert(boxes: Tensor, in_fmt: BoxFormat, out_fmt: BoxFormat) -> Tensor:
     return xyxy if out_fmt == "xyxy" else _FROM_XYXY[out_fmt](xyxy)
 
 
-# --- the core every kind stands on ----------------------------------------------------------------
+# --- the checks; the geometry lives in kernels/boxes.py -------------------------------------------
 
 
-class _BoxPair(NamedTuple):
-    """The geometry of pred/target pairs, each field of the batch shape ``(...)``."""
-
-    iou: Tensor  # (I + eps) / (U + eps)
-    union: Tensor  # U = area_p + area_t - I
-    enclose_w: Tensor  # width of the smallest box enclosing both
-    enclose_h: Tensor  # its height
-    center_dx: Tensor  # centre of pred minus centre of target, x
-    center_dy: Tensor  # and y
-    pred_w: Tensor  # widths and heights, >= 0 (inverted boxes have 0)
-    pred_h: Tensor
-    target_w: Tensor
-    target_h: Tensor
-
-
-def _prepare_boxes(pred: Tensor, target: Tensor, box_format: str) -> tuple[Tensor, Tensor]:
-    """Check the pair, cast to the compute dtype (float32 for half/bf16) and convert to xyxy."""
+def _check_pair(pred: Tensor, target: Tensor) -> None:
     check_floating(pred, "pred")
     check_tensor(target, "target")
     _check_boxes(pred, "pred")
     check_same_shape(pred, target, "pred", "target")
-    dtype = compute_dtype(pred, target)
-    # upcast before the format conversion and every area product
-    pred, target = pred.to(dtype), target.to(dtype)
-    if box_format != "xyxy":
-        pred, target = _TO_XYXY[box_format](pred), _TO_XYXY[box_format](target)
-    return pred, target
-
-
-def _sides(lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
-    # An inverted side (hi < lo) becomes the empty side at its centre. min/max against the centre
-    # leave a regular side bit for bit unchanged (the rounded midpoint lies in [lo, hi]).
-    mid = 0.5 * (lo + hi)
-    return torch.minimum(lo, mid), torch.maximum(hi, mid)
-
-
-def _box_pair(pred: Tensor, target: Tensor, eps: float) -> _BoxPair:
-    """Intersection, union, IoU and the smallest enclosing box of xyxy pairs (..., 4)."""
-    px1, py1, px2, py2 = pred.unbind(-1)
-    tx1, ty1, tx2, ty2 = target.unbind(-1)
-    px1, px2 = _sides(px1, px2)
-    py1, py2 = _sides(py1, py2)
-    tx1, tx2 = _sides(tx1, tx2)
-    ty1, ty2 = _sides(ty1, ty2)
-
-    pw, ph = px2 - px1, py2 - py1  # >= 0 after _sides
-    tw, th = tx2 - tx1, ty2 - ty1
-    # overlap of the two spans, 0 for disjoint boxes (clamp: the gradient is 0 there, not NaN)
-    inter_w = (torch.minimum(px2, tx2) - torch.maximum(px1, tx1)).clamp(min=0)
-    inter_h = (torch.minimum(py2, ty2) - torch.maximum(py1, ty1)).clamp(min=0)
-    inter = inter_w * inter_h
-    union = pw * ph + tw * th - inter
-    # eps in both terms: identical boxes (inter == union bit for bit) give exactly 1
-    iou = (inter + eps) / (union + eps)
-
-    enclose_w = torch.maximum(px2, tx2) - torch.minimum(px1, tx1)
-    enclose_h = torch.maximum(py2, ty2) - torch.minimum(py1, ty1)
-    # centre distance as differences of corner sums: no rounding of the two centres separately
-    center_dx = 0.5 * ((px1 + px2) - (tx1 + tx2))
-    center_dy = 0.5 * ((py1 + py2) - (ty1 + ty2))
-    return _BoxPair(iou, union, enclose_w, enclose_h, center_dx, center_dy, pw, ph, tw, th)
-
-
-def _iou(pair: _BoxPair, eps: float) -> Tensor:
-    return 1 - pair.iou
-
-
-def _giou(pair: _BoxPair, eps: float) -> Tensor:
-    # |C \ (A u B)| / |C|, with C >= U so that the penalty lies in [0, 1)
-    enclose = pair.enclose_w * pair.enclose_h
-    return 1 - pair.iou + (enclose - pair.union) / (enclose + eps)
-
-
-def _diou(pair: _BoxPair, eps: float) -> Tensor:
-    # rho^2 / c^2: squared centre distance over the enclosing box's squared diagonal, <= 1
-    rho2 = pair.center_dx**2 + pair.center_dy**2
-    diag2 = pair.enclose_w**2 + pair.enclose_h**2
-    return 1 - pair.iou + rho2 / (diag2 + eps)
-
-
-def _ciou(pair: _BoxPair, eps: float) -> Tensor:
-    # v = 4/pi^2 (atan(w_t/h_t) - atan(w_p/h_p))^2 in [0, 1]. eps is added to areas, so the
-    # length that matches it is sqrt(eps): heights are floored there, which bounds d atan(w/h)/dw
-    # by 1/sqrt(eps) (about 3e3; a floor at eps would allow 1e7, inf once cast to float16). A
-    # zero-height box gets atan(w/sqrt(eps)), near pi/2 for w > 0 and 0 for a point.
-    min_h = math.sqrt(eps)
-    aspect_p = torch.atan(pair.pred_w / pair.pred_h.clamp(min=min_h))
-    aspect_t = torch.atan(pair.target_w / pair.target_h.clamp(min=min_h))
-    v = (4 / math.pi**2) * (aspect_t - aspect_p) ** 2
-    # the trade-off factor is a weight, not a function to differentiate (torchvision, the
-    # authors' code); no IoU > 0.5 gate
-    v_const = v.detach()
-    alpha = v_const / (1 - pair.iou.detach() + v_const + eps)
-    return _diou(pair, eps) + alpha * v
-
-
-def _eiou(pair: _BoxPair, eps: float) -> Tensor:
-    # width and height differences over the enclosing box's width and height, each <= 1
-    dw2 = (pair.pred_w - pair.target_w) ** 2 / (pair.enclose_w**2 + eps)
-    dh2 = (pair.pred_h - pair.target_h) ** 2 / (pair.enclose_h**2 + eps)
-    return _diou(pair, eps) + dw2 + dh2
-
-
-_KINDS = {"iou": _iou, "giou": _giou, "diou": _diou, "ciou": _ciou, "eiou": _eiou}
 
 
 # --- the losses -----------------------------------------------------------------------------------
@@ -397,8 +297,8 @@ def _box_loss(
     pred: Tensor, target: Tensor, kind: str, opts: BoxOptions, weight: Tensor | None
 ) -> Tensor:
     """The core of every box loss: ``kind`` is the loss's (fixed for the single-kind losses)."""
-    pred, target = _prepare_boxes(pred, target, opts.box_format)
-    loss = _KINDS[kind](_box_pair(pred, target, opts.eps), opts.eps)
+    _check_pair(pred, target)
+    loss = box_loss(pred, target, kind=kind, box_format=opts.box_format, eps=opts.eps)
     return reduce_loss(loss, opts.reduction, weight=weight)
 
 
