@@ -574,3 +574,111 @@ def test_specs_declare_the_family():
     with pytest.raises(TypeError, match="kind"):
         visionloss.GIoULoss(kind="iou")
     assert all(spec.function is not VF.box_convert for spec in boxes.SPECS)
+
+
+# --- the fused Function of kernels/boxes.py (issue 18): equal to the reference, saves nothing ---
+
+import itertools  # noqa: E402
+
+from visionloss import kernels as _kernels  # noqa: E402
+from visionloss.kernels.boxes import _BoxLoss, box_loss_reference  # noqa: E402
+
+
+def _fused_boxes(gen, n, d, dtype=torch.float64):
+    lo = torch.rand(n, d, generator=gen, dtype=torch.float64) * 4
+    size = torch.rand(n, d, generator=gen, dtype=torch.float64) * 3
+    boxes = torch.cat([lo, lo + size], -1)
+    boxes[0, d:] = boxes[0, :d]  # a point
+    boxes[1, d] = boxes[1, 0] - 1  # an inverted side
+    return boxes.to(dtype)
+
+
+@pytest.mark.parametrize(
+    "d,kind,box_format",
+    [
+        (d, k, f)
+        for d, k, f in itertools.product(
+            [2, 3], ["iou", "giou", "diou", "ciou", "eiou"], ["xyxy", "xywh", "cxcywh"]
+        )
+        if not (d == 3 and k == "ciou")
+    ],
+)
+def test_fused_function_equals_reference_values_and_gradients(d, kind, box_format):
+    gen = torch.Generator().manual_seed(7)
+    pred, target = _fused_boxes(gen, 40, d), _fused_boxes(gen, 40, d)
+    target[2] = pred[2]  # identical boxes: ties everywhere
+    target[3, :d] = pred[3, :d]  # a shared corner
+    target[4, 0] = pred[4, d]  # touching boxes
+    pred.requires_grad_(True)
+    target.requires_grad_(True)
+    grad = torch.randn(40, generator=gen, dtype=torch.float64)
+    ref = box_loss_reference(pred, target, kind, box_format, 1e-7)
+    fused = _BoxLoss.apply(pred, target, kind, box_format, 1e-7)
+    torch.testing.assert_close(fused, ref, rtol=1e-12, atol=1e-12)
+    for a, b in zip(
+        torch.autograd.grad(fused, (pred, target), grad),
+        torch.autograd.grad(ref, (pred, target), grad),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_fused_function_low_precision_computes_in_float32(dtype):
+    gen = torch.Generator().manual_seed(3)
+    pred = _fused_boxes(gen, 30, 2, dtype).reshape(5, 6, 4).requires_grad_(True)
+    target = _fused_boxes(gen, 30, 2, dtype).reshape(5, 6, 4)
+    for kind in ("giou", "ciou"):
+        fused = _BoxLoss.apply(pred, target, kind, "cxcywh", 1e-7)
+        ref = box_loss_reference(pred, target, kind, "cxcywh", 1e-7)
+        assert fused.dtype == torch.float32 and fused.shape == (5, 6)
+        torch.testing.assert_close(fused, ref)
+        (g_fused,) = torch.autograd.grad(fused.sum(), pred)
+        (g_ref,) = torch.autograd.grad(ref.sum(), pred)
+        assert g_fused.dtype == dtype
+        torch.testing.assert_close(g_fused, g_ref)
+
+
+def test_fused_function_double_backward_is_the_references():
+    gen = torch.Generator().manual_seed(5)
+    pred = _fused_boxes(gen, 6, 2)[2:].requires_grad_(True)
+    target = _fused_boxes(gen, 6, 2)[2:].requires_grad_(True)
+    # (CIoU's detached alpha makes its gradient a non-conservative field: no gradgradcheck)
+    for kind in ("giou", "diou", "eiou"):
+        assert torch.autograd.gradgradcheck(
+            lambda p, t, kind=kind: _BoxLoss.apply(p, t, kind, "xyxy", 1e-7), (pred, target)
+        )
+
+
+@pytest.mark.parametrize("loss", [VF.giou_loss, VF.ciou_loss, VF.eiou_loss])
+def test_fused_path_saves_nothing_but_the_boxes(monkeypatch, loss):
+    monkeypatch.setattr(_kernels, "_backend", "fused")
+    gen = torch.Generator().manual_seed(1)
+    pred = _fused_boxes(gen, 64, 2, torch.float32).requires_grad_(True)
+    target = _fused_boxes(gen, 64, 2, torch.float32)
+    saved = []
+
+    def pack(t):
+        saved.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = loss(pred, target, reduction="none")
+    assert all(t is pred or t is target for t in saved)
+    out.sum().backward()
+    ref = box_loss_reference(
+        pred.detach().requires_grad_(True), target, loss.__name__[:4], "xyxy", 1e-7
+    )
+    assert torch.isfinite(pred.grad).all() and ref.shape == out.shape
+
+
+def test_fused_path_empty_and_nan(monkeypatch):
+    monkeypatch.setattr(_kernels, "_backend", "fused")
+    empty = torch.zeros(0, 4, requires_grad=True)
+    loss = VF.giou_loss(empty, torch.zeros(0, 4))
+    loss.backward()
+    assert loss.item() == 0.0 and empty.grad.shape == (0, 4)
+    pred = torch.tensor([[0.0, 0.0, float("nan"), 1.0]], requires_grad=True)
+    value = VF.ciou_loss(pred, torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
+    value.backward()
+    assert value.isnan() and pred.grad.isnan().any()
