@@ -53,13 +53,13 @@ def _corners(a, b, FMT: tl.constexpr):  # type: ignore[no-untyped-def]
     return lo, hi, tl.minimum(lo, mid), tl.maximum(hi, mid)
 
 
-@triton.jit  # type: ignore[untyped-decorator]
+@triton.jit
 def _wmin(a, b):  # type: ignore[no-untyped-def]
     # share of d minimum(a, b) going to a: 1 if a < b, 1/2 at a tie, else 0 (torch's rule)
     return tl.where(a < b, 1.0, tl.where(a == b, 0.5, 0.0))
 
 
-@triton.jit  # type: ignore[untyped-decorator]
+@triton.jit
 def _atan(x):  # type: ignore[no-untyped-def]
     # arctan without libdevice: reduce to |x| <= 1 (atan x = pi/2 - atan(1/x)), then to
     # |t| <= tan(pi/12) with atan t = pi/6 + atan((t sqrt3 - 1)/(t + sqrt3)), and a series
@@ -244,7 +244,7 @@ def _box_kernel(  # type: ignore[no-untyped-def]
             _store_grad(gt_ptr + row * 4, g_tx1, g_ty1, g_tx2, g_ty2, mask, FMT)
 
 
-@triton.jit  # type: ignore[untyped-decorator]
+@triton.jit
 def _raw_grad(lo, hi, g_lo, g_hi):  # type: ignore[no-untyped-def]
     # through lo' = minimum(lo, mid), hi' = maximum(hi, mid), mid = (lo + hi) / 2
     mid = 0.5 * (lo + hi)
@@ -286,7 +286,7 @@ def _launch(
     t = target.reshape(-1, 4)
     m = p.shape[0]
     backward = grad is not None
-    if backward:
+    if grad is not None:
         out = torch.empty(pred.shape, dtype=pred.dtype, device=pred.device)
         out_t = torch.empty(target.shape, dtype=target.dtype, device=target.device)
         g = grad.reshape(-1).contiguous()
