@@ -487,13 +487,14 @@ def test_box_convert_gradcheck():
 
 class TestBadInput:
     @pytest.mark.parametrize("kind", KINDS)
-    def test_last_dim_not_four(self, kind):
+    def test_last_dim_not_four_or_six(self, kind):
         with pytest.raises(
-            ValueError, match=r"pred: expected boxes of shape \(\.\.\., 4\), got \(3, 5\)"
+            ValueError,
+            match=r"pred: expected 2D boxes \(\.\.\., 4\) or 3D boxes \(\.\.\., 6\), got \(3, 5\)",
         ):
             FUNCTIONS[kind](torch.zeros(3, 5), torch.zeros(3, 5))
         with pytest.raises(
-            ValueError, match=r"pred: expected boxes of shape \(\.\.\., 4\), got \(\)"
+            ValueError, match=r"pred: expected 2D boxes \(\.\.\., 4\) or .*, got \(\)"
         ):
             FUNCTIONS[kind](torch.tensor(1.0), torch.tensor(1.0))
 
@@ -544,7 +545,7 @@ class TestBadInput:
         ):
             VF.box_convert(x, "xyzw", "xyxy")
         with pytest.raises(
-            ValueError, match=r"boxes: expected boxes of shape \(\.\.\., 4\), got \(4, 2\)"
+            ValueError, match=r"boxes: expected 2D boxes \(\.\.\., 4\) or .*, got \(4, 2\)"
         ):
             VF.box_convert(torch.zeros(4, 2), "xyxy", "xywh")
 
@@ -682,3 +683,104 @@ def test_fused_path_empty_and_nan(monkeypatch):
     value = VF.ciou_loss(pred, torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
     value.backward()
     assert value.isnan() and pred.grad.isnan().any()
+
+
+# --- 3D boxes (..., 6), issue 19 -------------------------------------------------------------------
+
+KINDS_3D = ["iou", "giou", "diou", "eiou"]
+
+
+def _all_kinds_3d(pred, target):
+    p = torch.tensor(pred, dtype=torch.float64)
+    t = torch.tensor(target, dtype=torch.float64)
+    return {k: FUNCTIONS[k](p, t, eps=1e-12).item() for k in KINDS_3D}
+
+
+def test_hand_computed_3d_cube_inside():
+    # target [1,3]^3 inside pred [0,4]^3: I = 8, U = 64, IoU 1/8. C = pred (no GIoU penalty),
+    # same centres (no DIoU penalty); EIoU adds (4-2)^2/4^2 once per axis = 3/4.
+    got = _all_kinds_3d([0.0, 0.0, 0.0, 4.0, 4.0, 4.0], [1.0, 1.0, 1.0, 3.0, 3.0, 3.0])
+    expected = {"iou": 7 / 8, "giou": 7 / 8, "diou": 7 / 8, "eiou": 7 / 8 + 3 / 4}
+    assert got == pytest.approx(expected, abs=1e-10)
+
+
+def test_hand_computed_3d_partial_overlap():
+    # 2x2x2 cubes shifted by (1,1,1): I = 1, U = 8 + 8 - 1 = 15, IoU 1/15. C = 3^3 = 27: GIoU
+    # penalty (27-15)/27. rho^2 = 3, the 3D diagonal c^2 = 27: DIoU penalty 1/9. Same sizes.
+    got = _all_kinds_3d([0.0, 0.0, 0.0, 2.0, 2.0, 2.0], [1.0, 1.0, 1.0, 3.0, 3.0, 3.0])
+    diou = 14 / 15 + 1 / 9
+    expected = {"iou": 14 / 15, "giou": 14 / 15 + 12 / 27, "diou": diou, "eiou": diou}
+    assert got == pytest.approx(expected, abs=1e-10)
+
+
+def test_3d_cuboid_flat_in_z_is_the_2d_box_for_iou_and_giou():
+    # equal depths and z spans: every volume is the area times the depth, so the IoU and the GIoU
+    # are the 2D ones (the DIoU is not: the 3D diagonal includes the depth)
+    pred, target = _random_pairs(seed=4, shape=(20,))
+    z = torch.zeros(20, 1, dtype=pred.dtype)
+    lift = lambda b: torch.cat((b[:, :2], z, b[:, 2:], z + 2.5), dim=-1)  # noqa: E731
+    for kind in ("iou", "giou"):
+        torch.testing.assert_close(
+            FUNCTIONS[kind](lift(pred), lift(target), reduction="none"),
+            FUNCTIONS[kind](pred, target, reduction="none"),
+        )
+
+
+@pytest.mark.parametrize("kind", KINDS_3D)
+def test_3d_formats_are_read_per_axis(kind):
+    from catalogue.boxes import _from_xyzxyz, _random_xyzxyz, reference_box_loss_3d
+
+    pred, target = _random_xyzxyz(torch.Generator().manual_seed(9), (12,))
+    expected = reference_box_loss_3d(pred, target, kind=kind)
+    for box_format in FORMATS:
+        p, t = _from_xyzxyz(pred, box_format), _from_xyzxyz(target, box_format)
+        torch.testing.assert_close(VF.box_convert(pred, "xyxy", box_format), p)
+        torch.testing.assert_close(VF.box_convert(p, box_format, "xyxy"), pred)
+        got = VF.box_iou_loss(p, t, kind=kind, box_format=box_format, reduction="none")
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_3d_ciou_raises_naming_the_argument():
+    boxes = torch.rand(3, 6)
+    with pytest.raises(ValueError, match=r"kind='ciou' \(ciou_loss\): CIoU is defined for 2D"):
+        VF.ciou_loss(boxes, boxes)
+    with pytest.raises(ValueError, match=r"kind='ciou'.*3D boxes \(3, 6\)"):
+        VF.box_iou_loss(boxes, boxes, kind="ciou")
+    with pytest.raises(ValueError, match=r"kind='ciou'"):
+        visionloss.CIoULoss()(boxes, boxes)
+
+
+def test_2d_and_3d_boxes_cannot_be_mixed():
+    match = r"pred and target: boxes of one dimension expected, got 2D \(\.\.\., 4\) boxes"
+    with pytest.raises(ValueError, match=match):
+        VF.giou_loss(torch.zeros(3, 4), torch.zeros(3, 6))
+    with pytest.raises(ValueError, match=r"got 3D \(\.\.\., 6\) boxes \(2, 6\) and 2D"):
+        VF.box_iou_loss(torch.zeros(2, 6), torch.zeros(2, 4), kind="diou")
+
+
+@pytest.mark.parametrize("kind", KINDS_3D)
+def test_3d_degenerate_cuboids_are_finite_and_identical_ones_give_zero(kind):
+    pred = torch.tensor(
+        [[0.0, 0.0, 0.0, 1.0, 1.0, 0.0], [5.0, 5.0, 5.0, 3.0, 3.0, 3.0],
+         [2.0, 2.0, 2.0, 2.0, 2.0, 2.0], [0.0, 0.0, 0.0, 1.0, 2.0, 3.0]],
+        requires_grad=True,
+    )  # fmt: skip
+    target = torch.tensor(
+        [[0.0, 0.0, 0.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 2.0, 2.0, 2.0],
+         [2.0, 2.0, 2.0, 2.0, 2.0, 2.0], [0.0, 0.0, 0.0, 1.0, 2.0, 3.0]]
+    )  # fmt: skip
+    loss = FUNCTIONS[kind](pred, target, reduction="none")
+    assert torch.isfinite(loss).all()
+    assert loss[2].item() == 0.0 and loss[3].item() == 0.0
+    (grad,) = torch.autograd.grad(loss.sum(), pred)
+    assert torch.isfinite(grad).all()
+
+
+def test_3d_half_boxes_compute_in_float32_beyond_float16_volumes():
+    # 40^3 = 64000 is near float16's max; the union of two such cubes is beyond it
+    pred = torch.tensor([[0.0, 0.0, 0.0, 40.0, 40.0, 40.0]], dtype=torch.float16)
+    target = torch.tensor([[20.0, 0.0, 0.0, 60.0, 40.0, 40.0]], dtype=torch.float16)
+    loss = VF.giou_loss(pred, target)
+    assert loss.dtype == torch.float32
+    # I = 20*40*40 = 32000, U = 96000, C = 60*40*40 = U: GIoU = IoU = 1/3
+    assert loss.item() == pytest.approx(2 / 3, abs=1e-6)

@@ -1,13 +1,26 @@
 r"""Bounding-box regression losses: IoU, GIoU, DIoU, CIoU and EIoU, and box-format conversions.
 
 Every loss compares a predicted box with its target box, pair by pair: ``pred`` and ``target``
-have the same shape ``(..., 4)`` (any leading dims, including none and zero elements), and
-``reduction="none"`` returns the batch shape ``pred.shape[:-1]``. Boxes are given in one of three
-formats (``box_format``):
+have the same shape ``(..., 4)`` (2D boxes) or ``(..., 6)`` (3D boxes; any leading dims,
+including none and zero elements), and ``reduction="none"`` returns the batch shape
+``pred.shape[:-1]``. Boxes are given in one of three formats (``box_format``):
 
 * ``"xyxy"``: :math:`(x_1, y_1, x_2, y_2)`, the corners (the default, torchvision's convention);
 * ``"xywh"``: :math:`(x_1, y_1, w, h)`, the top-left corner and the size (COCO);
 * ``"cxcywh"``: :math:`(c_x, c_y, w, h)`, the centre and the size (YOLO, DETR).
+
+3D boxes ``(..., 6)``: the same three names are read per axis, lower values first, then upper
+values (or sizes): ``"xyxy"`` is :math:`(x_1, y_1, z_1, x_2, y_2, z_2)` (MONAI's ``StandardMode``
+"xyzxyz"), ``"xywh"`` is :math:`(x_1, y_1, z_1, w, h, d)` and ``"cxcywh"`` is
+:math:`(c_x, c_y, c_z, w, h, d)`. Every definition below is written per axis and holds in 3D with
+areas read as volumes: the IoU and GIoU of boxes (volumes of the intersection, union and
+enclosing box), DIoU's :math:`c^2` the squared diagonal of the 3D enclosing box and
+:math:`\rho^2` the squared 3D centre distance, EIoU's size terms one per axis (three in 3D, so
+EIoU lies in [0, 5) there). CIoU's aspect term :math:`\arctan(w/h)` is a 2D quantity with no
+agreed 3D form: ``ciou_loss`` (and ``kind="ciou"``) raises a ``ValueError`` for 3D boxes. 2D and
+3D boxes cannot be mixed in one call (``ValueError``). :func:`box_convert` and the
+``*_to_*`` conversions take both. 3D GIoU agrees with MONAI's ``BoxGIoULoss`` (up to the
+placement of :math:`\epsilon`).
 
 The family is built in layers, like torchvision's ``diou_loss``/``ciou_loss``: one op
 (:func:`visionloss.kernels.boxes.box_loss`) computes the intersection, the union, the IoU and the
@@ -102,7 +115,12 @@ BOX_KINDS: tuple[str, ...] = ("iou", "giou", "diou", "ciou", "eiou")
 
 @dataclass(frozen=True, kw_only=True)
 class BoxOptions(LossOptions):
-    """The options of the single-kind losses (``iou_loss``, ``giou_loss``, ...)."""
+    """The options of the single-kind losses (``iou_loss``, ``giou_loss``, ...).
+
+    ``box_format`` names the layout of 2D boxes ``(..., 4)`` and is read per axis for 3D boxes
+    ``(..., 6)`` (``"xyxy"``: x1, y1, z1, x2, y2, z2; ``"xywh"``: x, y, z, w, h, d;
+    ``"cxcywh"``: cx, cy, cz, w, h, d). The box dimension is a property of the inputs, checked
+    at the call: CIoU on 3D boxes raises a ``ValueError`` there."""
 
     box_format: BoxFormat = "xyxy"
     eps: float = 1e-7
@@ -114,7 +132,8 @@ class BoxOptions(LossOptions):
 
 @dataclass(frozen=True, kw_only=True)
 class BoxIoUOptions(BoxOptions):
-    """The options of ``box_iou_loss``: those of every kind, plus the ``kind``."""
+    """The options of ``box_iou_loss``: those of every kind, plus the ``kind`` (``"ciou"``
+    takes 2D boxes only, checked at the call)."""
 
     kind: BoxKind = "giou"
 
@@ -127,33 +146,43 @@ class BoxIoUOptions(BoxOptions):
 
 
 def _check_boxes(boxes: Tensor, name: str) -> None:
-    if boxes.dim() == 0 or boxes.shape[-1] != 4:
-        raise ValueError(f"{name}: expected boxes of shape (..., 4), got {tuple(boxes.shape)}")
+    if boxes.dim() == 0 or boxes.shape[-1] not in (4, 6):
+        raise ValueError(
+            f"{name}: expected 2D boxes (..., 4) or 3D boxes (..., 6), got {tuple(boxes.shape)}"
+        )
+
+
+def _halves(boxes: Tensor) -> tuple[Tensor, Tensor]:
+    d = boxes.shape[-1] // 2
+    return boxes[..., :d], boxes[..., d:]
 
 
 def xywh_to_xyxy(boxes: Tensor) -> Tensor:
-    """``(x1, y1, w, h)`` -> ``(x1, y1, x1 + w, y1 + h)``; shape ``(..., 4)``, dtype kept."""
-    x, y, w, h = boxes.unbind(-1)
-    return torch.stack((x, y, x + w, y + h), dim=-1)
+    """``(x1, y1, w, h)`` -> ``(x1, y1, x1 + w, y1 + h)``, and the same per axis for 3D boxes
+    ``(x1, y1, z1, w, h, d)``; shape ``(..., 4)`` or ``(..., 6)``, dtype kept."""
+    lo, size = _halves(boxes)
+    return torch.cat((lo, lo + size), dim=-1)
 
 
 def xyxy_to_xywh(boxes: Tensor) -> Tensor:
-    """``(x1, y1, x2, y2)`` -> ``(x1, y1, x2 - x1, y2 - y1)``; shape ``(..., 4)``, dtype kept."""
-    x1, y1, x2, y2 = boxes.unbind(-1)
-    return torch.stack((x1, y1, x2 - x1, y2 - y1), dim=-1)
+    """``(x1, y1, x2, y2)`` -> ``(x1, y1, x2 - x1, y2 - y1)``, and per axis in 3D; dtype kept."""
+    lo, hi = _halves(boxes)
+    return torch.cat((lo, hi - lo), dim=-1)
 
 
 def cxcywh_to_xyxy(boxes: Tensor) -> Tensor:
-    """``(cx, cy, w, h)`` -> ``(cx - w/2, cy - h/2, cx + w/2, cy + h/2)``; dtype kept."""
-    cx, cy, w, h = boxes.unbind(-1)
-    half_w, half_h = 0.5 * w, 0.5 * h
-    return torch.stack((cx - half_w, cy - half_h, cx + half_w, cy + half_h), dim=-1)
+    """``(cx, cy, w, h)`` -> ``(cx - w/2, cy - h/2, cx + w/2, cy + h/2)``, and per axis in 3D;
+    dtype kept."""
+    center, size = _halves(boxes)
+    half = 0.5 * size
+    return torch.cat((center - half, center + half), dim=-1)
 
 
 def xyxy_to_cxcywh(boxes: Tensor) -> Tensor:
-    """``(x1, y1, x2, y2)`` -> ``((x1 + x2)/2, (y1 + y2)/2, x2 - x1, y2 - y1)``; dtype kept."""
-    x1, y1, x2, y2 = boxes.unbind(-1)
-    return torch.stack((0.5 * (x1 + x2), 0.5 * (y1 + y2), x2 - x1, y2 - y1), dim=-1)
+    """``(x1, y1, x2, y2)`` -> ``((x1 + x2)/2, (y1 + y2)/2, x2 - x1, y2 - y1)``, and per axis in
+    3D; dtype kept."""
+    lo, hi = _halves(boxes)
+    return torch.cat((0.5 * (lo + hi), hi - lo), dim=-1)
 
 
 _TO_XYXY = {"xywh": xywh_to_xyxy, "cxcywh": cxcywh_to_xyxy}
@@ -169,12 +198,13 @@ def box_convert(boxes: Tensor, in_fmt: BoxFormat, out_fmt: BoxFormat) -> Tensor:
     that ``in_fmt == out_fmt`` returns a copy, never the input itself.
 
     Args:
-        boxes: ``(..., 4)`` tensor, any leading dims.
+        boxes: ``(..., 4)`` tensor (2D boxes) or ``(..., 6)`` (3D boxes, the format read per
+            axis), any leading dims.
         in_fmt: the format of ``boxes``: ``"xyxy"``, ``"xywh"`` or ``"cxcywh"``.
         out_fmt: the format wanted, one of the same three.
 
     Returns:
-        ``(..., 4)`` tensor of the same dtype.
+        A tensor of the same shape and dtype.
 
     Example:
         >>> import torch
@@ -195,11 +225,26 @@ def box_convert(boxes: Tensor, in_fmt: BoxFormat, out_fmt: BoxFormat) -> Tensor:
 # --- the checks; the geometry lives in kernels/boxes.py -------------------------------------------
 
 
-def _check_pair(pred: Tensor, target: Tensor) -> None:
+def _check_pair(pred: Tensor, target: Tensor, kind: str) -> None:
     check_floating(pred, "pred")
     check_tensor(target, "target")
     _check_boxes(pred, "pred")
+    if target.dim() > 0 and target.shape[-1] in _DIMS and target.shape[-1] != pred.shape[-1]:
+        raise ValueError(
+            f"pred and target: boxes of one dimension expected, got {_DIMS[pred.shape[-1]]} "
+            f"boxes {tuple(pred.shape)} and {_DIMS[target.shape[-1]]} boxes "
+            f"{tuple(target.shape)}"
+        )
     check_same_shape(pred, target, "pred", "target")
+    if kind == "ciou" and pred.shape[-1] == 6:
+        raise ValueError(
+            "kind='ciou' (ciou_loss): CIoU is defined for 2D boxes (..., 4) only, its "
+            "aspect-ratio term arctan(w/h) has no 3D form; pred and target hold 3D boxes "
+            f"{tuple(pred.shape)}. For 3D boxes use 'diou' or 'eiou' (per-axis size terms)."
+        )
+
+
+_DIMS = {4: "2D (..., 4)", 6: "3D (..., 6)"}
 
 
 # --- the losses -----------------------------------------------------------------------------------
@@ -233,8 +278,14 @@ def box_iou_loss(
         \ell_{\mathrm{eiou}} &= \ell_{\mathrm{diou}} + \frac{(w_A - w_B)^2}{C_w^2 + \epsilon}
             + \frac{(h_A - h_B)^2}{C_h^2 + \epsilon}
 
-    Ranges: IoU in [0, 1], GIoU in [0, 2), DIoU in [0, 2), CIoU in [0, 3), EIoU in [0, 4); every
-    kind is 0 for identical boxes (exactly) and symmetric in ``pred`` and ``target``.
+    Ranges: IoU in [0, 1], GIoU in [0, 2), DIoU in [0, 2), CIoU in [0, 3), EIoU in [0, 4) (in
+    [0, 5) for 3D boxes, one size term per axis); every kind is 0 for identical boxes (exactly)
+    and symmetric in ``pred`` and ``target``.
+
+    3D boxes ``(..., 6)``: areas become volumes, :math:`c` is the diagonal of the 3D enclosing box,
+    :math:`\rho` the 3D centre distance, and EIoU adds the depth term
+    :math:`(d_A - d_B)^2/(C_d^2 + \epsilon)`; CIoU raises a ``ValueError`` (its aspect term
+    is 2D by definition). See the module docstring for the 3D formats.
 
     CIoU conventions: :math:`\alpha` is a weight computed without gradient and with no
     IoU > 0.5 gate, as in torchvision's ``complete_box_iou_loss`` and the authors' code. Two
@@ -248,9 +299,11 @@ def box_iou_loss(
     and every value and gradient stays finite.
 
     Args:
-        pred: predicted boxes ``(..., 4)``, floating point, any leading dims (zero elements too).
+        pred: predicted boxes ``(..., 4)`` (2D) or ``(..., 6)`` (3D, the format read per axis;
+            every kind but ``"ciou"``), floating point, any leading dims (zero elements too).
         target: target boxes, the same shape; any real dtype (integer pixel boxes are cast).
-        kind: ``"iou"``, ``"giou"`` (default), ``"diou"``, ``"ciou"`` or ``"eiou"``.
+        kind: ``"iou"``, ``"giou"`` (default), ``"diou"``, ``"ciou"`` (2D boxes only) or
+            ``"eiou"``.
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``; both tensors use it.
         eps: :math:`\epsilon > 0`, see the formulas. Default 1e-7 (torchvision's).
         weight: optional non-negative tensor broadcastable to the batch shape ``pred.shape[:-1]``
@@ -297,7 +350,7 @@ def _box_loss(
     pred: Tensor, target: Tensor, kind: str, opts: BoxOptions, weight: Tensor | None
 ) -> Tensor:
     """The core of every box loss: ``kind`` is the loss's (fixed for the single-kind losses)."""
-    _check_pair(pred, target)
+    _check_pair(pred, target, kind)
     loss = box_loss(pred, target, kind=kind, box_format=opts.box_format, eps=opts.eps)
     return reduce_loss(loss, opts.reduction, weight=weight)
 
@@ -320,9 +373,9 @@ def iou_loss(
     that still pulls them together.
 
     Args:
-        pred: predicted boxes ``(..., 4)``.
+        pred: predicted boxes ``(..., 4)``, or 3D boxes ``(..., 6)``.
         target: target boxes, the same shape.
-        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``, read per axis in 3D.
         eps: :math:`\epsilon > 0`. Default 1e-7.
         weight: optional non-negative tensor broadcastable to ``pred.shape[:-1]``.
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (``pred.shape[:-1]``).
@@ -363,9 +416,9 @@ def giou_loss(
     with :math:`C` the smallest box enclosing :math:`A` and :math:`B`. In [0, 2).
 
     Args:
-        pred: predicted boxes ``(..., 4)``.
+        pred: predicted boxes ``(..., 4)``, or 3D boxes ``(..., 6)``.
         target: target boxes, the same shape.
-        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``, read per axis in 3D.
         eps: :math:`\epsilon > 0`. Default 1e-7.
         weight: optional non-negative tensor broadcastable to ``pred.shape[:-1]``.
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (``pred.shape[:-1]``).
@@ -404,12 +457,13 @@ def diou_loss(
         \ell = 1 - \mathrm{IoU} + \frac{\rho^2}{c^2 + \epsilon}
 
     with :math:`\rho` the distance between the two centres and :math:`c` the diagonal of the
-    smallest enclosing box. In [0, 2).
+    smallest enclosing box (both in 3D for ``(..., 6)`` boxes: the ratio keeps its meaning and
+    its range). In [0, 2).
 
     Args:
-        pred: predicted boxes ``(..., 4)``.
+        pred: predicted boxes ``(..., 4)``, or 3D boxes ``(..., 6)``.
         target: target boxes, the same shape.
-        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``, read per axis in 3D.
         eps: :math:`\epsilon > 0`. Default 1e-7.
         weight: optional non-negative tensor broadcastable to ``pred.shape[:-1]``.
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (``pred.shape[:-1]``).
@@ -456,7 +510,8 @@ def ciou_loss(
     In [0, 3).
 
     Args:
-        pred: predicted boxes ``(..., 4)``.
+        pred: predicted boxes ``(..., 4)``; 2D only: 3D boxes ``(..., 6)`` raise a
+            ``ValueError`` (the aspect ratio :math:`w/h` is a 2D quantity).
         target: target boxes, the same shape.
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
         eps: :math:`\epsilon > 0`. Default 1e-7.
@@ -499,12 +554,14 @@ def eiou_loss(
         \ell = 1 - \mathrm{IoU} + \frac{\rho^2}{c^2 + \epsilon}
             + \frac{(w_A - w_B)^2}{C_w^2 + \epsilon} + \frac{(h_A - h_B)^2}{C_h^2 + \epsilon}
 
-    with :math:`C_w, C_h` the width and height of the smallest enclosing box. In [0, 4).
+    with :math:`C_w, C_h` the width and height of the smallest enclosing box. In [0, 4). For 3D
+    boxes a third term :math:`(d_A - d_B)^2/(C_d^2 + \epsilon)` compares the depths (one term per
+    axis, as the paper's two are per axis), and the loss lies in [0, 5).
 
     Args:
-        pred: predicted boxes ``(..., 4)``.
+        pred: predicted boxes ``(..., 4)``, or 3D boxes ``(..., 6)``.
         target: target boxes, the same shape.
-        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``, read per axis in 3D.
         eps: :math:`\epsilon > 0`. Default 1e-7.
         weight: optional non-negative tensor broadcastable to ``pred.shape[:-1]``.
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (``pred.shape[:-1]``).
@@ -533,37 +590,37 @@ def eiou_loss(
 
 class BoxIoULoss(LossModule):
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        """The loss of boxes ``pred`` ``(..., 4)`` or ``(..., 6)`` against ``target``."""
         return _box_iou(pred, target, self.opts, weight)
 
 
 class IoULoss(LossModule):
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        """The loss of boxes ``pred`` ``(..., 4)`` or ``(..., 6)`` against ``target``."""
         return _box_loss(pred, target, "iou", self.opts, weight)
 
 
 class GIoULoss(LossModule):
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        """The loss of boxes ``pred`` ``(..., 4)`` or ``(..., 6)`` against ``target``."""
         return _box_loss(pred, target, "giou", self.opts, weight)
 
 
 class DIoULoss(LossModule):
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        """The loss of boxes ``pred`` ``(..., 4)`` or ``(..., 6)`` against ``target``."""
         return _box_loss(pred, target, "diou", self.opts, weight)
 
 
 class CIoULoss(LossModule):
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        """The loss of 2D boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
         return _box_loss(pred, target, "ciou", self.opts, weight)
 
 
 class EIoULoss(LossModule):
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        """The loss of boxes ``pred`` ``(..., 4)`` or ``(..., 6)`` against ``target``."""
         return _box_loss(pred, target, "eiou", self.opts, weight)
 
 
