@@ -784,3 +784,156 @@ def test_3d_half_boxes_compute_in_float32_beyond_float16_volumes():
     assert loss.dtype == torch.float32
     # I = 20*40*40 = 32000, U = 96000, C = 60*40*40 = U: GIoU = IoU = 1/3
     assert loss.item() == pytest.approx(2 / 3, abs=1e-6)
+
+
+# --- pairwise (N, M) matrices: box_iou, generalized_box_iou (issue 19) ----------------------------
+
+
+def _tv_box_area(boxes):
+    # torchvision.ops.box_area, transcribed
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
+def _tv_box_iou(boxes1, boxes2):
+    # torchvision.ops.boxes._box_inter_union and box_iou (0.15+), transcribed line by line
+    area1, area2 = _tv_box_area(boxes1), _tv_box_area(boxes2)
+    lt = torch.max(boxes1[:, None, :2], boxes2[:, :2])
+    rb = torch.min(boxes1[:, None, 2:], boxes2[:, 2:])
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[:, :, 0] * wh[:, :, 1]
+    union = area1[:, None] + area2 - inter
+    return inter / union, union
+
+
+def _tv_generalized_box_iou(boxes1, boxes2):
+    iou, union = _tv_box_iou(boxes1, boxes2)
+    lti = torch.min(boxes1[:, None, :2], boxes2[:, :2])
+    rbi = torch.max(boxes1[:, None, 2:], boxes2[:, 2:])
+    whi = (rbi - lti).clamp(min=0)
+    areai = whi[:, :, 0] * whi[:, :, 1]
+    return iou - (areai - union) / areai
+
+
+def _box_sets(seed, n, m, d=2):
+    gen = torch.Generator().manual_seed(seed)
+
+    def draw(k):
+        lo = torch.rand(k, d, generator=gen, dtype=F64) * 6
+        return torch.cat((lo, lo + torch.rand(k, d, generator=gen, dtype=F64) * 3 + 0.2), -1)
+
+    return draw(n), draw(m)
+
+
+@pytest.mark.parametrize("box_format", FORMATS)
+def test_pairwise_matrices_match_torchvision_formulas_float64(box_format):
+    a, b = _box_sets(0, 9, 13)
+    iou_tv, _ = _tv_box_iou(a, b)
+    giou_tv = _tv_generalized_box_iou(a, b)
+    assert (iou_tv == 0).any() and (iou_tv > 0).any()  # disjoint and overlapping pairs
+    fa, fb = _from_xyxy(a, box_format), _from_xyxy(b, box_format)
+    iou = VF.box_iou(fa, fb, box_format=box_format)
+    giou = VF.generalized_box_iou(fa, fb, box_format=box_format)
+    assert iou.shape == giou.shape == (9, 13) and iou.dtype == F64
+    # I / (U + eps) against I / U: eps / U relative, areas >= 0.04 here
+    torch.testing.assert_close(iou, iou_tv, rtol=1e-5, atol=0)
+    torch.testing.assert_close(giou, giou_tv, rtol=1e-5, atol=1e-6)
+    assert torch.equal(iou == 0, iou_tv == 0)  # disjoint pairs exactly 0, as torchvision's
+
+
+def test_pairwise_diagonal_is_the_elementwise_iou_and_giou():
+    a, b = _box_sets(1, 17, 17)
+    # within eps / (U + eps) of the losses' (I + eps) / (U + eps)
+    torch.testing.assert_close(
+        VF.box_iou(a, b).diagonal(), 1 - VF.iou_loss(a, b, reduction="none"), rtol=0, atol=1e-6
+    )
+    torch.testing.assert_close(
+        VF.generalized_box_iou(a, b).diagonal(),
+        1 - VF.giou_loss(a, b, reduction="none"),
+        rtol=0,
+        atol=1e-6,
+    )
+    a3, b3 = _box_sets(2, 11, 11, d=3)
+    torch.testing.assert_close(
+        VF.generalized_box_iou(a3, b3).diagonal(),
+        1 - VF.giou_loss(a3, b3, reduction="none"),
+        rtol=0,
+        atol=1e-6,
+    )
+
+
+def test_pairwise_3d_matches_a_float64_cuboid_formula():
+    a, b = _box_sets(3, 5, 7, d=3)
+    size = lambda lo, hi: (hi - lo).clamp(min=0).prod(-1)  # noqa: E731
+    inter = size(torch.max(a[:, None, :3], b[:, :3]), torch.min(a[:, None, 3:], b[:, 3:]))
+    union = size(a[:, :3], a[:, 3:])[:, None] + size(b[:, :3], b[:, 3:]) - inter
+    hull = size(torch.min(a[:, None, :3], b[:, :3]), torch.max(a[:, None, 3:], b[:, 3:]))
+    torch.testing.assert_close(VF.box_iou(a, b, eps=1e-15), inter / union)
+    torch.testing.assert_close(
+        VF.generalized_box_iou(a, b, eps=1e-15), inter / union - (hull - union) / hull
+    )
+
+
+@pytest.mark.parametrize("fn", [VF.box_iou, VF.generalized_box_iou])
+@pytest.mark.parametrize("d", [2, 3])
+def test_pairwise_empty_sets(fn, d):
+    a, b = _box_sets(4, 3, 2, d=d)
+    assert fn(a[:0], b).shape == (0, 2)
+    assert fn(a, b[:0]).shape == (3, 0)
+    assert fn(a[:0].half(), b[:0].half()).dtype == torch.float32
+
+
+def test_pairwise_degenerate_boxes():
+    a = torch.tensor(
+        [[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 2.0, 0.0], [3.0, 3.0, 1.0, 1.0], [0.0, 0.0, 2.0, 2.0]]
+    )
+    iou, giou = VF.box_iou(a, a), VF.generalized_box_iou(a, a)
+    assert torch.isfinite(iou).all() and torch.isfinite(giou).all()
+    # zero-area boxes (a point, a segment, an inverted box = the empty box at its centre)
+    # overlap nothing: 0, including with themselves (torchvision's I/U gives NaN there)
+    assert torch.equal(iou[:3], torch.zeros(3, 4))
+    assert iou[3, 3].item() == pytest.approx(1.0, abs=1e-7)
+    assert (giou <= 1).all() and (giou >= -1).all()  # -1: zero-area pairs far apart
+    g = a.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(VF.generalized_box_iou(g, a).sum(), g)
+    assert torch.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.int64])
+def test_pairwise_low_precision_and_integer_boxes_compute_in_float32(dtype):
+    # 300-pixel boxes: areas of 9e4, beyond float16's 65504
+    a = torch.tensor([[0, 0, 300, 300], [100, 100, 400, 400]]).to(dtype)
+    b = torch.tensor([[0, 0, 300, 300], [150, 0, 450, 300], [500, 500, 600, 600]]).to(dtype)
+    for fn in (VF.box_iou, VF.generalized_box_iou):
+        got = fn(a, b)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, fn(a.float(), b.float()))
+    iou = VF.box_iou(a, b)
+    assert iou[0, 0].item() == pytest.approx(1.0, abs=1e-7)
+    assert iou[0, 1].item() == pytest.approx(1 / 3, abs=1e-6)  # I = 150*300, U = 2*9e4 - I
+
+
+def test_pairwise_gradcheck_float64():
+    a, b = _box_sets(5, 3, 4)
+    a.requires_grad_(True)
+    b.requires_grad_(True)
+    for fn in (VF.box_iou, VF.generalized_box_iou):
+        assert torch.autograd.gradcheck(lambda x, y, fn=fn: fn(x, y, box_format="cxcywh"), (a, b))
+
+
+def test_pairwise_bad_input():
+    with pytest.raises(ValueError, match=r"boxes1: expected 2D boxes \(N, 4\) or 3D boxes \(N, 6\), got \(2, 3, 4\)"):
+        VF.box_iou(torch.zeros(2, 3, 4), torch.zeros(3, 4))
+    with pytest.raises(ValueError, match=r"boxes2: expected .* \(M, 6\), got \(3, 5\)"):
+        VF.generalized_box_iou(torch.zeros(2, 4), torch.zeros(3, 5))
+    with pytest.raises(ValueError, match="boxes1 and boxes2: boxes of one dimension expected"):
+        VF.box_iou(torch.zeros(2, 4), torch.zeros(3, 6))
+    with pytest.raises(ValueError, match="box_format: expected one of"):
+        VF.box_iou(torch.zeros(2, 4), torch.zeros(3, 4), box_format="ccwh")
+    with pytest.raises(TypeError, match="boxes2: expected a torch.Tensor, got list"):
+        VF.box_iou(torch.zeros(2, 4), [[0.0, 0.0, 1.0, 1.0]])
+
+
+def test_pairwise_helpers_are_not_registered_losses():
+    assert "generalized_box_iou" not in visionloss.available_losses()
+    # "box_iou" is box_iou_loss's registry name (DESIGN section 3), not the matrix
+    assert visionloss.get_loss("box_iou") is VF.box_iou_loss

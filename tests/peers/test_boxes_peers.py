@@ -113,3 +113,14 @@ def test_3d_formats_are_monais_per_axis_modes(ours, theirs):
         rtol=1e-5,
         atol=1e-6,
     )
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_pairwise_matrices_match_monai_box_iou_and_box_giou(d):
+    from monai.data.box_utils import box_giou, box_iou
+
+    a, _ = _pairs(seed=6, n=9, d=d)
+    b, _ = _pairs(seed=7, n=5, d=d)
+    # MONAI: I / (U + eps), eps = finfo(float32).eps; ours eps 1e-7
+    torch.testing.assert_close(VF.box_iou(a, b), box_iou(a, b), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(VF.generalized_box_iou(a, b), box_giou(a, b), rtol=1e-5, atol=1e-6)

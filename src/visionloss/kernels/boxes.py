@@ -40,7 +40,7 @@ from . import backend_for, has_triton, reference_backward, triton_covers
 
 TRITON_MODULE = "visionloss.kernels.triton.boxes"
 
-__all__ = ["BOX_LOSS_KINDS", "box_loss", "box_loss_reference", "to_corners"]
+__all__ = ["BOX_LOSS_KINDS", "box_loss", "box_loss_reference", "pairwise_iou", "to_corners"]
 
 BOX_LOSS_KINDS: tuple[str, ...] = ("iou", "giou", "diou", "ciou", "eiou")
 _CIOU_SCALE = 4 / math.pi**2
@@ -139,6 +139,28 @@ def box_loss_reference(
     plo, phi = _sides(*to_corners(pred.to(dtype), box_format))
     tlo, thi = _sides(*to_corners(target.to(dtype), box_format))
     return _loss(plo, phi, tlo, thi, kind, eps, -1)
+
+
+def pairwise_iou(
+    boxes1: Tensor, boxes2: Tensor, box_format: str, eps: float, generalized: bool
+) -> Tensor:
+    """The ``(N, M)`` IoU (or GIoU) of every box of ``boxes1`` ``(N, 2D)`` with every box of
+    ``boxes2`` ``(M, 2D)``, in the compute dtype: the elementwise geometry above, broadcast,
+    with torchvision's ``I / (U + eps)``."""
+    dtype = compute_dtype(boxes1, boxes2)
+    lo1, hi1 = _sides(*to_corners(boxes1.to(dtype), box_format))
+    lo2, hi2 = _sides(*to_corners(boxes2.to(dtype), box_format))
+    lo1, hi1 = lo1.unsqueeze(-2), hi1.unsqueeze(-2)  # (N, 1, D)
+    lo2, hi2 = lo2.unsqueeze(-3), hi2.unsqueeze(-3)  # (1, M, D)
+    inter = _prod((torch.minimum(hi1, hi2) - torch.maximum(lo1, lo2)).clamp(min=0), -1)
+    # the areas once per box, broadcast in the sum (the same op order as the elementwise loss)
+    union = _prod(hi1 - lo1, -1) + _prod(hi2 - lo2, -1) - inter
+    # I / (U + eps), not the losses' (I + eps) / (U + eps): a disjoint pair is exactly 0 here
+    iou = inter / (union + eps)
+    if not generalized:
+        return iou
+    area_c = _prod(torch.maximum(hi1, hi2) - torch.minimum(lo1, lo2), -1)
+    return iou - (area_c - union) / (area_c + eps)
 
 
 # --- the fused Function -------------------------------------------------------------------------
