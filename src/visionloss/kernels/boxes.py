@@ -164,61 +164,114 @@ def pairwise_iou(
 
 
 # --- the fused Function -------------------------------------------------------------------------
-# It works on columns: boxes (..., 2D) -> one contiguous (2D, M) copy in the compute dtype, so that
-# every op below runs on contiguous rows (the (..., D) halves of the reference are strided views,
-# several times slower per element on CPU), and per-pair values (M,) broadcast against (D, M).
+# It works axis by axis on the boxes' columns as they lie: ``unbind(-1)`` gives ``2D`` strided
+# views of the caller's tensor (no copy), every per-axis quantity is a list of ``D`` tensors of
+# the batch size, and the products over the axes (areas, and their derivatives, the products of
+# the *other* axes) are plain multiplications of list entries. The gradient of the boxes is one
+# ``stack`` of its ``2D`` columns along the last dim (written interleaved in one op).
+
+Axes = list[Tensor]
 
 
-def _columns(boxes: Tensor, dtype: torch.dtype) -> Tensor:
-    # stack of the unbound columns: about 3x faster on CPU than a transposing copy
-    return torch.stack(boxes.reshape(-1, boxes.shape[-1]).unbind(1)).to(dtype)
-
-
-def _min_weights(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """The share of the gradient of ``minimum(a, b)`` going to ``a`` and to ``b``: torch's rule
-    (half each at a tie, all to the smaller): ``(1 + sign(b - a)) / 2`` and the rest. (NaN gives
-    NaN shares where torch gives 1: the gradient of such a pair is NaN either way.)"""
-    wa = torch.sign(b - a).mul_(0.5).add_(0.5)
-    return wa, 1 - wa
-
-
-def _max_weights(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """As :func:`_min_weights` for ``maximum(a, b)`` (all to the larger)."""
-    wa = torch.sign(a - b).mul_(0.5).add_(0.5)
-    return wa, 1 - wa
-
-
-def _sides_backward(lo: Tensor, hi: Tensor, g_lo: Tensor, g_hi: Tensor) -> tuple[Tensor, Tensor]:
-    """Gradients of the raw corners from those of :func:`_sides`'s outputs."""
-    mid = 0.5 * (lo + hi)
-    w_lo, w_mid_lo = _min_weights(lo, mid)
-    w_hi, w_mid_hi = _max_weights(hi, mid)
-    g_mid = 0.5 * (g_lo * w_mid_lo + g_hi * w_mid_hi)
-    return g_lo * w_lo + g_mid, g_hi * w_hi + g_mid
-
-
-def _format_backward(g_lo: Tensor, g_hi: Tensor, box_format: str, like: Tensor) -> Tensor:
-    """The gradient of boxes ``like`` (their shape and dtype) in ``box_format`` from those of
-    their corners (columns ``(D, M)``)."""
+def _axes_columns(boxes: Tensor, dtype: torch.dtype, box_format: str) -> tuple[Axes, Axes]:
+    """The raw lower and upper corners of ``boxes`` (``(..., 2D)``), one flat column per axis."""
+    n = boxes.shape[-1]
+    cols = boxes.reshape(-1, n).unbind(-1)
+    if boxes.dtype != dtype:
+        cols = tuple(c.to(dtype) for c in cols)
+    a, b = list(cols[: n // 2]), list(cols[n // 2 :])
+    if box_format == "xyxy":
+        return a, b
     if box_format == "xywh":
-        g_lo = g_lo + g_hi
-    elif box_format == "cxcywh":
-        g_lo, g_hi = g_lo + g_hi, 0.5 * (g_hi - g_lo)
-    # one contiguous gradient of the boxes' shape (a strided view would be copied by the
-    # gradient accumulation anyway)
-    out = torch.empty(like.shape, dtype=like.dtype, device=like.device)
-    n = like.shape[-1]
-    flat = out.view(-1, n)
-    flat[:, : n // 2].copy_(g_lo.t())
-    flat[:, n // 2 :].copy_(g_hi.t())
-    return out
+        return a, [ak + bk for ak, bk in zip(a, b, strict=True)]
+    halves = [0.5 * bk for bk in b]
+    return [ak - hk for ak, hk in zip(a, halves, strict=True)], [ak + hk for ak, hk in zip(a, halves, strict=True)]
+
+
+def _axes_sides(lo: Axes, hi: Axes) -> tuple[Axes, Axes, Axes]:
+    """:func:`_sides` per axis, and the midpoints (for the backward)."""
+    mid = [0.5 * (lk + hk) for lk, hk in zip(lo, hi, strict=True)]
+    return (
+        [torch.minimum(lk, mk) for lk, mk in zip(lo, mid, strict=True)],
+        [torch.maximum(hk, mk) for hk, mk in zip(hi, mid, strict=True)],
+        mid,
+    )
+
+
+def _axes_prod(x: Axes) -> Tensor:
+    out = x[0] * x[1]
+    return out * x[2] if len(x) == 3 else out
+
+
+def _axes_others(x: Axes) -> Axes:
+    """Per axis k, the product of the other axes' entries (the derivative of :func:`_axes_prod`)."""
+    if len(x) == 2:
+        return [x[1], x[0]]
+    return [x[1] * x[2], x[0] * x[2], x[0] * x[1]]
+
+
+def _share(a: Tensor, b: Tensor) -> Tensor:
+    """The share of the gradient of ``maximum(a, b)`` going to ``a``, torch's rule: 1 where
+    ``a > b``, 1/2 at a tie, 0 below. It is also the share of ``minimum(a, b)`` going to ``b``
+    (and ``1 - share`` goes to the other one). NaN gives NaN shares where torch gives 1: the
+    gradient of such a pair is NaN either way."""
+    return torch.sign(a - b).mul_(0.5).add_(0.5)
+
+
+class _Geometry:
+    """The per-pair geometry of the fused path, computed once per call (forward or backward)."""
+
+    def __init__(self, pred: Tensor, target: Tensor, box_format: str, dtype: torch.dtype) -> None:
+        self.p_raw = _axes_columns(pred, dtype, box_format)
+        self.t_raw = _axes_columns(target, dtype, box_format)
+        self.plo, self.phi, self.p_mid = _axes_sides(*self.p_raw)
+        self.tlo, self.thi, self.t_mid = _axes_sides(*self.t_raw)
+        self.size_p = [h - lo for lo, h in zip(self.plo, self.phi, strict=True)]
+        self.size_t = [h - lo for lo, h in zip(self.tlo, self.thi, strict=True)]
+        z = zip(self.plo, self.phi, self.tlo, self.thi, strict=True)
+        self.span = [torch.minimum(ph, th) - torch.maximum(pl, tl) for pl, ph, tl, th in z]
+        self.inter_sides = [s.clamp(min=0) for s in self.span]
+        self.inter = _axes_prod(self.inter_sides)
+        self.union = _axes_prod(self.size_p) + _axes_prod(self.size_t) - self.inter
+
+    def enclose(self) -> Axes:
+        z = zip(self.plo, self.phi, self.tlo, self.thi, strict=True)
+        return [torch.maximum(ph, th) - torch.minimum(pl, tl) for pl, ph, tl, th in z]
+
+    def center(self) -> Axes:
+        z = zip(self.plo, self.phi, self.tlo, self.thi, strict=True)
+        return [0.5 * ((pl + ph) - (tl + th)) for pl, ph, tl, th in z]
+
+
+def _ciou_aspects(size_p: Axes, size_t: Axes, eps: float) -> tuple[Tensor, ...]:
+    min_h = math.sqrt(eps)
+    hp_c, ht_c = size_p[1].clamp(min=min_h), size_t[1].clamp(min=min_h)
+    xp, xt = size_p[0] / hp_c, size_t[0] / ht_c
+    return hp_c, ht_c, xp, xt, torch.atan(xt) - torch.atan(xp)
 
 
 def _fused_forward(pred: Tensor, target: Tensor, kind: str, box_format: str, eps: float) -> Tensor:
-    dtype = compute_dtype(pred, target)
-    plo, phi = _sides(*to_corners(_columns(pred, dtype), box_format, 0))
-    tlo, thi = _sides(*to_corners(_columns(target, dtype), box_format, 0))
-    return _loss(plo, phi, tlo, thi, kind, eps, 0).reshape(pred.shape[:-1])
+    geo = _Geometry(pred, target, box_format, compute_dtype(pred, target))
+    # the reference's formulas, op for op, on the per-axis columns
+    iou = (geo.inter + eps) / (geo.union + eps)
+    loss = 1 - iou
+    if kind != "iou":
+        enclose = geo.enclose()
+        if kind == "giou":
+            area_c = _axes_prod(enclose)
+            loss = loss + (area_c - geo.union) / (area_c + eps)
+        else:
+            enclose2 = [e**2 for e in enclose]
+            center2 = [c**2 for c in geo.center()]
+            loss = loss + sum(center2[1:], center2[0]) / (sum(enclose2[1:], enclose2[0]) + eps)
+            if kind == "eiou":
+                terms = [(p - t) ** 2 / (e2 + eps) for p, t, e2 in zip(geo.size_p, geo.size_t, enclose2, strict=True)]
+                loss = loss + sum(terms[1:], terms[0])
+            elif kind == "ciou":
+                delta = _ciou_aspects(geo.size_p, geo.size_t, eps)[-1]
+                v = _CIOU_SCALE * delta**2
+                loss = loss + v / (1 - iou + v + eps) * v
+    return loss.reshape(pred.shape[:-1])
 
 
 def _fused_backward(
@@ -233,90 +286,113 @@ def _fused_backward(
 ) -> tuple[Tensor | None, Tensor | None]:
     """The analytic gradient of :func:`box_loss_reference` (see the module docstring)."""
     dtype = compute_dtype(pred, target)
-    plo_raw, phi_raw = to_corners(_columns(pred, dtype), box_format, 0)
-    tlo_raw, thi_raw = to_corners(_columns(target, dtype), box_format, 0)
-    plo, phi = _sides(plo_raw, phi_raw)
-    tlo, thi = _sides(tlo_raw, thi_raw)
+    geo = _Geometry(pred, target, box_format, dtype)
+    d = len(geo.plo)
     g = grad.to(dtype).reshape(-1)
-    size_p, size_t = phi - plo, thi - tlo
-    w_hmin_p, w_hmin_t = _min_weights(phi, thi)
-    w_lmax_p, w_lmax_t = _max_weights(plo, tlo)
-    span = torch.minimum(phi, thi) - torch.maximum(plo, tlo)
-    inter_sides = span.clamp(min=0)
-    inter = _prod(inter_sides, 0)
-    union = _prod(size_p, 0) + _prod(size_t, 0) - inter
-    union_eps = union + eps
-    iou = (inter + eps) / union_eps
-    # per pair: d loss / d I and d loss / d A (= d loss / d B)
+    union_eps = geo.union + eps
+    iou = (geo.inter + eps) / union_eps
+    # per pair: d loss / d I and d loss / d A (= d loss / d B), times the incoming gradient
     g_inter = -(1 + iou) / union_eps
     g_area = iou / union_eps
-    g_enclose: Tensor | None = None  # per axis, d loss / d c_k
-    g_center: Tensor | None = None  # per axis, d loss / d (centre difference)_k
-    g_size_p: Tensor | None = None  # extra per-axis terms of the sides (EIoU, CIoU)
-    g_size_t: Tensor | None = None
+    ge: Axes | None = None  # per axis, g * d loss / d c_k (the enclosing box's sides)
+    gc: Axes | None = None  # per axis, g/2 * d loss / d (centre difference)_k
+    gs_extra_p: Axes | None = None  # extra per-axis terms of the sides (EIoU, CIoU), times g
+    gs_extra_t: Axes | None = None
     if kind != "iou":
-        enclose = torch.maximum(phi, thi) - torch.minimum(plo, tlo)
+        enclose = geo.enclose()
         if kind == "giou":
-            inv_c = 1 / (_prod(enclose, 0) + eps)
+            inv_c = 1 / (_axes_prod(enclose) + eps)
             g_inter = g_inter + inv_c
             g_area = g_area - inv_c
-            g_enclose = (union_eps * inv_c * inv_c) * _others(enclose, 0)
+            coef = g * union_eps * inv_c * inv_c
+            ge = [coef * o for o in _axes_others(enclose)]
         else:
-            center = 0.5 * ((plo + phi) - (tlo + thi))
-            enclose2 = enclose**2
-            diag_eps = enclose2.sum(0) + eps
-            rho2 = (center**2).sum(0)
-            g_center = (2 / diag_eps) * center
-            g_enclose = (-2 * rho2 / diag_eps**2) * enclose
+            center = geo.center()
+            enclose2 = [e**2 for e in enclose]
+            diag_eps = sum(enclose2[1:], enclose2[0]) + eps
+            rho2 = sum((c**2 for c in center[1:]), center[0] ** 2)
+            gc_coef = g / diag_eps
+            gc = [gc_coef * c for c in center]
+            ge_coef = -2 * g * rho2 / diag_eps**2
+            ge = [ge_coef * e for e in enclose]
             if kind == "eiou":
-                diff = size_p - size_t
-                den = enclose2 + eps
-                g_size_p = 2 * diff / den
-                g_size_t = -g_size_p
-                g_enclose = g_enclose - 2 * enclose * diff**2 / den**2
+                gs_extra_p, gs_extra_t = [], []
+                for k in range(d):
+                    diff = geo.size_p[k] - geo.size_t[k]
+                    inv_den = 1 / (enclose2[k] + eps)
+                    term = 2 * g * diff * inv_den
+                    gs_extra_p.append(term)
+                    gs_extra_t.append(-term)
+                    ge[k] = ge[k] - term * diff * inv_den * enclose[k]
             elif kind == "ciou":
                 min_h = math.sqrt(eps)
-                hp, ht = size_p[1], size_t[1]
-                hp_c, ht_c = hp.clamp(min=min_h), ht.clamp(min=min_h)
-                xp, xt = size_p[0] / hp_c, size_t[0] / ht_c
-                delta = torch.atan(xt) - torch.atan(xp)
+                hp_c, ht_c, xp, xt, delta = _ciou_aspects(geo.size_p, geo.size_t, eps)
                 v = _CIOU_SCALE * delta**2
                 alpha = v / (1 - iou + v + eps)  # a constant of the gradient (detached)
-                dv = alpha * (2 * _CIOU_SCALE) * delta  # d(alpha v)/d atan_t = -d/d atan_p
-                # d atan(w / h)/dw = 1 / (h (1 + x^2)), d/dh = -x / (h (1 + x^2)); the clamp
-                # passes the gradient where h >= sqrt(eps)
+                dv = g * alpha * (2 * _CIOU_SCALE) * delta  # d(alpha v)/d atan_t = -d/d atan_p
                 tp = -dv / (hp_c * (1 + xp * xp))
                 tt = dv / (ht_c * (1 + xt * xt))
-                g_size_p = torch.stack((tp, torch.where(hp >= min_h, -xp * tp, 0.0)))
-                g_size_t = torch.stack((tt, torch.where(ht >= min_h, -xt * tt, 0.0)))
-    # per axis: intersection sides (clamp passes the gradient at 0 and above) and box sides
-    g_span = torch.where(span >= 0, (g * g_inter) * _others(inter_sides, 0), 0.0)
-    g_area_g = g * g_area
-    gs_p = g_area_g * _others(size_p, 0)
-    gs_t = g_area_g * _others(size_t, 0)
-    if g_size_p is not None and g_size_t is not None:
-        gs_p = gs_p + g * g_size_p
-        gs_t = gs_t + g * g_size_t
-    g_plo, g_phi = -gs_p - g_span * w_lmax_p, gs_p + g_span * w_hmin_p
-    g_tlo, g_thi = -gs_t - g_span * w_lmax_t, gs_t + g_span * w_hmin_t
-    if g_enclose is not None:
-        ge = g * g_enclose
-        w_cmax_p, w_cmax_t = _max_weights(phi, thi)
-        w_cmin_p, w_cmin_t = _min_weights(plo, tlo)
-        g_phi, g_thi = g_phi + ge * w_cmax_p, g_thi + ge * w_cmax_t
-        g_plo, g_tlo = g_plo - ge * w_cmin_p, g_tlo - ge * w_cmin_t
-    if g_center is not None:
-        gc = 0.5 * g * g_center
-        g_plo, g_phi = g_plo + gc, g_phi + gc
-        g_tlo, g_thi = g_tlo - gc, g_thi - gc
-    grad_pred = grad_target = None
-    if need_pred:
-        g_plo, g_phi = _sides_backward(plo_raw, phi_raw, g_plo, g_phi)
-        grad_pred = _format_backward(g_plo, g_phi, box_format, pred)
-    if need_target:
-        g_tlo, g_thi = _sides_backward(tlo_raw, thi_raw, g_tlo, g_thi)
-        grad_target = _format_backward(g_tlo, g_thi, box_format, target)
+                hp, ht = geo.size_p[1], geo.size_t[1]
+                gs_extra_p = [tp, torch.where(hp >= min_h, -xp * tp, 0.0)]
+                gs_extra_t = [tt, torch.where(ht >= min_h, -xt * tt, 0.0)]
+    g_inter = g * g_inter
+    g_area = g * g_area
+    others_inter = _axes_others(geo.inter_sides)
+    others_p, others_t = _axes_others(geo.size_p), _axes_others(geo.size_t)
+    cols_p: list[Tensor] = []
+    cols_t: list[Tensor] = []
+    for k in range(d):
+        pl, ph, tl, th = geo.plo[k], geo.phi[k], geo.tlo[k], geo.thi[k]
+        # intersection side (the clamp passes the gradient at 0 and above)
+        g_span = torch.where(geo.span[k] >= 0, g_inter * others_inter[k], 0.0)
+        gs_p, gs_t = g_area * others_p[k], g_area * others_t[k]
+        if gs_extra_p is not None and gs_extra_t is not None:
+            gs_p, gs_t = gs_p + gs_extra_p[k], gs_t + gs_extra_t[k]
+        # shares of the ties: max(pl, tl) to pl, min(ph, th) to ph are 1 - share(ph, th)
+        s_lo = _share(pl, tl)  # max(pl, tl) -> pl; also min(pl, tl) -> tl
+        s_hi = _share(ph, th)  # max(ph, th) -> ph; also min(ph, th) -> th
+        g_pl = -gs_p - g_span * s_lo
+        g_tl = -gs_t - g_span * (1 - s_lo)
+        g_ph = gs_p + g_span * (1 - s_hi)
+        g_th = gs_t + g_span * s_hi
+        if ge is not None:
+            gek = ge[k]
+            g_ph, g_th = g_ph + gek * s_hi, g_th + gek * (1 - s_hi)
+            g_pl, g_tl = g_pl - gek * (1 - s_lo), g_tl - gek * s_lo
+        if gc is not None:
+            gck = gc[k]
+            g_pl, g_ph = g_pl + gck, g_ph + gck
+            g_tl, g_th = g_tl - gck, g_th - gck
+        if need_pred:
+            cols_p.extend(_side_grads(geo.p_raw, geo.p_mid, k, g_pl, g_ph))
+        if need_target:
+            cols_t.extend(_side_grads(geo.t_raw, geo.t_mid, k, g_tl, g_th))
+    grad_pred = _box_grad(cols_p, d, box_format, pred) if need_pred else None
+    grad_target = _box_grad(cols_t, d, box_format, target) if need_target else None
     return grad_pred, grad_target
+
+
+def _side_grads(
+    raw: tuple[Axes, Axes], mid: Axes, k: int, g_lo: Tensor, g_hi: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Gradients of axis ``k``'s raw corners from those of :func:`_sides`'s outputs:
+    ``minimum(lo, mid)`` and ``maximum(hi, mid)``, ``mid = (lo + hi)/2``."""
+    lo, hi, m = raw[0][k], raw[1][k], mid[k]
+    s_lo = _share(m, lo)  # min(lo, mid) -> lo
+    s_hi = _share(hi, m)  # max(hi, mid) -> hi
+    g_mid = 0.5 * (g_lo * (1 - s_lo) + g_hi * (1 - s_hi))
+    return g_lo * s_lo + g_mid, g_hi * s_hi + g_mid
+
+
+def _box_grad(cols: list[Tensor], d: int, box_format: str, like: Tensor) -> Tensor:
+    """The gradient of boxes ``like`` in ``box_format`` (its shape and dtype) from the corner
+    gradients ``cols`` (``g_lo, g_hi`` for each axis in turn): one stack, written interleaved."""
+    g_lo, g_hi = cols[0::2], cols[1::2]
+    if box_format == "xywh":
+        g_lo = [a + b for a, b in zip(g_lo, g_hi, strict=True)]
+    elif box_format == "cxcywh":
+        g_lo, g_hi = [a + b for a, b in zip(g_lo, g_hi, strict=True)], [0.5 * (b - a) for a, b in zip(g_lo, g_hi, strict=True)]
+    return torch.stack(g_lo + g_hi, dim=-1).to(like.dtype).reshape(like.shape)
 
 
 class _BoxLoss(torch.autograd.Function):
