@@ -167,8 +167,8 @@ def pairwise_iou(
 # It works axis by axis on the boxes' columns as they lie: ``unbind(-1)`` gives ``2D`` strided
 # views of the caller's tensor (no copy), every per-axis quantity is a list of ``D`` tensors of
 # the batch size, and the products over the axes (areas, and their derivatives, the products of
-# the *other* axes) are plain multiplications of list entries. The gradient of the boxes is one
-# ``stack`` of its ``2D`` columns along the last dim (written interleaved in one op).
+# the *other* axes) are plain multiplications of list entries. The gradient of the boxes is
+# written column by column into one tensor of their shape and dtype.
 
 Axes = list[Tensor]
 
@@ -208,14 +208,6 @@ def _axes_others(x: Axes) -> Axes:
     if len(x) == 2:
         return [x[1], x[0]]
     return [x[1] * x[2], x[0] * x[2], x[0] * x[1]]
-
-
-def _share(a: Tensor, b: Tensor) -> Tensor:
-    """The share of the gradient of ``maximum(a, b)`` going to ``a``, torch's rule: 1 where
-    ``a > b``, 1/2 at a tie, 0 below. It is also the share of ``minimum(a, b)`` going to ``b``
-    (and ``1 - share`` goes to the other one). NaN gives NaN shares where torch gives 1: the
-    gradient of such a pair is NaN either way."""
-    return torch.sign(a - b).mul_(0.5).add_(0.5)
 
 
 class _Geometry:
@@ -348,21 +340,25 @@ def _fused_backward(
         gs_p, gs_t = g_area * others_p[k], g_area * others_t[k]
         if gs_extra_p is not None and gs_extra_t is not None:
             gs_p, gs_t = gs_p + gs_extra_p[k], gs_t + gs_extra_t[k]
-        # shares of the ties: max(pl, tl) to pl, min(ph, th) to ph are 1 - share(ph, th)
-        s_lo = _share(pl, tl)  # max(pl, tl) -> pl; also min(pl, tl) -> tl
-        s_hi = _share(ph, th)  # max(ph, th) -> ph; also min(ph, th) -> th
-        g_pl = -gs_p - g_span * s_lo
-        g_tl = -gs_t - g_span * (1 - s_lo)
-        g_ph = gs_p + g_span * (1 - s_hi)
-        g_th = gs_t + g_span * s_hi
-        if ge is not None:
-            gek = ge[k]
-            g_ph, g_th = g_ph + gek * s_hi, g_th + gek * (1 - s_hi)
-            g_pl, g_tl = g_pl - gek * (1 - s_lo), g_tl - gek * s_lo
+        # the intersection's lower side max(pl, tl) and the enclosure's min(pl, tl) share the
+        # pair (pl, tl): with t = sign(pl - tl), torch's shares are (1 + t)/2 of max(pl, tl) to pl
+        # and (1 - t)/2 of min(pl, tl) to pl (halves at a tie). So pl gets
+        # -(g_span (1 + t) + ge (1 - t))/2 = -(half_sum + t half_diff), tl the same with -t;
+        # the upper sides likewise with min(ph, th) (intersection) and max(ph, th) (enclosure).
+        if ge is None:
+            half_sum = half_diff = 0.5 * g_span
+        else:
+            half_sum, half_diff = 0.5 * (g_span + ge[k]), 0.5 * (g_span - ge[k])
+        r_lo = torch.sign(pl - tl).mul_(half_diff)
+        r_hi = torch.sign(ph - th).mul_(half_diff)
+        base_p_lo, base_t_lo = -gs_p - half_sum, -gs_t - half_sum
+        base_p_hi, base_t_hi = gs_p + half_sum, gs_t + half_sum
         if gc is not None:
             gck = gc[k]
-            g_pl, g_ph = g_pl + gck, g_ph + gck
-            g_tl, g_th = g_tl - gck, g_th - gck
+            base_p_lo, base_p_hi = base_p_lo + gck, base_p_hi + gck
+            base_t_lo, base_t_hi = base_t_lo - gck, base_t_hi - gck
+        g_pl, g_tl = base_p_lo - r_lo, base_t_lo + r_lo
+        g_ph, g_th = base_p_hi - r_hi, base_t_hi + r_hi
         if need_pred:
             cols_p.extend(_side_grads(geo.p_raw, geo.p_mid, k, g_pl, g_ph))
         if need_target:
@@ -375,24 +371,33 @@ def _fused_backward(
 def _side_grads(
     raw: tuple[Axes, Axes], mid: Axes, k: int, g_lo: Tensor, g_hi: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """Gradients of axis ``k``'s raw corners from those of :func:`_sides`'s outputs:
-    ``minimum(lo, mid)`` and ``maximum(hi, mid)``, ``mid = (lo + hi)/2``."""
+    """Gradients of axis ``k``'s raw corners from those of :func:`_sides`'s outputs
+    ``minimum(lo, mid)`` and ``maximum(hi, mid)``, ``mid = (lo + hi)/2``: with ``a`` the share of
+    the first going to ``lo`` and ``c`` that of the second going to ``hi`` (torch's rule),
+    ``lo`` gets ``a g_lo + (1 - a) g_lo / 2 + (1 - c) g_hi / 2`` = ``u g_lo + (1 - w) g_hi`` with
+    ``u = (1 + a)/2``, ``w = (1 + c)/2``, and ``hi`` symmetrically."""
     lo, hi, m = raw[0][k], raw[1][k], mid[k]
-    s_lo = _share(m, lo)  # min(lo, mid) -> lo
-    s_hi = _share(hi, m)  # max(hi, mid) -> hi
-    g_mid = 0.5 * (g_lo * (1 - s_lo) + g_hi * (1 - s_hi))
-    return g_lo * s_lo + g_mid, g_hi * s_hi + g_mid
+    u = torch.sign(m - lo).mul_(0.25).add_(0.75)
+    w = torch.sign(hi - m).mul_(0.25).add_(0.75)
+    return (
+        torch.addcmul(g_lo * u, g_hi, 1 - w),
+        torch.addcmul(g_hi * w, g_lo, 1 - u),
+    )
 
 
 def _box_grad(cols: list[Tensor], d: int, box_format: str, like: Tensor) -> Tensor:
     """The gradient of boxes ``like`` in ``box_format`` (its shape and dtype) from the corner
-    gradients ``cols`` (``g_lo, g_hi`` for each axis in turn): one stack, written interleaved."""
+    gradients ``cols`` (``g_lo, g_hi`` for each axis in turn), written interleaved."""
     g_lo, g_hi = cols[0::2], cols[1::2]
     if box_format == "xywh":
         g_lo = [a + b for a, b in zip(g_lo, g_hi, strict=True)]
     elif box_format == "cxcywh":
         g_lo, g_hi = [a + b for a, b in zip(g_lo, g_hi, strict=True)], [0.5 * (b - a) for a, b in zip(g_lo, g_hi, strict=True)]
-    return torch.stack(g_lo + g_hi, dim=-1).to(like.dtype).reshape(like.shape)
+    # one strided copy per column into the interleaved result (half the time of a stack)
+    out = torch.empty(like.shape, dtype=like.dtype, device=like.device)
+    for col, g_col in zip(out.view(-1, 2 * d).unbind(-1), g_lo + g_hi, strict=True):
+        col.copy_(g_col)
+    return out
 
 
 class _BoxLoss(torch.autograd.Function):
