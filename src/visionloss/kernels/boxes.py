@@ -452,9 +452,11 @@ def box_loss(pred: Tensor, target: Tensor, *, kind: str, box_format: str, eps: f
         pred,
         has_triton=has_triton(TRITON_MODULE),
         covered=triton_covers(TRITON_MODULE, pred, pred, target, kind),
-        # measured on CPU (bench --paths, 1 and 2 threads, a loaded machine): the fused
-        # Function's recomputing backward is 1.2-1.6x the reference's time, so "auto" keeps the
-        # reference there; VISIONLOSS_KERNELS=fused keeps its memory (nothing saved) available
+        # measured on CPU, 100000 boxes forward + backward, paired rounds interleaved: the
+        # per-axis fused Function is 0.78-0.88x the reference's time at 1 thread for GIoU
+        # (1.07x for CIoU), but at 2 threads the loaded 2-core machine gave 0.84-1.45x, no
+        # verdict; "auto" keeps the reference on CPU until it is faster at both, measured on a
+        # quiet machine. VISIONLOSS_KERNELS=fused keeps its memory (nothing saved) available
         fused_on_cpu=False,
     )
     if backend == "reference":
