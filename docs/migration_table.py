@@ -217,6 +217,11 @@ MONAI = Peer(
             "ML.BoxGIoULoss()(pred_boxes, true_boxes)",
             "VF.giou_loss(pred_boxes, true_boxes)",
             "xyxy boxes; eps placement differs by about 1e-7", atol=1e-6),
+        Row("BoxGIoULoss, 3D boxes",
+            "ML.BoxGIoULoss()(pred_boxes[:, [0, 1, 1, 2, 3, 3]], true_boxes[:, [0, 1, 1, 2, 3, 3]])",
+            "VF.giou_loss(pred_boxes[:, [0, 1, 1, 2, 3, 3]], true_boxes[:, [0, 1, 1, 2, 3, 3]])",
+            "MONAI's xyzxyz is our 'xyxy' read per axis (here cuboids with the y span as depth); "
+            "'xywh' and 'cxcywh' are its xyzwhd and cccwhd", atol=1e-6),
         Row("ContrastiveLoss (MONAI's NT-Xent)",
             "ML.ContrastiveLoss(temperature=0.5)(emb[:6], emb[6:])",
             "VF.nt_xent_loss(emb[:6], emb[6:], temperature=0.5)",
@@ -477,10 +482,16 @@ TORCHVISION = Peer(
             'tvops.box_convert(true_boxes, in_fmt="xyxy", out_fmt="cxcywh")',
             'VF.box_convert(true_boxes, in_fmt="xyxy", out_fmt="cxcywh")',
             "and box_format='cxcywh' on every box loss skips the conversion"),
-    ),
-    gaps=(
-        Gap("box_iou, generalized_box_iou (pairwise matrices)",
-            "the box losses compare matched pairs elementwise; no pairwise IoU matrix"),
+        Row("box_iou",
+            "tvops.box_iou(pred_boxes, true_boxes)",
+            "VF.box_iou(pred_boxes, true_boxes)",
+            "the (N, M) matrix for matching; I / (U + 1e-7) where torchvision has I / U (two "
+            "zero-area boxes: 0, not NaN); 3D boxes (N, 6) too"),
+        Row("generalized_box_iou",
+            "tvops.generalized_box_iou(pred_boxes, true_boxes)",
+            "VF.generalized_box_iou(pred_boxes, true_boxes)",
+            "the (N, M) GIoU matrix (DETR's matching cost); a box_format option skips the "
+            "conversion"),
     ),
 )
 

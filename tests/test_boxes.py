@@ -487,13 +487,14 @@ def test_box_convert_gradcheck():
 
 class TestBadInput:
     @pytest.mark.parametrize("kind", KINDS)
-    def test_last_dim_not_four(self, kind):
+    def test_last_dim_not_four_or_six(self, kind):
         with pytest.raises(
-            ValueError, match=r"pred: expected boxes of shape \(\.\.\., 4\), got \(3, 5\)"
+            ValueError,
+            match=r"pred: expected 2D boxes \(\.\.\., 4\) or 3D boxes \(\.\.\., 6\), got \(3, 5\)",
         ):
             FUNCTIONS[kind](torch.zeros(3, 5), torch.zeros(3, 5))
         with pytest.raises(
-            ValueError, match=r"pred: expected boxes of shape \(\.\.\., 4\), got \(\)"
+            ValueError, match=r"pred: expected 2D boxes \(\.\.\., 4\) or .*, got \(\)"
         ):
             FUNCTIONS[kind](torch.tensor(1.0), torch.tensor(1.0))
 
@@ -544,7 +545,7 @@ class TestBadInput:
         ):
             VF.box_convert(x, "xyzw", "xyxy")
         with pytest.raises(
-            ValueError, match=r"boxes: expected boxes of shape \(\.\.\., 4\), got \(4, 2\)"
+            ValueError, match=r"boxes: expected 2D boxes \(\.\.\., 4\) or .*, got \(4, 2\)"
         ):
             VF.box_convert(torch.zeros(4, 2), "xyxy", "xywh")
 
@@ -574,3 +575,365 @@ def test_specs_declare_the_family():
     with pytest.raises(TypeError, match="kind"):
         visionloss.GIoULoss(kind="iou")
     assert all(spec.function is not VF.box_convert for spec in boxes.SPECS)
+
+
+# --- the fused Function of kernels/boxes.py (issue 18): equal to the reference, saves nothing ---
+
+import itertools  # noqa: E402
+
+from visionloss import kernels as _kernels  # noqa: E402
+from visionloss.kernels.boxes import _BoxLoss, box_loss_reference  # noqa: E402
+
+
+def _fused_boxes(gen, n, d, dtype=torch.float64):
+    lo = torch.rand(n, d, generator=gen, dtype=torch.float64) * 4
+    size = torch.rand(n, d, generator=gen, dtype=torch.float64) * 3
+    boxes = torch.cat([lo, lo + size], -1)
+    boxes[0, d:] = boxes[0, :d]  # a point
+    boxes[1, d] = boxes[1, 0] - 1  # an inverted side
+    return boxes.to(dtype)
+
+
+@pytest.mark.parametrize(
+    "d,kind,box_format",
+    [
+        (d, k, f)
+        for d, k, f in itertools.product(
+            [2, 3], ["iou", "giou", "diou", "ciou", "eiou"], ["xyxy", "xywh", "cxcywh"]
+        )
+        if not (d == 3 and k == "ciou")
+    ],
+)
+def test_fused_function_equals_reference_values_and_gradients(d, kind, box_format):
+    gen = torch.Generator().manual_seed(7)
+    pred, target = _fused_boxes(gen, 40, d), _fused_boxes(gen, 40, d)
+    target[2] = pred[2]  # identical boxes: ties everywhere
+    target[3, :d] = pred[3, :d]  # a shared corner
+    target[4, 0] = pred[4, d]  # touching boxes
+    pred.requires_grad_(True)
+    target.requires_grad_(True)
+    grad = torch.randn(40, generator=gen, dtype=torch.float64)
+    ref = box_loss_reference(pred, target, kind, box_format, 1e-7)
+    fused = _BoxLoss.apply(pred, target, kind, box_format, 1e-7)
+    torch.testing.assert_close(fused, ref, rtol=1e-12, atol=1e-12)
+    for a, b in zip(
+        torch.autograd.grad(fused, (pred, target), grad),
+        torch.autograd.grad(ref, (pred, target), grad),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_fused_function_low_precision_computes_in_float32(dtype):
+    gen = torch.Generator().manual_seed(3)
+    pred = _fused_boxes(gen, 30, 2, dtype).reshape(5, 6, 4).requires_grad_(True)
+    target = _fused_boxes(gen, 30, 2, dtype).reshape(5, 6, 4)
+    for kind in ("giou", "ciou"):
+        fused = _BoxLoss.apply(pred, target, kind, "cxcywh", 1e-7)
+        ref = box_loss_reference(pred, target, kind, "cxcywh", 1e-7)
+        assert fused.dtype == torch.float32 and fused.shape == (5, 6)
+        torch.testing.assert_close(fused, ref)
+        (g_fused,) = torch.autograd.grad(fused.sum(), pred)
+        (g_ref,) = torch.autograd.grad(ref.sum(), pred)
+        assert g_fused.dtype == dtype
+        torch.testing.assert_close(g_fused, g_ref)
+
+
+def test_fused_function_double_backward_is_the_references():
+    gen = torch.Generator().manual_seed(5)
+    pred = _fused_boxes(gen, 6, 2)[2:].requires_grad_(True)
+    target = _fused_boxes(gen, 6, 2)[2:].requires_grad_(True)
+    # (CIoU's detached alpha makes its gradient a non-conservative field: no gradgradcheck)
+    for kind in ("giou", "diou", "eiou"):
+        assert torch.autograd.gradgradcheck(
+            lambda p, t, kind=kind: _BoxLoss.apply(p, t, kind, "xyxy", 1e-7), (pred, target)
+        )
+
+
+@pytest.mark.parametrize("loss", [VF.giou_loss, VF.ciou_loss, VF.eiou_loss])
+def test_fused_path_saves_nothing_but_the_boxes(monkeypatch, loss):
+    monkeypatch.setattr(_kernels, "_backend", "fused")
+    gen = torch.Generator().manual_seed(1)
+    pred = _fused_boxes(gen, 64, 2, torch.float32).requires_grad_(True)
+    target = _fused_boxes(gen, 64, 2, torch.float32)
+    saved = []
+
+    def pack(t):
+        saved.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = loss(pred, target, reduction="none")
+    assert all(t is pred or t is target for t in saved)
+    out.sum().backward()
+    ref = box_loss_reference(
+        pred.detach().requires_grad_(True), target, loss.__name__[:4], "xyxy", 1e-7
+    )
+    assert torch.isfinite(pred.grad).all() and ref.shape == out.shape
+
+
+def test_fused_path_empty_and_nan(monkeypatch):
+    monkeypatch.setattr(_kernels, "_backend", "fused")
+    empty = torch.zeros(0, 4, requires_grad=True)
+    loss = VF.giou_loss(empty, torch.zeros(0, 4))
+    loss.backward()
+    assert loss.item() == 0.0 and empty.grad.shape == (0, 4)
+    pred = torch.tensor([[0.0, 0.0, float("nan"), 1.0]], requires_grad=True)
+    value = VF.ciou_loss(pred, torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
+    value.backward()
+    assert value.isnan() and pred.grad.isnan().any()
+
+
+# --- 3D boxes (..., 6), issue 19 -------------------------------------------------------------------
+
+KINDS_3D = ["iou", "giou", "diou", "eiou"]
+
+
+def _all_kinds_3d(pred, target):
+    p = torch.tensor(pred, dtype=torch.float64)
+    t = torch.tensor(target, dtype=torch.float64)
+    return {k: FUNCTIONS[k](p, t, eps=1e-12).item() for k in KINDS_3D}
+
+
+def test_hand_computed_3d_cube_inside():
+    # target [1,3]^3 inside pred [0,4]^3: I = 8, U = 64, IoU 1/8. C = pred (no GIoU penalty),
+    # same centres (no DIoU penalty); EIoU adds (4-2)^2/4^2 once per axis = 3/4.
+    got = _all_kinds_3d([0.0, 0.0, 0.0, 4.0, 4.0, 4.0], [1.0, 1.0, 1.0, 3.0, 3.0, 3.0])
+    expected = {"iou": 7 / 8, "giou": 7 / 8, "diou": 7 / 8, "eiou": 7 / 8 + 3 / 4}
+    assert got == pytest.approx(expected, abs=1e-10)
+
+
+def test_hand_computed_3d_partial_overlap():
+    # 2x2x2 cubes shifted by (1,1,1): I = 1, U = 8 + 8 - 1 = 15, IoU 1/15. C = 3^3 = 27: GIoU
+    # penalty (27-15)/27. rho^2 = 3, the 3D diagonal c^2 = 27: DIoU penalty 1/9. Same sizes.
+    got = _all_kinds_3d([0.0, 0.0, 0.0, 2.0, 2.0, 2.0], [1.0, 1.0, 1.0, 3.0, 3.0, 3.0])
+    diou = 14 / 15 + 1 / 9
+    expected = {"iou": 14 / 15, "giou": 14 / 15 + 12 / 27, "diou": diou, "eiou": diou}
+    assert got == pytest.approx(expected, abs=1e-10)
+
+
+def test_3d_cuboid_flat_in_z_is_the_2d_box_for_iou_and_giou():
+    # equal depths and z spans: every volume is the area times the depth, so the IoU and the GIoU
+    # are the 2D ones (the DIoU is not: the 3D diagonal includes the depth)
+    pred, target = _random_pairs(seed=4, shape=(20,))
+    z = torch.zeros(20, 1, dtype=pred.dtype)
+    lift = lambda b: torch.cat((b[:, :2], z, b[:, 2:], z + 2.5), dim=-1)  # noqa: E731
+    for kind in ("iou", "giou"):
+        torch.testing.assert_close(
+            FUNCTIONS[kind](lift(pred), lift(target), reduction="none"),
+            FUNCTIONS[kind](pred, target, reduction="none"),
+        )
+
+
+@pytest.mark.parametrize("kind", KINDS_3D)
+def test_3d_formats_are_read_per_axis(kind):
+    from catalogue.boxes import _from_xyzxyz, _random_xyzxyz, reference_box_loss_3d
+
+    pred, target = _random_xyzxyz(torch.Generator().manual_seed(9), (12,))
+    expected = reference_box_loss_3d(pred, target, kind=kind)
+    for box_format in FORMATS:
+        p, t = _from_xyzxyz(pred, box_format), _from_xyzxyz(target, box_format)
+        torch.testing.assert_close(VF.box_convert(pred, "xyxy", box_format), p)
+        torch.testing.assert_close(VF.box_convert(p, box_format, "xyxy"), pred)
+        got = VF.box_iou_loss(p, t, kind=kind, box_format=box_format, reduction="none")
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_3d_ciou_raises_naming_the_argument():
+    boxes = torch.rand(3, 6)
+    with pytest.raises(ValueError, match=r"kind='ciou' \(ciou_loss\): CIoU is defined for 2D"):
+        VF.ciou_loss(boxes, boxes)
+    with pytest.raises(ValueError, match=r"kind='ciou'.*3D boxes \(3, 6\)"):
+        VF.box_iou_loss(boxes, boxes, kind="ciou")
+    with pytest.raises(ValueError, match=r"kind='ciou'"):
+        visionloss.CIoULoss()(boxes, boxes)
+
+
+def test_2d_and_3d_boxes_cannot_be_mixed():
+    match = r"pred and target: boxes of one dimension expected, got 2D \(\.\.\., 4\) boxes"
+    with pytest.raises(ValueError, match=match):
+        VF.giou_loss(torch.zeros(3, 4), torch.zeros(3, 6))
+    with pytest.raises(ValueError, match=r"got 3D \(\.\.\., 6\) boxes \(2, 6\) and 2D"):
+        VF.box_iou_loss(torch.zeros(2, 6), torch.zeros(2, 4), kind="diou")
+
+
+@pytest.mark.parametrize("kind", KINDS_3D)
+def test_3d_degenerate_cuboids_are_finite_and_identical_ones_give_zero(kind):
+    pred = torch.tensor(
+        [[0.0, 0.0, 0.0, 1.0, 1.0, 0.0], [5.0, 5.0, 5.0, 3.0, 3.0, 3.0],
+         [2.0, 2.0, 2.0, 2.0, 2.0, 2.0], [0.0, 0.0, 0.0, 1.0, 2.0, 3.0]],
+        requires_grad=True,
+    )  # fmt: skip
+    target = torch.tensor(
+        [[0.0, 0.0, 0.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 2.0, 2.0, 2.0],
+         [2.0, 2.0, 2.0, 2.0, 2.0, 2.0], [0.0, 0.0, 0.0, 1.0, 2.0, 3.0]]
+    )  # fmt: skip
+    loss = FUNCTIONS[kind](pred, target, reduction="none")
+    assert torch.isfinite(loss).all()
+    assert loss[2].item() == 0.0 and loss[3].item() == 0.0
+    (grad,) = torch.autograd.grad(loss.sum(), pred)
+    assert torch.isfinite(grad).all()
+
+
+def test_3d_half_boxes_compute_in_float32_beyond_float16_volumes():
+    # 40^3 = 64000 is near float16's max; the union of two such cubes is beyond it
+    pred = torch.tensor([[0.0, 0.0, 0.0, 40.0, 40.0, 40.0]], dtype=torch.float16)
+    target = torch.tensor([[20.0, 0.0, 0.0, 60.0, 40.0, 40.0]], dtype=torch.float16)
+    loss = VF.giou_loss(pred, target)
+    assert loss.dtype == torch.float32
+    # I = 20*40*40 = 32000, U = 96000, C = 60*40*40 = U: GIoU = IoU = 1/3
+    assert loss.item() == pytest.approx(2 / 3, abs=1e-6)
+
+
+# --- pairwise (N, M) matrices: box_iou, generalized_box_iou (issue 19) ----------------------------
+
+
+def _tv_box_area(boxes):
+    # torchvision.ops.box_area, transcribed
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
+def _tv_box_iou(boxes1, boxes2):
+    # torchvision.ops.boxes._box_inter_union and box_iou (0.15+), transcribed line by line
+    area1, area2 = _tv_box_area(boxes1), _tv_box_area(boxes2)
+    lt = torch.max(boxes1[:, None, :2], boxes2[:, :2])
+    rb = torch.min(boxes1[:, None, 2:], boxes2[:, 2:])
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[:, :, 0] * wh[:, :, 1]
+    union = area1[:, None] + area2 - inter
+    return inter / union, union
+
+
+def _tv_generalized_box_iou(boxes1, boxes2):
+    iou, union = _tv_box_iou(boxes1, boxes2)
+    lti = torch.min(boxes1[:, None, :2], boxes2[:, :2])
+    rbi = torch.max(boxes1[:, None, 2:], boxes2[:, 2:])
+    whi = (rbi - lti).clamp(min=0)
+    areai = whi[:, :, 0] * whi[:, :, 1]
+    return iou - (areai - union) / areai
+
+
+def _box_sets(seed, n, m, d=2):
+    gen = torch.Generator().manual_seed(seed)
+
+    def draw(k):
+        lo = torch.rand(k, d, generator=gen, dtype=F64) * 6
+        return torch.cat((lo, lo + torch.rand(k, d, generator=gen, dtype=F64) * 3 + 0.2), -1)
+
+    return draw(n), draw(m)
+
+
+@pytest.mark.parametrize("box_format", FORMATS)
+def test_pairwise_matrices_match_torchvision_formulas_float64(box_format):
+    a, b = _box_sets(0, 9, 13)
+    iou_tv, _ = _tv_box_iou(a, b)
+    giou_tv = _tv_generalized_box_iou(a, b)
+    assert (iou_tv == 0).any() and (iou_tv > 0).any()  # disjoint and overlapping pairs
+    fa, fb = _from_xyxy(a, box_format), _from_xyxy(b, box_format)
+    iou = VF.box_iou(fa, fb, box_format=box_format)
+    giou = VF.generalized_box_iou(fa, fb, box_format=box_format)
+    assert iou.shape == giou.shape == (9, 13) and iou.dtype == F64
+    # I / (U + eps) against I / U: eps / U relative, areas >= 0.04 here
+    torch.testing.assert_close(iou, iou_tv, rtol=1e-5, atol=0)
+    torch.testing.assert_close(giou, giou_tv, rtol=1e-5, atol=1e-6)
+    assert torch.equal(iou == 0, iou_tv == 0)  # disjoint pairs exactly 0, as torchvision's
+
+
+def test_pairwise_diagonal_is_the_elementwise_iou_and_giou():
+    a, b = _box_sets(1, 17, 17)
+    # within eps / (U + eps) of the losses' (I + eps) / (U + eps)
+    torch.testing.assert_close(
+        VF.box_iou(a, b).diagonal(), 1 - VF.iou_loss(a, b, reduction="none"), rtol=0, atol=1e-6
+    )
+    torch.testing.assert_close(
+        VF.generalized_box_iou(a, b).diagonal(),
+        1 - VF.giou_loss(a, b, reduction="none"),
+        rtol=0,
+        atol=1e-6,
+    )
+    a3, b3 = _box_sets(2, 11, 11, d=3)
+    torch.testing.assert_close(
+        VF.generalized_box_iou(a3, b3).diagonal(),
+        1 - VF.giou_loss(a3, b3, reduction="none"),
+        rtol=0,
+        atol=1e-6,
+    )
+
+
+def test_pairwise_3d_matches_a_float64_cuboid_formula():
+    a, b = _box_sets(3, 5, 7, d=3)
+    size = lambda lo, hi: (hi - lo).clamp(min=0).prod(-1)  # noqa: E731
+    inter = size(torch.max(a[:, None, :3], b[:, :3]), torch.min(a[:, None, 3:], b[:, 3:]))
+    union = size(a[:, :3], a[:, 3:])[:, None] + size(b[:, :3], b[:, 3:]) - inter
+    hull = size(torch.min(a[:, None, :3], b[:, :3]), torch.max(a[:, None, 3:], b[:, 3:]))
+    torch.testing.assert_close(VF.box_iou(a, b, eps=1e-15), inter / union)
+    torch.testing.assert_close(
+        VF.generalized_box_iou(a, b, eps=1e-15), inter / union - (hull - union) / hull
+    )
+
+
+@pytest.mark.parametrize("fn", [VF.box_iou, VF.generalized_box_iou])
+@pytest.mark.parametrize("d", [2, 3])
+def test_pairwise_empty_sets(fn, d):
+    a, b = _box_sets(4, 3, 2, d=d)
+    assert fn(a[:0], b).shape == (0, 2)
+    assert fn(a, b[:0]).shape == (3, 0)
+    assert fn(a[:0].half(), b[:0].half()).dtype == torch.float32
+
+
+def test_pairwise_degenerate_boxes():
+    a = torch.tensor(
+        [[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 2.0, 0.0], [3.0, 3.0, 1.0, 1.0], [0.0, 0.0, 2.0, 2.0]]
+    )
+    iou, giou = VF.box_iou(a, a), VF.generalized_box_iou(a, a)
+    assert torch.isfinite(iou).all() and torch.isfinite(giou).all()
+    # zero-area boxes (a point, a segment, an inverted box = the empty box at its centre)
+    # overlap nothing: 0, including with themselves (torchvision's I/U gives NaN there)
+    assert torch.equal(iou[:3], torch.zeros(3, 4))
+    assert iou[3, 3].item() == pytest.approx(1.0, abs=1e-7)
+    assert (giou <= 1).all() and (giou >= -1).all()  # -1: zero-area pairs far apart
+    g = a.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(VF.generalized_box_iou(g, a).sum(), g)
+    assert torch.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.int64])
+def test_pairwise_low_precision_and_integer_boxes_compute_in_float32(dtype):
+    # 300-pixel boxes: areas of 9e4, beyond float16's 65504
+    a = torch.tensor([[0, 0, 300, 300], [100, 100, 400, 400]]).to(dtype)
+    b = torch.tensor([[0, 0, 300, 300], [150, 0, 450, 300], [500, 500, 600, 600]]).to(dtype)
+    for fn in (VF.box_iou, VF.generalized_box_iou):
+        got = fn(a, b)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, fn(a.float(), b.float()))
+    iou = VF.box_iou(a, b)
+    assert iou[0, 0].item() == pytest.approx(1.0, abs=1e-7)
+    assert iou[0, 1].item() == pytest.approx(1 / 3, abs=1e-6)  # I = 150*300, U = 2*9e4 - I
+
+
+def test_pairwise_gradcheck_float64():
+    a, b = _box_sets(5, 3, 4)
+    a.requires_grad_(True)
+    b.requires_grad_(True)
+    for fn in (VF.box_iou, VF.generalized_box_iou):
+        assert torch.autograd.gradcheck(lambda x, y, fn=fn: fn(x, y, box_format="cxcywh"), (a, b))
+
+
+def test_pairwise_bad_input():
+    with pytest.raises(ValueError, match=r"boxes1: expected 2D boxes \(N, 4\) or 3D boxes \(N, 6\), got \(2, 3, 4\)"):
+        VF.box_iou(torch.zeros(2, 3, 4), torch.zeros(3, 4))
+    with pytest.raises(ValueError, match=r"boxes2: expected .* \(M, 6\), got \(3, 5\)"):
+        VF.generalized_box_iou(torch.zeros(2, 4), torch.zeros(3, 5))
+    with pytest.raises(ValueError, match="boxes1 and boxes2: boxes of one dimension expected"):
+        VF.box_iou(torch.zeros(2, 4), torch.zeros(3, 6))
+    with pytest.raises(ValueError, match="box_format: expected one of"):
+        VF.box_iou(torch.zeros(2, 4), torch.zeros(3, 4), box_format="ccwh")
+    with pytest.raises(TypeError, match="boxes2: expected a torch.Tensor, got list"):
+        VF.box_iou(torch.zeros(2, 4), [[0.0, 0.0, 1.0, 1.0]])
+
+
+def test_pairwise_helpers_are_not_registered_losses():
+    assert "generalized_box_iou" not in visionloss.available_losses()
+    # "box_iou" is box_iou_loss's registry name (DESIGN section 3), not the matrix
+    assert visionloss.get_loss("box_iou") is VF.box_iou_loss

@@ -698,6 +698,9 @@ def test_registry_is_read_from_the_specs():
     losses = {n for n in VF.__all__ if n.endswith("_loss") or n in DESIGN_NAMES}
     assert losses == spec_functions
     assert "box_convert" in VF.__all__ and "box_convert" not in spec_functions
+    # the pairwise matrices of matching are helpers too, not losses
+    for helper in ("box_iou", "generalized_box_iou"):
+        assert helper in VF.__all__ and helper not in spec_functions
 
 
 @pytest.mark.parametrize("form", ["huber", "huber_loss", "HuberLoss"])

@@ -48,6 +48,7 @@ from .losses.segmentation import (
 )
 
 # boxes
+from .losses.box_pairwise import box_iou, generalized_box_iou
 from .losses.boxes import (
     box_convert,
     box_iou_loss,
@@ -129,11 +130,13 @@ __all__ = [
     "tversky_loss",
     # boxes
     "box_convert",
+    "box_iou",
     "box_iou_loss",
     "ciou_loss",
     "cxcywh_to_xyxy",
     "diou_loss",
     "eiou_loss",
+    "generalized_box_iou",
     "giou_loss",
     "iou_loss",
     "xywh_to_xyxy",

@@ -155,6 +155,116 @@ _common = dict(
     grad_inputs=(0, 1),
 )
 
+# --- 3D boxes (..., 6): x1, y1, z1, x2, y2, z2 ---------------------------------------------------
+
+
+def _random_xyzxyz(gen: torch.Generator, shape: tuple[int, ...]):
+    """As :func:`_random_xyxy` with a third axis: overlapping, nested and disjoint cuboids."""
+    f64 = torch.float64
+    lo = torch.rand(*shape, 3, generator=gen, dtype=f64) * 4
+    size = torch.rand(*shape, 3, generator=gen, dtype=f64) * 3 + 0.5
+    shift = torch.randn(*shape, 3, generator=gen, dtype=f64) * 1.5
+    scale = torch.exp(torch.randn(*shape, 3, generator=gen, dtype=f64) * 0.4)
+    target = torch.cat((lo, lo + size), dim=-1)
+    pred = torch.cat((lo + shift, lo + shift + size * scale), dim=-1)
+    return pred, target
+
+
+def _from_xyzxyz(boxes: torch.Tensor, box_format: str) -> torch.Tensor:
+    x1, y1, z1, x2, y2, z2 = boxes.unbind(-1)
+    if box_format == "xywh":
+        return torch.stack((x1, y1, z1, x2 - x1, y2 - y1, z2 - z1), dim=-1)
+    if box_format == "cxcywh":
+        return torch.stack(
+            ((x1 + x2) / 2, (y1 + y2) / 2, (z1 + z2) / 2, x2 - x1, y2 - y1, z2 - z1), dim=-1
+        )
+    return boxes
+
+
+def _to_xyzxyz(boxes: torch.Tensor, box_format: str) -> torch.Tensor:
+    a, b, c, d, e, f = boxes.unbind(-1)
+    if box_format == "xywh":
+        return torch.stack((a, b, c, a + d, b + e, c + f), dim=-1)
+    if box_format == "cxcywh":
+        return torch.stack((a - d / 2, b - e / 2, c - f / 2, a + d / 2, b + e / 2, c + f / 2), -1)
+    return boxes
+
+
+def _make3d(box_format: str = "xyxy", shape=(2, 3)):
+    def make_inputs(gen: torch.Generator, dtype: torch.dtype):
+        pred, target = _random_xyzxyz(gen, shape)
+        return _from_xyzxyz(pred, box_format).to(dtype), _from_xyzxyz(target, box_format).to(dtype)
+
+    return make_inputs
+
+
+def _cuboid_volume(x1, y1, z1, x2, y2, z2):
+    return (x2 - x1).clamp(min=0) * (y2 - y1).clamp(min=0) * (z2 - z1).clamp(min=0)
+
+
+def reference_box_loss_3d(pred, target, kind="giou", box_format="xyxy", eps=1e-7):
+    """The float64 IoU / GIoU / DIoU / EIoU of cuboids written out axis by axis, from the 2D
+    definitions with volumes for areas, the 3D diagonal and one EIoU size term per axis."""
+    a = _to_xyzxyz(pred.double(), box_format)
+    b = _to_xyzxyz(target.double(), box_format)
+    ax1, ay1, az1, ax2, ay2, az2 = a.unbind(-1)
+    bx1, by1, bz1, bx2, by2, bz2 = b.unbind(-1)
+    vol_a = _cuboid_volume(ax1, ay1, az1, ax2, ay2, az2)
+    vol_b = _cuboid_volume(bx1, by1, bz1, bx2, by2, bz2)
+    inter = _cuboid_volume(
+        torch.max(ax1, bx1), torch.max(ay1, by1), torch.max(az1, bz1),
+        torch.min(ax2, bx2), torch.min(ay2, by2), torch.min(az2, bz2),
+    )  # fmt: skip
+    union = vol_a + vol_b - inter
+    iou = (inter + eps) / (union + eps)
+    if kind == "iou":
+        return 1 - iou
+    cx1, cy1, cz1 = torch.min(ax1, bx1), torch.min(ay1, by1), torch.min(az1, bz1)
+    cx2, cy2, cz2 = torch.max(ax2, bx2), torch.max(ay2, by2), torch.max(az2, bz2)
+    if kind == "giou":
+        vol_c = _cuboid_volume(cx1, cy1, cz1, cx2, cy2, cz2)
+        return 1 - (iou - (vol_c - union) / (vol_c + eps))
+    rho2 = (
+        ((ax1 + ax2) / 2 - (bx1 + bx2) / 2) ** 2
+        + ((ay1 + ay2) / 2 - (by1 + by2) / 2) ** 2
+        + ((az1 + az2) / 2 - (bz1 + bz2) / 2) ** 2
+    )
+    c2 = (cx2 - cx1) ** 2 + (cy2 - cy1) ** 2 + (cz2 - cz1) ** 2
+    diou = 1 - iou + rho2 / (c2 + eps)
+    if kind == "diou":
+        return diou
+    if kind == "eiou":
+        return (
+            diou
+            + ((ax2 - ax1) - (bx2 - bx1)) ** 2 / ((cx2 - cx1) ** 2 + eps)
+            + ((ay2 - ay1) - (by2 - by1)) ** 2 / ((cy2 - cy1) ** 2 + eps)
+            + ((az2 - az1) - (bz2 - bz1)) ** 2 / ((cz2 - cz1) ** 2 + eps)
+        )
+    raise ValueError(kind)
+
+
+def _empty3d(dtype: torch.dtype):
+    return torch.zeros(0, 6, dtype=dtype), torch.zeros(0, 6, dtype=dtype)
+
+
+def _extreme3d(dtype: torch.dtype):
+    # the 2D extreme pairs with their x span repeated as the depth: huge (volumes up to
+    # (1.2e5)^3, far beyond float16), far apart, inverted, a point, a zero-height cuboid
+    pred, target = _extreme(dtype)
+    return (
+        torch.cat((pred[:, :2], pred[:, :1], pred[:, 2:], pred[:, 2:3]), dim=-1),
+        torch.cat((target[:, :2], target[:, :1], target[:, 2:], target[:, 2:3]), dim=-1),
+    )
+
+
+def _reference3d(kind: str):
+    return lambda pred, target, **options: reference_box_loss_3d(pred, target, kind=kind, **options)
+
+
+_common3d = dict(
+    none_shape=_batch_shape, make_empty=_empty3d, make_extreme=_extreme3d, grad_inputs=(0, 1)
+)
+
 CASES: list[LossCase] = [
     LossCase(
         "iou", VF.iou_loss, visionloss.IoULoss, _make(), reference=_reference("iou"), **_common
@@ -210,5 +320,33 @@ CASES: list[LossCase] = [
         reference=reference_box_loss,
         options={"kind": "giou", "box_format": "cxcywh"},
         **_common,
+    ),
+    # 3D boxes (..., 6), issue 19: GIoU as MONAI's BoxGIoULoss, DIoU with the 3D diagonal, and
+    # the per-axis formats through box_iou_loss
+    LossCase(
+        "giou_3d",
+        VF.giou_loss,
+        visionloss.GIoULoss,
+        _make3d(),
+        reference=_reference3d("giou"),
+        compile=True,
+        **_common3d,
+    ),
+    LossCase(
+        "diou_3d",
+        VF.diou_loss,
+        visionloss.DIoULoss,
+        _make3d(shape=(7,)),
+        reference=_reference3d("diou"),
+        **_common3d,
+    ),
+    LossCase(
+        "box_iou_3d_cxcywh_eiou",
+        VF.box_iou_loss,
+        visionloss.BoxIoULoss,
+        _make3d("cxcywh", shape=(4, 2)),
+        reference=reference_box_loss_3d,
+        options={"kind": "eiou", "box_format": "cxcywh"},
+        **_common3d,
     ),
 ]

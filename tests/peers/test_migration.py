@@ -8,9 +8,9 @@ installed skips its rows. Two peers are not imported as a whole:
   ``losses`` subpackage is self-contained and is loaded here without the parent's ``__init__``,
   so the rows run smp's own code (0.6.0).
 * torchvision: it does not import with the CPU torch of this environment, so its four loss
-  functions and ``box_convert`` are re-implemented below, line by line from torchvision 0.2x's
-  ``torchvision/ops/focal_loss.py``, ``giou_loss.py``, ``diou_loss.py``, ``ciou_loss.py``,
-  ``_utils.py`` and ``boxes.py``. The rows check visionloss against that transcription.
+  functions, ``box_convert``, ``box_iou`` and ``generalized_box_iou`` are re-implemented below,
+  line by line from torchvision 0.2x's ``torchvision/ops/focal_loss.py``, ``giou_loss.py``,
+  ``diou_loss.py``, ``ciou_loss.py``, ``_utils.py`` and ``boxes.py``. The rows check visionloss against that transcription.
 """
 
 from __future__ import annotations
@@ -132,12 +132,42 @@ def _tv_box_convert(boxes, in_fmt, out_fmt):
     return boxes
 
 
+def _tv_box_area(boxes):
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
+def _tv_box_inter_union(boxes1, boxes2):
+    area1, area2 = _tv_box_area(boxes1), _tv_box_area(boxes2)
+    lt = torch.max(boxes1[:, None, :2], boxes2[:, :2])
+    rb = torch.min(boxes1[:, None, 2:], boxes2[:, 2:])
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[:, :, 0] * wh[:, :, 1]
+    return inter, area1[:, None] + area2 - inter
+
+
+def _tv_box_iou(boxes1, boxes2):
+    inter, union = _tv_box_inter_union(boxes1, boxes2)
+    return inter / union
+
+
+def _tv_generalized_box_iou(boxes1, boxes2):
+    inter, union = _tv_box_inter_union(boxes1, boxes2)
+    iou = inter / union
+    lti = torch.min(boxes1[:, None, :2], boxes2[:, :2])
+    rbi = torch.max(boxes1[:, None, 2:], boxes2[:, 2:])
+    whi = (rbi - lti).clamp(min=0)
+    areai = whi[:, :, 0] * whi[:, :, 1]
+    return iou - (areai - union) / areai
+
+
 TVOPS = types.SimpleNamespace(
     sigmoid_focal_loss=_tv_sigmoid_focal_loss,
     generalized_box_iou_loss=_tv_generalized_box_iou_loss,
     distance_box_iou_loss=_tv_distance_box_iou_loss,
     complete_box_iou_loss=_tv_complete_box_iou_loss,
     box_convert=_tv_box_convert,
+    box_iou=_tv_box_iou,
+    generalized_box_iou=_tv_generalized_box_iou,
 )
 
 

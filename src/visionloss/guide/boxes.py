@@ -15,7 +15,7 @@ _EIOU = "Y.-F. Zhang et al., Focal and Efficient IOU Loss, Neurocomputing 2022, 
 CARDS: dict[str, Card] = {
     "iou": Card(
         definition="1 - IoU of the predicted and target boxes: the overlap area over the union "
-        "area, for boxes in xyxy, xywh or cxcywh format.",
+        "area, for boxes in xyxy, xywh or cxcywh format; 3D boxes (..., 6) use volumes.",
         application="Box regression in anchor-free and anchor-based detectors once predictions "
         "already overlap their targets (refinement stages).",
         advantages=(
@@ -55,9 +55,11 @@ CARDS: dict[str, Card] = {
     ),
     "giou": Card(
         definition="IoU loss plus the share of the smallest enclosing box not covered by the "
-        "union: 1 - IoU + |C \\ (A ∪ B)| / |C|. It is in [0, 2).",
+        "union: 1 - IoU + |C \\ (A ∪ B)| / |C|. It is in [0, 2). 3D boxes (..., 6) use volumes "
+        "(MONAI's BoxGIoULoss).",
         application="Box regression in DETR-style and anchor-free detectors, where early "
-        "predictions often miss their targets entirely.",
+        "predictions often miss their targets entirely; 3D detection in volumes (medical "
+        "imaging, as MONAI's detectors).",
         advantages=(
             Claim(
                 "A non-zero gradient for disjoint boxes, which moves the prediction towards "
@@ -85,7 +87,7 @@ CARDS: dict[str, Card] = {
     ),
     "diou": Card(
         definition="IoU loss plus the squared distance between the box centres over the squared "
-        "diagonal of the enclosing box.",
+        "diagonal of the enclosing box; for 3D boxes (..., 6) both are taken in 3D.",
         application="Box regression and DIoU-NMS in one-stage detectors (YOLOv4-era and later).",
         advantages=(
             Claim(
@@ -116,7 +118,8 @@ CARDS: dict[str, Card] = {
     ),
     "ciou": Card(
         definition="DIoU plus an aspect-ratio term alpha v, v = (4/pi^2)(atan(w_t/h_t) - "
-        "atan(w/h))^2, with the trade-off alpha = v / ((1 - IoU) + v) computed without gradient.",
+        "atan(w/h))^2, with the trade-off alpha = v / ((1 - IoU) + v) computed without gradient. "
+        "2D boxes only: the aspect term has no 3D form (3D boxes raise).",
         application="The default box loss of many one-stage detectors (YOLOv4/v5/v8 family).",
         advantages=(
             Claim(
@@ -148,7 +151,7 @@ CARDS: dict[str, Card] = {
     ),
     "eiou": Card(
         definition="DIoU plus the squared width and height differences, each over the enclosing "
-        "box's squared width or height.",
+        "box's squared width or height (and the depth term for 3D boxes (..., 6)).",
         application="Box regression where scale errors matter (Focal-EIoU detectors).",
         advantages=(
             Claim(
@@ -179,7 +182,8 @@ CARDS: dict[str, Card] = {
     ),
     "box_iou": Card(
         definition="One loss for the IoU family: kind picks IoU, GIoU, DIoU, CIoU or EIoU "
-        "(GIoU by default); each kind equals its own loss.",
+        "(GIoU by default); each kind equals its own loss, on 2D boxes (..., 4) or, but for "
+        "CIoU, 3D boxes (..., 6).",
         application="Configurations that switch the box loss by a string (experiment sweeps, "
         "Hydra configs).",
         advantages=(

@@ -1,18 +1,31 @@
 r"""Bounding-box regression losses: IoU, GIoU, DIoU, CIoU and EIoU, and box-format conversions.
 
 Every loss compares a predicted box with its target box, pair by pair: ``pred`` and ``target``
-have the same shape ``(..., 4)`` (any leading dims, including none and zero elements), and
-``reduction="none"`` returns the batch shape ``pred.shape[:-1]``. Boxes are given in one of three
-formats (``box_format``):
+have the same shape ``(..., 4)`` (2D boxes) or ``(..., 6)`` (3D boxes; any leading dims,
+including none and zero elements), and ``reduction="none"`` returns the batch shape
+``pred.shape[:-1]``. Boxes are given in one of three formats (``box_format``):
 
 * ``"xyxy"``: :math:`(x_1, y_1, x_2, y_2)`, the corners (the default, torchvision's convention);
 * ``"xywh"``: :math:`(x_1, y_1, w, h)`, the top-left corner and the size (COCO);
 * ``"cxcywh"``: :math:`(c_x, c_y, w, h)`, the centre and the size (YOLO, DETR).
 
-The family is built in layers, like torchvision's ``diou_loss``/``ciou_loss``: one private core
-(:func:`_box_pair`) computes the intersection, the union, the IoU and the smallest enclosing box
-once; each kind adds its penalty on top (GIoU the empty part of the enclosing box, DIoU the
-centre distance, CIoU DIoU plus the aspect term, EIoU DIoU plus the width and height terms).
+3D boxes ``(..., 6)``: the same three names are read per axis, lower values first, then upper
+values (or sizes): ``"xyxy"`` is :math:`(x_1, y_1, z_1, x_2, y_2, z_2)` (MONAI's ``StandardMode``
+"xyzxyz"), ``"xywh"`` is :math:`(x_1, y_1, z_1, w, h, d)` and ``"cxcywh"`` is
+:math:`(c_x, c_y, c_z, w, h, d)`. Every definition below is written per axis and holds in 3D with
+areas read as volumes: the IoU and GIoU of boxes (volumes of the intersection, union and
+enclosing box), DIoU's :math:`c^2` the squared diagonal of the 3D enclosing box and
+:math:`\rho^2` the squared 3D centre distance, EIoU's size terms one per axis (three in 3D, so
+EIoU lies in [0, 5) there). CIoU's aspect term :math:`\arctan(w/h)` is a 2D quantity with no
+agreed 3D form: ``ciou_loss`` (and ``kind="ciou"``) raises a ``ValueError`` for 3D boxes. 2D and
+3D boxes cannot be mixed in one call (``ValueError``). :func:`box_convert` and the
+``*_to_*`` conversions take both. 3D GIoU agrees with MONAI's ``BoxGIoULoss`` (up to the
+placement of :math:`\epsilon`).
+
+The family is built in layers, like torchvision's ``diou_loss``/``ciou_loss``: one op
+(:func:`visionloss.kernels.boxes.box_loss`) computes the intersection, the union, the IoU and the
+smallest enclosing box once; each kind adds its penalty on top (GIoU the empty part of the
+enclosing box, DIoU the centre distance, CIoU DIoU plus the aspect term, EIoU DIoU plus the width and height terms).
 
 Numerics shared by every kind (:math:`\epsilon` is the ``eps`` option, default ``1e-7``):
 
@@ -44,9 +57,8 @@ Numerics shared by every kind (:math:`\epsilon` is the ``eps`` option, default `
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -61,9 +73,9 @@ from .._core import (
     check_number,
     check_same_shape,
     check_tensor,
-    compute_dtype,
     reduce_loss,
 )
+from ..kernels.boxes import box_loss
 
 __all__ = [
     "BOX_FORMATS",
@@ -103,7 +115,12 @@ BOX_KINDS: tuple[str, ...] = ("iou", "giou", "diou", "ciou", "eiou")
 
 @dataclass(frozen=True, kw_only=True)
 class BoxOptions(LossOptions):
-    """The options of the single-kind losses (``iou_loss``, ``giou_loss``, ...)."""
+    """The options of the single-kind losses (``iou_loss``, ``giou_loss``, ...).
+
+    ``box_format`` names the layout of 2D boxes ``(..., 4)`` and is read per axis for 3D boxes
+    ``(..., 6)`` (``"xyxy"``: x1, y1, z1, x2, y2, z2; ``"xywh"``: x, y, z, w, h, d;
+    ``"cxcywh"``: cx, cy, cz, w, h, d). The box dimension is a property of the inputs, checked
+    at the call: CIoU on 3D boxes raises a ``ValueError`` there."""
 
     box_format: BoxFormat = "xyxy"
     eps: float = 1e-7
@@ -115,7 +132,8 @@ class BoxOptions(LossOptions):
 
 @dataclass(frozen=True, kw_only=True)
 class BoxIoUOptions(BoxOptions):
-    """The options of ``box_iou_loss``: those of every kind, plus the ``kind``."""
+    """The options of ``box_iou_loss``: those of every kind, plus the ``kind`` (``"ciou"``
+    takes 2D boxes only, checked at the call)."""
 
     kind: BoxKind = "giou"
 
@@ -128,33 +146,43 @@ class BoxIoUOptions(BoxOptions):
 
 
 def _check_boxes(boxes: Tensor, name: str) -> None:
-    if boxes.dim() == 0 or boxes.shape[-1] != 4:
-        raise ValueError(f"{name}: expected boxes of shape (..., 4), got {tuple(boxes.shape)}")
+    if boxes.dim() == 0 or boxes.shape[-1] not in (4, 6):
+        raise ValueError(
+            f"{name}: expected 2D boxes (..., 4) or 3D boxes (..., 6), got {tuple(boxes.shape)}"
+        )
+
+
+def _halves(boxes: Tensor) -> tuple[Tensor, Tensor]:
+    d = boxes.shape[-1] // 2
+    return boxes[..., :d], boxes[..., d:]
 
 
 def xywh_to_xyxy(boxes: Tensor) -> Tensor:
-    """``(x1, y1, w, h)`` -> ``(x1, y1, x1 + w, y1 + h)``; shape ``(..., 4)``, dtype kept."""
-    x, y, w, h = boxes.unbind(-1)
-    return torch.stack((x, y, x + w, y + h), dim=-1)
+    """``(x1, y1, w, h)`` -> ``(x1, y1, x1 + w, y1 + h)``, and the same per axis for 3D boxes
+    ``(x1, y1, z1, w, h, d)``; shape ``(..., 4)`` or ``(..., 6)``, dtype kept."""
+    lo, size = _halves(boxes)
+    return torch.cat((lo, lo + size), dim=-1)
 
 
 def xyxy_to_xywh(boxes: Tensor) -> Tensor:
-    """``(x1, y1, x2, y2)`` -> ``(x1, y1, x2 - x1, y2 - y1)``; shape ``(..., 4)``, dtype kept."""
-    x1, y1, x2, y2 = boxes.unbind(-1)
-    return torch.stack((x1, y1, x2 - x1, y2 - y1), dim=-1)
+    """``(x1, y1, x2, y2)`` -> ``(x1, y1, x2 - x1, y2 - y1)``, and per axis in 3D; dtype kept."""
+    lo, hi = _halves(boxes)
+    return torch.cat((lo, hi - lo), dim=-1)
 
 
 def cxcywh_to_xyxy(boxes: Tensor) -> Tensor:
-    """``(cx, cy, w, h)`` -> ``(cx - w/2, cy - h/2, cx + w/2, cy + h/2)``; dtype kept."""
-    cx, cy, w, h = boxes.unbind(-1)
-    half_w, half_h = 0.5 * w, 0.5 * h
-    return torch.stack((cx - half_w, cy - half_h, cx + half_w, cy + half_h), dim=-1)
+    """``(cx, cy, w, h)`` -> ``(cx - w/2, cy - h/2, cx + w/2, cy + h/2)``, and per axis in 3D;
+    dtype kept."""
+    center, size = _halves(boxes)
+    half = 0.5 * size
+    return torch.cat((center - half, center + half), dim=-1)
 
 
 def xyxy_to_cxcywh(boxes: Tensor) -> Tensor:
-    """``(x1, y1, x2, y2)`` -> ``((x1 + x2)/2, (y1 + y2)/2, x2 - x1, y2 - y1)``; dtype kept."""
-    x1, y1, x2, y2 = boxes.unbind(-1)
-    return torch.stack((0.5 * (x1 + x2), 0.5 * (y1 + y2), x2 - x1, y2 - y1), dim=-1)
+    """``(x1, y1, x2, y2)`` -> ``((x1 + x2)/2, (y1 + y2)/2, x2 - x1, y2 - y1)``, and per axis in
+    3D; dtype kept."""
+    lo, hi = _halves(boxes)
+    return torch.cat((0.5 * (lo + hi), hi - lo), dim=-1)
 
 
 _TO_XYXY = {"xywh": xywh_to_xyxy, "cxcywh": cxcywh_to_xyxy}
@@ -170,12 +198,13 @@ def box_convert(boxes: Tensor, in_fmt: BoxFormat, out_fmt: BoxFormat) -> Tensor:
     that ``in_fmt == out_fmt`` returns a copy, never the input itself.
 
     Args:
-        boxes: ``(..., 4)`` tensor, any leading dims.
+        boxes: ``(..., 4)`` tensor (2D boxes) or ``(..., 6)`` (3D boxes, the format read per
+            axis), any leading dims.
         in_fmt: the format of ``boxes``: ``"xyxy"``, ``"xywh"`` or ``"cxcywh"``.
         out_fmt: the format wanted, one of the same three.
 
     Returns:
-        ``(..., 4)`` tensor of the same dtype.
+        A tensor of the same shape and dtype.
 
     Example:
         >>> import torch
@@ -193,113 +222,29 @@ def box_convert(boxes: Tensor, in_fmt: BoxFormat, out_fmt: BoxFormat) -> Tensor:
     return xyxy if out_fmt == "xyxy" else _FROM_XYXY[out_fmt](xyxy)
 
 
-# --- the core every kind stands on ----------------------------------------------------------------
+# --- the checks; the geometry lives in kernels/boxes.py -------------------------------------------
 
 
-class _BoxPair(NamedTuple):
-    """The geometry of pred/target pairs, each field of the batch shape ``(...)``."""
-
-    iou: Tensor  # (I + eps) / (U + eps)
-    union: Tensor  # U = area_p + area_t - I
-    enclose_w: Tensor  # width of the smallest box enclosing both
-    enclose_h: Tensor  # its height
-    center_dx: Tensor  # centre of pred minus centre of target, x
-    center_dy: Tensor  # and y
-    pred_w: Tensor  # widths and heights, >= 0 (inverted boxes have 0)
-    pred_h: Tensor
-    target_w: Tensor
-    target_h: Tensor
-
-
-def _prepare_boxes(pred: Tensor, target: Tensor, box_format: str) -> tuple[Tensor, Tensor]:
-    """Check the pair, cast to the compute dtype (float32 for half/bf16) and convert to xyxy."""
+def _check_pair(pred: Tensor, target: Tensor, kind: str) -> None:
     check_floating(pred, "pred")
     check_tensor(target, "target")
     _check_boxes(pred, "pred")
+    if target.dim() > 0 and target.shape[-1] in _DIMS and target.shape[-1] != pred.shape[-1]:
+        raise ValueError(
+            f"pred and target: boxes of one dimension expected, got {_DIMS[pred.shape[-1]]} "
+            f"boxes {tuple(pred.shape)} and {_DIMS[target.shape[-1]]} boxes "
+            f"{tuple(target.shape)}"
+        )
     check_same_shape(pred, target, "pred", "target")
-    dtype = compute_dtype(pred, target)
-    # upcast before the format conversion and every area product
-    pred, target = pred.to(dtype), target.to(dtype)
-    if box_format != "xyxy":
-        pred, target = _TO_XYXY[box_format](pred), _TO_XYXY[box_format](target)
-    return pred, target
+    if kind == "ciou" and pred.shape[-1] == 6:
+        raise ValueError(
+            "kind='ciou' (ciou_loss): CIoU is defined for 2D boxes (..., 4) only, its "
+            "aspect-ratio term arctan(w/h) has no 3D form; pred and target hold 3D boxes "
+            f"{tuple(pred.shape)}. For 3D boxes use 'diou' or 'eiou' (per-axis size terms)."
+        )
 
 
-def _sides(lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
-    # An inverted side (hi < lo) becomes the empty side at its centre. min/max against the centre
-    # leave a regular side bit for bit unchanged (the rounded midpoint lies in [lo, hi]).
-    mid = 0.5 * (lo + hi)
-    return torch.minimum(lo, mid), torch.maximum(hi, mid)
-
-
-def _box_pair(pred: Tensor, target: Tensor, eps: float) -> _BoxPair:
-    """Intersection, union, IoU and the smallest enclosing box of xyxy pairs (..., 4)."""
-    px1, py1, px2, py2 = pred.unbind(-1)
-    tx1, ty1, tx2, ty2 = target.unbind(-1)
-    px1, px2 = _sides(px1, px2)
-    py1, py2 = _sides(py1, py2)
-    tx1, tx2 = _sides(tx1, tx2)
-    ty1, ty2 = _sides(ty1, ty2)
-
-    pw, ph = px2 - px1, py2 - py1  # >= 0 after _sides
-    tw, th = tx2 - tx1, ty2 - ty1
-    # overlap of the two spans, 0 for disjoint boxes (clamp: the gradient is 0 there, not NaN)
-    inter_w = (torch.minimum(px2, tx2) - torch.maximum(px1, tx1)).clamp(min=0)
-    inter_h = (torch.minimum(py2, ty2) - torch.maximum(py1, ty1)).clamp(min=0)
-    inter = inter_w * inter_h
-    union = pw * ph + tw * th - inter
-    # eps in both terms: identical boxes (inter == union bit for bit) give exactly 1
-    iou = (inter + eps) / (union + eps)
-
-    enclose_w = torch.maximum(px2, tx2) - torch.minimum(px1, tx1)
-    enclose_h = torch.maximum(py2, ty2) - torch.minimum(py1, ty1)
-    # centre distance as differences of corner sums: no rounding of the two centres separately
-    center_dx = 0.5 * ((px1 + px2) - (tx1 + tx2))
-    center_dy = 0.5 * ((py1 + py2) - (ty1 + ty2))
-    return _BoxPair(iou, union, enclose_w, enclose_h, center_dx, center_dy, pw, ph, tw, th)
-
-
-def _iou(pair: _BoxPair, eps: float) -> Tensor:
-    return 1 - pair.iou
-
-
-def _giou(pair: _BoxPair, eps: float) -> Tensor:
-    # |C \ (A u B)| / |C|, with C >= U so that the penalty lies in [0, 1)
-    enclose = pair.enclose_w * pair.enclose_h
-    return 1 - pair.iou + (enclose - pair.union) / (enclose + eps)
-
-
-def _diou(pair: _BoxPair, eps: float) -> Tensor:
-    # rho^2 / c^2: squared centre distance over the enclosing box's squared diagonal, <= 1
-    rho2 = pair.center_dx**2 + pair.center_dy**2
-    diag2 = pair.enclose_w**2 + pair.enclose_h**2
-    return 1 - pair.iou + rho2 / (diag2 + eps)
-
-
-def _ciou(pair: _BoxPair, eps: float) -> Tensor:
-    # v = 4/pi^2 (atan(w_t/h_t) - atan(w_p/h_p))^2 in [0, 1]. eps is added to areas, so the
-    # length that matches it is sqrt(eps): heights are floored there, which bounds d atan(w/h)/dw
-    # by 1/sqrt(eps) (about 3e3; a floor at eps would allow 1e7, inf once cast to float16). A
-    # zero-height box gets atan(w/sqrt(eps)), near pi/2 for w > 0 and 0 for a point.
-    min_h = math.sqrt(eps)
-    aspect_p = torch.atan(pair.pred_w / pair.pred_h.clamp(min=min_h))
-    aspect_t = torch.atan(pair.target_w / pair.target_h.clamp(min=min_h))
-    v = (4 / math.pi**2) * (aspect_t - aspect_p) ** 2
-    # the trade-off factor is a weight, not a function to differentiate (torchvision, the
-    # authors' code); no IoU > 0.5 gate
-    v_const = v.detach()
-    alpha = v_const / (1 - pair.iou.detach() + v_const + eps)
-    return _diou(pair, eps) + alpha * v
-
-
-def _eiou(pair: _BoxPair, eps: float) -> Tensor:
-    # width and height differences over the enclosing box's width and height, each <= 1
-    dw2 = (pair.pred_w - pair.target_w) ** 2 / (pair.enclose_w**2 + eps)
-    dh2 = (pair.pred_h - pair.target_h) ** 2 / (pair.enclose_h**2 + eps)
-    return _diou(pair, eps) + dw2 + dh2
-
-
-_KINDS = {"iou": _iou, "giou": _giou, "diou": _diou, "ciou": _ciou, "eiou": _eiou}
+_DIMS = {4: "2D (..., 4)", 6: "3D (..., 6)"}
 
 
 # --- the losses -----------------------------------------------------------------------------------
@@ -333,8 +278,14 @@ def box_iou_loss(
         \ell_{\mathrm{eiou}} &= \ell_{\mathrm{diou}} + \frac{(w_A - w_B)^2}{C_w^2 + \epsilon}
             + \frac{(h_A - h_B)^2}{C_h^2 + \epsilon}
 
-    Ranges: IoU in [0, 1], GIoU in [0, 2), DIoU in [0, 2), CIoU in [0, 3), EIoU in [0, 4); every
-    kind is 0 for identical boxes (exactly) and symmetric in ``pred`` and ``target``.
+    Ranges: IoU in [0, 1], GIoU in [0, 2), DIoU in [0, 2), CIoU in [0, 3), EIoU in [0, 4) (in
+    [0, 5) for 3D boxes, one size term per axis); every kind is 0 for identical boxes (exactly)
+    and symmetric in ``pred`` and ``target``.
+
+    3D boxes ``(..., 6)``: areas become volumes, :math:`c` is the diagonal of the 3D enclosing box,
+    :math:`\rho` the 3D centre distance, and EIoU adds the depth term
+    :math:`(d_A - d_B)^2/(C_d^2 + \epsilon)`; CIoU raises a ``ValueError`` (its aspect term
+    is 2D by definition). See the module docstring for the 3D formats.
 
     CIoU conventions: :math:`\alpha` is a weight computed without gradient and with no
     IoU > 0.5 gate, as in torchvision's ``complete_box_iou_loss`` and the authors' code. Two
@@ -348,9 +299,11 @@ def box_iou_loss(
     and every value and gradient stays finite.
 
     Args:
-        pred: predicted boxes ``(..., 4)``, floating point, any leading dims (zero elements too).
+        pred: predicted boxes ``(..., 4)`` (2D) or ``(..., 6)`` (3D, the format read per axis;
+            every kind but ``"ciou"``), floating point, any leading dims (zero elements too).
         target: target boxes, the same shape; any real dtype (integer pixel boxes are cast).
-        kind: ``"iou"``, ``"giou"`` (default), ``"diou"``, ``"ciou"`` or ``"eiou"``.
+        kind: ``"iou"``, ``"giou"`` (default), ``"diou"``, ``"ciou"`` (2D boxes only) or
+            ``"eiou"``.
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``; both tensors use it.
         eps: :math:`\epsilon > 0`, see the formulas. Default 1e-7 (torchvision's).
         weight: optional non-negative tensor broadcastable to the batch shape ``pred.shape[:-1]``
@@ -397,8 +350,8 @@ def _box_loss(
     pred: Tensor, target: Tensor, kind: str, opts: BoxOptions, weight: Tensor | None
 ) -> Tensor:
     """The core of every box loss: ``kind`` is the loss's (fixed for the single-kind losses)."""
-    pred, target = _prepare_boxes(pred, target, opts.box_format)
-    loss = _KINDS[kind](_box_pair(pred, target, opts.eps), opts.eps)
+    _check_pair(pred, target, kind)
+    loss = box_loss(pred, target, kind=kind, box_format=opts.box_format, eps=opts.eps)
     return reduce_loss(loss, opts.reduction, weight=weight)
 
 
@@ -420,9 +373,9 @@ def iou_loss(
     that still pulls them together.
 
     Args:
-        pred: predicted boxes ``(..., 4)``.
+        pred: predicted boxes ``(..., 4)``, or 3D boxes ``(..., 6)``.
         target: target boxes, the same shape.
-        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``, read per axis in 3D.
         eps: :math:`\epsilon > 0`. Default 1e-7.
         weight: optional non-negative tensor broadcastable to ``pred.shape[:-1]``.
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (``pred.shape[:-1]``).
@@ -463,9 +416,9 @@ def giou_loss(
     with :math:`C` the smallest box enclosing :math:`A` and :math:`B`. In [0, 2).
 
     Args:
-        pred: predicted boxes ``(..., 4)``.
+        pred: predicted boxes ``(..., 4)``, or 3D boxes ``(..., 6)``.
         target: target boxes, the same shape.
-        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``, read per axis in 3D.
         eps: :math:`\epsilon > 0`. Default 1e-7.
         weight: optional non-negative tensor broadcastable to ``pred.shape[:-1]``.
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (``pred.shape[:-1]``).
@@ -504,12 +457,13 @@ def diou_loss(
         \ell = 1 - \mathrm{IoU} + \frac{\rho^2}{c^2 + \epsilon}
 
     with :math:`\rho` the distance between the two centres and :math:`c` the diagonal of the
-    smallest enclosing box. In [0, 2).
+    smallest enclosing box (both in 3D for ``(..., 6)`` boxes: the ratio keeps its meaning and
+    its range). In [0, 2).
 
     Args:
-        pred: predicted boxes ``(..., 4)``.
+        pred: predicted boxes ``(..., 4)``, or 3D boxes ``(..., 6)``.
         target: target boxes, the same shape.
-        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``, read per axis in 3D.
         eps: :math:`\epsilon > 0`. Default 1e-7.
         weight: optional non-negative tensor broadcastable to ``pred.shape[:-1]``.
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (``pred.shape[:-1]``).
@@ -556,7 +510,8 @@ def ciou_loss(
     In [0, 3).
 
     Args:
-        pred: predicted boxes ``(..., 4)``.
+        pred: predicted boxes ``(..., 4)``; 2D only: 3D boxes ``(..., 6)`` raise a
+            ``ValueError`` (the aspect ratio :math:`w/h` is a 2D quantity).
         target: target boxes, the same shape.
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
         eps: :math:`\epsilon > 0`. Default 1e-7.
@@ -599,12 +554,14 @@ def eiou_loss(
         \ell = 1 - \mathrm{IoU} + \frac{\rho^2}{c^2 + \epsilon}
             + \frac{(w_A - w_B)^2}{C_w^2 + \epsilon} + \frac{(h_A - h_B)^2}{C_h^2 + \epsilon}
 
-    with :math:`C_w, C_h` the width and height of the smallest enclosing box. In [0, 4).
+    with :math:`C_w, C_h` the width and height of the smallest enclosing box. In [0, 4). For 3D
+    boxes a third term :math:`(d_A - d_B)^2/(C_d^2 + \epsilon)` compares the depths (one term per
+    axis, as the paper's two are per axis), and the loss lies in [0, 5).
 
     Args:
-        pred: predicted boxes ``(..., 4)``.
+        pred: predicted boxes ``(..., 4)``, or 3D boxes ``(..., 6)``.
         target: target boxes, the same shape.
-        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
+        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``, read per axis in 3D.
         eps: :math:`\epsilon > 0`. Default 1e-7.
         weight: optional non-negative tensor broadcastable to ``pred.shape[:-1]``.
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (``pred.shape[:-1]``).
@@ -633,37 +590,37 @@ def eiou_loss(
 
 class BoxIoULoss(LossModule):
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        """The loss of boxes ``pred`` ``(..., 4)`` or ``(..., 6)`` against ``target``."""
         return _box_iou(pred, target, self.opts, weight)
 
 
 class IoULoss(LossModule):
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        """The loss of boxes ``pred`` ``(..., 4)`` or ``(..., 6)`` against ``target``."""
         return _box_loss(pred, target, "iou", self.opts, weight)
 
 
 class GIoULoss(LossModule):
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        """The loss of boxes ``pred`` ``(..., 4)`` or ``(..., 6)`` against ``target``."""
         return _box_loss(pred, target, "giou", self.opts, weight)
 
 
 class DIoULoss(LossModule):
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        """The loss of boxes ``pred`` ``(..., 4)`` or ``(..., 6)`` against ``target``."""
         return _box_loss(pred, target, "diou", self.opts, weight)
 
 
 class CIoULoss(LossModule):
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        """The loss of 2D boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
         return _box_loss(pred, target, "ciou", self.opts, weight)
 
 
 class EIoULoss(LossModule):
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        """The loss of boxes ``pred`` ``(..., 4)`` against ``target``, ``weight`` optional."""
+        """The loss of boxes ``pred`` ``(..., 4)`` or ``(..., 6)`` against ``target``."""
         return _box_loss(pred, target, "eiou", self.opts, weight)
 
 
