@@ -774,8 +774,12 @@ def standard_cases() -> list[BenchCase]:
         BenchCase(
             "gaussian NLL", (1024, 1024), _nll_inputs, _gaussian_nll_contenders(), dispatched=True
         ),
-        BenchCase("giou", (100000,), _box_inputs, _box_contenders("giou"), unit="boxes"),
-        BenchCase("ciou", (100000,), _box_inputs, _box_contenders("ciou"), unit="boxes"),
+        BenchCase(
+            "giou", (100000,), _box_inputs, _box_contenders("giou"), unit="boxes", dispatched=True
+        ),
+        BenchCase(
+            "ciou", (100000,), _box_inputs, _box_contenders("ciou"), unit="boxes", dispatched=True
+        ),
         BenchCase("batch-hard triplet", (1024, 128), _triplet_inputs, _triplet_contenders()),
         BenchCase("ssim", (8, 3, 256, 256), _ssim_inputs, _ssim_contenders(), dispatched=True),
         BenchCase(
