@@ -817,6 +817,7 @@ def test_modules_are_declared_by_their_specs():
         "lovasz_hinge",
         "dice_ce",
         "dice_focal",
+        "dice_topk",
         "topk_cross_entropy",
         "mcc",
         "soft_cldice",
