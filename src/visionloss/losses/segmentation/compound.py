@@ -419,10 +419,13 @@ def dice_topk_loss(
 
     Ma et al.'s benchmark of 20 segmentation losses found this compound (with nnU-Net's
     ``k=0.1``) among the most robust. Differences from nnU-Net's ``DC_and_topk_loss``: its top-k
-    pool is the whole batch and counts ignored pixels (loss 0), and its Dice term is the batch
-    Dice without the background class by default; here the pool is each sample's valid
-    elements, and the Dice term is :func:`dice_loss`'s over all classes (``batch_dice=True``
-    and ``class_weight`` with a 0 for the background give nnU-Net's Dice term).
+    pool is the whole batch, counts ignored pixels (loss 0) and keeps ``int(k V)`` (rounded
+    down); its Dice term is minus the Dice score (ours is one minus it: a constant
+    ``lambda_dice`` apart), and its trainers leave the background class out of it
+    (``do_bg=False``). Here the pool is each sample's valid elements, and the Dice term is over
+    all classes (``class_weight`` weighs both terms, so a 0 for the background also drops its
+    pixels from the cross-entropy term). For one image with ``batch_dice=True`` and ``k V``
+    integral, the value is nnU-Net's with ``do_bg=True`` plus ``lambda_dice``.
 
     Args:
         input: logits, ``(N, C, *)`` (``(N, *)`` for ``"binary"``).
