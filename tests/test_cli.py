@@ -262,6 +262,87 @@ def test_plot_writes_pngs_and_index(tmp_path, capsys):
     assert sorted(referenced) == sorted(f"{figure.name}.png" for figure in FIGURES)
 
 
+def test_plot_margin_curves_are_the_margins_target_logits():
+    import numpy as np
+    import torch
+
+    from visionloss.cli.plots import margin_curves
+
+    theta = torch.linspace(0.2, 2.5, 47, dtype=torch.float64)  # theta + m < pi for ArcFace
+    curves = margin_curves(theta)
+    th = theta.numpy()
+    softmax, arcface, cosface = (curves[k][0] for k in curves)
+    np.testing.assert_allclose(softmax, np.cos(th), atol=1e-9)
+    np.testing.assert_allclose(arcface, np.cos(th + 0.5), atol=1e-9)
+    np.testing.assert_allclose(cosface, np.cos(th) - 0.35, atol=1e-9)
+    for logit, loss in curves.values():
+        assert np.all(np.diff(loss) > 0)  # further from the centre, a larger loss
+    # the loss is log 2 where the target logit reaches the other class's (0): at 90 degrees for
+    # the softmax, 90 degrees - m for ArcFace, arccos(m) for CosFace
+    at = torch.tensor([math.pi / 2, math.pi / 2 - 0.5, math.acos(0.35)], dtype=torch.float64)
+    crossing = margin_curves(at)
+    for i, (_, loss) in enumerate(crossing.values()):
+        assert loss[i] == pytest.approx(math.log(2))
+
+
+def test_plot_nt_xent_curve_is_the_closed_form_and_falls_with_similarity():
+    import numpy as np
+    import torch
+
+    from visionloss.cli.plots import nt_xent_curves
+
+    s = torch.linspace(-0.9, 0.9, 19, dtype=torch.float64)
+    for tau in (0.1, 0.5):
+        loss, grad = nt_xent_curves(s, tau)
+        # positive at s, two negatives at 0: -log(e^(s/t) / (e^(s/t) + 2))
+        e = np.exp(-s.numpy() / tau)
+        np.testing.assert_allclose(loss, np.log1p(2 * e), rtol=1e-9)
+        np.testing.assert_allclose(grad, -(2 * e / tau) / (1 + 2 * e), rtol=1e-6)
+        assert np.all(np.diff(loss) < 0)
+    # a low temperature: a hard positive (s = -0.9) is pulled at almost 1 / tau, an easy one
+    # (s = 0.9) hardly at all
+    _, grad = nt_xent_curves(s, 0.1)
+    assert -grad[0] > 9.9 and -grad[-1] < 1e-2
+
+
+def test_plot_quality_curves_minimum_at_the_target_and_negatives_focused():
+    import numpy as np
+    import torch
+
+    from visionloss.cli.plots import quality_curves
+
+    p = torch.linspace(0.01, 0.99, 99, dtype=torch.float64)
+    q = 0.6
+    bce, qfl, vfl = (c[0] for c in quality_curves(p, q).values())
+    best = int(np.argmin(np.abs(p.numpy() - q)))
+    assert qfl[best] == pytest.approx(0.0, abs=1e-12)  # |q - p|^2 = 0 at p = q
+    assert int(np.argmin(qfl)) == best and int(np.argmin(bce)) == best
+    np.testing.assert_allclose(vfl, q * bce, rtol=1e-9)  # a positive is weighted by q
+    bce0, qfl0, vfl0 = (c[0] for c in quality_curves(p, 0.0).values())
+    pn = p.numpy()
+    np.testing.assert_allclose(vfl0, 0.75 * pn**2 * bce0, rtol=1e-9)
+    np.testing.assert_allclose(qfl0, pn**2 * bce0, rtol=1e-9)
+    assert np.all(vfl0 < bce0) and np.all(np.diff(vfl0) > 0)
+
+
+def test_plot_topk_curve_falls_to_cross_entropy_and_trains_k_of_the_pixels():
+    import numpy as np
+    import torch
+
+    from visionloss.cli.plots import topk_curves
+
+    k = torch.tensor([0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0], dtype=torch.float64)
+    curves = topk_curves(k)
+    loss = np.array(curves["loss"])
+    assert np.all(np.diff(loss) < 0)
+    assert loss[-1] == pytest.approx(curves["ce"])
+    assert loss[0] == pytest.approx(math.log1p(math.exp(3.0)))  # the one hardest pixel
+    np.testing.assert_allclose(curves["share"], k.numpy())  # k V pixels of V = 100
+    # the compound adds the same Dice term at every k
+    gap = np.array(curves["dice_topk"]) - loss
+    np.testing.assert_allclose(gap, gap[0], rtol=1e-9)
+
+
 # --- demo -----------------------------------------------------------------------------------------
 
 

@@ -384,6 +384,7 @@ CARDS: dict[str, Card] = {
                 "Dice + CE and hard-pixel mining.",
                 (
                     test("test_dice_topk_is_dice_plus_topk_ce_and_k_one_is_dice_ce", _EV19),
+                    plot("topk"),
                     paper("F. Isensee et al., nnU-Net, Nature Methods 2021, arXiv:1809.10486"),
                     _ODYSSEY,
                 ),
