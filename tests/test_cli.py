@@ -275,7 +275,7 @@ def test_plot_margin_curves_are_the_margins_target_logits():
     np.testing.assert_allclose(softmax, np.cos(th), atol=1e-9)
     np.testing.assert_allclose(arcface, np.cos(th + 0.5), atol=1e-9)
     np.testing.assert_allclose(cosface, np.cos(th) - 0.35, atol=1e-9)
-    for logit, loss in curves.values():
+    for _, loss in curves.values():
         assert np.all(np.diff(loss) > 0)  # further from the centre, a larger loss
     # the loss is log 2 where the target logit reaches the other class's (0): at 90 degrees for
     # the softmax, 90 degrees - m for ArcFace, arccos(m) for CosFace
