@@ -371,6 +371,39 @@ def test_demo_tiny_writes_table_results_and_figures(tmp_path, capsys):
         assert _is_png(out / name), name
 
 
+def test_demo_issue_19_rows_nt_xent_groups_and_dice_boundary_ramp():
+    import torch
+
+    from visionloss.cli.demo import embedding, segmentation
+
+    assert any(n == "dice_topk_loss" for _, n, _ in segmentation._methods_spec())
+    assert any(n == segmentation.BOUNDARY for _, n, _ in segmentation._methods_spec())
+    # NT-Xent views: images 2j and 2j + 1 of each digit, one group per j, no same-digit negative
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(10).repeat_interleave(30)
+    idx = embedding.pk_batch(labels, 4, gen)
+    assert torch.equal(labels[idx].reshape(10, 4), torch.arange(10)[:, None].expand(10, 4))
+    emb = torch.randn(40, 8, generator=gen, dtype=torch.float64)
+    grouped = emb.reshape(10, 4, 8)
+    expected = (
+        VF.nt_xent_loss(grouped[:, 0], grouped[:, 1], temperature=0.1)
+        + VF.nt_xent_loss(grouped[:, 2], grouped[:, 3], temperature=0.1)
+    ) / 2
+    torch.testing.assert_close(embedding.nt_xent_views(emb, 4, 0.1), expected)
+    # Dice + boundary: Dice alone at the first step, Dice + the foreground boundary term at the last
+    logits = torch.randn(2, 3, 8, 8, generator=gen, dtype=torch.float64)
+    target = torch.randint(0, 3, (2, 8, 8), generator=gen)
+    phi = VF.signed_distance_map(
+        torch.nn.functional.one_hot(target, 3).movedim(-1, 1), dtype=torch.float64
+    )
+    dice = VF.dice_loss(logits, target, mode="multiclass")
+    boundary = VF.boundary_loss(logits, phi, class_weight=[0.0, 1.0, 1.0])
+    torch.testing.assert_close(segmentation.dice_boundary(logits, target, phi, 0.0), dice)
+    torch.testing.assert_close(
+        segmentation.dice_boundary(logits, target, phi, 1.0), dice + boundary
+    )
+
+
 def test_demo_is_deterministic_with_the_seed(tmp_path):
     settings = Settings("tiny", 5, tmp_path)
     for task in ("classification", "boxes"):

@@ -341,8 +341,8 @@ def demo_command(
 
     Data ships with scikit-learn (digits) and scikit-image (the horse silhouette) or is synthetic,
     so nothing is downloaded. Tasks: segmentation of small objects (CE, Dice, focal, Tversky,
-    Dice+CE), imbalanced digits (CE, class-weighted CE, focal), box regression (Smooth L1 and
-    the IoU family), triplet embeddings, a VAE, a GAN, and a two-task model (fixed vs
+    Dice+CE, Dice+top-k CE, Dice+boundary), imbalanced digits (CE, class-weighted CE, focal), box
+    regression (Smooth L1 and the IoU family), triplet embeddings (and NT-Xent), a VAE, a GAN, and a two-task model (fixed vs
     uncertainty weighting). Prints a results table with the best loss of each task marked, and
     writes figures, results.json and results.csv into --out.
 
