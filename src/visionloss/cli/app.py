@@ -279,7 +279,9 @@ def plot_command(
     Every curve is computed with the visionloss functions themselves, gradients with autograd:
     regression losses and Barron's robust loss against the residual, cross-entropy and focal
     loss against p_t, Dice/Jaccard/Tversky against overlap, IoU-family box losses as one box
-    slides past another, GAN generator losses, triplet and contrastive losses, Gaussian KL.
+    slides past another, GAN generator losses, triplet and contrastive losses, Gaussian KL,
+    ArcFace/CosFace against the angle, NT-Xent against similarity and temperature, quality
+    focal/varifocal against the score, top-k cross-entropy against k.
     """
     from rich.console import Console
 
