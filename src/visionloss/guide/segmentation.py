@@ -14,6 +14,7 @@ _BERMAN = "M. Berman et al., The Lovász-Softmax loss, CVPR 2018, arXiv:1705.087
 _SEG = "segmentation"
 _EV = "tests/test_guide_evidence_seg.py"
 _EV19 = "tests/test_guide_evidence_i19seg.py"
+_SEG19 = "segmentation, issue 19 rerun"  # the rows issue 19 added to the demo's table
 _ODYSSEY = paper(
     "J. Ma et al., Loss odyssey in medical image segmentation, Medical Image Analysis 2021, "
     "arXiv:2005.13449"
@@ -415,6 +416,12 @@ CARDS: dict[str, Card] = {
                 "always selected) and Dice's empty-mask jump.",
                 (test("test_topk_ce_is_dominated_by_a_mislabelled_pixel", _EV), _EMPTY_DICE),
             ),
+            Claim(
+                "Did not beat Dice + CE on the demo's small-object segmentation: fg Dice "
+                "0.830 ± 0.088 against 0.881 ± 0.013, within the noise of the best (CE, "
+                "p = 0.095), with the largest spread over 5 seeds (one seed at 0.676).",
+                (demo(_SEG19, "Dice + top-k CE k=0.1"), demo(_SEG19, "Dice + CE")),
+            ),
         ),
         alternatives=(
             ("dice_ce", "clean labels, or no strong easy/hard pixel imbalance"),
@@ -591,6 +598,12 @@ CARDS: dict[str, Card] = {
                 "so values are not comparable across images and its weight against Dice must "
                 "be tuned or scheduled.",
                 (test("test_boundary_loss_minimum_depends_on_the_target_size", _EV),),
+            ),
+            Claim(
+                "Did not help on the demo's small-object segmentation: Dice + boundary (its "
+                "weight ramped from 0 to 1) scored fg Dice 0.860 ± 0.015, below Dice alone "
+                "(0.868) and below cross-entropy (0.882; p = 0.002 over 5 seeds).",
+                (demo(_SEG19, "Dice + boundary"), demo(_SEG19, "cross-entropy")),
             ),
         ),
         alternatives=(
