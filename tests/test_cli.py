@@ -262,6 +262,87 @@ def test_plot_writes_pngs_and_index(tmp_path, capsys):
     assert sorted(referenced) == sorted(f"{figure.name}.png" for figure in FIGURES)
 
 
+def test_plot_margin_curves_are_the_margins_target_logits():
+    import numpy as np
+    import torch
+
+    from visionloss.cli.plots import margin_curves
+
+    theta = torch.linspace(0.2, 2.5, 47, dtype=torch.float64)  # theta + m < pi for ArcFace
+    curves = margin_curves(theta)
+    th = theta.numpy()
+    softmax, arcface, cosface = (curves[k][0] for k in curves)
+    np.testing.assert_allclose(softmax, np.cos(th), atol=1e-9)
+    np.testing.assert_allclose(arcface, np.cos(th + 0.5), atol=1e-9)
+    np.testing.assert_allclose(cosface, np.cos(th) - 0.35, atol=1e-9)
+    for _, loss in curves.values():
+        assert np.all(np.diff(loss) > 0)  # further from the centre, a larger loss
+    # the loss is log 2 where the target logit reaches the other class's (0): at 90 degrees for
+    # the softmax, 90 degrees - m for ArcFace, arccos(m) for CosFace
+    at = torch.tensor([math.pi / 2, math.pi / 2 - 0.5, math.acos(0.35)], dtype=torch.float64)
+    crossing = margin_curves(at)
+    for i, (_, loss) in enumerate(crossing.values()):
+        assert loss[i] == pytest.approx(math.log(2))
+
+
+def test_plot_nt_xent_curve_is_the_closed_form_and_falls_with_similarity():
+    import numpy as np
+    import torch
+
+    from visionloss.cli.plots import nt_xent_curves
+
+    s = torch.linspace(-0.9, 0.9, 19, dtype=torch.float64)
+    for tau in (0.1, 0.5):
+        loss, grad = nt_xent_curves(s, tau)
+        # positive at s, two negatives at 0: -log(e^(s/t) / (e^(s/t) + 2))
+        e = np.exp(-s.numpy() / tau)
+        np.testing.assert_allclose(loss, np.log1p(2 * e), rtol=1e-9)
+        np.testing.assert_allclose(grad, -(2 * e / tau) / (1 + 2 * e), rtol=1e-6)
+        assert np.all(np.diff(loss) < 0)
+    # a low temperature: a hard positive (s = -0.9) is pulled at almost 1 / tau, an easy one
+    # (s = 0.9) hardly at all
+    _, grad = nt_xent_curves(s, 0.1)
+    assert -grad[0] > 9.9 and -grad[-1] < 1e-2
+
+
+def test_plot_quality_curves_minimum_at_the_target_and_negatives_focused():
+    import numpy as np
+    import torch
+
+    from visionloss.cli.plots import quality_curves
+
+    p = torch.linspace(0.01, 0.99, 99, dtype=torch.float64)
+    q = 0.6
+    bce, qfl, vfl = (c[0] for c in quality_curves(p, q).values())
+    best = int(np.argmin(np.abs(p.numpy() - q)))
+    assert qfl[best] == pytest.approx(0.0, abs=1e-12)  # |q - p|^2 = 0 at p = q
+    assert int(np.argmin(qfl)) == best and int(np.argmin(bce)) == best
+    np.testing.assert_allclose(vfl, q * bce, rtol=1e-9)  # a positive is weighted by q
+    bce0, qfl0, vfl0 = (c[0] for c in quality_curves(p, 0.0).values())
+    pn = p.numpy()
+    np.testing.assert_allclose(vfl0, 0.75 * pn**2 * bce0, rtol=1e-9)
+    np.testing.assert_allclose(qfl0, pn**2 * bce0, rtol=1e-9)
+    assert np.all(vfl0 < bce0) and np.all(np.diff(vfl0) > 0)
+
+
+def test_plot_topk_curve_falls_to_cross_entropy_and_trains_k_of_the_pixels():
+    import numpy as np
+    import torch
+
+    from visionloss.cli.plots import topk_curves
+
+    k = torch.tensor([0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0], dtype=torch.float64)
+    curves = topk_curves(k)
+    loss = np.array(curves["loss"])
+    assert np.all(np.diff(loss) < 0)
+    assert loss[-1] == pytest.approx(curves["ce"])
+    assert loss[0] == pytest.approx(math.log1p(math.exp(3.0)))  # the one hardest pixel
+    np.testing.assert_allclose(curves["share"], k.numpy())  # k V pixels of V = 100
+    # the compound adds the same Dice term at every k
+    gap = np.array(curves["dice_topk"]) - loss
+    np.testing.assert_allclose(gap, gap[0], rtol=1e-9)
+
+
 # --- demo -----------------------------------------------------------------------------------------
 
 
@@ -288,6 +369,39 @@ def test_demo_tiny_writes_table_results_and_figures(tmp_path, capsys):
     assert len(figures) >= 6
     for name in figures:
         assert _is_png(out / name), name
+
+
+def test_demo_issue_19_rows_nt_xent_groups_and_dice_boundary_ramp():
+    import torch
+
+    from visionloss.cli.demo import embedding, segmentation
+
+    assert any(n == "dice_topk_loss" for _, n, _ in segmentation._methods_spec())
+    assert any(n == segmentation.BOUNDARY for _, n, _ in segmentation._methods_spec())
+    # NT-Xent views: images 2j and 2j + 1 of each digit, one group per j, no same-digit negative
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(10).repeat_interleave(30)
+    idx = embedding.pk_batch(labels, 4, gen)
+    assert torch.equal(labels[idx].reshape(10, 4), torch.arange(10)[:, None].expand(10, 4))
+    emb = torch.randn(40, 8, generator=gen, dtype=torch.float64)
+    grouped = emb.reshape(10, 4, 8)
+    expected = (
+        VF.nt_xent_loss(grouped[:, 0], grouped[:, 1], temperature=0.1)
+        + VF.nt_xent_loss(grouped[:, 2], grouped[:, 3], temperature=0.1)
+    ) / 2
+    torch.testing.assert_close(embedding.nt_xent_views(emb, 4, 0.1), expected)
+    # Dice + boundary: Dice alone at the first step, Dice + the foreground boundary term at the last
+    logits = torch.randn(2, 3, 8, 8, generator=gen, dtype=torch.float64)
+    target = torch.randint(0, 3, (2, 8, 8), generator=gen)
+    phi = VF.signed_distance_map(
+        torch.nn.functional.one_hot(target, 3).movedim(-1, 1), dtype=torch.float64
+    )
+    dice = VF.dice_loss(logits, target, mode="multiclass")
+    boundary = VF.boundary_loss(logits, phi, class_weight=[0.0, 1.0, 1.0])
+    torch.testing.assert_close(segmentation.dice_boundary(logits, target, phi, 0.0), dice)
+    torch.testing.assert_close(
+        segmentation.dice_boundary(logits, target, phi, 1.0), dice + boundary
+    )
 
 
 def test_demo_is_deterministic_with_the_seed(tmp_path):

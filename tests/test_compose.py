@@ -611,6 +611,7 @@ DESIGN_NAMES = {
     "lovasz_hinge_loss": "lovasz_hinge",
     "dice_ce_loss": "dice_ce",
     "dice_focal_loss": "dice_focal",
+    "dice_topk_loss": "dice_topk",
     "topk_cross_entropy": "topk_cross_entropy",
     "mcc_loss": "mcc",
     "soft_cldice_loss": "soft_cldice",

@@ -85,6 +85,7 @@ SYNCED: list[Case] = [
     ),
     ("dice_ce", VF.dice_ce_loss, {"batch_dice": True}, SEG, 1),
     ("dice_focal", VF.dice_focal_loss, {}, SEG, 1),
+    ("dice_topk", VF.dice_topk_loss, {"batch_dice": True, "k": 0.3}, SEG, 1),
     ("mcc_batch", VF.mcc_loss, {"mode": "multiclass", "batch_dice": True}, SEG, 1),
     ("soft_cldice", VF.soft_cldice_loss, {"mode": "multiclass"}, SEG, 1),
     ("focal", VF.focal_loss, {"alpha": 0.25, "normalize": True}, _focal_batch, 1),

@@ -817,6 +817,7 @@ def test_modules_are_declared_by_their_specs():
         "lovasz_hinge",
         "dice_ce",
         "dice_focal",
+        "dice_topk",
         "topk_cross_entropy",
         "mcc",
         "soft_cldice",
@@ -1266,3 +1267,91 @@ def test_hausdorff_dt_hand_values_and_ignored_positions():
 def test_hausdorff_dt_options_raise_at_construction(options, error):
     with pytest.raises(error):
         visionloss.HausdorffDTLoss(**{"mode": "binary", **options})
+
+
+# --- Dice + top-k cross-entropy (issue 19) --------------------------------------------------------
+
+
+def test_dice_topk_hand_value():
+    # two pixels, one per class, both with logit margin 2: each class's soft Dice is
+    # 2 sigmoid(2) / (sigmoid(2) + sigmoid(2)) minus nothing, i.e. 1 - sigmoid(-2) ... written
+    # out: p = sigmoid(2) on the right class, Dice_c = 2p / (p + (1 - p) + 1) = p, loss 1 - p;
+    # every pixel's CE is softplus(-2), so any k keeps softplus(-2)
+    logits = torch.tensor([[[1.0, -1.0], [-1.0, 1.0]]], dtype=torch.float64)
+    p = torch.sigmoid(torch.tensor(2.0, dtype=torch.float64))
+    expected = 0.5 * (1 - p) + 2.0 * F.softplus(torch.tensor(-2.0, dtype=torch.float64))
+    got = VF.dice_topk_loss(
+        logits, torch.tensor([[0, 1]]), lambda_dice=0.5, lambda_topk=2.0, k=0.5, smooth=0.0
+    )
+    torch.testing.assert_close(got, expected)
+
+
+def test_dice_topk_is_dice_plus_topk_cross_entropy_and_k_one_is_dice_ce(gen):
+    x = torch.randn(3, 4, 6, 5, generator=gen, dtype=torch.float64)
+    t = torch.randint(0, 4, (3, 6, 5), generator=gen)
+    dice = VF.dice_loss(x, t, mode="multiclass", reduction="none").mean(1)
+    topk = VF.topk_cross_entropy(x, t, k=0.2, reduction="none")
+    got = VF.dice_topk_loss(x, t, lambda_dice=0.3, lambda_topk=1.7, k=0.2, reduction="none")
+    torch.testing.assert_close(got, 0.3 * dice + 1.7 * topk)
+    torch.testing.assert_close(VF.dice_topk_loss(x, t, k=1.0), VF.dice_ce_loss(x, t))
+    y = torch.randint(0, 2, (3, 4, 6, 5), generator=gen)
+    torch.testing.assert_close(
+        VF.dice_topk_loss(x, y, mode="multilabel", k=1.0),
+        VF.dice_ce_loss(x, y, mode="multilabel"),
+    )
+
+
+def test_dice_topk_matches_nnunet_dc_and_topk_convention(gen):
+    # nnU-Net's DC_and_topk_loss (nnunetv2/training/loss/compound_losses.py), written from its
+    # definition for one image: weight_ce * TopK + weight_dice * SoftDice, where TopK is the mean
+    # CE of the int(V k / 100) hardest voxels of the batch and SoftDice is minus the mean soft
+    # Dice of the classes (do_bg=True here: ours has no background switch, and class_weight
+    # weighs both terms), over the batch (batch_dice). Ours: 1 - Dice, so the value is
+    # nnU-Net's plus lambda_dice; with one image the batch pool is the sample's.
+    x = torch.randn(1, 3, 10, 8, generator=gen, dtype=torch.float64) * 2
+    t = torch.randint(0, 3, (1, 10, 8), generator=gen)
+    ce = F.cross_entropy(x, t, reduction="none").reshape(-1)
+    topk = ce.topk(int(ce.numel() * 10 / 100)).values.mean()  # nnU-Net's TopK10: 8 of 80
+    p = x.softmax(1)
+    g = F.one_hot(t, 3).movedim(-1, 1).double()
+    tp, fp, fn = (p * g).sum((0, 2, 3)), (p * (1 - g)).sum((0, 2, 3)), ((1 - p) * g).sum(
+        (0, 2, 3)
+    )
+    dc = ((2 * tp + 1e-5) / (2 * tp + fp + fn + 1e-5)).mean()
+    nnunet = 1.0 * topk + 1.0 * -dc
+    ours = VF.dice_topk_loss(x, t, k=0.1, batch_dice=True)
+    torch.testing.assert_close(ours, nnunet + 1.0)
+
+
+def test_dice_topk_ignored_pixels_are_never_selected_and_empty_samples_leave_the_mean(gen):
+    x = torch.randn(2, 3, 4, 5, generator=gen, dtype=torch.float64)
+    t = torch.randint(0, 3, (2, 4, 5), generator=gen)
+    t[0, 0, :] = -100  # the first image's worst pixels could be here: they are ignored
+    x[0, :, 0, :] = torch.tensor([-9.0, 9.0, 9.0]).view(3, 1).double()
+    kept = t[0] != -100
+    ce = F.cross_entropy(x[:1], t[:1], reduction="none")[0][kept]
+    topk = ce.sort(descending=True).values[: math.ceil(0.25 * kept.sum().item())].mean()
+    dice = VF.dice_loss(x[:1], t[:1], mode="multiclass").mean()
+    got = VF.dice_topk_loss(x, t, k=0.25, reduction="none")
+    torch.testing.assert_close(got[0], dice + topk)
+    t[1] = -100  # a fully ignored sample gives 0 and leaves the mean
+    loss = VF.dice_topk_loss(x, t, k=0.25, reduction="none")
+    assert loss[1].item() == 0.0
+    torch.testing.assert_close(VF.dice_topk_loss(x, t, k=0.25), loss[0])
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"k": 0.0}, ValueError),
+        ({"k": 1.5}, ValueError),
+        ({"k": "0.1"}, TypeError),
+        ({"lambda_topk": -1.0}, ValueError),
+        ({"lambda_dice": -1.0}, ValueError),
+        ({"label_smoothing": 2.0}, ValueError),
+        ({"mode": "softmax"}, ValueError),
+    ],
+)
+def test_dice_topk_options_raise_at_construction(options, error):
+    with pytest.raises(error):
+        visionloss.DiceTopKLoss(**options)

@@ -269,6 +269,34 @@ def ref_topk_cross_entropy(x, t, *, k=0.1, class_weight=None, label_smoothing=0.
     return torch.stack(losses)
 
 
+def ref_dice_topk(
+    x, t, *, mode="multiclass", lambda_dice=1.0, lambda_topk=1.0, k=0.1, class_weight=None,
+    label_smoothing=0.0, smooth=1e-5, **options,
+):
+    # the two terms computed separately: the class-weighted mean of the per-class Dice, and the
+    # top-k CE (multiclass: the reference above; sigmoid modes: the BCE of every valid element
+    # of the sample, times the channel's weight, sorted, the first ceil(k V) averaged)
+    cw = None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float64)
+    dice = ref_dice(x, t, smooth=smooth, mode=mode)
+    dice = dice.mean(1) if cw is None else (dice * cw).sum(1) / cw.sum()
+    if mode == "multiclass":
+        topk = ref_topk_cross_entropy(x, t, k=k, class_weight=cw, label_smoothing=label_smoothing)
+    else:
+        assert label_smoothing == 0.0
+        bce = F.binary_cross_entropy_with_logits(
+            x.double(), t.clamp(min=0).double(), reduction="none"
+        )
+        if cw is not None:
+            bce = bce * cw.view(1, -1, *([1] * (x.dim() - 2)))
+        losses = []
+        for b, y in zip(bce, t, strict=True):
+            b = b.reshape(-1)[y.reshape(-1) != IGNORE]
+            kept = math.ceil(round(k * b.numel(), 9))
+            losses.append(torch.sort(b, descending=True).values[:kept].mean())
+        topk = torch.stack(losses)
+    return lambda_dice * dice + lambda_topk * topk
+
+
 def ref_mcc(x, t, *, smooth=1e-5, mode, **options):
     # Matthews's formula on the soft counts: TN = V - TP - FP - FN
     inter, pred, tgt = ref_stats(x, t, mode=mode)
@@ -593,6 +621,29 @@ CASES: list[LossCase] = [
         _n,
         reference=ref_dice_focal,
         options={"mode": "multilabel", "lambda_focal": 2.0, "gamma": 2.0},
+        make_empty=_empty_dense,
+        make_extreme=_extreme_dense,
+    ),
+    LossCase(
+        "dice_topk",
+        VF.dice_topk_loss,
+        visionloss.DiceTopKLoss,
+        _multiclass,
+        _n,
+        reference=ref_dice_topk,
+        options={"lambda_dice": 0.6, "lambda_topk": 1.4, "k": 0.3, "label_smoothing": 0.1},
+        make_empty=_empty_multiclass,
+        make_extreme=_extreme_multiclass,
+        compile=True,
+    ),
+    LossCase(
+        "dice_topk_multilabel_class_weight",
+        VF.dice_topk_loss,
+        visionloss.DiceTopKLoss,
+        _multilabel,
+        _n,
+        reference=ref_dice_topk,
+        options={"mode": "multilabel", "k": 0.2, "class_weight": [1.0, 2.0, 0.5]},
         make_empty=_empty_dense,
         make_extreme=_extreme_dense,
     ),

@@ -279,7 +279,9 @@ def plot_command(
     Every curve is computed with the visionloss functions themselves, gradients with autograd:
     regression losses and Barron's robust loss against the residual, cross-entropy and focal
     loss against p_t, Dice/Jaccard/Tversky against overlap, IoU-family box losses as one box
-    slides past another, GAN generator losses, triplet and contrastive losses, Gaussian KL.
+    slides past another, GAN generator losses, triplet and contrastive losses, Gaussian KL,
+    ArcFace/CosFace against the angle, NT-Xent against similarity and temperature, quality
+    focal/varifocal against the score, top-k cross-entropy against k.
     """
     from rich.console import Console
 
@@ -341,8 +343,8 @@ def demo_command(
 
     Data ships with scikit-learn (digits) and scikit-image (the horse silhouette) or is synthetic,
     so nothing is downloaded. Tasks: segmentation of small objects (CE, Dice, focal, Tversky,
-    Dice+CE), imbalanced digits (CE, class-weighted CE, focal), box regression (Smooth L1 and
-    the IoU family), triplet embeddings, a VAE, a GAN, and a two-task model (fixed vs
+    Dice+CE, Dice+top-k CE, Dice+boundary), imbalanced digits (CE, class-weighted CE, focal), box
+    regression (Smooth L1 and the IoU family), triplet embeddings (and NT-Xent), a VAE, a GAN, and a two-task model (fixed vs
     uncertainty weighting). Prints a results table with the best loss of each task marked, and
     writes figures, results.json and results.csv into --out.
 

@@ -20,7 +20,18 @@ from torch import Tensor
 import visionloss.functional as VF
 from visionloss.losses.generative import AdversarialKind
 
-__all__ = ["FIGURES", "Gallery", "GalleryFigure", "make_gallery", "select", "write_index"]
+__all__ = [
+    "FIGURES",
+    "Gallery",
+    "GalleryFigure",
+    "make_gallery",
+    "margin_curves",
+    "nt_xent_curves",
+    "quality_curves",
+    "select",
+    "topk_curves",
+    "write_index",
+]
 
 DTYPE = torch.float64
 
@@ -346,6 +357,178 @@ def _kl(fig: Any) -> None:
     _style(right, "mean shift μ (logit shift for the categorical)", "KL", "KL is not symmetric")
 
 
+# --- issue 19: angular margins, NT-Xent, quality focal, top-k ---------------------------------
+#
+# Each figure's numbers come from a ``*_curves`` function (tensors in, numpy arrays out), so that
+# the tests can check what the figure shows without drawing it.
+
+
+def margin_curves(theta: Tensor, scale: float = 16.0) -> dict[str, tuple[Any, Any]]:
+    """Target logit / s and loss against the angle ``theta`` (radians) to the true centre:
+    ``{label: (logit / s, loss)}`` for the normalised softmax, ArcFace and CosFace.
+
+    One embedding per angle, ``(cos θ, sin θ, 0)``, with two centres: the true class's
+    ``(1, 0, 0)`` and another class's ``(0, 0, 1)``, orthogonal to every embedding, so its logit
+    is 0 and the loss is ``softplus(-t)`` for the target logit ``t``: ``t`` is read back from the
+    library's loss as ``-log(expm1(loss))``."""
+    emb = torch.stack([theta.cos(), theta.sin(), torch.zeros_like(theta)], dim=-1)
+    centers = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=DTYPE)
+    labels = torch.zeros(theta.numel(), dtype=torch.long)
+    losses = {
+        "normalised softmax (m = 0)": VF.cosface_loss(
+            emb, labels, centers, margin=0.0, scale=scale, reduction="none"
+        ),
+        "ArcFace m = 0.5": VF.arcface_loss(
+            emb, labels, centers, margin=0.5, scale=scale, reduction="none"
+        ),
+        "CosFace m = 0.35": VF.cosface_loss(
+            emb, labels, centers, margin=0.35, scale=scale, reduction="none"
+        ),
+    }
+    curves = {}
+    for label, loss in losses.items():
+        logit = -torch.log(torch.expm1(loss)) / scale
+        curves[label] = (logit.detach().numpy(), loss.detach().numpy())
+    return curves
+
+
+def _margins(fig: Any) -> None:
+    theta = _grid(0.0, math.pi, 361)
+    degrees = (theta * 180 / math.pi).numpy()
+    left, right = fig.subplots(1, 2)
+    for label, (logit, loss) in margin_curves(theta).items():
+        left.plot(degrees, logit, label=label, lw=1.8)
+        right.plot(degrees, loss, label=label, lw=1.8)
+    left.text(151, -0.85, "θ + m > π:\ncos θ − m sin m", fontsize=8, color="C1", ha="center")
+    right.axhline(math.log(2), color="gray", lw=0.8, ls=":")
+    right.text(2, math.log(2) + 0.6, "log 2: target logit = other logit", fontsize=8)
+    _style(
+        left,
+        "angle θ to the true class centre (degrees)",
+        "target logit / s",
+        "target logit: ArcFace cos(θ + m), CosFace cos θ − m",
+    )
+    _style(
+        right,
+        "angle θ to the true class centre (degrees)",
+        "loss (s = 16)",
+        "loss: the margins move the decision angle below 90°",
+    )
+
+
+def nt_xent_curves(similarity: Tensor, temperature: float) -> tuple[Any, Any]:
+    """NT-Xent loss of one row, and its derivative, against the cosine similarity ``s`` of its
+    positive: ``(loss, dloss/ds)``.
+
+    Two samples, two views each: the first sample's views ``(1, 0, 0)`` and
+    ``(s, sqrt(1 - s^2), 0)``, the second sample's both ``(0, 0, 1)`` (orthogonal to the first's):
+    row 0 has its positive at similarity ``s`` and two negatives at 0, so its loss is
+    ``log(1 + 2 exp(-s / τ))``."""
+    s = similarity.detach().clone().requires_grad_(True)
+    rows = []
+    for value in s:
+        a1 = torch.stack([torch.ones_like(value), torch.zeros_like(value), torch.zeros_like(value)])
+        a2 = torch.stack([value, (1 - value**2).sqrt(), torch.zeros_like(value)])
+        b = torch.tensor([0.0, 0.0, 1.0], dtype=DTYPE)
+        z1, z2 = torch.stack([a1, b]), torch.stack([a2, b])
+        rows.append(VF.nt_xent_loss(z1, z2, temperature=temperature, reduction="none")[0])
+    loss = torch.stack(rows)
+    (grad,) = torch.autograd.grad(loss.sum(), s)
+    return loss.detach().numpy(), grad.numpy()
+
+
+def _nt_xent(fig: Any) -> None:
+    s = _grid(-0.99, 0.99, 199)
+    left, right = fig.subplots(1, 2)
+    for tau in (0.1, 0.5, 1.0):
+        loss, grad = nt_xent_curves(s, tau)
+        left.plot(s.numpy(), loss, label=f"τ = {tau:g}", lw=1.8)
+        right.plot(s.numpy(), -grad, label=f"τ = {tau:g}", lw=1.8)
+    left.set_ylim(-0.2, 8.0)
+    _style(
+        left,
+        "cosine similarity of the positive (negatives at 0)",
+        "NT-Xent loss of the row",
+        "NT-Xent vs the positive's similarity",
+    )
+    _style(
+        right,
+        "cosine similarity of the positive (negatives at 0)",
+        "−∂loss/∂s (autograd)",
+        "gradient: a low τ pulls hard positives hard, easy ones not at all",
+    )
+
+
+def quality_curves(p: Tensor, q: float) -> dict[str, tuple[Any, Any]]:
+    """Loss and ``dloss/dlogit`` against the predicted score ``p`` at a fixed IoU target ``q``:
+    ``{label: (loss, grad)}`` for the quality focal loss (β = 2), the varifocal loss
+    (α = 0.75, γ = 2; a positive when ``q > 0``) and the binary cross-entropy to ``q``."""
+    logits = torch.log(p) - torch.log1p(-p)
+    target = torch.full_like(logits, q)
+    calls: dict[str, Callable[[Tensor], Tensor]] = {
+        "BCE to q": lambda x: VF.binary_cross_entropy(x, target, reduction="none"),
+        "quality focal β = 2": lambda x: VF.quality_focal_loss(x, target, reduction="none"),
+        "varifocal α = 0.75, γ = 2": lambda x: VF.varifocal_loss(x, target, reduction="none"),
+    }
+    return {label: _value_and_grad(f, logits) for label, f in calls.items()}
+
+
+def _quality(fig: Any) -> None:
+    p = _grid(0.005, 0.995, 397)
+    left, right = fig.subplots(1, 2)
+    for ax, q, title in [
+        (left, 0.6, "a positive with IoU target q = 0.6"),
+        (right, 0.0, "a negative (q = 0)"),
+    ]:
+        for label, (loss, _) in quality_curves(p, q).items():
+            ax.plot(p.numpy(), loss, label=label, lw=1.8)
+        if q > 0:
+            ax.axvline(q, color="gray", lw=0.8, ls=":")
+        ax.set_ylim(-0.1, 3.0)
+        _style(ax, "predicted score p = σ(x)", "loss", title)
+
+
+def topk_curves(k: Tensor) -> dict[str, Any]:
+    """Top-k cross-entropy and the share of pixels with a gradient against ``k``, on one image
+    of 100 pixels of class 0 whose logit margins are spread from −3 to 6 (cross-entropy
+    ``softplus(-margin)``): ``{"loss", "dice_topk", "ce", "share"}``."""
+    margin = torch.linspace(-3.0, 6.0, 100, dtype=DTYPE)
+    x = torch.stack([margin, torch.zeros_like(margin)])[None]
+    t = torch.zeros(1, 100, dtype=torch.long)
+    losses, compound, share = [], [], []
+    for value in k.tolist():
+        xg = x.clone().requires_grad_(True)
+        loss = VF.topk_cross_entropy(xg, t, k=value)
+        (grad,) = torch.autograd.grad(loss, xg)
+        losses.append(loss.item())
+        compound.append(VF.dice_topk_loss(x, t, k=value).item())
+        share.append((grad.abs().sum(1) > 0).double().mean().item())
+    ce = VF.cross_entropy(x, t).item()
+    return {"loss": losses, "dice_topk": compound, "ce": ce, "share": share}
+
+
+def _topk(fig: Any) -> None:
+    k = _grid(0.01, 1.0, 100)
+    curves = topk_curves(k)
+    left, right = fig.subplots(1, 2)
+    left.plot(k.numpy(), curves["loss"], label="top-k CE", lw=1.8)
+    left.plot(k.numpy(), curves["dice_topk"], label="Dice + top-k CE", lw=1.8)
+    left.axhline(curves["ce"], color="black", lw=1.0, ls="--", label="CE (mean of all pixels)")
+    _style(
+        left,
+        "k (fraction of the pixels kept)",
+        "loss",
+        "100 pixels with margins −3 … 6: top-k CE falls to CE at k = 1",
+    )
+    right.plot(k.numpy(), curves["share"], label="top-k CE", lw=1.8)
+    _style(
+        right,
+        "k (fraction of the pixels kept)",
+        "share of pixels with a gradient",
+        "only the k hardest pixels are trained on",
+    )
+
+
 FIGURES: list[GalleryFigure] = [
     GalleryFigure(
         "regression",
@@ -403,6 +586,34 @@ FIGURES: list[GalleryFigure] = [
         "The KL term of a VAE grows quadratically with the mean shift; KL(P ‖ Q) and KL(Q ‖ P) "
         "differ, most when one distribution is narrow.",
         _kl,
+    ),
+    GalleryFigure(
+        "margins",
+        "ArcFace and CosFace: angular and cosine margins",
+        "Both lower the true class's logit by a margin, so an embedding must lie closer to its "
+        "class centre than the softmax's 90° before the loss falls below log 2.",
+        _margins,
+    ),
+    GalleryFigure(
+        "nt_xent",
+        "NT-Xent (SimCLR) and its temperature",
+        "The loss of a row falls as its positive becomes more similar than the negatives; a low "
+        "temperature τ concentrates the gradient on positives not yet above the negatives.",
+        _nt_xent,
+    ),
+    GalleryFigure(
+        "quality_focal",
+        "Quality focal and varifocal losses",
+        "Both train the score towards the IoU target q; quality focal scales the cross-entropy "
+        "by |q − p|², varifocal weights positives by q and only down-weights negatives.",
+        _quality,
+    ),
+    GalleryFigure(
+        "topk",
+        "Top-k cross-entropy",
+        "Keeping only the hardest k of the pixels raises the loss above the mean cross-entropy "
+        "(k = 1) and trains only those pixels.",
+        _topk,
     ),
 ]
 

@@ -13,6 +13,12 @@ _EMPTY_JAC = test("test_overlap_loss_of_an_empty_mask_jumps_between_zero_and_one
 _BERMAN = "M. Berman et al., The Lovász-Softmax loss, CVPR 2018, arXiv:1705.08790"
 _SEG = "segmentation"
 _EV = "tests/test_guide_evidence_seg.py"
+_EV19 = "tests/test_guide_evidence_i19seg.py"
+_SEG19 = "segmentation, issue 19 rerun"  # the rows issue 19 added to the demo's table
+_ODYSSEY = paper(
+    "J. Ma et al., Loss odyssey in medical image segmentation, Medical Image Analysis 2021, "
+    "arXiv:2005.13449"
+)
 
 CARDS: dict[str, Card] = {
     "dice": Card(
@@ -365,6 +371,64 @@ CARDS: dict[str, Card] = {
             ("focal_tversky", "recall of small structures"),
         ),
     ),
+    "dice_topk": Card(
+        definition="Dice loss plus the cross-entropy of each sample's hardest k fraction of "
+        "pixels (top-k CE), from one shared softmax, with weights lambda_dice and lambda_topk; "
+        "k = 1 is Dice + CE.",
+        application="Segmentation where a region term is wanted and the pixel errors sit in a "
+        "few hard regions (boundaries, thin or small structures) among easy background; "
+        "nnU-Net's DC_and_topk10 for medical images; among the most robust of the 20 losses "
+        "Ma et al. compared on six medical segmentation tasks.",
+        advantages=(
+            Claim(
+                "Exactly Dice plus top-k CE, and k = 1 is exactly Dice + CE: one knob between "
+                "Dice + CE and hard-pixel mining.",
+                (
+                    test("test_dice_topk_is_dice_plus_topk_ce_and_k_one_is_dice_ce", _EV19),
+                    plot("topk"),
+                    paper("F. Isensee et al., nnU-Net, Nature Methods 2021, arXiv:1809.10486"),
+                    _ODYSSEY,
+                ),
+            ),
+            Claim(
+                "Its pixel term is not diluted by easy background: with 5 hard pixels among "
+                "100, the top-5% term is the hard pixels' CE, over 15 times Dice + CE's CE term.",
+                (test("test_dice_topk_pixel_term_is_not_diluted_by_easy_pixels", _EV19),),
+            ),
+        ),
+        disadvantages=(
+            Claim(
+                "Pixels outside the top k get only the Dice term's gradient: the CE term does "
+                "not train them in that step.",
+                (test("test_dice_topk_easy_pixels_get_only_the_dice_gradient", _EV19),),
+            ),
+            Claim(
+                "Its CE term is never smaller than Dice + CE's (here 2.9 times larger at k = "
+                "0.1), so lambdas tuned for dice_ce do not carry over; three knobs in all.",
+                (
+                    test(
+                        "test_dice_topk_pixel_term_outweighs_dice_ce_for_the_same_lambdas", _EV19
+                    ),
+                ),
+            ),
+            Claim(
+                "Keeps top-k CE's sensitivity to label noise (a confidently mislabelled pixel is "
+                "always selected) and Dice's empty-mask jump.",
+                (test("test_topk_ce_is_dominated_by_a_mislabelled_pixel", _EV), _EMPTY_DICE),
+            ),
+            Claim(
+                "Did not beat Dice + CE on the demo's small-object segmentation: fg Dice "
+                "0.830 ± 0.088 against 0.881 ± 0.013, within the noise of the best (CE, "
+                "p = 0.095), with the largest spread over 5 seeds (one seed at 0.676).",
+                (demo(_SEG19, "Dice + top-k CE k=0.1"), demo(_SEG19, "Dice + CE")),
+            ),
+        ),
+        alternatives=(
+            ("dice_ce", "clean labels, or no strong easy/hard pixel imbalance"),
+            ("dice_focal", "a smooth down-weighting of easy pixels instead of a hard cut"),
+            ("boundary", "errors concentrated at the boundaries, with a Dice term"),
+        ),
+    ),
     "topk_cross_entropy": Card(
         definition="Cross-entropy averaged over only the hardest k fraction of each sample's "
         "valid pixels (bootstrapped CE); the rest of the pixels leave the loss and its gradient. "
@@ -534,6 +598,12 @@ CARDS: dict[str, Card] = {
                 "so values are not comparable across images and its weight against Dice must "
                 "be tuned or scheduled.",
                 (test("test_boundary_loss_minimum_depends_on_the_target_size", _EV),),
+            ),
+            Claim(
+                "Did not help on the demo's small-object segmentation: Dice + boundary (its "
+                "weight ramped from 0 to 1) scored fg Dice 0.860 ± 0.015, below Dice alone "
+                "(0.868) and below cross-entropy (0.882; p = 0.002 over 5 seeds).",
+                (demo(_SEG19, "Dice + boundary"), demo(_SEG19, "cross-entropy")),
             ),
         ),
         alternatives=(

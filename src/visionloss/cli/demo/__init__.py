@@ -138,6 +138,7 @@ def run_seeds(
     if threads:
         torch.set_num_threads(threads)
     reports: list[DemoReport] = []
+    used_threads = torch.get_num_threads()  # the header reports these, not the restored count
     start = time.perf_counter()
     try:
         for s in range(seed, seed + seeds):
@@ -153,7 +154,7 @@ def run_seeds(
         console.print(f"[bold]{summary.name}[/bold]: {summary.verdict}")
     header = (
         f"visionloss demo --seeds {seeds} ({size}, seeds {seed}..{seed + seeds - 1}, "
-        f"{torch.get_num_threads()} threads, {seconds:.0f} s; visionloss {_version()}, "
+        f"{used_threads} threads, {seconds:.0f} s; visionloss {_version()}, "
         f"torch {torch.__version__})"
     )
     (Path(out) / "summary.md").write_text(seeds_module.markdown(summaries, header))

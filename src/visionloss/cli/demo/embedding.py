@@ -1,4 +1,5 @@
-"""Metric learning on digits: triplet losses with three mining strategies, and contrastive pairs.
+"""Metric learning on digits: triplet losses with three mining strategies, contrastive pairs and
+NT-Xent with two images of a digit as the two views.
 
 An MLP maps each digit to a unit vector in 8 dimensions; batches hold every class, K images
 each (P×K sampling, as in Hermans et al.). The metric is recall@1 on the held-out half: the share
@@ -44,7 +45,7 @@ def _sizes(s: Settings) -> dict[str, int]:
 
 
 def total_steps(s: Settings) -> int:
-    return 4 * _sizes(s)["steps"]
+    return 5 * _sizes(s)["steps"]
 
 
 def recall_at_1(emb: Tensor, labels: Tensor) -> float:
@@ -65,6 +66,19 @@ def pk_batch(labels: Tensor, per_class: int, generator: torch.Generator) -> Tens
 def _pairs(emb: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     i, j = torch.triu_indices(len(labels), len(labels), offset=1)
     return emb[i], emb[j], (labels[i] == labels[j]).to(emb.dtype)
+
+
+def nt_xent_views(emb: Tensor, per_class: int, temperature: float) -> Tensor:
+    """NT-Xent over a :func:`pk_batch` (10 classes, ``per_class`` images each, in class order):
+    images ``2j`` and ``2j + 1`` of every class are the two views of group ``j``, and each
+    group's loss has the other nine digits as its negatives (one group holds one pair per
+    digit, so no negative shares the anchor's label); the mean over the groups."""
+    grouped = emb.reshape(10, per_class, -1)
+    losses = [
+        VF.nt_xent_loss(grouped[:, 2 * j], grouped[:, 2 * j + 1], temperature=temperature)
+        for j in range(per_class // 2)
+    ]
+    return torch.stack(losses).mean()
 
 
 def pca(x_train: Tensor, x: Tensor, k: int) -> Tensor:
@@ -100,6 +114,9 @@ def run(s: Settings, tick: Tick) -> TaskResult:
     def contrastive(emb: Tensor, y: Tensor) -> Tensor:
         return VF.contrastive_loss(*_pairs(emb, y))
 
+    def nt_xent(emb: Tensor, y: Tensor) -> Tensor:
+        return nt_xent_views(emb, cfg["per_class"], 0.1)
+
     def pixels() -> Row:
         return Row("", {"recall@1": recall_at_1(pca(x_train, x_test, DIM), y_test)})
 
@@ -108,6 +125,7 @@ def run(s: Settings, tick: Tick) -> TaskResult:
         ("triplet, semi-hard", triplet("semi_hard")),
         ("triplet, batch-all", triplet("batch_all")),
         ("contrastive, all pairs", contrastive),
+        ("NT-Xent τ=0.1, same-digit views", nt_xent),
     ]
     methods = [
         Method("pixels, PCA to 8 dims", pixels, reference=True),

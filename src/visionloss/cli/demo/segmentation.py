@@ -1,4 +1,5 @@
-"""Segmentation of small objects: cross-entropy, Dice, focal, Tversky and Dice + CE.
+"""Segmentation of small objects: cross-entropy, Dice, focal, Tversky, Dice + CE, Dice + top-k CE
+and Dice + boundary.
 
 Synthetic 1-channel images hold a small horse (scikit-image's ``horse`` silhouette, shipped with
 the package) and a smaller disc, both as bright as the distracting lines drawn beside them, on a
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 import visionloss.functional as VF
@@ -138,7 +140,22 @@ def _methods_spec() -> list[tuple[str, str, dict[str, Any]]]:
         ("focal γ=2", "focal_loss", {"mode": "multiclass", "gamma": 2.0}),
         ("Tversky α=0.3 β=0.7", "tversky_loss", {"mode": "multiclass", "alpha": 0.3, "beta": 0.7}),
         ("Dice + CE", "dice_ce_loss", {"mode": "multiclass"}),
+        ("Dice + top-k CE k=0.1", "dice_topk_loss", {"mode": "multiclass", "k": 0.1}),
+        ("Dice + boundary", BOUNDARY, {}),
     ]
+
+
+#: the method name of Dice + boundary loss, which also needs the targets' distance maps
+BOUNDARY = "dice+boundary"
+
+
+def dice_boundary(logits: Tensor, target: Tensor, phi: Tensor, ramp: float) -> Tensor:
+    """Dice plus the boundary loss of the foreground classes, the boundary term's weight rising
+    linearly from 0 to 1 over training (``ramp``: the share of the steps done), as Kervadec et
+    al. raise it from a regional loss alone."""
+    dice = VF.dice_loss(logits, target, mode="multiclass")
+    boundary = VF.boundary_loss(logits, phi, class_weight=[0.0, 1.0, 1.0])
+    return dice + ramp * boundary
 
 
 def run(s: Settings, tick: Tick) -> TaskResult:
@@ -149,14 +166,19 @@ def run(s: Settings, tick: Tick) -> TaskResult:
     predictions: dict[str, Tensor] = {}
     frequencies = torch.bincount(y_train.flatten(), minlength=len(CLASSES)).float()
     frequencies /= frequencies.sum()
+    # Kervadec et al.'s signed distance maps, computed once per target as in a data pipeline
+    phi_train = VF.signed_distance_map(F.one_hot(y_train, len(CLASSES)).movedim(-1, 1))
 
     def train(label: str, name: str, options: dict[str, Any]) -> Row:
-        fn: Callable[..., Tensor] = getattr(VF, name)
+        fn: Callable[..., Tensor] = dice_boundary if name == BOUNDARY else getattr(VF, name)
         generator = _seed(s.seed)  # the same initialisation and batches for every loss
         net = SegNet(cfg["width"], frequencies)
 
         def loss_at(step: int) -> Tensor:
             idx = torch.randint(0, cfg["train"], (cfg["batch"],), generator=generator)
+            if name == BOUNDARY:
+                ramp = step / max(cfg["steps"] - 1, 1)
+                return dice_boundary(net(x_train[idx]), y_train[idx], phi_train[idx], ramp)
             return fn(net(x_train[idx]), y_train[idx], **options)
 
         fit(net.parameters(), loss_at, cfg["steps"], lambda: tick(label), lr=1e-2)

@@ -1,5 +1,5 @@
 """Segmentation losses: the overlap family (Dice, Jaccard, Tversky, focal Tversky, generalized
-Dice), Lovász, Dice combined with cross-entropy or focal loss, top-k cross-entropy, MCC,
+Dice), Lovász, Dice combined with cross-entropy, focal loss or top-k cross-entropy, top-k cross-entropy, MCC,
 soft clDice, the boundary and Hausdorff DT losses.
 
 A package of sub-families, each with its options, functions, Modules and spec table:
@@ -22,7 +22,14 @@ from .boundary import (
     soft_cldice_loss,
     soft_skeleton,
 )
-from .compound import DiceCELoss, DiceFocalLoss, dice_ce_loss, dice_focal_loss
+from .compound import (
+    DiceCELoss,
+    DiceFocalLoss,
+    DiceTopKLoss,
+    dice_ce_loss,
+    dice_focal_loss,
+    dice_topk_loss,
+)
 from .extra import MCCLoss, TopKCrossEntropyLoss, mcc_loss, topk_cross_entropy
 from .lovasz import LovaszHingeLoss, LovaszSoftmaxLoss, lovasz_hinge_loss, lovasz_softmax_loss
 from .overlap import (
@@ -43,6 +50,7 @@ __all__ = [
     "DiceCELoss",
     "DiceFocalLoss",
     "DiceLoss",
+    "DiceTopKLoss",
     "FocalTverskyLoss",
     "GeneralizedDiceLoss",
     "HausdorffDTLoss",
@@ -58,6 +66,7 @@ __all__ = [
     "dice_ce_loss",
     "dice_focal_loss",
     "dice_loss",
+    "dice_topk_loss",
     "focal_tversky_loss",
     "generalized_dice_loss",
     "hausdorff_dt_loss",

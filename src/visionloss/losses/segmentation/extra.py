@@ -141,25 +141,34 @@ def _topk_cross_entropy(
     )
     if w_y is not None:
         loss = loss * w_y  # torch's unreduced value: the ranking is on the weighted loss
+    per_sample, count = topk_mean(loss, valid, opts.k)
+    check_weight(weight, per_sample.shape)
+    return reduce_loss(per_sample, opts.reduction, weight=weight, valid=count > 0)
+
+
+def topk_mean(loss: Tensor, valid: Tensor | None, k: float) -> tuple[Tensor, Tensor]:
+    r"""Per sample, the mean of the largest :math:`\lceil k V_n \rceil` of an elementwise loss
+    ``(N, *)`` over its valid elements: ``(N,)`` means (0 for a sample without a valid
+    element) and the ``(N,)`` valid counts :math:`V_n`. Static shapes: one sort per sample and a
+    mask on the rank, no data-dependent ``torch.topk``. Shared with ``dice_topk_loss``."""
+    dtype = loss.dtype
     n, size = loss.shape[0], math.prod(loss.shape[1:])
     flat = loss.reshape(n, size)
     if valid is None:
         valid_flat = torch.ones(n, size, dtype=torch.bool, device=loss.device)
     else:
-        valid_flat = valid.reshape(n, size)
+        valid_flat = valid.expand(loss.shape).reshape(n, size)
     lowest = torch.full((), -math.inf, dtype=dtype, device=flat.device)
     ranked = torch.where(valid_flat, flat, lowest)  # ignored pixels sort last
     ranked = torch.sort(ranked, dim=1, descending=True).values
     count = valid_flat.sum(1)
     # K = ceil(k V), at least 1 for a sample with a valid pixel; the small offset keeps an exact
     # product (k V integral up to float rounding, e.g. 0.3 * 10) from rounding up
-    kept = torch.ceil(count.to(torch.float64) * opts.k - 1e-9).clamp(min=1)
+    kept = torch.ceil(count.to(torch.float64) * k - 1e-9).clamp(min=1)
     rank = torch.arange(size, device=flat.device)
     chosen = (rank < kept.unsqueeze(1)) & (rank < count.unsqueeze(1))
     zero = torch.zeros((), dtype=dtype, device=flat.device)
-    per_sample = torch.where(chosen, ranked, zero).sum(1) / kept.to(dtype)
-    check_weight(weight, per_sample.shape)
-    return reduce_loss(per_sample, opts.reduction, weight=weight, valid=count > 0)
+    return torch.where(chosen, ranked, zero).sum(1) / kept.to(dtype), count
 
 
 # --- Matthews correlation coefficient -----------------------------------------------------------
