@@ -320,7 +320,10 @@ def test_compiled_triton_op_falls_back_where_the_kernels_do_not_cover(monkeypatc
         torch.ops.visionloss.overlap_triton(*args, True)
 
 
-# --- the other fused ops (cross-entropy ids, focal, SSIM): one harness over the ops ----------
+# --- the other fused ops (focal, SSIM): one harness over the ops ------------------------------
+# Not cross-entropy ids: its Function keeps exp(x - max), the logits' size, while the graph that
+# AOTAutograd traces through it recomputes that and keeps less (8x19x96x96: 1.2 MiB against
+# 6.3), so it stays traced.
 
 
 def _images(shape=(2, 3, 24, 24), seed=0, y_grad=False):
@@ -338,18 +341,6 @@ def _soft_target(shape=(2, 5, 8, 8), seed=0):
 
 #: name -> (inputs, loss, the custom op the compiled graph must call)
 FUSED_OPS = {
-    "ce ids": (
-        lambda: _multiclass((2, 5, 8, 8), ignore=True),
-        lambda x, t: VF.cross_entropy(x, t),
-        "cross_entropy_ids",
-    ),
-    "ce smoothed weighted": (
-        lambda: _multiclass((2, 5, 8, 8)),
-        lambda x, t: VF.cross_entropy(
-            x, t, label_smoothing=0.1, class_weight=torch.tensor([0.5, 1.0, 2.0, 1.5, 1.0])
-        ),
-        "cross_entropy_ids",
-    ),
     "sigmoid focal": (
         lambda: _multilabel((64, 20)),
         lambda x, t: VF.focal_loss(x, t, mode="binary", alpha=0.25),
@@ -441,15 +432,12 @@ def test_fused_op_compiled_dynamic_keeps_eager_saved_bytes(name):
     _check_op(name, dynamic=True, backend="aot_eager")
 
 
-@pytest.mark.parametrize(
-    "name", ["ce smoothed weighted", "sigmoid focal", "softmax focal ids", "ssim"]
-)
+@pytest.mark.parametrize("name", ["sigmoid focal", "softmax focal ids", "ssim"])
 def test_fused_op_inductor_keeps_eager_saved_bytes(name):
     _check_op(name, dynamic=False, backend="inductor")
 
 
 def _opcheck_args():
-    from visionloss.kernels import cross_entropy as ce
     from visionloss.kernels import focal, ssim
 
     x, t = _multiclass((2, 5, 7))
@@ -457,11 +445,7 @@ def _opcheck_args():
     xp, tp = _soft_target((2, 5, 7))
     xi, yi = _images((1, 2, 16, 16))
     window = torch.softmax(torch.randn(5), 0)
-    half = x.detach().half().requires_grad_()
     return [
-        (ce._CROSS_ENTROPY_IDS_OP, (x, t, None, 0.0, torch.float32)),
-        (ce._CROSS_ENTROPY_IDS_OP, (x, t, torch.rand(5) + 0.5, 0.1, torch.float32)),
-        (ce._CROSS_ENTROPY_IDS_OP, (half, t, None, 0.0, torch.float32)),
         (focal._SIGMOID_FOCAL_OP, (xb, tb, None, 0.25, 2.0, None)),
         (focal._SIGMOID_FOCAL_OP, (xb, tb, torch.rand(5), None, 0.5, None)),
         (focal._SOFTMAX_FOCAL_OP, (x, t, None, None, 2.0, None, True)),
@@ -472,7 +456,7 @@ def _opcheck_args():
     ]
 
 
-@pytest.mark.parametrize("index", range(10))
+@pytest.mark.parametrize("index", range(7))
 def test_opcheck_fused_ops(index):
     """Schema, fake (meta) kernel, autograd registration, AOT dispatch of each op."""
     op, args = _opcheck_args()[index]

@@ -38,7 +38,6 @@ from . import (
     transforms_active,
     triton_covers,
 )
-from ._library import FusedOp
 
 TRITON_MODULE = "visionloss.kernels.triton.cross_entropy"
 
@@ -165,7 +164,7 @@ class _CrossEntropyIds(torch.autograd.Function):
         x, e, total, index, class_weight = ctx.saved_tensors
         if grad is None or not ctx.needs_input_grad[0]:
             return None, None, None, None, None
-        s = ctx.label_smoothing
+        s, num_classes = ctx.label_smoothing, e.shape[1]
         if torch.is_grad_enabled():
             # the backward is being differentiated (create_graph=True): the reference's
             # gradient as a graph, so that second derivatives are exact
@@ -176,79 +175,22 @@ class _CrossEntropyIds(torch.autograd.Function):
 
             (grad_x,) = reference_backward(reference, (x,), (True,), grad)
             return grad_x, None, None, None, None
-        return (
-            *_cross_entropy_ids_backward(
-                (x, e, total, index) + (() if class_weight is None else (class_weight,)),
-                (grad,),
-                s,
-                ctx.dtype,
-            ),
-            None,
-            None,
-            None,
-            None,
-        )
-
-
-def _cross_entropy_ids_backward(
-    saved: tuple[Tensor, ...], grads: tuple[Tensor, ...], label_smoothing: float, dtype: torch.dtype
-) -> tuple[Tensor]:
-    """The analytic backward of :class:`_CrossEntropyIds` (eager Function and custom op):
-    ``saved`` is ``(x, e, total, index)`` and the class weights when there are some."""
-    x, e, total, index = saved[:4]
-    class_weight = saved[4] if len(saved) > 4 else None
-    s, num_classes = label_smoothing, e.shape[1]
-    g = grads[0].unsqueeze(1)
-    idx = index.unsqueeze(1)
-    if s == 0:
-        # g (p - onehot), p = e / S
-        out = torch.mul(e, g / total).scatter_add_(1, idx, -g)
-        return (out.to(x.dtype),)
-    if class_weight is None:
-        # Q = 1; q = (1 - s) onehot + s / C
-        out = torch.mul(e, g / total).sub_(g * (s / num_classes))
-    else:
-        per_unit = (s / num_classes) / _unit_weight(class_weight, index).unsqueeze(1)
-        q_total = (1 - s) + per_unit * class_weight.sum()
-        out = torch.mul(e, g * q_total / total)
-        out.sub_((g * per_unit) * _class_view(class_weight, e))
-    out.scatter_add_(1, idx, -(1 - s) * g)
-    return (out.to(x.dtype),)
-
-
-# --- the Function as a custom op, for torch.compile (kernels/_library.py) ---------------------
-
-
-def _cross_entropy_ids_fake(
-    x: Tensor,
-    index: Tensor,
-    class_weight: Tensor | None,
-    label_smoothing: float,
-    dtype: torch.dtype,
-) -> tuple[Tensor, Tensor, Tensor]:
-    n, c = x.shape[0], x.shape[1]
-    rest = tuple(x.shape[2:])
-    return (
-        x.new_empty((n, *rest), dtype=dtype),
-        x.new_empty((n, c, *rest), dtype=dtype),
-        x.new_empty((n, 1, *rest), dtype=dtype),
-    )
-
-
-#: ``visionloss::cross_entropy_ids``: saves x (the caller's), exp(x - max), its sum, the ids and
-#: the class weights, as the Function does
-_CROSS_ENTROPY_IDS_OP = FusedOp(
-    "cross_entropy_ids",
-    tensors="Tensor x, Tensor index, Tensor? class_weight",
-    options="float label_smoothing, ScalarType dtype",
-    outputs=3,
-    forward=_CrossEntropyIds.forward,
-    fake=_cross_entropy_ids_fake,
-    save=lambda args, out: (
-        (args[0], out[1], out[2], args[1]) + (() if args[2] is None else (args[2],))
-    ),
-    backward=_cross_entropy_ids_backward,
-)
+        g = grad.unsqueeze(1)
+        idx = index.unsqueeze(1)
+        if s == 0:
+            # g (p - onehot), p = e / S
+            out = torch.mul(e, g / total).scatter_add_(1, idx, -g)
+            return out.to(x.dtype), None, None, None, None
+        if class_weight is None:
+            # Q = 1; q = (1 - s) onehot + s / C
+            out = torch.mul(e, g / total).sub_(g * (s / num_classes))
+        else:
+            per_unit = (s / num_classes) / _unit_weight(class_weight, index).unsqueeze(1)
+            q_total = (1 - s) + per_unit * class_weight.sum()
+            out = torch.mul(e, g * q_total / total)
+            out.sub_((g * per_unit) * _class_view(class_weight, e))
+        out.scatter_add_(1, idx, -(1 - s) * g)
+        return out.to(x.dtype), None, None, None, None
 
 
 def cross_entropy_ids(
@@ -290,11 +232,6 @@ def cross_entropy_ids(
     dtype = dtype or x.dtype
     if class_weight is not None:
         class_weight = class_weight.detach().to(dtype)
-    if _CROSS_ENTROPY_IDS_OP.usable():  # compiling: the custom op keeps the saved set lean
-        compiled: Tensor = _CROSS_ENTROPY_IDS_OP(
-            x, index.detach(), class_weight, float(label_smoothing), dtype
-        )[0]
-        return compiled
     result: Tensor = _CrossEntropyIds.apply(x, index, class_weight, float(label_smoothing), dtype)[
         0
     ]
