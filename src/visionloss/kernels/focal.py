@@ -36,6 +36,7 @@ from torch import Tensor
 
 from .._core import compute_dtype
 from . import backend_for, has_triton, reference_backward, triton_covers
+from ._library import FusedOp
 
 TRITON_MODULE = "visionloss.kernels.triton.focal"
 
@@ -312,21 +313,30 @@ class _SigmoidFocal(torch.autograd.Function):
             return grad_x, grad_y.to(target.dtype), None, None, None
         if not ctx.needs_input_grad[0]:
             return None, None, None, None, None
-        blocks = _blocks(x, alpha)
-        if len(blocks) == 1:
-            y = binary_target(target, ignore_index, dtype)
-            grad_x = _sigmoid_focal_grad_x(grad, x.to(dtype), y, alpha, gamma)
-            return grad_x.to(x.dtype), None, None, None, None
-        # a grad that is one value broadcast (the backward of a sum or mean) stays one value
-        scalar = grad.dim() == 0 or all(s == 0 for s in grad.stride())
-        flat_g = grad.as_strided((), ()) if scalar else grad.reshape(-1)
-        grad_x = torch.empty_like(x, memory_format=torch.contiguous_format)
-        flat_x, flat_t, flat_grad = x.reshape(-1), target.reshape(-1), grad_x.view(-1)
-        for s, e in blocks:
-            y = binary_target(flat_t[s:e], ignore_index, dtype)
-            g = flat_g if scalar else flat_g[s:e]
-            flat_grad[s:e] = _sigmoid_focal_grad_x(g, flat_x[s:e].to(dtype), y, alpha, gamma)
+        grad_x = _sigmoid_focal_backward_x(grad, x, target, alpha, gamma, ignore_index)
         return grad_x, None, None, None, None
+
+
+def _sigmoid_focal_backward_x(
+    grad: Tensor, x: Tensor, target: Tensor, alpha: Alpha, gamma: float, ignore_index: int | None
+) -> Tensor:
+    """The logits' gradient of :class:`_SigmoidFocal` in ``x``'s dtype, block by block on CPU
+    (eager Function and custom op)."""
+    dtype = _compute(x)
+    blocks = _blocks(x, alpha)
+    if len(blocks) == 1:
+        y = binary_target(target, ignore_index, dtype)
+        return _sigmoid_focal_grad_x(grad, x.to(dtype), y, alpha, gamma).to(x.dtype)
+    # a grad that is one value broadcast (the backward of a sum or mean) stays one value
+    scalar = grad.dim() == 0 or all(s == 0 for s in grad.stride())
+    flat_g = grad.as_strided((), ()) if scalar else grad.reshape(-1)
+    grad_x = torch.empty_like(x, memory_format=torch.contiguous_format)
+    flat_x, flat_t, flat_grad = x.reshape(-1), target.reshape(-1), grad_x.view(-1)
+    for s, e in blocks:
+        y = binary_target(flat_t[s:e], ignore_index, dtype)
+        g = flat_g if scalar else flat_g[s:e]
+        flat_grad[s:e] = _sigmoid_focal_grad_x(g, flat_x[s:e].to(dtype), y, alpha, gamma)
+    return grad_x
 
 
 def _sigmoid_focal_grad_x(grad: Tensor, x: Tensor, y: Tensor, alpha: Alpha, gamma: float) -> Tensor:
@@ -440,6 +450,13 @@ def sigmoid_focal(
             x, target, alpha=alpha, gamma=gamma, ignore_index=ignore_index
         )
         return triton_result
+    if _SIGMOID_FOCAL_OP.usable() and not target.requires_grad:
+        # compiling: the custom op keeps the saved set lean (a differentiated target traces
+        # the Function, whose backward also gives the target's gradient)
+        compiled: Tensor = _SIGMOID_FOCAL_OP(
+            x, target.detach(), *_op_alpha(alpha), float(gamma), ignore_index
+        )
+        return compiled
     if isinstance(alpha, Tensor):
         alpha = alpha.detach()
     result: Tensor = _SigmoidFocal.apply(x, target, alpha, gamma, ignore_index)
@@ -531,35 +548,191 @@ class _SoftmaxFocal(torch.autograd.Function):
 
             grads = reference_backward(reference, (x, target), ctx.needs_input_grad, grad)
             return grads[0], grads[1], None, None, None, None
-        dtype = _compute(x)
-        grad_x = grad_y = None
-        if not target.is_floating_point():
-            x_max, slope = stat_a, stat_b
-            idx = _class_index(target, ctx.ignore_index).unsqueeze(1)
-            coef = grad.unsqueeze(1) * slope  # d loss / d log p_y, alpha included
-            # d l / d x_c = coef (1[c = y] - softmax_c), softmax_c = e_c / sum(e), e = exp(x - max)
-            # (the subtraction promotes half/bfloat16), in place on e
-            e = torch.sub(x, x_max).exp_()
-            grad_x = e.mul_(coef.div(e.sum(1, keepdim=True)).neg_()).scatter_add_(1, idx, coef)
-            return grad_x.to(x.dtype), None, None, None, None, None
-        x_max, log_sum = stat_a, stat_b
-        log_probs = torch.sub(x, x_max).sub_(log_sum)  # promotes half/bfloat16 to dtype
-        y = target.to(dtype)
-        softmax = torch.exp(log_probs)
-        value, slope = _softmax_focal_grad_factor(log_probs, softmax, ctx.gamma)
-        if isinstance(alpha, Tensor):
-            a = _per_class(alpha, log_probs)
-            value, slope = a * value, a * slope
-        elif alpha is not None:
-            value, slope = alpha * value, alpha * slope
-        g = grad.unsqueeze(1)
-        if ctx.needs_input_grad[0]:
-            # l = sum_c y_c f(lp_c): d l / d x_k = w_k - softmax_k sum_c w_c, w_c = y_c f'(lp_c)
-            w = g * y * slope
-            grad_x = (w - softmax * w.sum(1, keepdim=True)).to(x.dtype)
-        if ctx.needs_input_grad[1]:
-            grad_y = (g * value).to(target.dtype)
+        grad_x, grad_y = _softmax_focal_grads(
+            grad,
+            (x, target, stat_a, stat_b),
+            alpha,
+            ctx.gamma,
+            ctx.ignore_index,
+            ctx.needs_input_grad[0],
+            ctx.needs_input_grad[1],
+        )
         return grad_x, grad_y, None, None, None, None
+
+
+def _softmax_focal_grads(
+    grad: Tensor,
+    saved: tuple[Tensor, ...],
+    alpha: Alpha,
+    gamma: float,
+    ignore_index: int | None,
+    need_x: bool,
+    need_y: bool,
+) -> tuple[Tensor | None, Tensor | None]:
+    """The gradients of :class:`_SoftmaxFocal` from ``saved = (x, target, stat_a, stat_b)``
+    (eager Function and custom op)."""
+    x, target, stat_a, stat_b = saved
+    dtype = _compute(x)
+    grad_x = grad_y = None
+    if not target.is_floating_point():
+        x_max, slope = stat_a, stat_b
+        idx = _class_index(target, ignore_index).unsqueeze(1)
+        coef = grad.unsqueeze(1) * slope  # d loss / d log p_y, alpha included
+        # d l / d x_c = coef (1[c = y] - softmax_c), softmax_c = e_c / sum(e), e = exp(x - max)
+        # (the subtraction promotes half/bfloat16), in place on e
+        e = torch.sub(x, x_max).exp_()
+        grad_x = e.mul_(coef.div(e.sum(1, keepdim=True)).neg_()).scatter_add_(1, idx, coef)
+        return grad_x.to(x.dtype), None
+    x_max, log_sum = stat_a, stat_b
+    log_probs = torch.sub(x, x_max).sub_(log_sum)  # promotes half/bfloat16 to dtype
+    y = target.to(dtype)
+    softmax = torch.exp(log_probs)
+    value, slope = _softmax_focal_grad_factor(log_probs, softmax, gamma)
+    if isinstance(alpha, Tensor):
+        a = _per_class(alpha, log_probs)
+        value, slope = a * value, a * slope
+    elif alpha is not None:
+        value, slope = alpha * value, alpha * slope
+    g = grad.unsqueeze(1)
+    if need_x:
+        # l = sum_c y_c f(lp_c): d l / d x_k = w_k - softmax_k sum_c w_c, w_c = y_c f'(lp_c)
+        w = g * y * slope
+        grad_x = (w - softmax * w.sum(1, keepdim=True)).to(x.dtype)
+    if need_y:
+        grad_y = (g * value).to(target.dtype)
+    return grad_x, grad_y
+
+
+# --- the two Functions as custom ops, for torch.compile (kernels/_library.py) ------------------
+# ``alpha`` (a number, a tensor or None) is two arguments there: ``alpha_tensor`` and ``alpha``.
+
+
+def _alpha_of(alpha_tensor: Tensor | None, alpha: float | None) -> Alpha:
+    return alpha_tensor if alpha_tensor is not None else alpha
+
+
+def _alpha_saved(saved: tuple[Tensor, ...], count: int, alpha: float | None) -> Alpha:
+    # the saved tensors, then the alpha tensor when there is one
+    return saved[count] if len(saved) > count else alpha
+
+
+def _sigmoid_focal_op_forward(
+    x: Tensor,
+    target: Tensor,
+    alpha_tensor: Tensor | None,
+    alpha: float | None,
+    gamma: float,
+    ignore_index: int | None,
+) -> Tensor:
+    return _SigmoidFocal.forward(x, target, _alpha_of(alpha_tensor, alpha), gamma, ignore_index)
+
+
+def _sigmoid_focal_op_fake(
+    x: Tensor,
+    target: Tensor,
+    alpha_tensor: Tensor | None,
+    alpha: float | None,
+    gamma: float,
+    ignore_index: int | None,
+) -> Tensor:
+    return x.new_empty(x.shape, dtype=_compute(x))
+
+
+def _sigmoid_focal_op_backward(
+    saved: tuple[Tensor, ...],
+    grads: tuple[Tensor, ...],
+    alpha: float | None,
+    gamma: float,
+    ignore_index: int | None,
+) -> tuple[Tensor]:
+    x, target = saved[:2]
+    alpha_value = _alpha_saved(saved, 2, alpha)
+    return (_sigmoid_focal_backward_x(grads[0], x, target, alpha_value, gamma, ignore_index),)
+
+
+def _softmax_focal_op_forward(
+    x: Tensor,
+    target: Tensor,
+    alpha_tensor: Tensor | None,
+    alpha: float | None,
+    gamma: float,
+    ignore_index: int | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    return _SoftmaxFocal.forward(
+        x, target, _alpha_of(alpha_tensor, alpha), gamma, ignore_index, need_grad
+    )
+
+
+def _softmax_focal_op_fake(
+    x: Tensor,
+    target: Tensor,
+    alpha_tensor: Tensor | None,
+    alpha: float | None,
+    gamma: float,
+    ignore_index: int | None,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    dtype = _compute(x)
+    n, rest = x.shape[0], tuple(x.shape[2:])
+    stats = (n, 1, *rest) if need_grad or target.is_floating_point() else (0,)
+    return (
+        x.new_empty((n, *rest), dtype=dtype),
+        x.new_empty(stats, dtype=dtype),
+        x.new_empty(stats, dtype=dtype),
+    )
+
+
+def _softmax_focal_op_backward(
+    saved: tuple[Tensor, ...],
+    grads: tuple[Tensor, ...],
+    alpha: float | None,
+    gamma: float,
+    ignore_index: int | None,
+    need_grad: bool,
+) -> tuple[Tensor]:
+    alpha_value = _alpha_saved(saved, 4, alpha)
+    grad_x, _ = _softmax_focal_grads(
+        grads[0], saved[:4], alpha_value, gamma, ignore_index, True, False
+    )
+    assert grad_x is not None  # need_x
+    return (grad_x,)
+
+
+def _with_alpha(saved: tuple[Tensor, ...], alpha_tensor: Tensor | None) -> tuple[Tensor, ...]:
+    return saved if alpha_tensor is None else (*saved, alpha_tensor)
+
+
+#: ``visionloss::sigmoid_focal``: saves x, target (and a tensor alpha), as the Function
+_SIGMOID_FOCAL_OP = FusedOp(
+    "sigmoid_focal",
+    tensors="Tensor x, Tensor target, Tensor? alpha_tensor",
+    options="float? alpha, float gamma, int? ignore_index",
+    outputs=1,
+    forward=_sigmoid_focal_op_forward,
+    fake=_sigmoid_focal_op_fake,
+    save=lambda args, out: _with_alpha((args[0], args[1]), args[2]),
+    backward=_sigmoid_focal_op_backward,
+)
+
+#: ``visionloss::softmax_focal``: saves x, target, the two (N, 1, *) statistics (and a tensor
+#: alpha), as the Function
+_SOFTMAX_FOCAL_OP = FusedOp(
+    "softmax_focal",
+    tensors="Tensor x, Tensor target, Tensor? alpha_tensor",
+    options="float? alpha, float gamma, int? ignore_index, bool need_grad",
+    outputs=3,
+    forward=_softmax_focal_op_forward,
+    fake=_softmax_focal_op_fake,
+    save=lambda args, out: _with_alpha((args[0], args[1], out[1], out[2]), args[2]),
+    backward=_softmax_focal_op_backward,
+)
+
+
+def _op_alpha(alpha: Alpha) -> tuple[Tensor | None, float | None]:
+    if isinstance(alpha, Tensor):
+        return alpha.detach(), None
+    return None, None if alpha is None else float(alpha)
 
 
 def _focal_value(log_p: Tensor, gamma: float) -> Tensor:
@@ -648,5 +821,12 @@ def softmax_focal(
     if isinstance(alpha, Tensor):
         alpha = alpha.detach()
     need_grad = x.requires_grad and torch.is_grad_enabled()
+    if _SOFTMAX_FOCAL_OP.usable() and not target.requires_grad:
+        # compiling: the custom op keeps the saved set lean (a differentiated target traces
+        # the Function, whose backward also gives the target's gradient)
+        compiled: Tensor = _SOFTMAX_FOCAL_OP(
+            x, target.detach(), *_op_alpha(alpha), float(gamma), ignore_index, need_grad
+        )[0]
+        return compiled
     result: Tensor = _SoftmaxFocal.apply(x, target, alpha, gamma, ignore_index, need_grad)[0]
     return result

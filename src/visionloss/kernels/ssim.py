@@ -40,6 +40,7 @@ from torch import Tensor
 
 from .._core.dtypes import autocast_off
 from . import backend_for, has_triton, reference_backward, triton_covers
+from ._library import FusedOp
 
 TRITON_MODULE = "visionloss.kernels.triton.ssim"
 
@@ -194,11 +195,85 @@ class _SSIMCS(torch.autograd.Function):
 
             grad_x, grad_y = reference_backward(reference, (x, y), (need_x, need_y), grad)
             return grad_x, grad_y, None, None, None
-        back = gaussian_blur_transpose(_grad_maps(stats, grad_ssim, grad_cs, c1, c2), window)
-        t_ax, t_ay, t_bx, t_by, t_c = back.chunk(5, dim=1)
-        grad_x = t_ax + 2 * x * t_bx + y * t_c if need_x else None
-        grad_y = t_ay + 2 * y * t_by + x * t_c if need_y else None
-        return grad_x, grad_y, None, None, None
+        grad_x, grad_y = _ssim_cs_grads(x, y, window, stats, grad_ssim, grad_cs, c1, c2, need_y)
+        return (grad_x if need_x else None), grad_y, None, None, None
+
+
+def _ssim_cs_grads(
+    x: Tensor,
+    y: Tensor,
+    window: Tensor,
+    stats: Tensor,
+    grad_ssim: Tensor | None,
+    grad_cs: Tensor | None,
+    c1: float,
+    c2: float,
+    need_y: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """The gradients of :class:`_SSIMCS` (``y``'s only if ``need_y``): eager Function and
+    custom op."""
+    back = gaussian_blur_transpose(_grad_maps(stats, grad_ssim, grad_cs, c1, c2), window)
+    t_ax, t_ay, t_bx, t_by, t_c = back.chunk(5, dim=1)
+    grad_x = t_ax + 2 * x * t_bx + y * t_c
+    grad_y = t_ay + 2 * y * t_by + x * t_c if need_y else None
+    return grad_x, grad_y
+
+
+# --- the Function as custom ops, for torch.compile (kernels/_library.py) ----------------------
+# Two ops: the usual one differentiates x only (the target image, y, rarely requires grad: its
+# gradient is not computed), the other both images.
+
+
+def _ssim_cs_fake(
+    x: Tensor, y: Tensor, window: Tensor, c1: float, c2: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    n, channels = x.shape[0], x.shape[1]
+    # valid filtering: each spatial axis loses len(window) - 1 positions
+    shrink = window.shape[0] - 1
+    filtered = tuple(size - shrink for size in x.shape[2:])
+    return (
+        x.new_empty((n, channels)),
+        x.new_empty((n, channels)),
+        x.new_empty((n, 5 * channels, *filtered)),
+    )
+
+
+def _ssim_cs_op_backward(
+    saved: tuple[Tensor, ...], grads: tuple[Tensor, ...], c1: float, c2: float
+) -> tuple[Tensor]:
+    x, y, window, stats = saved
+    grad_x, _ = _ssim_cs_grads(x, y, window, stats, grads[0], grads[1], c1, c2, False)
+    return (grad_x,)
+
+
+def _ssim_cs_op_backward_both(
+    saved: tuple[Tensor, ...], grads: tuple[Tensor, ...], c1: float, c2: float
+) -> tuple[Tensor, Tensor]:
+    x, y, window, stats = saved
+    grad_x, grad_y = _ssim_cs_grads(x, y, window, stats, grads[0], grads[1], c1, c2, True)
+    assert grad_y is not None  # need_y
+    return grad_x, grad_y
+
+
+def _ssim_cs_op(name: str, backward: Any, differentiable: tuple[int, ...]) -> FusedOp:
+    return FusedOp(
+        name,
+        tensors="Tensor x, Tensor y, Tensor window",
+        options="float c1, float c2",
+        outputs=3,
+        forward=_SSIMCS.forward,
+        fake=_ssim_cs_fake,
+        save=lambda args, out: (args[0], args[1], args[2], out[2]),
+        backward=backward,
+        differentiable=differentiable,
+        grad_outputs=2,
+    )
+
+
+#: ``visionloss::ssim_cs`` (x differentiated) and ``visionloss::ssim_cs_both``: save x, y, the
+#: window and the five blurred maps, as the Function
+_SSIM_CS_OP = _ssim_cs_op("ssim_cs", _ssim_cs_op_backward, (0,))
+_SSIM_CS_BOTH_OP = _ssim_cs_op("ssim_cs_both", _ssim_cs_op_backward_both, (0, 1))
 
 
 def ssim_cs(x: Tensor, y: Tensor, window: Tensor, c1: float, c2: float) -> tuple[Tensor, Tensor]:
@@ -226,5 +301,10 @@ def ssim_cs(x: Tensor, y: Tensor, window: Tensor, c1: float, c2: float) -> tuple
             TRITON_MODULE
         ).ssim_cs_triton(x, y, window, c1, c2)
         return triton_result
+    op = _SSIM_CS_BOTH_OP if y.requires_grad else _SSIM_CS_OP
+    if op.usable():  # compiling: the custom op keeps the saved set lean
+        y_arg = y if y.requires_grad else y.detach()
+        ssim, cs, _ = op(x, y_arg, window.detach(), float(c1), float(c2))
+        return ssim, cs
     ssim, cs, _ = _SSIMCS.apply(x, y, window.detach(), float(c1), float(c2))
     return ssim, cs
