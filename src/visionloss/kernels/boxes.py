@@ -516,11 +516,13 @@ def box_loss(pred: Tensor, target: Tensor, *, kind: str, box_format: str, eps: f
             pred, target, kind=kind, box_format=box_format, eps=eps
         )
         return triton_result
-    if _BOX_OPS[0].usable():  # compiling: the custom op keeps the saved set lean
-        if target.requires_grad:
-            both: Tensor = _BOX_OPS[1](pred, target, kind, box_format, float(eps))
-            return both
-        compiled: Tensor = _BOX_OPS[0](pred, target.detach(), kind, box_format, float(eps))
+    # compiling: the custom op keeps the saved set lean (``box_loss_target`` also gradients
+    # the target, where it requires grad)
+    op = _BOX_OPS[1] if target.requires_grad else _BOX_OPS[0]
+    if op.usable():
+        compiled: Tensor = op(
+            pred, target if target.requires_grad else target.detach(), kind, box_format, float(eps)
+        )
         return compiled
     result: Tensor = _BoxLoss.apply(pred, target, kind, box_format, float(eps))
     return result

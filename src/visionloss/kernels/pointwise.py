@@ -125,7 +125,7 @@ def log_cosh(input: Tensor, target: Tensor) -> Tensor:
     if backend == "triton":
         triton_result: Tensor = importlib.import_module(TRITON_MODULE).log_cosh(input, target)
         return triton_result
-    if _LOG_COSH_OPS[0].usable():  # compiling: the custom op keeps the saved set lean
+    if _pick(_LOG_COSH_OPS, target).usable():  # compiling: the custom op keeps the saved set lean
         return _pair_op(_LOG_COSH_OPS, input, target)
     result: Tensor = _LogCosh.apply(input, target)
     return result
@@ -195,7 +195,7 @@ def charbonnier(input: Tensor, target: Tensor, eps: float) -> Tensor:
         module = importlib.import_module(TRITON_MODULE)
         triton_result: Tensor = module.charbonnier(input, target, eps=eps)
         return triton_result
-    if _CHARBONNIER_OPS[0].usable():  # compiling: the custom op keeps the saved set lean
+    if _pick(_CHARBONNIER_OPS, target).usable():  # compiling: the custom op keeps the saved set lean
         return _pair_op(_CHARBONNIER_OPS, input, target, float(eps))
     result: Tensor = _Charbonnier.apply(input, target, float(eps))
     return result
@@ -299,11 +299,10 @@ def gaussian_nll(mean: Tensor, target: Tensor, logvar: Tensor, *, full: bool) ->
         module = importlib.import_module(TRITON_NLL_ROBUST)
         triton_result: Tensor = module.gaussian_nll(mean, target, logvar, full=full)
         return triton_result
-    if _NLL_OPS[0].usable():  # compiling: the custom op keeps the saved set lean
-        if target.requires_grad:
-            both: Tensor = _NLL_OPS[1](mean, logvar, target, bool(full))
-            return both
-        compiled: Tensor = _NLL_OPS[0](mean, logvar, target.detach(), bool(full))
+    if _pick(_NLL_OPS, target).usable():  # compiling: the custom op keeps the saved set lean
+        compiled: Tensor = _pick(_NLL_OPS, target)(
+            mean, logvar, target if target.requires_grad else target.detach(), bool(full)
+        )
         return compiled
     result: Tensor = _GaussianNLL.apply(mean, target, logvar, full)
     return result
@@ -465,7 +464,7 @@ def robust(input: Tensor, target: Tensor, alpha: float | Tensor, scale: float | 
         module = importlib.import_module(TRITON_NLL_ROBUST)
         triton_result: Tensor = module.robust(input, target, alpha=alpha, scale=scale)
         return triton_result
-    if _ROBUST_OPS[0].usable():  # compiling: the custom op keeps the saved set lean
+    if _pick(_ROBUST_OPS, target).usable():  # compiling: the custom op keeps the saved set lean
         return _pair_op(_ROBUST_OPS, input, target, float(alpha), float(scale))
     result: Tensor = _Robust.apply(input, target, float(alpha), float(scale))
     return result
@@ -479,12 +478,17 @@ def robust(input: Tensor, target: Tensor, alpha: float | Tensor, scale: float | 
 # differentiates the target (``<name>_target``).
 
 
+def _pick(ops: tuple[FusedOp, FusedOp], target: Tensor) -> FusedOp:
+    """``ops[1]`` (gradients in the target too) if ``target`` requires grad, else ``ops[0]``
+    (each op is registered when its own ``usable`` is first asked, while tracing)."""
+    return ops[1] if target.requires_grad else ops[0]
+
+
 def _pair_op(ops: tuple[FusedOp, FusedOp], input: Tensor, target: Tensor, *options: Any) -> Tensor:
-    """Run ``ops[1]`` (gradients in both) if ``target`` requires grad, else ``ops[0]``."""
-    if target.requires_grad:
-        both: Tensor = ops[1](input, target, *options)
-        return both
-    result: Tensor = ops[0](input, target.detach(), *options)
+    """Run :func:`_pick`'s op, the target detached where it is a constant."""
+    result: Tensor = _pick(ops, target)(
+        input, target if target.requires_grad else target.detach(), *options
+    )
     return result
 
 
