@@ -346,20 +346,18 @@ def _boxes(n=40, seed=0, target_grad=False):
     return make().requires_grad_(), make().requires_grad_(target_grad)
 
 
+def _box_case(kind):
+    box_format = "cxcywh" if kind == "ciou" else "xyxy"
+    return lambda p, t: box_kernels.box_loss(p, t, kind=kind, box_format=box_format, eps=1e-7)
+
+
 POINTWISE_CASES = {
     "log_cosh": lambda x, y: pointwise_kernels.log_cosh(x, y),
     "charbonnier": lambda x, y: pointwise_kernels.charbonnier(x, y, 1e-3),
     "robust alpha=1": lambda x, y: pointwise_kernels.robust(x, y, 1.0, 0.7),
     "robust alpha=-inf": lambda x, y: pointwise_kernels.robust(x, y, -math.inf, 1.3),
     "gaussian_nll": lambda x, y: pointwise_kernels.gaussian_nll(x, y, 0.1 * x.detach(), full=True),
-    **{
-        f"box {kind}": (
-            lambda kind: lambda p, t: box_kernels.box_loss(
-                p, t, kind=kind, box_format="cxcywh" if kind == "ciou" else "xyxy", eps=1e-7
-            )
-        )(kind)
-        for kind in box_kernels.BOX_LOSS_KINDS
-    },
+    **{f"box {kind}": _box_case(kind) for kind in box_kernels.BOX_LOSS_KINDS},
 }
 
 
@@ -367,9 +365,8 @@ def _check_fused(name, *, dynamic, target_grad=False, backend="inductor"):
     from visionloss.kernels import set_kernels
 
     op = POINTWISE_CASES[name]
-    x, y = _boxes(target_grad=target_grad) if name.startswith("box") else _pair(
-        target_grad=target_grad
-    )
+    make = _boxes if name.startswith("box") else _pair
+    x, y = make(target_grad=target_grad)
     inputs = [x, y] if target_grad else [x]
 
     def loss(x, y):

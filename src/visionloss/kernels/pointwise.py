@@ -195,7 +195,8 @@ def charbonnier(input: Tensor, target: Tensor, eps: float) -> Tensor:
         module = importlib.import_module(TRITON_MODULE)
         triton_result: Tensor = module.charbonnier(input, target, eps=eps)
         return triton_result
-    if _pick(_CHARBONNIER_OPS, target).usable():  # compiling: the custom op keeps the saved set lean
+    # compiling: the custom op keeps the saved set lean
+    if _pick(_CHARBONNIER_OPS, target).usable():
         return _pair_op(_CHARBONNIER_OPS, input, target, float(eps))
     result: Tensor = _Charbonnier.apply(input, target, float(eps))
     return result
@@ -501,9 +502,7 @@ def _as_grad(grad: Tensor, like: Tensor) -> Tensor:
     return grad.sum_to_size(like.shape).to(like.dtype)
 
 
-def _pair_declare(
-    name: str, options: str, forward: Any, grad: Any
-) -> tuple[FusedOp, FusedOp]:
+def _pair_declare(name: str, options: str, forward: Any, grad: Any) -> tuple[FusedOp, FusedOp]:
     """The two custom ops of a loss of ``(input, target)`` whose gradient in ``input`` is
     ``grad(input, target, incoming, *options)`` and in ``target`` its negative."""
 
