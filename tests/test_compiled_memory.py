@@ -13,6 +13,7 @@ Function saves its tensors through ``ctx.save_for_backward``, so
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -416,6 +417,71 @@ def _check_op(name, *, dynamic, backend):
             assert f"visionloss.{op}_backward.default" in seen
         eager_bytes = saved_bytes(lambda: loss(x, t), [x, t])
         compiled_bytes = saved_bytes(lambda: compiled(x, t), [x, t])
+# --- pointwise and box losses (kernels/pointwise.py, kernels/boxes.py) ---------------------------
+# Traced through, each fused Function let inductor save one full-size intermediate (the
+# difference; a boxes-sized tensor) where the Function saves only its inputs.
+
+from visionloss.kernels import boxes as box_kernels  # noqa: E402
+from visionloss.kernels import pointwise as pointwise_kernels  # noqa: E402
+
+
+def _pair(shape=(8, 33), seed=0, target_grad=False):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=gen, requires_grad=True)
+    y = torch.randn(shape, generator=gen, requires_grad=target_grad)
+    return x, y
+
+
+def _boxes(n=40, seed=0, target_grad=False):
+    gen = torch.Generator().manual_seed(seed)
+
+    def make():
+        xy = torch.rand(n, 2, generator=gen) * 10
+        return torch.cat([xy, xy + torch.rand(n, 2, generator=gen) * 4 + 0.1], 1)
+
+    return make().requires_grad_(), make().requires_grad_(target_grad)
+
+
+def _box_case(kind):
+    box_format = "cxcywh" if kind == "ciou" else "xyxy"
+    return lambda p, t: box_kernels.box_loss(p, t, kind=kind, box_format=box_format, eps=1e-7)
+
+
+POINTWISE_CASES = {
+    "log_cosh": lambda x, y: pointwise_kernels.log_cosh(x, y),
+    "charbonnier": lambda x, y: pointwise_kernels.charbonnier(x, y, 1e-3),
+    "robust alpha=1": lambda x, y: pointwise_kernels.robust(x, y, 1.0, 0.7),
+    "robust alpha=-inf": lambda x, y: pointwise_kernels.robust(x, y, -math.inf, 1.3),
+    "gaussian_nll": lambda x, y: pointwise_kernels.gaussian_nll(x, y, 0.1 * x.detach(), full=True),
+    **{f"box {kind}": _box_case(kind) for kind in box_kernels.BOX_LOSS_KINDS},
+}
+
+
+def _check_fused(name, *, dynamic, target_grad=False, backend="inductor"):
+    from visionloss.kernels import set_kernels
+
+    op = POINTWISE_CASES[name]
+    make = _boxes if name.startswith("box") else _pair
+    x, y = make(target_grad=target_grad)
+    inputs = [x, y] if target_grad else [x]
+
+    def loss(x, y):
+        out = op(x, y)
+        return (out * torch.linspace(0.5, 1.5, out.numel()).view_as(out)).sum()
+
+    set_kernels("fused")
+    try:
+        torch._dynamo.reset()
+        compiled = torch.compile(loss, fullgraph=True, dynamic=dynamic, backend=backend)
+        eager_value = loss(x, y)
+        eager_grads = torch.autograd.grad(eager_value, inputs)
+        value = compiled(x, y)
+        grads = torch.autograd.grad(value, inputs)
+        torch.testing.assert_close(value, eager_value, rtol=1e-5, atol=1e-6)
+        for got, expected in zip(grads, eager_grads, strict=True):
+            torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+        eager_bytes = saved_bytes(lambda: loss(x, y), [x, y])
+        compiled_bytes = saved_bytes(lambda: compiled(x, y), [x, y])
         assert compiled_bytes <= eager_bytes + SLACK, (name, compiled_bytes, eager_bytes)
     finally:
         set_kernels("auto")
@@ -463,3 +529,54 @@ def test_opcheck_fused_ops(index):
     assert op.register()
     short = op.name.split("::")[1]
     torch.library.opcheck(getattr(torch.ops.visionloss, short).default, args)
+@pytest.mark.parametrize("name", list(POINTWISE_CASES))
+def test_pointwise_and_boxes_compiled_keep_eager_saved_bytes(name):
+    _check_fused(name, dynamic=False)
+
+
+@pytest.mark.parametrize("name", ["log_cosh", "gaussian_nll", "box giou", "box ciou"])
+def test_pointwise_and_boxes_compiled_dynamic(name):
+    _check_fused(name, dynamic=True)
+
+
+@pytest.mark.parametrize("name", ["charbonnier", "gaussian_nll", "box diou"])
+def test_pointwise_and_boxes_compiled_target_grad(name):
+    """A target that requires grad takes the ``<name>_target`` op (both gradients)."""
+    _check_fused(name, dynamic=False, target_grad=True, backend="aot_eager")
+
+
+def _opcheck_pair(op, args):
+    assert op.register()
+    torch.library.opcheck(getattr(torch.ops.visionloss, op.name.split("::")[1]).default, args)
+
+
+@pytest.mark.parametrize(
+    ("ops", "options"),
+    [
+        ("_LOG_COSH_OPS", ()),
+        ("_CHARBONNIER_OPS", (1e-3,)),
+        ("_ROBUST_OPS", (0.0, 0.5)),
+        ("_ROBUST_OPS", (math.inf, 2.0)),
+    ],
+)
+@pytest.mark.parametrize("target_grad", [False, True])
+def test_opcheck_pointwise(ops, options, target_grad):
+    x, y = _pair((3, 7), target_grad=target_grad)
+    op = getattr(pointwise_kernels, ops)[1 if target_grad else 0]
+    _opcheck_pair(op, (x, y if target_grad else y.detach(), *options))
+
+
+@pytest.mark.parametrize("target_grad", [False, True])
+def test_opcheck_gaussian_nll(target_grad):
+    mean, y = _pair((3, 7), target_grad=target_grad)
+    logvar = (0.1 * torch.randn(3, 1)).requires_grad_()  # broadcast over the last axis
+    op = pointwise_kernels._NLL_OPS[1 if target_grad else 0]
+    _opcheck_pair(op, (mean, logvar, y if target_grad else y.detach(), False))
+
+
+@pytest.mark.parametrize("kind", list(box_kernels.BOX_LOSS_KINDS))
+@pytest.mark.parametrize("target_grad", [False, True])
+def test_opcheck_boxes(kind, target_grad):
+    p, t = _boxes(12, target_grad=target_grad)
+    op = box_kernels._BOX_OPS[1 if target_grad else 0]
+    _opcheck_pair(op, (p, t if target_grad else t.detach(), kind, "xywh", 1e-7))

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from . import backend_for, has_triton, reference_backward, triton_covers
+from ._library import FusedOp
 
 TRITON_MODULE = "visionloss.kernels.triton.pointwise"
 TRITON_NLL_ROBUST = "visionloss.kernels.triton.nll_robust"
@@ -91,12 +92,16 @@ class _LogCosh(torch.autograd.Function):
                 log_cosh_reference, [input, target], ctx.needs_input_grad[:2], grad
             )
             return grads[0], grads[1]
-        # d/dd log(cosh(d)) = tanh(d)
-        grad_input = (input - target).tanh_().mul_(grad)
+        grad_input = _log_cosh_grad(input, target, grad)
         return (
             grad_input if ctx.needs_input_grad[0] else None,
             -grad_input if ctx.needs_input_grad[1] else None,
         )
+
+
+def _log_cosh_grad(input: Tensor, target: Tensor, grad: Tensor) -> Tensor:
+    # d/dd log(cosh(d)) = tanh(d)
+    return (input - target).tanh_().mul_(grad)
 
 
 def log_cosh_reference(input: Tensor, target: Tensor) -> Tensor:
@@ -120,6 +125,8 @@ def log_cosh(input: Tensor, target: Tensor) -> Tensor:
     if backend == "triton":
         triton_result: Tensor = importlib.import_module(TRITON_MODULE).log_cosh(input, target)
         return triton_result
+    if _pick(_LOG_COSH_OPS, target).usable():  # compiling: the custom op keeps the saved set lean
+        return _pair_op(_LOG_COSH_OPS, input, target)
     result: Tensor = _LogCosh.apply(input, target)
     return result
 
@@ -156,14 +163,18 @@ class _Charbonnier(torch.autograd.Function):
                 grad,
             )
             return grads[0], grads[1], None
-        # d / sqrt(d^2 + eps^2)
-        diff = input - target
-        grad_input = (diff * diff).add_(ctx.eps * ctx.eps).rsqrt_().mul_(diff).mul_(grad)
+        grad_input = _charbonnier_grad(input, target, grad, ctx.eps)
         return (
             grad_input if ctx.needs_input_grad[0] else None,
             -grad_input if ctx.needs_input_grad[1] else None,
             None,
         )
+
+
+def _charbonnier_grad(input: Tensor, target: Tensor, grad: Tensor, eps: float) -> Tensor:
+    # d / sqrt(d^2 + eps^2)
+    diff = input - target
+    return (diff * diff).add_(eps * eps).rsqrt_().mul_(diff).mul_(grad)
 
 
 def charbonnier(input: Tensor, target: Tensor, eps: float) -> Tensor:
@@ -184,6 +195,9 @@ def charbonnier(input: Tensor, target: Tensor, eps: float) -> Tensor:
         module = importlib.import_module(TRITON_MODULE)
         triton_result: Tensor = module.charbonnier(input, target, eps=eps)
         return triton_result
+    # compiling: the custom op keeps the saved set lean
+    if _pick(_CHARBONNIER_OPS, target).usable():
+        return _pair_op(_CHARBONNIER_OPS, input, target, float(eps))
     result: Tensor = _Charbonnier.apply(input, target, float(eps))
     return result
 
@@ -239,22 +253,31 @@ class _GaussianNLL(torch.autograd.Function):
                 grad,
             )
             return grads[0], grads[1], grads[2], None
-        # d/dmu = (mu - y) e^{-v}; d/dv = 0.5 - 0.5 (y - mu)^2 e^{-v}
-        half_precision = _nll_half_precision(logvar)
-        residual = mean - target
-        grad_mean = grad_target = grad_logvar = None
-        if need_logvar:
-            # 0.5 (y - mu)^2 e^{-v}, kept only where v >= v_min (the clamp's gradient, as the
-            # reference's); the mask has logvar's shape (one value per channel, say)
-            masked = torch.where(logvar >= _min_logvar(logvar.dtype), half_precision, 0.0)
-            grad_logvar = (residual * residual).mul_(masked).sub_(0.5).mul_(grad).neg_()
-            if grad_logvar.shape != logvar.shape:
-                grad_logvar = grad_logvar.sum_to_size(logvar.shape)
-        if need_mean or need_target:
-            grad_mean = residual.mul_(half_precision).mul_(grad).mul_(2.0)
-            if need_target:
-                grad_target = -grad_mean
+        grad_mean, grad_logvar = _gaussian_nll_grads(
+            mean, target, logvar, grad, need_mean or need_target, need_logvar
+        )
+        grad_target = -grad_mean if need_target and grad_mean is not None else None
         return (grad_mean if need_mean else None), grad_target, grad_logvar, None
+
+
+def _gaussian_nll_grads(
+    mean: Tensor, target: Tensor, logvar: Tensor, grad: Tensor, need_mean: bool, need_logvar: bool
+) -> tuple[Tensor | None, Tensor | None]:
+    """The gradients in ``mean`` (``target``'s is its negative) and ``logvar``, those asked for."""
+    # d/dmu = (mu - y) e^{-v}; d/dv = 0.5 - 0.5 (y - mu)^2 e^{-v}
+    half_precision = _nll_half_precision(logvar)
+    residual = mean - target
+    grad_mean = grad_logvar = None
+    if need_logvar:
+        # 0.5 (y - mu)^2 e^{-v}, kept only where v >= v_min (the clamp's gradient, as the
+        # reference's); the mask has logvar's shape (one value per channel, say)
+        masked = torch.where(logvar >= _min_logvar(logvar.dtype), half_precision, 0.0)
+        grad_logvar = (residual * residual).mul_(masked).sub_(0.5).mul_(grad).neg_()
+        if grad_logvar.shape != logvar.shape:
+            grad_logvar = grad_logvar.sum_to_size(logvar.shape)
+    if need_mean:
+        grad_mean = residual.mul_(half_precision).mul_(grad).mul_(2.0)
+    return grad_mean, grad_logvar
 
 
 def gaussian_nll(mean: Tensor, target: Tensor, logvar: Tensor, *, full: bool) -> Tensor:
@@ -277,6 +300,11 @@ def gaussian_nll(mean: Tensor, target: Tensor, logvar: Tensor, *, full: bool) ->
         module = importlib.import_module(TRITON_NLL_ROBUST)
         triton_result: Tensor = module.gaussian_nll(mean, target, logvar, full=full)
         return triton_result
+    if _pick(_NLL_OPS, target).usable():  # compiling: the custom op keeps the saved set lean
+        compiled: Tensor = _pick(_NLL_OPS, target)(
+            mean, logvar, target if target.requires_grad else target.detach(), bool(full)
+        )
+        return compiled
     result: Tensor = _GaussianNLL.apply(mean, target, logvar, full)
     return result
 
@@ -377,6 +405,10 @@ def _robust_slope(diff: Tensor, alpha: float, scale: float) -> Tensor:
     return factor.mul_(diff).mul_(inv_c2)
 
 
+def _robust_grad(input: Tensor, target: Tensor, grad: Tensor, alpha: float, scale: float) -> Tensor:
+    return _robust_slope(input - target, alpha, scale).mul_(grad)
+
+
 class _Robust(torch.autograd.Function):
     @staticmethod
     def forward(input: Tensor, target: Tensor, alpha: float, scale: float) -> Tensor:
@@ -399,7 +431,7 @@ class _Robust(torch.autograd.Function):
                 grad,
             )
             return grads[0], grads[1], None, None
-        grad_input = _robust_slope(input - target, ctx.alpha, ctx.scale).mul_(grad)
+        grad_input = _robust_grad(input, target, grad, ctx.alpha, ctx.scale)
         return (
             grad_input if ctx.needs_input_grad[0] else None,
             -grad_input if ctx.needs_input_grad[1] else None,
@@ -433,5 +465,128 @@ def robust(input: Tensor, target: Tensor, alpha: float | Tensor, scale: float | 
         module = importlib.import_module(TRITON_NLL_ROBUST)
         triton_result: Tensor = module.robust(input, target, alpha=alpha, scale=scale)
         return triton_result
+    if _pick(_ROBUST_OPS, target).usable():  # compiling: the custom op keeps the saved set lean
+        return _pair_op(_ROBUST_OPS, input, target, float(alpha), float(scale))
     result: Tensor = _Robust.apply(input, target, float(alpha), float(scale))
     return result
+
+
+# --- the fused Functions as custom ops, for torch.compile (kernels/_library.py) ------------------
+# Traced through, the Functions above let inductor's partitioner save a full-size intermediate
+# (the difference, 4 MiB for a 1024x1024 float32 log-cosh) where the Function saves nothing but
+# its inputs; the custom ops keep the Function's saved set. Each loss has two: one for a
+# constant target (the usual case: its backward computes one gradient) and one that also
+# differentiates the target (``<name>_target``).
+
+
+def _pick(ops: tuple[FusedOp, FusedOp], target: Tensor) -> FusedOp:
+    """``ops[1]`` (gradients in the target too) if ``target`` requires grad, else ``ops[0]``
+    (each op is registered when its own ``usable`` is first asked, while tracing)."""
+    return ops[1] if target.requires_grad else ops[0]
+
+
+def _pair_op(ops: tuple[FusedOp, FusedOp], input: Tensor, target: Tensor, *options: Any) -> Tensor:
+    """Run :func:`_pick`'s op, the target detached where it is a constant."""
+    result: Tensor = _pick(ops, target)(
+        input, target if target.requires_grad else target.detach(), *options
+    )
+    return result
+
+
+def _pair_fake(input: Tensor, target: Tensor, *options: Any) -> Tensor:
+    # the forward's result: the difference's shape, dtype and strides (computed in fake mode)
+    return torch.empty_like(input - target)
+
+
+def _as_grad(grad: Tensor, like: Tensor) -> Tensor:
+    return grad.sum_to_size(like.shape).to(like.dtype)
+
+
+def _pair_declare(name: str, options: str, forward: Any, grad: Any) -> tuple[FusedOp, FusedOp]:
+    """The two custom ops of a loss of ``(input, target)`` whose gradient in ``input`` is
+    ``grad(input, target, incoming, *options)`` and in ``target`` its negative."""
+
+    def backward_input(
+        saved: tuple[Tensor, ...], grads: tuple[Tensor, ...], *opts: Any
+    ) -> tuple[Tensor]:
+        input, target = saved
+        return (_as_grad(grad(input, target, grads[0], *opts), input),)
+
+    def backward_both(
+        saved: tuple[Tensor, ...], grads: tuple[Tensor, ...], *opts: Any
+    ) -> tuple[Tensor, Tensor]:
+        input, target = saved
+        grad_input = grad(input, target, grads[0], *opts)
+        return _as_grad(grad_input, input), _as_grad(-grad_input, target)
+
+    common: dict[str, Any] = dict(
+        tensors="Tensor input, Tensor target",
+        options=options,
+        outputs=1,
+        forward=forward,
+        fake=_pair_fake,
+        save=lambda args, out: (args[0], args[1]),
+    )
+    return (
+        FusedOp(name, backward=backward_input, **common),
+        FusedOp(f"{name}_target", backward=backward_both, differentiable=(0, 1), **common),
+    )
+
+
+#: ``visionloss::log_cosh`` (and ``log_cosh_target``): saves input and target only
+_LOG_COSH_OPS = _pair_declare("log_cosh", "", _LogCosh.forward, _log_cosh_grad)
+#: ``visionloss::charbonnier`` (and ``charbonnier_target``): saves input and target only
+_CHARBONNIER_OPS = _pair_declare(
+    "charbonnier", "float eps", _Charbonnier.forward, _charbonnier_grad
+)
+#: ``visionloss::robust`` (and ``robust_target``): saves input and target only
+_ROBUST_OPS = _pair_declare("robust", "float alpha, float scale", _Robust.forward, _robust_grad)
+
+
+def _nll_forward(mean: Tensor, logvar: Tensor, target: Tensor, full: bool) -> Tensor:
+    # the op's tensors are (mean, logvar, target): the differentiable ones first
+    return _GaussianNLL.forward(mean, target, logvar, full)
+
+
+def _nll_fake(mean: Tensor, logvar: Tensor, target: Tensor, full: bool) -> Tensor:
+    return torch.empty_like(target - mean)
+
+
+def _nll_grads(saved: tuple[Tensor, ...], grads: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
+    mean, logvar, target = saved
+    grad_mean, grad_logvar = _gaussian_nll_grads(mean, target, logvar, grads[0], True, True)
+    if grad_mean is None or grad_logvar is None:  # pragma: no cover - both were asked for
+        raise RuntimeError("gaussian_nll: a gradient was not computed")
+    return grad_mean, grad_logvar.to(logvar.dtype)
+
+
+def _nll_backward(
+    saved: tuple[Tensor, ...], grads: tuple[Tensor, ...], full: bool
+) -> tuple[Tensor, Tensor]:
+    grad_mean, grad_logvar = _nll_grads(saved, grads)
+    return _as_grad(grad_mean, saved[0]), grad_logvar
+
+
+def _nll_backward_all(
+    saved: tuple[Tensor, ...], grads: tuple[Tensor, ...], full: bool
+) -> tuple[Tensor, Tensor, Tensor]:
+    grad_mean, grad_logvar = _nll_grads(saved, grads)
+    return _as_grad(grad_mean, saved[0]), grad_logvar, _as_grad(-grad_mean, saved[2])
+
+
+_NLL_COMMON: dict[str, Any] = dict(
+    tensors="Tensor mean, Tensor logvar, Tensor target",
+    options="bool full",
+    outputs=1,
+    forward=_nll_forward,
+    fake=_nll_fake,
+    save=lambda args, out: (args[0], args[1], args[2]),
+)
+#: ``visionloss::gaussian_nll`` (constant target; gradients in mean and logvar) and
+#: ``visionloss::gaussian_nll_target`` (all three): save the three inputs only
+_NLL_OPS = (
+    FusedOp("gaussian_nll", backward=_nll_backward, differentiable=(0, 1), **_NLL_COMMON),
+    FusedOp(
+        "gaussian_nll_target", backward=_nll_backward_all, differentiable=(0, 1, 2), **_NLL_COMMON
+    ),
+)
