@@ -417,6 +417,55 @@ def _check_op(name, *, dynamic, backend):
             assert f"visionloss.{op}_backward.default" in seen
         eager_bytes = saved_bytes(lambda: loss(x, t), [x, t])
         compiled_bytes = saved_bytes(lambda: compiled(x, t), [x, t])
+        assert compiled_bytes <= eager_bytes + SLACK, (name, compiled_bytes, eager_bytes)
+    finally:
+        set_kernels("auto")
+        torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("name", list(FUSED_OPS))
+def test_fused_op_compiled_keeps_eager_saved_bytes(name):
+    _check_op(name, dynamic=False, backend="record")
+
+
+@pytest.mark.parametrize("name", list(FUSED_OPS))
+def test_fused_op_compiled_dynamic_keeps_eager_saved_bytes(name):
+    _check_op(name, dynamic=True, backend="aot_eager")
+
+
+@pytest.mark.parametrize("name", ["sigmoid focal", "softmax focal ids", "ssim"])
+def test_fused_op_inductor_keeps_eager_saved_bytes(name):
+    _check_op(name, dynamic=False, backend="inductor")
+
+
+def _opcheck_args():
+    from visionloss.kernels import focal, ssim
+
+    x, t = _multiclass((2, 5, 7))
+    xb, tb = _multilabel((6, 5))
+    xp, tp = _soft_target((2, 5, 7))
+    xi, yi = _images((1, 2, 16, 16))
+    window = torch.softmax(torch.randn(5), 0)
+    return [
+        (focal._SIGMOID_FOCAL_OP, (xb, tb, None, 0.25, 2.0, None)),
+        (focal._SIGMOID_FOCAL_OP, (xb, tb, torch.rand(5), None, 0.5, None)),
+        (focal._SOFTMAX_FOCAL_OP, (x, t, None, None, 2.0, None, True)),
+        (focal._SOFTMAX_FOCAL_OP, (x, t, torch.rand(5), None, 1.5, None, True)),
+        (focal._SOFTMAX_FOCAL_OP, (xp, tp, None, 0.3, 2.0, None, True)),
+        (ssim._SSIM_CS_OP, (xi, yi, window, 1e-4, 9e-4)),
+        (ssim._SSIM_CS_BOTH_OP, (xi, yi.detach().requires_grad_(), window, 1e-4, 9e-4)),
+    ]
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_opcheck_fused_ops(index):
+    """Schema, fake (meta) kernel, autograd registration, AOT dispatch of each op."""
+    op, args = _opcheck_args()[index]
+    assert op.register()
+    short = op.name.split("::")[1]
+    torch.library.opcheck(getattr(torch.ops.visionloss, short).default, args)
+
+
 # --- pointwise and box losses (kernels/pointwise.py, kernels/boxes.py) ---------------------------
 # Traced through, each fused Function let inductor save one full-size intermediate (the
 # difference; a boxes-sized tensor) where the Function saves only its inputs.
@@ -488,47 +537,6 @@ def _check_fused(name, *, dynamic, target_grad=False, backend="inductor"):
         torch._dynamo.reset()
 
 
-@pytest.mark.parametrize("name", list(FUSED_OPS))
-def test_fused_op_compiled_keeps_eager_saved_bytes(name):
-    _check_op(name, dynamic=False, backend="record")
-
-
-@pytest.mark.parametrize("name", list(FUSED_OPS))
-def test_fused_op_compiled_dynamic_keeps_eager_saved_bytes(name):
-    _check_op(name, dynamic=True, backend="aot_eager")
-
-
-@pytest.mark.parametrize("name", ["sigmoid focal", "softmax focal ids", "ssim"])
-def test_fused_op_inductor_keeps_eager_saved_bytes(name):
-    _check_op(name, dynamic=False, backend="inductor")
-
-
-def _opcheck_args():
-    from visionloss.kernels import focal, ssim
-
-    x, t = _multiclass((2, 5, 7))
-    xb, tb = _multilabel((6, 5))
-    xp, tp = _soft_target((2, 5, 7))
-    xi, yi = _images((1, 2, 16, 16))
-    window = torch.softmax(torch.randn(5), 0)
-    return [
-        (focal._SIGMOID_FOCAL_OP, (xb, tb, None, 0.25, 2.0, None)),
-        (focal._SIGMOID_FOCAL_OP, (xb, tb, torch.rand(5), None, 0.5, None)),
-        (focal._SOFTMAX_FOCAL_OP, (x, t, None, None, 2.0, None, True)),
-        (focal._SOFTMAX_FOCAL_OP, (x, t, torch.rand(5), None, 1.5, None, True)),
-        (focal._SOFTMAX_FOCAL_OP, (xp, tp, None, 0.3, 2.0, None, True)),
-        (ssim._SSIM_CS_OP, (xi, yi, window, 1e-4, 9e-4)),
-        (ssim._SSIM_CS_BOTH_OP, (xi, yi.detach().requires_grad_(), window, 1e-4, 9e-4)),
-    ]
-
-
-@pytest.mark.parametrize("index", range(7))
-def test_opcheck_fused_ops(index):
-    """Schema, fake (meta) kernel, autograd registration, AOT dispatch of each op."""
-    op, args = _opcheck_args()[index]
-    assert op.register()
-    short = op.name.split("::")[1]
-    torch.library.opcheck(getattr(torch.ops.visionloss, short).default, args)
 @pytest.mark.parametrize("name", list(POINTWISE_CASES))
 def test_pointwise_and_boxes_compiled_keep_eager_saved_bytes(name):
     _check_fused(name, dynamic=False)
