@@ -254,6 +254,8 @@ class TestCpuRule:
         "charbonnier": "fused",
         "gaussian_nll": "fused",
         "robust": "fused",
+        "boxes": "fused",
+        "ssim": "fused",
     }
 
     def test_backend_for_follows_fused_on_cpu(self):
@@ -280,7 +282,7 @@ class TestCpuRule:
         return chosen[0]
 
     def test_auto_on_cpu_takes_the_measured_path(self, monkeypatch, gen):
-        from visionloss.kernels import cross_entropy, focal, overlap, pointwise
+        from visionloss.kernels import boxes, cross_entropy, focal, overlap, pointwise, ssim
 
         x = torch.randn(2, 3, 4, 4, generator=gen, requires_grad=True)
         ids = torch.randint(0, 3, (2, 4, 4), generator=gen)
@@ -304,6 +306,14 @@ class TestCpuRule:
                 lambda: pointwise.gaussian_nll(x, x.detach(), torch.zeros(3, 1, 1), full=True),
             ),
             "robust": (pointwise, lambda: pointwise.robust(x, x.detach(), -2.0, 1.0)),
+            "boxes": (
+                boxes,
+                lambda: VF.giou_loss(
+                    torch.tensor([[0.0, 0.0, 2.0, 2.0]], requires_grad=True),
+                    torch.tensor([[1.0, 1.0, 3.0, 3.0]]),
+                ),
+            ),
+            "ssim": (ssim, lambda: VF.ssim_loss(x.sigmoid(), torch.rand(2, 3, 4, 4), window_size=3)),
         }
         for op, (module, call) in calls.items():
             assert self._chosen(monkeypatch, module, call) == self.CPU_DEFAULT[op], op

@@ -492,8 +492,8 @@ def box_loss(pred: Tensor, target: Tensor, *, kind: str, box_format: str, eps: f
     batch shape, in the compute dtype: the op's one dispatch point.
 
     The fused path keeps only ``pred`` and ``target`` (the caller's tensors: nothing new) for
-    backward; its second derivative is the reference's. On CPU, ``"auto"`` runs the reference
-    (measured faster there); ``VISIONLOSS_KERNELS=fused`` forces the lean Function. The reference
+    backward; its second derivative is the reference's. ``"auto"`` takes it on CPU (measured
+    faster than the reference there, and level with torchvision's formula). The reference
     (``VISIONLOSS_KERNELS=reference``, ``torch.func`` transforms) is
     :func:`box_loss_reference`. The Triton kernel takes the CUDA calls it covers under ``auto``.
     """
@@ -502,12 +502,11 @@ def box_loss(pred: Tensor, target: Tensor, *, kind: str, box_format: str, eps: f
         pred,
         has_triton=has_triton(TRITON_MODULE),
         covered=triton_covers(TRITON_MODULE, pred, pred, target, kind),
-        # measured on CPU, 100000 boxes forward + backward, paired rounds interleaved: the
-        # per-axis fused Function is 0.78-0.88x the reference's time at 1 thread for GIoU
-        # (1.07x for CIoU), but at 2 threads the loaded 2-core machine gave 0.84-1.45x, no
-        # verdict; "auto" keeps the reference on CPU until it is faster at both, measured on a
-        # quiet machine. VISIONLOSS_KERNELS=fused keeps its memory (nothing saved) available
-        fused_on_cpu=False,
+        # measured on CPU (AMD EPYC, quiet, `visionloss bench --quick --paths --threads 1 2`,
+        # 100000 boxes forward + backward, paired medians): the per-axis fused Function takes
+        # 0.61x the reference's time for GIoU at 1 and 2 threads, 0.72x / 0.67x for CIoU, and
+        # saves nothing; so "auto" takes it on CPU too
+        fused_on_cpu=True,
     )
     if backend == "reference":
         return box_loss_reference(pred, target, kind, box_format, eps)
