@@ -27,6 +27,16 @@ def gen() -> torch.Generator:
     return torch.Generator().manual_seed(1234)
 
 
+@pytest.fixture(scope="module")
+def triton_interpreter():
+    """TRITON_INTERPRET=1 while a Triton test module runs (the kernels' ``covers`` reads it);
+    restored afterwards (``tests/triton_interpreter.py``)."""
+    from triton_interpreter import interpreting
+
+    with interpreting():
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _checks_on():
     """Every test starts with data checks on and the fused kernels enabled."""

@@ -6,47 +6,19 @@ interpreter is slow.
 
 from __future__ import annotations
 
-import importlib
-import os
-
 import pytest
+import torch
 
-_PREVIOUS_INTERPRET = os.environ.get("TRITON_INTERPRET")
-os.environ["TRITON_INTERPRET"] = "1"
-triton = pytest.importorskip("triton")
-if type(triton.language.standard._sum_combine).__name__ != "InterpretedFunction":
-    if _PREVIOUS_INTERPRET is None:
-        del os.environ["TRITON_INTERPRET"]
-    else:
-        os.environ["TRITON_INTERPRET"] = _PREVIOUS_INTERPRET
-    pytest.skip("triton was imported before TRITON_INTERPRET=1 was set", allow_module_level=True)
+import visionloss.functional as VF
+from triton_interpreter import import_interpreted
+from visionloss import kernels
+from visionloss.kernels.boxes import box_loss_reference
 
-import torch  # noqa: E402
+tb = import_interpreted("visionloss.kernels.triton.boxes")
 
-import visionloss.functional as VF  # noqa: E402
-from visionloss import kernels  # noqa: E402
-from visionloss.kernels.boxes import box_loss_reference  # noqa: E402
-
-tb = importlib.import_module("visionloss.kernels.triton.boxes")
-
-
-def _restore_interpret() -> None:
-    if _PREVIOUS_INTERPRET is None:
-        os.environ.pop("TRITON_INTERPRET", None)
-    else:
-        os.environ["TRITON_INTERPRET"] = _PREVIOUS_INTERPRET
-
-
-_restore_interpret()
+pytestmark = pytest.mark.usefixtures("triton_interpreter")
 
 KINDS = ["iou", "giou", "diou", "ciou", "eiou"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _interpreter():
-    os.environ["TRITON_INTERPRET"] = "1"
-    yield
-    _restore_interpret()
 
 
 def _boxes(gen, n, dtype=torch.float64):

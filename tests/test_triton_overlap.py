@@ -8,52 +8,18 @@ inputs in float64, or on the float32 cast of a half / bfloat16 input. Shapes are
 
 from __future__ import annotations
 
-import importlib
-import os
-
 import pytest
+import torch
 
-# before triton is imported anywhere by this module: its kernels are then interpreted on the CPU
-_PREVIOUS_INTERPRET = os.environ.get("TRITON_INTERPRET")
-os.environ["TRITON_INTERPRET"] = "1"
-triton = pytest.importorskip("triton")
-if type(triton.language.standard._sum_combine).__name__ != "InterpretedFunction":
-    # triton's own helpers were compiled for a GPU: triton was imported earlier in this process
-    # without the interpreter (set TRITON_INTERPRET=1 before the session, or in conftest.py)
-    if _PREVIOUS_INTERPRET is None:
-        del os.environ["TRITON_INTERPRET"]
-    else:
-        os.environ["TRITON_INTERPRET"] = _PREVIOUS_INTERPRET
-    pytest.skip("triton was imported before TRITON_INTERPRET=1 was set", allow_module_level=True)
+from triton_interpreter import import_interpreted
+from visionloss._core.memory import saved_bytes
+from visionloss.kernels.overlap import overlap_statistics_reference
 
-import torch  # noqa: E402
+tri = import_interpreted("visionloss.kernels.triton.overlap")
 
-from visionloss._core.memory import saved_bytes  # noqa: E402
-from visionloss.kernels.overlap import overlap_statistics_reference  # noqa: E402
-
-tri = importlib.import_module("visionloss.kernels.triton.overlap")
-
-
-def _restore_interpret() -> None:
-    if _PREVIOUS_INTERPRET is None:
-        os.environ.pop("TRITON_INTERPRET", None)
-    else:
-        os.environ["TRITON_INTERPRET"] = _PREVIOUS_INTERPRET
-
-
-# the kernels are decorated (interpreted) now; the variable is only needed again while this
-# module's tests run (``covers`` reads it), so other test modules see the environment unchanged
-_restore_interpret()
+pytestmark = pytest.mark.usefixtures("triton_interpreter")
 
 ACTIVATIONS = ("softmax", "sigmoid", "identity", "exp")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _interpreter():
-    """TRITON_INTERPRET=1 while this module runs (``covers`` reads it); restored afterwards."""
-    os.environ["TRITON_INTERPRET"] = "1"
-    yield
-    _restore_interpret()
 
 
 def _input(gen, shape, activation, dtype=torch.float64):

@@ -12,57 +12,26 @@ interpreter is slow.
 
 from __future__ import annotations
 
-import importlib
 import math
-import os
 
 import pytest
+import torch
+import torch.nn.functional as F
 
-# before triton is imported anywhere by this module: its kernels are then interpreted on the CPU
-_PREVIOUS_INTERPRET = os.environ.get("TRITON_INTERPRET")
-os.environ["TRITON_INTERPRET"] = "1"
-triton = pytest.importorskip("triton")
-if type(triton.language.standard._sum_combine).__name__ != "InterpretedFunction":
-    # triton's own helpers were compiled for a GPU: triton was imported earlier in this process
-    # without the interpreter (set TRITON_INTERPRET=1 before the session, or in conftest.py)
-    if _PREVIOUS_INTERPRET is None:
-        del os.environ["TRITON_INTERPRET"]
-    else:
-        os.environ["TRITON_INTERPRET"] = _PREVIOUS_INTERPRET
-    pytest.skip("triton was imported before TRITON_INTERPRET=1 was set", allow_module_level=True)
-
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from visionloss._core.memory import saved_bytes  # noqa: E402
-from visionloss.kernels.pointwise import (  # noqa: E402
+from triton_interpreter import import_interpreted
+from visionloss._core.memory import saved_bytes
+from visionloss.kernels.pointwise import (
     gaussian_nll_reference,
     log_cosh_reference,
     robust_reference,
 )
 
-pw = importlib.import_module("visionloss.kernels.triton.pointwise")
-nr = importlib.import_module("visionloss.kernels.triton.nll_robust")
+pw = import_interpreted("visionloss.kernels.triton.pointwise")
+nr = import_interpreted("visionloss.kernels.triton.nll_robust")
 
-
-def _restore_interpret() -> None:
-    if _PREVIOUS_INTERPRET is None:
-        os.environ.pop("TRITON_INTERPRET", None)
-    else:
-        os.environ["TRITON_INTERPRET"] = _PREVIOUS_INTERPRET
-
-
-_restore_interpret()
+pytestmark = pytest.mark.usefixtures("triton_interpreter")
 
 F64 = dict(rtol=1e-12, atol=1e-12)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _interpreter():
-    """TRITON_INTERPRET=1 while this module runs (``covers`` reads it); restored afterwards."""
-    os.environ["TRITON_INTERPRET"] = "1"
-    yield
-    _restore_interpret()
 
 
 def _grads(out, inputs, grad_out):

@@ -9,53 +9,21 @@ Images are tiny (9x10, 3-tap window; 5x6x7 volumes) because the interpreter is s
 
 from __future__ import annotations
 
-import importlib
-import os
-
 import pytest
+import torch
 
-# before triton is imported anywhere by this module: its kernels are then interpreted on the CPU
-_PREVIOUS_INTERPRET = os.environ.get("TRITON_INTERPRET")
-os.environ["TRITON_INTERPRET"] = "1"
-triton = pytest.importorskip("triton")
-if type(triton.language.standard._sum_combine).__name__ != "InterpretedFunction":
-    # triton was imported earlier in this process without the interpreter
-    if _PREVIOUS_INTERPRET is None:
-        del os.environ["TRITON_INTERPRET"]
-    else:
-        os.environ["TRITON_INTERPRET"] = _PREVIOUS_INTERPRET
-    pytest.skip("triton was imported before TRITON_INTERPRET=1 was set", allow_module_level=True)
+import visionloss.functional as VF
+from triton_interpreter import import_interpreted
+from visionloss._core.memory import saved_bytes
+from visionloss.kernels import set_kernels
+from visionloss.kernels.ssim import ssim_cs_reference
 
-import torch  # noqa: E402
+tk = import_interpreted("visionloss.kernels.triton.ssim")
 
-import visionloss.functional as VF  # noqa: E402
-from visionloss._core.memory import saved_bytes  # noqa: E402
-from visionloss.kernels import set_kernels  # noqa: E402
-from visionloss.kernels.ssim import ssim_cs_reference  # noqa: E402
-
-tk = importlib.import_module("visionloss.kernels.triton.ssim")
-
-
-def _restore_interpret() -> None:
-    if _PREVIOUS_INTERPRET is None:
-        os.environ.pop("TRITON_INTERPRET", None)
-    else:
-        os.environ["TRITON_INTERPRET"] = _PREVIOUS_INTERPRET
-
-
-_restore_interpret()
+pytestmark = pytest.mark.usefixtures("triton_interpreter")
 
 C1, C2 = 1e-4, 9e-4
-# a non-symmetric window: the adjoint must reverse it
 WINDOW = torch.tensor([0.2, 0.5, 0.3], dtype=torch.float64)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _interpreter():
-    """TRITON_INTERPRET=1 while this module runs (``covers`` reads it); restored afterwards."""
-    os.environ["TRITON_INTERPRET"] = "1"
-    yield
-    _restore_interpret()
 
 
 def _pair(gen, shape, dtype):
