@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from visionloss.cli import bench
+from visionloss.cli import bench, bench_cases
 
 
 def test_saved_bytes_counts_intermediates_once_and_excludes_inputs():
@@ -182,7 +182,7 @@ def test_paths_pin_the_dispatch_and_restore_it():
 
     x = {"x": torch.ones(3)}
     before = kernels.get_kernels()
-    bench._pinned(spy, "reference")(x)()
+    bench_cases._pinned(spy, "reference")(x)()
     assert seen == ["reference"] and kernels.get_kernels() == before
 
 

@@ -234,10 +234,10 @@ def test_unavailable_op_falls_back_to_the_traced_function(monkeypatch):
 def test_bench_compiled_row_reports_the_compiled_saved_bytes():
     """``visionloss bench --compiled``: a compiled row beside the eager one, with the compiled
     graph's saved bytes (equal to eager's for the fused ops)."""
-    from visionloss.cli import bench
+    from visionloss.cli import bench, bench_cases
 
-    ours = [c for c in bench._overlap_contenders("dice") if c.name == bench.OURS]
-    case = bench.BenchCase("dice", (2, 4, 16, 16), bench._dense_inputs, ours, dispatched=True)
+    ours = [c for c in bench_cases._overlap_contenders("dice") if c.name == bench.OURS]
+    case = bench.BenchCase("dice", (2, 4, 16, 16), bench_cases._dense_inputs, ours, dispatched=True)
     case = bench.with_compiled(case)
     assert [c.name for c in case.contenders] == ["visionloss", "visionloss [compiled]"]
     results = {
