@@ -1113,3 +1113,64 @@ def test_fused_second_derivative_equals_the_reference(gen, call):
     set_kernels("reference")
     expected = _hessian_vector(loss, x, v)
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+
+
+# --- softmax focal on CPU through torch's nll_loss (kernels/focal_cpu.py) ----------------------
+
+
+@pytest.mark.parametrize("alpha", [None, 0.25, [0.1, 0.2, 0.3, 0.4]])
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("ignore_index", [None, -100, 2])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_softmax_focal_cpu_path_equals_the_general_path(
+    monkeypatch, alpha, gamma, ignore_index, reduction
+):
+    from visionloss.kernels import focal_cpu, set_kernels
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 4, 5, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    ids = torch.randint(0, 4, (2, 5, 3), generator=gen)
+    ids[0, 0, 0] = -100  # ignored under -100; an out-of-range id otherwise (not used then)
+    if ignore_index != -100:
+        ids[0, 0, 0] = 1
+    taken = []
+    real = focal_cpu.softmax_focal_torch
+    monkeypatch.setattr(focal_cpu, "softmax_focal_torch", lambda *a, **k: taken.append(1) or real(*a, **k))
+    kwargs = dict(mode="multiclass", alpha=alpha, gamma=gamma, ignore_index=ignore_index)
+    value = VF.focal_loss(x, ids, reduction=reduction, **kwargs)
+    (grad,) = torch.autograd.grad(value.sum(), x)
+    # auto on CPU takes torch's nll_loss path, except without an ignore_index (see below)
+    assert bool(taken) == (ignore_index is not None)
+    set_kernels("reference")
+    expected = VF.focal_loss(x, ids, reduction=reduction, **kwargs)
+    (expected_grad,) = torch.autograd.grad(expected.sum(), x)
+    torch.testing.assert_close(value, expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-12, atol=1e-12)
+
+
+def test_softmax_focal_cpu_path_edge_cases():
+    x = torch.randn(2, 3, 4, requires_grad=True)
+    all_ignored = torch.full((2, 4), -100)
+    value = VF.focal_loss(x, all_ignored, mode="multiclass")
+    (grad,) = torch.autograd.grad(value, x)
+    assert value.item() == 0.0 and not grad.any()
+    empty = torch.randn(0, 3, 4, requires_grad=True)
+    assert VF.focal_loss(empty, torch.zeros(0, 4, dtype=torch.long), mode="multiclass").item() == 0
+    with pytest.raises(ValueError, match=r"target: expected class ids in \[0, 2\]"):
+        VF.focal_loss(x, torch.full((2, 4), 3), mode="multiclass")
+    nan = x.detach().clone()
+    nan[0, :, 1] = float("nan")
+    assert VF.focal_loss(nan, torch.zeros(2, 4, dtype=torch.long), mode="multiclass").isnan()
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "focal"])
+def test_without_ignore_index_torchs_default_ignore_value_is_refused(loss):
+    """torch's own kernels always ignore some id (-100): with ignore_index=None the CPU paths
+    that call them must not silently skip a -100, which is an id out of range."""
+    x = torch.randn(2, 3, 4)
+    ids = torch.tensor([[0, 1, 2, -100], [0, 0, 0, 0]])
+    with pytest.raises(ValueError, match=r"target: expected class ids in \[0, 2\]"):
+        if loss == "cross_entropy":
+            VF.cross_entropy(x, ids, ignore_index=None)
+        else:
+            VF.focal_loss(x, ids, mode="multiclass", ignore_index=None)

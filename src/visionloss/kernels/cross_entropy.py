@@ -243,6 +243,7 @@ def torch_takes(
     target: Tensor,
     *,
     class_weight: Tensor | None,
+    ignore_index: int | None,
     label_smoothing: float,
     weight: Tensor | None,
     dtype: torch.dtype,
@@ -265,6 +266,10 @@ def torch_takes(
     dispatched op.
     """
     if get_kernels() != "auto" or x.device.type != "cpu" or weight is not None:
+        return False
+    if ignore_index is None:
+        # torch always ignores some value (-100 by default): without an ignore_index an id of
+        # that value must be refused as out of range, which only the library's check does
         return False
     if x.dtype != dtype or not x.is_floating_point() or transforms_active():
         return False
@@ -306,8 +311,7 @@ def cross_entropy_torch(
     num_classes = x.shape[1]
     cw = None if class_weight is None else class_weight.detach().to(x.dtype)
     ids = target if target.dtype == torch.int64 else target.long()
-    # with ignore_index=None every id is a class; -100 (torch's default) is then never one
-    ignore = -100 if ignore_index is None else ignore_index
+    ignore = -100 if ignore_index is None else ignore_index  # torch_takes refuses None
     try:
         loss = F.cross_entropy(
             x,

@@ -50,6 +50,7 @@ from ..distributed import sync_sum
 from ..kernels import bce as _bce_op
 from ..kernels import cross_entropy as _ce
 from ..kernels import focal as _focal
+from ..kernels import focal_cpu as _focal_cpu
 from ..kernels import poly1 as _poly
 from . import _detection
 from ._dense_terms import (
@@ -356,7 +357,13 @@ def _cross_entropy(
     cw = opts.class_weight
     s = opts.label_smoothing
     if _ce.torch_takes(
-        input, target, class_weight=cw, label_smoothing=s, weight=weight, dtype=dtype
+        input,
+        target,
+        class_weight=cw,
+        ignore_index=opts.ignore_index,
+        label_smoothing=s,
+        weight=weight,
+        dtype=dtype,
     ):
         # well-formed class ids with torch's own options, on CPU: F.cross_entropy itself (it
         # checks the ids; see visionloss.kernels.cross_entropy.torch_takes)
@@ -488,6 +495,20 @@ def focal_loss(
 def _focal_loss(input: Tensor, target: Tensor, opts: FocalOptions, weight: Tensor | None) -> Tensor:
     mode = opts.mode
     dtype = compute_dtype(input)
+    if mode == "multiclass" and _focal_cpu.torch_takes_focal(
+        input, target, ignore_index=opts.ignore_index, weight=weight, sync=opts.sync
+    ):
+        # class ids on CPU: torch's nll_loss picks log p_t and skips the ignored positions
+        # itself (see visionloss.kernels.focal_cpu)
+        check_focal_alpha_length(opts.alpha, input.shape[1])
+        return _focal_cpu.softmax_focal_torch(
+            input,
+            target,
+            alpha=focal_alpha(opts.alpha, mode, input, dtype),
+            gamma=opts.gamma,
+            ignore_index=opts.ignore_index,
+            reduction=opts.reduction,
+        )
     dense = prepare_dense_target(input, target, mode, ignore_index=opts.ignore_index, dtype=dtype)
     check_focal_alpha_length(opts.alpha, input.shape[1] if mode != "binary" else None)
     alpha = focal_alpha(opts.alpha, mode, input, dtype)
