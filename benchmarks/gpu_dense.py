@@ -12,6 +12,9 @@ Cases (forward+backward of a mean loss; the gradient w.r.t. the logits / predict
 * log-cosh and Huber at 64M elements (float32): ours, the plain formula, its ``torch.compile``;
 * BCE with logits (0/1 targets): (50000, 80) and (8, 1, 512, 512); ours (``bce_with_logits``),
   ``F.binary_cross_entropy_with_logits``, its ``torch.compile``;
+* cross-entropy with probability targets (``ce_soft``; softmax targets, fp32 math):
+  (8, 19, 512, 512) float32 and bfloat16; ours (``cross_entropy_probs_triton``),
+  ``F.cross_entropy`` with probability targets, its ``torch.compile``;
 * Poly-1 with class ids (epsilon 1): (8, 19, 512, 512) float32 and bfloat16; ours
   (``poly1_ids_triton``), the plain formula ``F.cross_entropy + eps (1 - exp(-ce))``, its
   ``torch.compile``;
@@ -190,6 +193,26 @@ def _bce_compiled(i: Inputs) -> Run:
     return lambda: fn(i["x"], i["t"])
 
 
+def _tri_soft():  # type: ignore[no-untyped-def]
+    from visionloss.kernels.triton import cross_entropy_soft
+
+    return cross_entropy_soft
+
+
+def _ce_soft_ours(i: Inputs) -> Run:
+    soft = _tri_soft()
+    return lambda: soft.cross_entropy_probs_triton(i["x"], i["t"], dtype=torch.float32).mean()
+
+
+def _ce_soft_torch(i: Inputs) -> Run:
+    return lambda: F.cross_entropy(i["x"], i["t"])
+
+
+def _ce_soft_compiled(i: Inputs) -> Run:
+    fn = _compiled("ce_soft", lambda x, t: F.cross_entropy(x, t))
+    return lambda: fn(i["x"], i["t"])
+
+
 def _poly1_ours(i: Inputs) -> Run:
     ce = _tri()[0]
     return lambda: ce.poly1_ids_triton(i["x"], i["t"], epsilon=1.0, dtype=torch.float32).mean()
@@ -261,7 +284,8 @@ def _robust_compiled(i: Inputs) -> Run:
 @dataclass
 class Case:
     name: str
-    kind: str  # "ce", "focal", "log_cosh", "huber", "bce", "poly1", "gaussian_nll", "robust"
+    kind: str  # "ce", "ce_soft", "focal", "log_cosh", "huber", "bce", "poly1", "gaussian_nll",
+    # "robust"
     size: tuple[int, ...]
     dtype: torch.dtype
 
@@ -276,6 +300,11 @@ CONTENDERS: dict[str, dict[str, Callable[[Inputs], Run]]] = {
         "F.cross_entropy": _ce_torch,
         "torch.compile(F.cross_entropy)": _ce_compiled,
         "liger cross_entropy": _ce_liger,
+    },
+    "ce_soft": {
+        OURS: _ce_soft_ours,
+        "F.cross_entropy(probs)": _ce_soft_torch,
+        "torch.compile(F.cross_entropy(probs))": _ce_soft_compiled,
     },
     "focal": {
         OURS: _focal_ours,
@@ -315,6 +344,7 @@ CONTENDERS: dict[str, dict[str, Callable[[Inputs], Run]]] = {
 }
 REFERENCE = {
     "ce": lambda x, t: F.cross_entropy(x, t, reduction="none"),
+    "ce_soft": lambda x, t: F.cross_entropy(x, t, reduction="none"),
     "focal": lambda x, t: _focal_elementwise(x, t),
     "log_cosh": lambda x, t: log_cosh_stable(x - t),
     "huber": lambda x, t: F.huber_loss(x, t, reduction="none"),
@@ -325,6 +355,7 @@ REFERENCE = {
 }
 OURS_ELEMENTWISE = {
     "ce": lambda x, t: _tri()[0].cross_entropy_triton(x, t),
+    "ce_soft": lambda x, t: _tri_soft().cross_entropy_probs_triton(x, t, dtype=torch.float32),
     "focal": lambda x, t: _tri()[1].sigmoid_focal(x, t, alpha=0.25, gamma=2.0, ignore_index=None),
     "log_cosh": lambda x, t: _tri()[2].log_cosh(x, t),
     "huber": lambda x, t: _tri()[2].huber(x, t, delta=1.0),
@@ -348,6 +379,9 @@ def make_inputs(case: Case, device: torch.device, seed: int = 0) -> Inputs:
     if case.kind in ("ce", "poly1"):
         n, c, *spatial = case.size
         t = torch.randint(0, c, (n, *spatial), generator=gen)
+    elif case.kind == "ce_soft":
+        # soft targets: a softmax over the classes (as from a teacher or mixup)
+        t = torch.softmax(torch.randn(case.size, generator=gen), dim=1)
     elif case.kind in ("focal", "bce"):
         t = (torch.rand(case.size, generator=gen) < 0.1).float()
     else:
@@ -561,6 +595,9 @@ def cases(smoke: bool) -> list[Case]:
             Case("ce", "ce", (2, 3, 8, 8), torch.float32),
             Case("ce", "ce", (2, 3, 8, 8), torch.bfloat16),
             Case("ce", "ce", (64, 10), torch.float32),
+            Case("ce_soft", "ce_soft", (2, 3, 8, 8), torch.float32),
+            Case("ce_soft", "ce_soft", (2, 3, 8, 8), torch.bfloat16),
+            Case("ce_soft", "ce_soft", (64, 10), torch.float32),
             Case("focal", "focal", (100, 8), torch.float32),
             Case("focal", "focal", (2, 1, 8, 8), torch.float32),
             Case("log_cosh", "log_cosh", (4096,), torch.float32),
@@ -576,6 +613,8 @@ def cases(smoke: bool) -> list[Case]:
         Case("ce", "ce", (8, 19, 512, 512), torch.float32),
         Case("ce", "ce", (8, 19, 512, 512), torch.bfloat16),
         Case("ce", "ce", (65536, 1000), torch.float32),
+        Case("ce_soft", "ce_soft", (8, 19, 512, 512), torch.float32),
+        Case("ce_soft", "ce_soft", (8, 19, 512, 512), torch.bfloat16),
         Case("focal", "focal", (50000, 80), torch.float32),
         Case("focal", "focal", (8, 1, 512, 512), torch.float32),
         Case("log_cosh", "log_cosh", (64 * 2**20,), torch.float32),
@@ -600,7 +639,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         nargs="*",
-        help="case kinds to run (ce, focal, log_cosh, huber, bce, poly1, gaussian_nll, robust)",
+        help="case kinds to run (ce, ce_soft, focal, log_cosh, huber, bce, poly1, gaussian_nll, "
+        "robust)",
     )
     parser.add_argument(
         "--budget", type=float, default=170.0, help="seconds after which compiling is skipped"

@@ -17,6 +17,10 @@ the reduction applies). The values are those of :func:`cross_entropy_ids_referen
 plain specification (``log_softmax`` then :func:`cross_entropy_ids_terms`, differentiated by
 autograd): :math:`-\\log p_y = (\\max_c x_c - x_y) + \\log S`, torch's own order of operations.
 :func:`cross_entropy_ids` is the op's one dispatch point.
+
+Probability (soft) targets have their own op, :func:`cross_entropy_probs` (reference
+:func:`cross_entropy_probs_reference`, the class weights inside the loss as in torch): a Triton
+kernel on CUDA (:mod:`visionloss.kernels.triton.cross_entropy_soft`), the reference elsewhere.
 """
 
 from __future__ import annotations
@@ -40,11 +44,15 @@ from . import (
 )
 
 TRITON_MODULE = "visionloss.kernels.triton.cross_entropy"
+TRITON_SOFT_MODULE = "visionloss.kernels.triton.cross_entropy_soft"
 
 __all__ = [
     "cross_entropy_ids",
     "cross_entropy_ids_reference",
     "cross_entropy_ids_terms",
+    "cross_entropy_probs",
+    "cross_entropy_probs_reference",
+    "cross_entropy_probs_terms",
     "cross_entropy_torch",
     "torch_takes",
 ]
@@ -236,6 +244,92 @@ def cross_entropy_ids(
         0
     ]
     return result
+
+
+def cross_entropy_probs_terms(
+    log_probs: Tensor,
+    probs: Tensor,
+    *,
+    class_weight: Tensor | None = None,
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """torch's cross-entropy per position ``(N, *)`` from log-probabilities ``(N, C, *)`` and
+    probability targets of the same shape and dtype, the class weights inside:
+    :math:`-\\sum_c w_c\\, q'_c \\log p_c` with :math:`q' = (1 - s)\\, q + s / C`
+    (``F.cross_entropy`` with probability targets, ``weight`` and ``label_smoothing`` at
+    ``reduction="none"``; its mean divides by the number of positions). ``class_weight`` is
+    cast to the dtype of ``log_probs``."""
+    num_classes = log_probs.shape[1]
+    s = float(label_smoothing)
+    if s > 0:
+        probs = probs * (1 - s) + s / num_classes
+    term = log_probs * probs
+    if class_weight is not None:
+        term = term * _class_view(class_weight.to(log_probs.dtype), log_probs)
+    return -term.sum(1)
+
+
+def cross_entropy_probs_reference(
+    x: Tensor,
+    probs: Tensor,
+    *,
+    class_weight: Tensor | None = None,
+    label_smoothing: float = 0.0,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """The specification: ``log_softmax`` in ``dtype`` then :func:`cross_entropy_probs_terms`
+    with ``probs`` cast to ``dtype``, differentiated by autograd (the target too, where it
+    requires grad; keeps the ``(N, C, *)`` log-probabilities)."""
+    # log_softmax upcasts half/bfloat16 itself (no float32 copy of the logits is made)
+    log_probs = F.log_softmax(x, dim=1, dtype=dtype or x.dtype)
+    return cross_entropy_probs_terms(
+        log_probs,
+        probs.to(log_probs.dtype),
+        class_weight=class_weight,
+        label_smoothing=label_smoothing,
+    )
+
+
+def cross_entropy_probs(
+    x: Tensor,
+    probs: Tensor,
+    *,
+    class_weight: Tensor | None = None,
+    label_smoothing: float = 0.0,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """Per-position cross-entropy ``(N, *)`` of logits ``(N, C, *)`` and probability targets
+    ``(N, C, *)`` (any floating dtype; cast to ``dtype`` by the reference, read as they are by
+    the kernel), the class weights inside the loss, computed in ``dtype`` (default: the logits'
+    dtype): the op's one dispatch point.
+
+    On CUDA, under ``auto``, the Triton kernel
+    (:mod:`visionloss.kernels.triton.cross_entropy_soft`: one pass forward saving one
+    log-sum-exp per position, one pass backward) takes the calls it covers; a target that
+    requires grad is not covered (the reference differentiates it), and
+    ``VISIONLOSS_KERNELS=triton`` then raises. Everything else runs the reference
+    :func:`cross_entropy_probs_reference`: there is no fused Function for probability targets
+    (``"fused"`` and the CPU default run the reference, as before the kernel existed).
+    """
+    backend = backend_for(
+        "cross_entropy_probs",
+        x,
+        has_triton=has_triton(TRITON_SOFT_MODULE),
+        covered=triton_covers(TRITON_SOFT_MODULE, x, x, probs, class_weight, dtype),
+        fused_on_cuda=False,
+        fused_on_cpu=False,
+        constants=(class_weight,),
+    )
+    if backend == "triton":
+        module = importlib.import_module(TRITON_SOFT_MODULE)
+        triton_result: Tensor = module.cross_entropy_probs_triton(
+            x, probs, class_weight=class_weight, label_smoothing=label_smoothing, dtype=dtype
+        )
+        return triton_result
+    # "reference", and "fused" (forced; no fused Function for probability targets)
+    return cross_entropy_probs_reference(
+        x, probs, class_weight=class_weight, label_smoothing=label_smoothing, dtype=dtype
+    )
 
 
 def torch_takes(

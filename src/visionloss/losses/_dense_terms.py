@@ -157,7 +157,6 @@ def unchecked_cross_entropy_terms(
     log_probs: Tensor, target: DenseTarget, class_weight: Tensor | None, label_smoothing: float
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """:func:`cross_entropy_terms` with options already checked."""
-    num_classes = log_probs.shape[1]
     s = label_smoothing
     cw = None if class_weight is None else class_weight.to(log_probs.dtype)
 
@@ -166,12 +165,8 @@ def unchecked_cross_entropy_terms(
         # probability targets: -sum_c w_c y'_c log p_c, with y' = (1 - s) y + s / C
         probs = target.probs
         assert probs is not None  # a DenseTarget holds class ids or probabilities
-        if s > 0:
-            probs = probs * (1 - s) + s / num_classes
-        term = log_probs * probs
-        if cw is not None:
-            term = term * cw.view((1, -1) + (1,) * (log_probs.dim() - 2))
-        return -term.sum(1), None, None
+        loss = _ce.cross_entropy_probs_terms(log_probs, probs, class_weight=cw, label_smoothing=s)
+        return loss, None, None
 
     # class ids: the op's specification, per unit of class_weight[y]
     loss = _ce.cross_entropy_ids_terms(log_probs, index, class_weight=cw, label_smoothing=s)

@@ -309,7 +309,10 @@ def cross_entropy(
     ``autograd.Function`` evaluates one exponential per logit, keeps :math:`e^{x - \max x}`
     for backward and gives the gradient :math:`g\,(Q\,p - q)` in one multiply and one scatter
     (``VISIONLOSS_KERNELS=fused`` forces it); ``class_weight`` is not differentiated by the
-    fast paths. ``VISIONLOSS_KERNELS=0`` gives the plain composition.
+    fast paths. With probability targets, a Triton kernel takes the call on CUDA (one pass
+    forward saving one log-sum-exp per position, one pass backward; not when the target
+    requires grad), the plain composition elsewhere. ``VISIONLOSS_KERNELS=0`` gives the plain
+    composition.
 
     For class imbalance, :func:`visionloss.compose.class_weights` turns class counts into
     ``class_weight``.
@@ -375,8 +378,10 @@ def _cross_entropy(
             label_smoothing=s,
             reduction=opts.reduction,
         )
+    # probabilities stay in their own dtype (no cast copy): the op casts them itself
+    probs_dtype = target.dtype if target.is_floating_point() else dtype
     dense = prepare_dense_target(
-        input, target, "multiclass", ignore_index=opts.ignore_index, dtype=dtype
+        input, target, "multiclass", ignore_index=opts.ignore_index, dtype=probs_dtype
     )
     check_class_weight(cw, input.shape[1])
     class_w: Tensor | None
@@ -388,9 +393,12 @@ def _cross_entropy(
         class_w = None if cw is None else cw.to(dtype)[dense.index]
         valid = dense.valid
     else:
-        # log_softmax upcasts half/bfloat16 itself (no float32 copy of the logits is made)
-        log_probs = F.log_softmax(input, dim=1, dtype=dtype)
-        loss, class_w, valid = unchecked_cross_entropy_terms(log_probs, dense, cw, s)
+        # probability targets (checked above): the op reads the caller's target as it is (the
+        # kernel casts in registers; the reference casts to dtype, as dense.probs is)
+        loss = _ce.cross_entropy_probs(
+            input, target, class_weight=cw, label_smoothing=s, dtype=dtype
+        )
+        class_w, valid = None, None
     return reduce_loss(
         loss, opts.reduction, weight=merge_weights(class_w, weight, loss.shape), valid=valid
     )
