@@ -11,55 +11,24 @@ class chunks) because the interpreter is slow.
 
 from __future__ import annotations
 
-import importlib
-import os
-
 import pytest
+import torch
+import torch.nn.functional as F
 
-# before triton is imported anywhere by this module: its kernels are then interpreted on the CPU
-_PREVIOUS_INTERPRET = os.environ.get("TRITON_INTERPRET")
-os.environ["TRITON_INTERPRET"] = "1"
-triton = pytest.importorskip("triton")
-if type(triton.language.standard._sum_combine).__name__ != "InterpretedFunction":
-    # triton was imported earlier in this process without the interpreter
-    if _PREVIOUS_INTERPRET is None:
-        del os.environ["TRITON_INTERPRET"]
-    else:
-        os.environ["TRITON_INTERPRET"] = _PREVIOUS_INTERPRET
-    pytest.skip("triton was imported before TRITON_INTERPRET=1 was set", allow_module_level=True)
-
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-import visionloss.functional as VF  # noqa: E402
-from visionloss._core.memory import saved_bytes  # noqa: E402
-from visionloss.kernels import set_kernels  # noqa: E402
-from visionloss.kernels.cross_entropy import (  # noqa: E402
+import visionloss.functional as VF
+from triton_interpreter import import_interpreted
+from visionloss._core.memory import saved_bytes
+from visionloss.kernels import set_kernels
+from visionloss.kernels.cross_entropy import (
     cross_entropy_probs,
     cross_entropy_probs_reference,
 )
 
-soft = importlib.import_module("visionloss.kernels.triton.cross_entropy_soft")
+soft = import_interpreted("visionloss.kernels.triton.cross_entropy_soft")
 
-
-def _restore_interpret() -> None:
-    if _PREVIOUS_INTERPRET is None:
-        os.environ.pop("TRITON_INTERPRET", None)
-    else:
-        os.environ["TRITON_INTERPRET"] = _PREVIOUS_INTERPRET
-
-
-_restore_interpret()
+pytestmark = pytest.mark.usefixtures("triton_interpreter")
 
 F64 = dict(rtol=1e-12, atol=1e-12)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _interpreter():
-    """TRITON_INTERPRET=1 while this module runs (``covers`` reads it); restored afterwards."""
-    os.environ["TRITON_INTERPRET"] = "1"
-    yield
-    _restore_interpret()
 
 
 def _grad(out, x, grad_out):

@@ -10,58 +10,26 @@ padded class chunks) because the interpreter is slow.
 
 from __future__ import annotations
 
-import importlib
-import os
-
 import pytest
+import torch
+import torch.nn.functional as F
 
-# before triton is imported anywhere by this module: its kernels are then interpreted on the CPU
-_PREVIOUS_INTERPRET = os.environ.get("TRITON_INTERPRET")
-os.environ["TRITON_INTERPRET"] = "1"
-triton = pytest.importorskip("triton")
-if type(triton.language.standard._sum_combine).__name__ != "InterpretedFunction":
-    # triton's own helpers were compiled for a GPU: triton was imported earlier in this process
-    # without the interpreter (set TRITON_INTERPRET=1 before the session, or in conftest.py)
-    if _PREVIOUS_INTERPRET is None:
-        del os.environ["TRITON_INTERPRET"]
-    else:
-        os.environ["TRITON_INTERPRET"] = _PREVIOUS_INTERPRET
-    pytest.skip("triton was imported before TRITON_INTERPRET=1 was set", allow_module_level=True)
-
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from visionloss._core.memory import saved_bytes  # noqa: E402
-from visionloss.kernels.cross_entropy import cross_entropy_ids_reference  # noqa: E402
-from visionloss.kernels.focal import (  # noqa: E402
+from triton_interpreter import import_interpreted
+from visionloss._core.memory import saved_bytes
+from visionloss.kernels.cross_entropy import cross_entropy_ids_reference
+from visionloss.kernels.focal import (
     sigmoid_focal_reference,
     softmax_focal_reference,
 )
-from visionloss.kernels.pointwise import log_cosh_stable  # noqa: E402
+from visionloss.kernels.pointwise import log_cosh_stable
 
-ce = importlib.import_module("visionloss.kernels.triton.cross_entropy")
-focal = importlib.import_module("visionloss.kernels.triton.focal")
-pw = importlib.import_module("visionloss.kernels.triton.pointwise")
+ce = import_interpreted("visionloss.kernels.triton.cross_entropy")
+focal = import_interpreted("visionloss.kernels.triton.focal")
+pw = import_interpreted("visionloss.kernels.triton.pointwise")
 
-
-def _restore_interpret() -> None:
-    if _PREVIOUS_INTERPRET is None:
-        os.environ.pop("TRITON_INTERPRET", None)
-    else:
-        os.environ["TRITON_INTERPRET"] = _PREVIOUS_INTERPRET
-
-
-_restore_interpret()
+pytestmark = pytest.mark.usefixtures("triton_interpreter")
 
 F64 = dict(rtol=1e-12, atol=1e-12)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _interpreter():
-    """TRITON_INTERPRET=1 while this module runs (``covers`` reads it); restored afterwards."""
-    os.environ["TRITON_INTERPRET"] = "1"
-    yield
-    _restore_interpret()
 
 
 def _grads(out, inputs, grad_out):
