@@ -24,11 +24,14 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from .. import reference_backward
+
 __all__ = [
     "FLOAT_DTYPES",
     "INT_DTYPES",
     "MAX_ELEMENTWISE_DIMS",
     "ElementwiseLayout",
+    "LseLoss",
     "device_reason",
     "elementwise_layout",
     "elementwise_offsets",
@@ -182,3 +185,36 @@ def elementwise_offsets(  # type: ignore[no-untyped-def]
         i0 = rest // D1
         result = i0 * s0 + i1 * s1 + i2 * s2 + i3 * s3
     return result
+
+
+class LseLoss(torch.autograd.Function):
+    """The autograd Function of a Triton loss over a class dimension whose forward saves the two
+    inputs (the caller's tensors) and one log-sum-exp per position: cross-entropy with class ids
+    or probabilities, softmax focal. ``cfg`` carries the op: ``cfg.run_forward(x, t) -> (loss,
+    lse)`` and ``cfg.run_backward(x, t, lse, grad) -> grad_x`` launch its kernels;
+    ``cfg.reference(x, t)`` is its specification, whose gradient a differentiated backward
+    (``create_graph=True``) returns as a graph, so that second derivatives are exact."""
+
+    @staticmethod
+    def forward(x: Tensor, t: Tensor, cfg: Any) -> tuple[Tensor, Tensor]:
+        result: tuple[Tensor, Tensor] = cfg.run_forward(x, t)
+        return result
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
+        x, t, cfg = inputs
+        ctx.save_for_backward(x, t, output[1])
+        ctx.cfg = cfg
+        ctx.mark_non_differentiable(output[1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor, grad_lse: Tensor | None) -> tuple[Tensor | None, ...]:
+        del grad_lse  # the lse is an internal output, never differentiated
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        x, t, lse = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            (grad_x,) = reference_backward(lambda v: ctx.cfg.reference(v, t), [x], [True], grad)
+            return grad_x, None, None
+        grad_input: Tensor = ctx.cfg.run_backward(x, t, lse, grad)
+        return grad_input, None, None

@@ -46,8 +46,6 @@ raises); ``class_weight`` and the target get no gradient.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 import triton
@@ -55,9 +53,16 @@ import triton.language as tl
 from torch import Tensor
 
 from ..._core import compute_dtype
-from .. import reference_backward
 from ..cross_entropy import cross_entropy_ids_reference
-from ._common import FLOAT_DTYPES, INT_DTYPES, device_reason, expm1, split_float, triton_dtype
+from ._common import (
+    FLOAT_DTYPES,
+    INT_DTYPES,
+    LseLoss,
+    device_reason,
+    expm1,
+    split_float,
+    triton_dtype,
+)
 
 __all__ = ["covers", "cross_entropy_ids_triton", "cross_entropy_triton", "poly1_ids_triton"]
 
@@ -395,6 +400,12 @@ class _Config:
         )  # fmt: skip
         return loss.to(self.out_dtype)
 
+    def run_forward(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        return _forward(x, t, self)
+
+    def run_backward(self, x: Tensor, t: Tensor, lse: Tensor, grad: Tensor) -> Tensor:
+        return _backward(x, t, lse, grad, self)
+
 
 def _forward(x: Tensor, y: Tensor, cfg: _Config) -> tuple[Tensor, Tensor]:
     n, c, size = x.shape
@@ -427,34 +438,6 @@ def _backward(x: Tensor, y: Tensor, lse: Tensor, grad: Tensor, cfg: _Config) -> 
         **cfg.constexprs, BLOCK_C=block_c, BLOCK_S=block_s, num_warps=NUM_WARPS,
     )  # fmt: skip
     return grad_x
-
-
-class _TritonCrossEntropy(torch.autograd.Function):
-    """Saves ``input``, ``target`` and one ``lse`` per position."""
-
-    @staticmethod
-    def forward(x: Tensor, y: Tensor, cfg: _Config) -> tuple[Tensor, Tensor]:
-        return _forward(x, y, cfg)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
-        x, y, cfg = inputs
-        ctx.save_for_backward(x, y, output[1])
-        ctx.cfg = cfg
-        ctx.mark_non_differentiable(output[1])
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor, grad_lse: Tensor | None) -> tuple[Tensor | None, ...]:
-        del grad_lse  # the lse is an internal output, never differentiated
-        if not ctx.needs_input_grad[0]:
-            return None, None, None
-        x, y, lse = ctx.saved_tensors
-        if torch.is_grad_enabled():
-            # differentiated backward (create_graph=True): the reference's gradient as a graph,
-            # so that second derivatives are exact
-            (grad_x,) = reference_backward(lambda v: ctx.cfg.reference(v, y), [x], [True], grad)
-            return grad_x, None, None
-        return _backward(x, y, lse, grad, ctx.cfg), None, None
 
 
 # --- the public entry points -------------------------------------------------------------------
@@ -527,7 +510,7 @@ def _run(
         epsilon,
     )  # fmt: skip
     xv, tv = _views(x, target.detach())
-    loss, _ = _TritonCrossEntropy.apply(xv, tv, cfg)
+    loss, _ = LseLoss.apply(xv, tv, cfg)
     result: Tensor = loss.squeeze(0) if x.dim() == 2 else loss.view(x.shape[0], *x.shape[2:])
     return result
 

@@ -41,16 +41,13 @@ reference's (:func:`~visionloss.kernels.reference_backward`).
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
 
-from .. import reference_backward
 from ..cross_entropy import cross_entropy_probs_reference
-from ._common import FLOAT_DTYPES, device_reason, split_float, triton_dtype
+from ._common import FLOAT_DTYPES, LseLoss, device_reason, split_float, triton_dtype
 
 __all__ = ["covers", "cross_entropy_probs_triton"]
 
@@ -329,6 +326,12 @@ class _Config:
             dtype=self.out_dtype,
         )  # fmt: skip
 
+    def run_forward(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        return _forward(x, t, self)
+
+    def run_backward(self, x: Tensor, t: Tensor, lse: Tensor, grad: Tensor) -> Tensor:
+        return _backward(x, t, lse, grad, self)
+
 
 def _forward(x: Tensor, q: Tensor, cfg: _Config) -> tuple[Tensor, Tensor]:
     n, c, size = x.shape
@@ -362,35 +365,6 @@ def _backward(x: Tensor, q: Tensor, lse: Tensor, grad: Tensor, cfg: _Config) -> 
         num_warps=NUM_WARPS,
     )  # fmt: skip
     return grad_x
-
-
-class _TritonSoftCrossEntropy(torch.autograd.Function):
-    """Saves ``input``, ``target`` (the caller's tensors, as views) and one ``lse`` per
-    position."""
-
-    @staticmethod
-    def forward(x: Tensor, q: Tensor, cfg: _Config) -> tuple[Tensor, Tensor]:
-        return _forward(x, q, cfg)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
-        x, q, cfg = inputs
-        ctx.save_for_backward(x, q, output[1])
-        ctx.cfg = cfg
-        ctx.mark_non_differentiable(output[1])
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor, grad_lse: Tensor | None) -> tuple[Tensor | None, ...]:
-        del grad_lse  # the lse is an internal output, never differentiated
-        if not ctx.needs_input_grad[0]:
-            return None, None, None
-        x, q, lse = ctx.saved_tensors
-        if torch.is_grad_enabled():
-            # differentiated backward (create_graph=True): the reference's gradient as a graph,
-            # so that second derivatives are exact
-            (grad_x,) = reference_backward(lambda v: ctx.cfg.reference(v, q), [x], [True], grad)
-            return grad_x, None, None
-        return _backward(x, q, lse, grad, ctx.cfg), None, None
 
 
 # --- the public entry points -------------------------------------------------------------------
@@ -473,6 +447,6 @@ def cross_entropy_probs_triton(
         class_weight = class_weight.detach().contiguous()
     cfg = _Config(x.shape[1], class_weight, label_smoothing, out_dtype, math_dtype)
     xv, qv = _views(x, probs.detach())
-    loss, _ = _TritonSoftCrossEntropy.apply(xv, qv, cfg)
+    loss, _ = LseLoss.apply(xv, qv, cfg)
     result: Tensor = loss.squeeze(0) if x.dim() == 2 else loss.view(x.shape[0], *x.shape[2:])
     return result

@@ -50,6 +50,7 @@ from .. import reference_backward
 from ._common import (
     FLOAT_DTYPES,
     INT_DTYPES,
+    LseLoss,
     device_reason,
     elementwise_layout,
     elementwise_offsets,
@@ -427,6 +428,12 @@ class _SoftmaxCfg:
         )  # fmt: skip
         self.math_dtype = torch.float64 if out_dtype == torch.float64 else torch.float32
 
+    def run_forward(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        return _softmax_forward(x, t, self)
+
+    def run_backward(self, x: Tensor, t: Tensor, lse: Tensor, grad: Tensor) -> Tensor:
+        return _softmax_backward(x, t, lse, grad, self)
+
 
 def _softmax_forward(x: Tensor, y: Tensor, cfg: _SoftmaxCfg) -> tuple[Tensor, Tensor]:
     n, c, size = x.shape
@@ -458,33 +465,6 @@ def _softmax_backward(x: Tensor, y: Tensor, lse: Tensor, grad: Tensor, cfg: _Sof
         **cfg.constexprs, BLOCK_C=block_c, BLOCK_S=block_s, num_warps=NUM_WARPS,
     )  # fmt: skip
     return grad_x
-
-
-class _TritonSoftmaxFocal(torch.autograd.Function):
-    """Saves ``x``, the ids and one ``lse`` per position."""
-
-    @staticmethod
-    def forward(x: Tensor, y: Tensor, cfg: _SoftmaxCfg) -> tuple[Tensor, Tensor]:
-        return _softmax_forward(x, y, cfg)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
-        x, y, cfg = inputs
-        ctx.save_for_backward(x, y, output[1])
-        ctx.cfg = cfg
-        ctx.mark_non_differentiable(output[1])
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor, grad_lse: Tensor | None) -> tuple[Tensor | None, ...]:
-        del grad_lse
-        if not ctx.needs_input_grad[0]:
-            return None, None, None
-        x, y, lse = ctx.saved_tensors
-        if torch.is_grad_enabled():
-            # differentiated backward: the reference's gradient as a graph (exact second order)
-            (grad_x,) = reference_backward(lambda v: ctx.cfg.reference(v, y), [x], [True], grad)
-            return grad_x, None, None
-        return _softmax_backward(x, y, lse, grad, ctx.cfg), None, None
 
 
 # --- the public entry points -------------------------------------------------------------------
@@ -573,6 +553,6 @@ def softmax_focal(
         alpha = alpha.detach().contiguous()
     cfg = _SoftmaxCfg(alpha, float(gamma), ignore_index, _out_dtype(x, alpha))
     xv, tv = _views(x, target.detach())
-    loss, _ = _TritonSoftmaxFocal.apply(xv, tv, cfg)
+    loss, _ = LseLoss.apply(xv, tv, cfg)
     result: Tensor = loss.squeeze(0) if x.dim() == 2 else loss.view(x.shape[0], *x.shape[2:])
     return result
