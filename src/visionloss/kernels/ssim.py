@@ -145,6 +145,44 @@ def _grad_maps(
     return torch.cat([a_x, a_y, b_x, b_y, d_cov], dim=1)
 
 
+def ssim_cs_from_stats(stats: Tensor, c1: float, c2: float) -> tuple[Tensor, Tensor]:
+    """The mean SSIM and contrast-structure terms per ``(N, C)`` from the five blurred maps
+    (``mu_x, mu_y, E[x^2], E[y^2], E[xy]`` stacked along dim 1): the reference's operations in
+    its order, so that every path gives the same bits."""
+    mu_x, mu_y, e_xx, e_yy, e_xy = stats.chunk(5, dim=1)
+    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
+    # the clamp keeps a variance >= 0 against rounding
+    var_x = torch.clamp(e_xx - mu_xx, min=0)
+    var_y = torch.clamp(e_yy - mu_yy, min=0)
+    cs_map = (2 * (e_xy - mu_xy) + c2) / (var_x + var_y + c2)
+    ssim_map = (2 * mu_xy + c1) / (mu_xx + mu_yy + c1) * cs_map
+    return ssim_map.flatten(2).mean(-1), cs_map.flatten(2).mean(-1)
+
+
+def differentiated_backward(
+    saved: tuple[Tensor, Tensor, Tensor, Tensor],
+    grad_ssim: Tensor | None,
+    grad_cs: Tensor | None,
+    c1: float,
+    c2: float,
+    needs: tuple[bool, bool],
+) -> list[Tensor | None]:
+    """The backward of an SSIM/CS Function when it is itself differentiated
+    (``create_graph=True``): the reference's gradient as a graph, in the compute dtype of the
+    images, so that second derivatives are exact. ``saved``: ``(x, y, window, stats)``."""
+    x, y, window, stats = saved
+    zeros = torch.zeros(stats.shape[0], x.shape[1], dtype=stats.dtype, device=x.device)
+    grad = torch.stack(
+        [zeros if grad_ssim is None else grad_ssim, zeros if grad_cs is None else grad_cs]
+    )
+
+    def reference(x: Tensor, y: Tensor) -> Tensor:
+        dtype = stats.dtype  # the maps' dtype: the images' compute dtype
+        return torch.stack(ssim_cs_reference(x.to(dtype), y.to(dtype), window, c1, c2))
+
+    return reference_backward(reference, (x, y), needs, grad)
+
+
 class _SSIMCS(torch.autograd.Function):
     # Outputs: mean SSIM, mean CS and, marked non-differentiable, the five blurred maps that the
     # analytic backward needs (a forward without ctx can only hand them over as outputs).
@@ -154,14 +192,7 @@ class _SSIMCS(torch.autograd.Function):
         x: Tensor, y: Tensor, window: Tensor, c1: float, c2: float
     ) -> tuple[Tensor, Tensor, Tensor]:
         stats = gaussian_blur(_stack_maps(x, y), window)
-        mu_x, mu_y, e_xx, e_yy, e_xy = stats.chunk(5, dim=1)
-        # the reference's operations in its order, so that the values are the same bits
-        mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
-        var_x = torch.clamp(e_xx - mu_xx, min=0)
-        var_y = torch.clamp(e_yy - mu_yy, min=0)
-        cs_map = (2 * (e_xy - mu_xy) + c2) / (var_x + var_y + c2)
-        ssim_map = (2 * mu_xy + c1) / (mu_xx + mu_yy + c1) * cs_map
-        return ssim_map.flatten(2).mean(-1), cs_map.flatten(2).mean(-1), stats
+        return (*ssim_cs_from_stats(stats, c1, c2), stats)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
@@ -183,17 +214,9 @@ class _SSIMCS(torch.autograd.Function):
             return None, None, None, None, None
         c1, c2 = ctx.c1, ctx.c2
         if torch.is_grad_enabled():
-            # the backward is being differentiated (create_graph=True): the reference's
-            # gradient as a graph, so that second derivatives are exact
-            zeros = torch.zeros(stats.shape[0], x.shape[1], dtype=stats.dtype, device=x.device)
-            grad = torch.stack(
-                [zeros if grad_ssim is None else grad_ssim, zeros if grad_cs is None else grad_cs]
+            grad_x, grad_y = differentiated_backward(
+                (x, y, window, stats), grad_ssim, grad_cs, c1, c2, (need_x, need_y)
             )
-
-            def reference(x: Tensor, y: Tensor) -> Tensor:
-                return torch.stack(ssim_cs_reference(x, y, window, c1, c2))
-
-            grad_x, grad_y = reference_backward(reference, (x, y), (need_x, need_y), grad)
             return grad_x, grad_y, None, None, None
         grad_x, grad_y = _ssim_cs_grads(x, y, window, stats, grad_ssim, grad_cs, c1, c2, need_y)
         return (grad_x if need_x else None), grad_y, None, None, None

@@ -22,8 +22,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from .. import reference_backward
-from ..ssim import _grad_maps, _stack_maps, ssim_cs_reference
+from ..ssim import _grad_maps, _stack_maps, differentiated_backward, ssim_cs_from_stats
 from ._common import FLOAT_DTYPES, device_reason
 
 __all__ = ["covers", "filter_axis", "ssim_cs_triton"]
@@ -120,14 +119,7 @@ class _SSIMCSTriton(torch.autograd.Function):
         dtype = _compute_dtype(x.dtype)
         # float32 maps for half inputs: x² and xy of float16 lose digits (and overflow past 256)
         stats = _blur(_stack_maps(x.to(dtype), y.to(dtype)), window)
-        mu_x, mu_y, e_xx, e_yy, e_xy = stats.chunk(5, dim=1)
-        mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
-        # the clamp keeps the variance >= 0 against rounding, as in the reference
-        var_x = torch.clamp(e_xx - mu_xx, min=0)
-        var_y = torch.clamp(e_yy - mu_yy, min=0)
-        cs_map = (2 * (e_xy - mu_xy) + c2) / (var_x + var_y + c2)
-        ssim_map = (2 * mu_xy + c1) / (mu_xx + mu_yy + c1) * cs_map
-        return ssim_map.flatten(2).mean(-1), cs_map.flatten(2).mean(-1), stats
+        return (*ssim_cs_from_stats(stats, c1, c2), stats)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
@@ -148,17 +140,9 @@ class _SSIMCSTriton(torch.autograd.Function):
             return None, None, None, None, None
         c1, c2 = ctx.c1, ctx.c2
         if torch.is_grad_enabled():
-            # differentiated backward: the reference's gradient as a graph (exact 2nd order)
-            zeros = torch.zeros(stats.shape[0], x.shape[1], dtype=stats.dtype, device=x.device)
-            grad = torch.stack(
-                [zeros if grad_ssim is None else grad_ssim, zeros if grad_cs is None else grad_cs]
+            grad_x, grad_y = differentiated_backward(
+                (x, y, window, stats), grad_ssim, grad_cs, c1, c2, (need_x, need_y)
             )
-
-            def reference(x: Tensor, y: Tensor) -> Tensor:
-                dtype = _compute_dtype(x.dtype)
-                return torch.stack(ssim_cs_reference(x.to(dtype), y.to(dtype), window, c1, c2))
-
-            grad_x, grad_y = reference_backward(reference, (x, y), (need_x, need_y), grad)
             return grad_x, grad_y, None, None, None
         grad_ssim = None if grad_ssim is None else grad_ssim.to(stats.dtype)
         grad_cs = None if grad_cs is None else grad_cs.to(stats.dtype)
