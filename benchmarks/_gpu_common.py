@@ -4,13 +4,23 @@ module is imported from the scripts' folder."""
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
+import sys
 from collections.abc import Callable
 
 import torch
 
-__all__ = ["bytes_text", "first_line", "fmt", "graph_time_ms", "peak_bandwidth", "sync"]
+__all__ = [
+    "bytes_text",
+    "first_line",
+    "fmt",
+    "graph_time_ms",
+    "peak_bandwidth",
+    "run_header",
+    "sync",
+]
 
 
 def sync(device: torch.device) -> None:
@@ -81,3 +91,25 @@ def bytes_text(value: int | None) -> str:
         if value >= scale:
             return f"{value / scale:.2f} {unit}"
     return f"{value} B"
+
+
+def run_header(device_name: str, peak: float | None, rounds: int, min_time: float) -> list[str]:
+    """The lines that open a GPU benchmark's report: the device and its peak bandwidth, torch,
+    triton (and whether it is interpreted), where visionloss was imported from, the command and
+    the timing protocol."""
+    import visionloss
+
+    header = [
+        f"- device: {device_name}" + (f" (peak {peak / 1e12:.2f} TB/s)" if peak else ""),
+        f"- torch {torch.__version__}, visionloss from {os.path.dirname(visionloss.__file__)}",
+        f"- command: `python {' '.join(sys.argv)}`",
+        f"- {rounds} rounds x blocks of >= {min_time}s, contenders interleaved; median",
+    ]
+    try:
+        import triton
+
+        interpreted = " (interpreter)" if os.environ.get("TRITON_INTERPRET") == "1" else ""
+        header.insert(2, f"- triton {triton.__version__}{interpreted}")
+    except ImportError:
+        header.insert(2, "- triton not installed")
+    return header

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from _gpu_common import bytes_text, first_line, fmt, graph_time_ms, peak_bandwidth, sync
+from _gpu_common import bytes_text, first_line, fmt, graph_time_ms, peak_bandwidth, run_header, sync
 from torch import Tensor
 
 import visionloss
@@ -506,22 +506,7 @@ def main(argv: list[str] | None = None) -> int:
             names.insert(0, TRITON)
     visionloss.set_checks(False)  # no data checks (host syncs) inside the timed steps
     device_name, peak = peak_bandwidth(device)
-    header = [
-        f"- device: {device_name}" + (f" (peak {peak / 1e12:.2f} TB/s)" if peak else ""),
-        f"- torch {torch.__version__}, visionloss from {Path(visionloss.__file__).parent}",
-        f"- command: `python {' '.join(sys.argv)}`",
-        f"- {rounds} rounds x blocks of >= {min_time}s, contenders interleaved; median",
-    ]
-    try:
-        import triton
-
-        header.insert(
-            2,
-            f"- triton {triton.__version__}"
-            + (" (interpreter)" if os.environ.get("TRITON_INTERPRET") == "1" else ""),
-        )
-    except ImportError:
-        header.insert(2, "- triton not installed")
+    header = run_header(device_name, peak, rounds, min_time)
     print("\n".join(header), flush=True)
 
     checks, rows, tuned = [], [], []

@@ -35,7 +35,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from _gpu_common import bytes_text, first_line, fmt, graph_time_ms, sync
+from _gpu_common import (
+    bytes_text,
+    first_line,
+    fmt,
+    graph_time_ms,
+    peak_bandwidth,
+    run_header,
+    sync,
+)
 from torch import Tensor
 
 import visionloss
@@ -158,7 +166,7 @@ def measure(kind: str, size: tuple[int, ...], device: torch.device, rounds: int)
                 ours_value, ours_grad = value.detach(), grad
             elif name == "visionloss reference" and ours_value is not None:
                 row["note"] = (
-                    f"ours vs reference: loss {float((ours_value - value).abs()):.2e}, "
+                    f"ours vs reference: loss {float((ours_value - value.detach()).abs()):.2e}, "
                     f"grad {float((ours_grad - grad).abs().max()):.2e}"
                 )
             row["saved"] = saved_bytes(run, [x, y])
@@ -216,15 +224,15 @@ def main(argv: list[str] | None = None) -> int:
     ]
     started = time.perf_counter()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu (smoke run)"
+    rounds = 1 if smoke else args.rounds
     lines = [
         "# SSIM, MS-SSIM and box losses on the GPU",
         "",
-        f"- device: {name}; torch {torch.__version__}",
-        f"- command: `python {' '.join(sys.argv)}`; {args.rounds} interleaved rounds, median",
+        *run_header(name, peak_bandwidth(device)[1], rounds, 0.05),
     ]
     for kind, size in cases:
         print(f"{kind} {size}", flush=True)
-        lines += measure(kind, size, device, 1 if smoke else args.rounds)
+        lines += measure(kind, size, device, rounds)
     lines.append(f"\n- total wall time {time.perf_counter() - started:.0f}s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
