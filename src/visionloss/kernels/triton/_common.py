@@ -32,10 +32,13 @@ __all__ = [
     "MAX_ELEMENTWISE_DIMS",
     "ElementwiseLayout",
     "LseLoss",
+    "class_blocks",
     "device_reason",
     "elementwise_layout",
     "elementwise_offsets",
     "expm1",
+    "launch_lse_backward",
+    "launch_lse_forward",
     "log1p",
     "output_like",
     "powf",
@@ -218,3 +221,83 @@ class LseLoss(torch.autograd.Function):
             return grad_x, None, None
         grad_input: Tensor = ctx.cfg.run_backward(x, t, lse, grad)
         return grad_input, None, None
+
+
+def class_blocks(
+    num_classes: int,
+    size: int,
+    class_stride: int,
+    *,
+    tile: int,
+    max_block_c: int,
+    max_row_block_c: int,
+) -> tuple[int, int]:
+    """``(BLOCK_C, BLOCK_S)``, powers of two, for ``(N, C, S)`` logits of a loss over classes:
+    up to ``max_row_block_c`` classes per chunk when the classes are the contiguous axis
+    (``(N, C)`` rows), up to ``max_block_c`` when the positions are (maps), about ``tile``
+    elements per tile, and no more positions than there are."""
+    if class_stride == 1 and num_classes > 1:
+        block_c = min(triton.next_power_of_2(num_classes), max_row_block_c)
+        block_s = max(1, tile // block_c)
+    else:
+        block_c = min(triton.next_power_of_2(num_classes), max_block_c)
+        block_s = max(16, min(1024, tile // block_c))
+    block_s = min(block_s, max(1, triton.next_power_of_2(size)))
+    return block_c, block_s
+
+
+def launch_lse_forward(
+    kernel: Any,
+    x: Tensor,
+    target: Tensor,
+    per_class: Tensor | None,
+    cfg: Any,
+    blocks: tuple[int, int],
+    num_warps: int,
+) -> tuple[Tensor, Tensor]:
+    """Launch the forward ``kernel`` of a :class:`LseLoss` op on ``(N, C, S)`` logits: one
+    program per ``(sample, block of positions)``; returns the ``(N, S)`` loss (``cfg.out_dtype``)
+    and log-sum-exp (``cfg.math_dtype``). ``per_class``: the ``(C,)`` tensor the kernel reads
+    (class weights, focal alpha; the logits stand in for an absent one, which the kernel does not
+    read); ``cfg`` gives ``scalars`` and ``constexprs``."""
+    n, c, size = x.shape
+    loss = torch.empty(n, size, dtype=cfg.out_dtype, device=x.device)
+    lse = torch.empty(n, size, dtype=cfg.math_dtype, device=x.device)
+    if loss.numel() == 0:
+        return loss, lse
+    block_c, block_s = blocks
+    s_blocks = triton.cdiv(size, block_s)
+    kernel[(n * s_blocks,)](
+        x, target, x if per_class is None else per_class, loss, lse, c, size, s_blocks, *cfg.scalars,
+        *x.stride(), *target.stride(),
+        **cfg.constexprs, BLOCK_C=block_c, BLOCK_S=block_s, num_warps=num_warps,
+    )  # fmt: skip
+    return loss, lse
+
+
+def launch_lse_backward(
+    kernel: Any,
+    x: Tensor,
+    target: Tensor,
+    lse: Tensor,
+    grad: Tensor,
+    per_class: Tensor | None,
+    cfg: Any,
+    blocks: tuple[int, int],
+    num_warps: int,
+    **extra: Any,
+) -> Tensor:
+    """Launch the backward ``kernel`` of a :class:`LseLoss` op (the forward's grid); returns
+    the gradient of the logits. ``extra``: more constexprs of that kernel."""
+    n, c, size = x.shape
+    grad_x = torch.empty_like(x)
+    if grad_x.numel() == 0:
+        return grad_x
+    block_c, block_s = blocks
+    s_blocks = triton.cdiv(size, block_s)
+    kernel[(n * s_blocks,)](
+        x, target, x if per_class is None else per_class, lse, grad, grad_x, c, size, s_blocks, *cfg.scalars,
+        *x.stride(), *target.stride(), *grad.stride(), *grad_x.stride(),
+        **cfg.constexprs, **extra, BLOCK_C=block_c, BLOCK_S=block_s, num_warps=num_warps,
+    )  # fmt: skip
+    return grad_x

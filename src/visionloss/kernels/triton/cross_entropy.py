@@ -58,8 +58,11 @@ from ._common import (
     FLOAT_DTYPES,
     INT_DTYPES,
     LseLoss,
+    class_blocks,
     device_reason,
     expm1,
+    launch_lse_backward,
+    launch_lse_forward,
     split_float,
     triton_dtype,
 )
@@ -329,16 +332,12 @@ def _backward_kernel(  # type: ignore[no-untyped-def]
 # --- launchers ---------------------------------------------------------------------------------
 
 
-def _blocks(num_classes: int, size: int, class_stride: int) -> tuple[int, int]:
-    """``(BLOCK_C, BLOCK_S)`` (powers of two)."""
-    if class_stride == 1 and num_classes > 1:
-        block_c = min(triton.next_power_of_2(num_classes), MAX_ROW_BLOCK_C)
-        block_s = max(1, TILE_ELEMENTS // block_c)
-    else:
-        block_c = min(triton.next_power_of_2(num_classes), MAX_BLOCK_C)
-        block_s = max(16, min(1024, TILE_ELEMENTS // block_c))
-    block_s = min(block_s, max(1, triton.next_power_of_2(size)))
-    return block_c, block_s
+def _blocks(x: Tensor) -> tuple[int, int]:
+    """``(BLOCK_C, BLOCK_S)`` for ``(N, C, S)`` logits, from this module's launch settings."""
+    return class_blocks(
+        x.shape[1], x.shape[2], x.stride(1), tile=TILE_ELEMENTS, max_block_c=MAX_BLOCK_C,
+        max_row_block_c=MAX_ROW_BLOCK_C,
+    )  # fmt: skip
 
 
 class _Config:
@@ -401,43 +400,15 @@ class _Config:
         return loss.to(self.out_dtype)
 
     def run_forward(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
-        return _forward(x, t, self)
+        return launch_lse_forward(
+            _forward_kernel, x, t, self.class_weight, self, _blocks(x), NUM_WARPS
+        )
 
     def run_backward(self, x: Tensor, t: Tensor, lse: Tensor, grad: Tensor) -> Tensor:
-        return _backward(x, t, lse, grad, self)
-
-
-def _forward(x: Tensor, y: Tensor, cfg: _Config) -> tuple[Tensor, Tensor]:
-    n, c, size = x.shape
-    loss = torch.empty(n, size, dtype=cfg.out_dtype, device=x.device)
-    lse = torch.empty(n, size, dtype=cfg.math_dtype, device=x.device)
-    if loss.numel() == 0:
-        return loss, lse
-    block_c, block_s = _blocks(c, size, x.stride(1))
-    s_blocks = triton.cdiv(size, block_s)
-    weight = cfg.class_weight if cfg.class_weight is not None else x
-    _forward_kernel[(n * s_blocks,)](
-        x, y, weight, loss, lse, c, size, s_blocks, *cfg.scalars,
-        *x.stride(), *y.stride(),
-        **cfg.constexprs, BLOCK_C=block_c, BLOCK_S=block_s, num_warps=NUM_WARPS,
-    )  # fmt: skip
-    return loss, lse
-
-
-def _backward(x: Tensor, y: Tensor, lse: Tensor, grad: Tensor, cfg: _Config) -> Tensor:
-    n, c, size = x.shape
-    grad_x = torch.empty_like(x)
-    if grad_x.numel() == 0:
-        return grad_x
-    block_c, block_s = _blocks(c, size, x.stride(1))
-    s_blocks = triton.cdiv(size, block_s)
-    weight = cfg.class_weight if cfg.class_weight is not None else x
-    _backward_kernel[(n * s_blocks,)](
-        x, y, weight, lse, grad, grad_x, c, size, s_blocks, *cfg.scalars,
-        *x.stride(), *y.stride(), *grad.stride(), *grad_x.stride(),
-        **cfg.constexprs, BLOCK_C=block_c, BLOCK_S=block_s, num_warps=NUM_WARPS,
-    )  # fmt: skip
-    return grad_x
+        blocks = _blocks(x)
+        return launch_lse_backward(
+            _backward_kernel, x, t, lse, grad, self.class_weight, self, blocks, NUM_WARPS
+        )
 
 
 # --- the public entry points -------------------------------------------------------------------

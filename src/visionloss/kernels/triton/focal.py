@@ -55,6 +55,8 @@ from ._common import (
     elementwise_layout,
     elementwise_offsets,
     expm1,
+    launch_lse_backward,
+    launch_lse_forward,
     log1p,
     output_like,
     powf,
@@ -408,6 +410,8 @@ class _SoftmaxCfg:
     def __init__(self, alpha: Alpha, gamma: float, ignore_index: int | None,
                  out_dtype: torch.dtype) -> None:  # fmt: skip
         self.alpha = alpha
+        #: the per-class alpha the kernels read (a number is a scalar of theirs)
+        self.alpha_tensor = alpha if isinstance(alpha, Tensor) else None
         ignore_mode = 0 if ignore_index is None else 1 if ignore_index < 0 else 2
         self.scalars = (
             ignore_index if ignore_index is not None else 0,
@@ -429,42 +433,15 @@ class _SoftmaxCfg:
         self.math_dtype = torch.float64 if out_dtype == torch.float64 else torch.float32
 
     def run_forward(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
-        return _softmax_forward(x, t, self)
+        return launch_lse_forward(
+            _softmax_forward_kernel, x, t, self.alpha_tensor, self, _blocks(x), NUM_WARPS
+        )
 
     def run_backward(self, x: Tensor, t: Tensor, lse: Tensor, grad: Tensor) -> Tensor:
-        return _softmax_backward(x, t, lse, grad, self)
-
-
-def _softmax_forward(x: Tensor, y: Tensor, cfg: _SoftmaxCfg) -> tuple[Tensor, Tensor]:
-    n, c, size = x.shape
-    loss = torch.empty(n, size, dtype=cfg.out_dtype, device=x.device)
-    lse = torch.empty(n, size, dtype=cfg.math_dtype, device=x.device)
-    if loss.numel() == 0:
-        return loss, lse
-    block_c, block_s = _blocks(c, size, x.stride(1))
-    s_blocks = triton.cdiv(size, block_s)
-    alpha = cfg.alpha if isinstance(cfg.alpha, Tensor) else x
-    _softmax_forward_kernel[(n * s_blocks,)](
-        x, y, alpha, loss, lse, c, size, s_blocks, *cfg.scalars, *x.stride(), *y.stride(),
-        **cfg.constexprs, BLOCK_C=block_c, BLOCK_S=block_s, num_warps=NUM_WARPS,
-    )  # fmt: skip
-    return loss, lse
-
-
-def _softmax_backward(x: Tensor, y: Tensor, lse: Tensor, grad: Tensor, cfg: _SoftmaxCfg) -> Tensor:
-    n, c, size = x.shape
-    grad_x = torch.empty_like(x)
-    if grad_x.numel() == 0:
-        return grad_x
-    block_c, block_s = _blocks(c, size, x.stride(1))
-    s_blocks = triton.cdiv(size, block_s)
-    alpha = cfg.alpha if isinstance(cfg.alpha, Tensor) else x
-    _softmax_backward_kernel[(n * s_blocks,)](
-        x, y, alpha, lse, grad, grad_x, c, size, s_blocks, *cfg.scalars,
-        *x.stride(), *y.stride(), *grad.stride(), *grad_x.stride(),
-        **cfg.constexprs, BLOCK_C=block_c, BLOCK_S=block_s, num_warps=NUM_WARPS,
-    )  # fmt: skip
-    return grad_x
+        return launch_lse_backward(
+            _softmax_backward_kernel, x, t, lse, grad, self.alpha_tensor, self, _blocks(x),
+            NUM_WARPS,
+        )  # fmt: skip
 
 
 # --- the public entry points -------------------------------------------------------------------
